@@ -1,0 +1,153 @@
+//! The command line. `followup run` is the daemon; the other verbs read and write the
+//! store directly, which the daemon notices through its watcher. One file per group of
+//! verbs; [`main`] dispatches.
+//!
+//! Exit codes: 0 success, 1 a failed command (unknown id, bad value), 2 a usage error,
+//! 78 (EX_CONFIG) an invalid config.
+
+mod commitments;
+mod config;
+mod show;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{Config, ConfigErrors};
+
+/// Exit code for an invalid config (sysexits EX_CONFIG).
+pub const EX_CONFIG: u8 = 78;
+
+/// followup: keeps a service business's promises by email.
+#[derive(Debug, Parser)]
+#[command(name = "followup", version, about, long_about = None)]
+pub struct Cli {
+    /// Config directory [default: $FOLLOWUP_CONFIG, else /etc/followup if it exists, else ./config]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: plan timelines and send the emails.
+    Run,
+    /// Record a new commitment; prints its id.
+    Add(commitments::AddArgs),
+    /// List commitments.
+    List(show::ListArgs),
+    /// Show one commitment, its timeline and what was sent.
+    Show(show::ShowArgs),
+    /// Mark a commitment done: later reminders stop.
+    Done {
+        /// Commitment id.
+        id: i64,
+    },
+    /// Cancel a commitment: every later step stops.
+    Cancel {
+        /// Commitment id.
+        id: i64,
+    },
+    /// Check the config directory; prints every error as FILE:LINE:COL: message.
+    CheckConfig,
+}
+
+/// Output formats of the listing verbs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// JSON for programs.
+    Json,
+}
+
+/// Sets up logging to stderr: level from `RUST_LOG`, else `default`; under systemd
+/// (`JOURNAL_STREAM` set) without timestamps or colours, which the journal adds itself.
+pub fn init_logging(default: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default},rusqlite_migration=warn")));
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    if journal {
+        builder.without_time().with_ansi(false).init();
+    } else {
+        builder.init();
+    }
+}
+
+/// The config directory from `--config`, and whether a missing default may fall back
+/// to the built-in defaults.
+fn config_dir(cli: &Cli) -> (PathBuf, bool) {
+    match &cli.config {
+        Some(dir) => (dir.clone(), false),
+        None => {
+            let dir = crate::config::default_dir();
+            let implicit = dir == std::path::Path::new("config");
+            (dir, implicit)
+        }
+    }
+}
+
+/// Loads the config, or prints every error and returns the exit code for it.
+fn load_config(cli: &Cli) -> Result<Config, ExitCode> {
+    let (dir, allow_missing) = config_dir(cli);
+    crate::config::load(&dir, allow_missing).map_err(|errors: ConfigErrors| {
+        eprintln!("{errors}");
+        eprintln!("followup: the config in {} is invalid", dir.display());
+        ExitCode::from(EX_CONFIG)
+    })
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The daemon reports what it does; the other verbs speak only when something is wrong.
+    init_logging(if matches!(cli.command, Command::Run) {
+        "info"
+    } else {
+        "warn"
+    });
+    if let Command::CheckConfig = cli.command {
+        let (dir, allow_missing) = config_dir(&cli);
+        return config::check(&dir, allow_missing);
+    }
+    let config = match load_config(&cli) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let result = match cli.command {
+        Command::Run => run(config),
+        Command::Add(args) => commitments::add(&config, args),
+        Command::List(args) => show::list(&config, args),
+        Command::Show(args) => show::show(&config, args),
+        Command::Done { id } => commitments::close(&config, id, crate::commitment::Status::Done),
+        Command::Cancel { id } => {
+            commitments::close(&config, id, crate::commitment::Status::Cancelled)
+        }
+        Command::CheckConfig => unreachable!("handled above"),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("followup: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("followup")
+        .build()?;
+    let dir = config.dir.clone();
+    runtime.block_on(crate::daemon::run(dir, config))
+}

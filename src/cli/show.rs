@@ -1,0 +1,304 @@
+//! `list` and `show`: reading commitments, their timelines and what was sent.
+
+use anyhow::bail;
+use clap::{Args, ValueEnum};
+use jiff::Timestamp;
+use serde::Serialize;
+
+use super::Format;
+use super::commitments::open;
+use crate::calendar::{Calendar, humanize};
+use crate::commitment::{Status, StoredCommitment};
+use crate::config::Config;
+use crate::store::{DeliveryRecord, StatusFilter, StepRecord, StoreError};
+
+/// Which commitments `list` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusArg {
+    /// Still to be kept.
+    Open,
+    /// Kept.
+    Done,
+    /// Withdrawn.
+    Cancelled,
+    /// Every commitment.
+    All,
+}
+
+/// `followup list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Which commitments.
+    #[arg(long, value_enum, default_value = "open")]
+    pub status: StatusArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+/// `followup show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Commitment id.
+    pub id: i64,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+/// One commitment as `list` and `show` print it; rows that do not check still print.
+#[derive(Debug, Serialize)]
+struct Listed {
+    id: i64,
+    status: String,
+    due_at: Option<String>,
+    due_local: Option<String>,
+    kind: Option<String>,
+    owner: Option<String>,
+    customer: Option<String>,
+    title: Option<String>,
+    note: Option<String>,
+    r#ref: Option<String>,
+    timezone: Option<String>,
+    created_at: Option<String>,
+    done_at: Option<String>,
+    problem: Option<String>,
+}
+
+fn listed(row: StoredCommitment, calendar: &Calendar) -> Listed {
+    let checked = row.check(calendar.zone());
+    let (due_at, due_local, problem) = match &checked {
+        Ok(c) => (
+            Some(crate::when::format_stored(c.due_at, calendar.zone())),
+            Some(calendar.display(c.due_at)),
+            None,
+        ),
+        Err(problems) => (row.due_at.clone(), None, Some(problems.join("; "))),
+    };
+    Listed {
+        id: row.id,
+        status: row.status.unwrap_or_default(),
+        due_at,
+        due_local,
+        kind: row.kind,
+        owner: row.owner,
+        customer: row.customer,
+        title: row.title,
+        note: row.note,
+        r#ref: row.external_ref,
+        timezone: row.timezone,
+        created_at: row.created_at,
+        done_at: row.done_at,
+        problem,
+    }
+}
+
+/// Prints the commitments with the chosen status.
+pub fn list(config: &Config, args: ListArgs) -> anyhow::Result<()> {
+    let filter = match args.status {
+        StatusArg::Open => StatusFilter::Only(Status::Open),
+        StatusArg::Done => StatusFilter::Only(Status::Done),
+        StatusArg::Cancelled => StatusFilter::Only(Status::Cancelled),
+        StatusArg::All => StatusFilter::All,
+    };
+    let store = open(config)?;
+    let rows: Vec<Listed> = store
+        .commitments(filter)?
+        .into_iter()
+        .map(|row| listed(row, &config.calendar))
+        .collect();
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Format::Table => {
+            let table: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.id.to_string(),
+                        r.status.clone(),
+                        r.due_local
+                            .clone()
+                            .or_else(|| r.due_at.clone())
+                            .unwrap_or_default(),
+                        r.kind.clone().unwrap_or_default(),
+                        r.owner.clone().unwrap_or_default(),
+                        r.customer.clone().unwrap_or_default(),
+                        match &r.problem {
+                            Some(p) => format!("PROBLEM: {p}"),
+                            None => r.title.clone().unwrap_or_default(),
+                        },
+                    ]
+                })
+                .collect();
+            print_table(
+                &["ID", "STATUS", "DUE", "KIND", "OWNER", "CUSTOMER", "TITLE"],
+                &table,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Prints `rows` under `header` in aligned columns; the last column is not padded.
+fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let last = cells.len() - 1;
+        let text: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i == last {
+                    c.to_string()
+                } else {
+                    format!("{c:<w$}", w = widths[i])
+                }
+            })
+            .collect();
+        println!("{}", text.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Shown {
+    commitment: Listed,
+    timeline: Vec<StepRecord>,
+    deliveries: Vec<DeliveryRecord>,
+}
+
+/// Prints one commitment, its timeline and its deliveries.
+pub fn show(config: &Config, args: ShowArgs) -> anyhow::Result<()> {
+    let store = open(config)?;
+    let row = match store.commitment(args.id) {
+        Err(StoreError::NotFound(id)) => {
+            bail!("no commitment with id {id} (see followup list --status all)")
+        }
+        other => other?,
+    };
+    let mut commitment = listed(row, &config.calendar);
+    if commitment.problem.is_none() {
+        commitment.problem = store.problem(args.id)?;
+    }
+    let shown = Shown {
+        commitment,
+        timeline: store.steps_of(args.id)?,
+        deliveries: store.deliveries_of(args.id)?,
+    };
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&shown)?),
+        Format::Table => print_shown(config, &shown),
+    }
+    Ok(())
+}
+
+fn print_shown(config: &Config, shown: &Shown) {
+    let cal = &config.calendar;
+    let c = &shown.commitment;
+    let now = Timestamp::now();
+    println!(
+        "Commitment {}: {}",
+        c.id,
+        c.title.as_deref().unwrap_or("(no title)")
+    );
+    let due = match (&c.due_local, &c.due_at) {
+        (Some(local), Some(iso)) => {
+            let when = iso.parse::<Timestamp>().ok().map(|at| {
+                if at > now {
+                    format!(" (in {})", humanize(now, at))
+                } else {
+                    format!(" ({} ago)", humanize(at, now))
+                }
+            });
+            format!("{local}{}", when.unwrap_or_default())
+        }
+        (_, Some(raw)) => raw.clone(),
+        _ => String::new(),
+    };
+    let fields = [
+        ("status", Some(c.status.clone())),
+        ("due", Some(due)),
+        ("owner", c.owner.clone()),
+        ("customer", c.customer.clone()),
+        ("kind", c.kind.clone()),
+        ("ref", c.r#ref.clone()),
+        ("timezone", c.timezone.clone()),
+        ("created", c.created_at.clone()),
+        ("done", c.done_at.clone()),
+        ("problem", c.problem.clone()),
+    ];
+    for (name, value) in fields {
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            println!("  {:<9} {value}", format!("{name}:"));
+        }
+    }
+    if let Some(note) = c.note.as_deref().filter(|n| !n.trim().is_empty()) {
+        println!("  note:");
+        for line in note.lines() {
+            println!("    {line}");
+        }
+    }
+    println!();
+    println!("Timeline ({}):", cal.zone_name());
+    if shown.timeline.is_empty() {
+        println!("  (no steps)");
+    } else {
+        let rows: Vec<Vec<String>> = shown
+            .timeline
+            .iter()
+            .map(|s| {
+                let state = if s.late {
+                    format!("{} (late)", s.state)
+                } else {
+                    s.state.clone()
+                };
+                vec![
+                    format!("  {}", cal.display(s.fire_at)),
+                    s.kind.clone(),
+                    s.label.clone(),
+                    state,
+                    s.reason.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        print_table(&["  WHEN", "STEP", "LABEL", "STATE", "REASON"], &rows);
+    }
+    println!();
+    println!("Emails:");
+    if shown.deliveries.is_empty() {
+        println!("  (none yet)");
+    } else {
+        let rows: Vec<Vec<String>> = shown
+            .deliveries
+            .iter()
+            .map(|d| {
+                let when = d.sent_at.unwrap_or(d.created_at);
+                let detail = match (&d.state[..], &d.last_error) {
+                    ("pending", Some(e)) => format!(
+                        "{} [retry at {}: {e}]",
+                        d.subject,
+                        cal.display(d.next_attempt_at)
+                    ),
+                    (_, Some(e)) => format!("{} [{e}]", d.subject),
+                    _ => d.subject.clone(),
+                };
+                vec![
+                    format!("  {}", cal.display(when)),
+                    d.recipient.clone(),
+                    d.state.clone(),
+                    d.attempts.to_string(),
+                    detail,
+                ]
+            })
+            .collect();
+        print_table(&["  WHEN", "TO", "STATE", "TRIES", "SUBJECT"], &rows);
+    }
+}

@@ -1,0 +1,338 @@
+//! The commitment: one promise to one customer with a due time, and how a row that any
+//! program may have written becomes one.
+//!
+//! Rows come from other programs as well as from `followup add`, so every field is
+//! checked here and every problem is named; nothing in this module panics on bad data.
+//! Pure: no I/O.
+
+use std::fmt;
+use std::str::FromStr;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use lettre::Address;
+use lettre::message::Mailbox;
+use serde::Serialize;
+
+use crate::calendar::parse_zone;
+use crate::when::parse_stored;
+
+/// Where a commitment stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Still to be kept: steps before and after the due time apply.
+    Open,
+    /// Kept: later reminders stop.
+    Done,
+    /// Withdrawn: every later step stops.
+    Cancelled,
+}
+
+impl Status {
+    /// The word stored in the `status` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::Done => "done",
+            Status::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "open" => Ok(Status::Open),
+            "done" => Ok(Status::Done),
+            "cancelled" | "canceled" => Ok(Status::Cancelled),
+            other => Err(format!(
+                "status '{other}' is not one of open, done, cancelled"
+            )),
+        }
+    }
+}
+
+/// One promise, checked and ready to plan.
+#[derive(Clone, Debug)]
+pub struct Commitment {
+    /// Row id in `commitments`.
+    pub id: i64,
+    /// What was promised, on one line.
+    pub title: String,
+    /// Who made the promise and gets the reminders.
+    pub owner: Mailbox,
+    /// Who the promise was made to.
+    pub customer: Mailbox,
+    /// The commitment's own zone (the customer's), if it has one.
+    pub timezone: Option<TimeZone>,
+    /// When the promise falls due.
+    pub due_at: Timestamp,
+    /// Kind used to choose a rule (`quote`, `callback`, ...), if any.
+    pub kind: Option<String>,
+    /// Open, done or cancelled.
+    pub status: Status,
+    /// Free text from the owner; may span lines.
+    pub note: String,
+    /// An id in another system (a CRM), if any.
+    pub external_ref: Option<String>,
+    /// When the row was written.
+    pub created_at: Timestamp,
+    /// When it was marked done, if it was.
+    pub done_at: Option<Timestamp>,
+}
+
+/// A `commitments` row as stored, before any checking: every column may be missing or
+/// malformed when another program wrote it.
+#[derive(Clone, Debug, Default)]
+pub struct StoredCommitment {
+    /// Row id.
+    pub id: i64,
+    /// `title` column.
+    pub title: Option<String>,
+    /// `owner` column.
+    pub owner: Option<String>,
+    /// `customer` column.
+    pub customer: Option<String>,
+    /// `timezone` column.
+    pub timezone: Option<String>,
+    /// `due_at` column, as text (integers are read as Unix seconds by the store).
+    pub due_at: Option<String>,
+    /// `kind` column.
+    pub kind: Option<String>,
+    /// `status` column.
+    pub status: Option<String>,
+    /// `note` column.
+    pub note: Option<String>,
+    /// `external_ref` column.
+    pub external_ref: Option<String>,
+    /// `created_at` column.
+    pub created_at: Option<String>,
+    /// `done_at` column.
+    pub done_at: Option<String>,
+}
+
+impl StoredCommitment {
+    /// Checks every column and returns the commitment, or every problem found, each
+    /// naming its column. Local times are read in the row's zone, else `default_zone`.
+    pub fn check(&self, default_zone: &TimeZone) -> Result<Commitment, Vec<String>> {
+        let mut problems = Vec::new();
+        let title = match non_empty(&self.title) {
+            Some(t) => one_line(t),
+            None => {
+                problems.push("title is empty".to_string());
+                String::new()
+            }
+        };
+        let owner = required_mailbox("owner", &self.owner, &mut problems);
+        let customer = required_mailbox("customer", &self.customer, &mut problems);
+        let timezone = match non_empty(&self.timezone) {
+            None => None,
+            Some(name) => match parse_zone(name) {
+                Ok(zone) => Some(zone),
+                Err(e) => {
+                    problems.push(format!("timezone: {e}"));
+                    None
+                }
+            },
+        };
+        let zone = timezone.clone().unwrap_or_else(|| default_zone.clone());
+        let due_at = match non_empty(&self.due_at) {
+            None => {
+                problems.push("due_at is empty".to_string());
+                None
+            }
+            Some(text) => match parse_stored(text, &zone) {
+                Ok(at) => Some(at),
+                Err(e) => {
+                    problems.push(format!("due_at: {e}"));
+                    None
+                }
+            },
+        };
+        let status = match non_empty(&self.status) {
+            None => {
+                problems.push("status is empty".to_string());
+                None
+            }
+            Some(text) => match text.parse::<Status>() {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    problems.push(e);
+                    None
+                }
+            },
+        };
+        let created_at = optional_time("created_at", &self.created_at, &zone, &mut problems);
+        let done_at = optional_time("done_at", &self.done_at, &zone, &mut problems);
+        match (owner, customer, due_at, status) {
+            (Some(owner), Some(customer), Some(due_at), Some(status)) if problems.is_empty() => {
+                Ok(Commitment {
+                    id: self.id,
+                    title,
+                    owner,
+                    customer,
+                    timezone,
+                    due_at,
+                    kind: non_empty(&self.kind).map(one_line),
+                    status,
+                    note: self.note.clone().unwrap_or_default(),
+                    external_ref: non_empty(&self.external_ref).map(one_line),
+                    created_at: created_at.unwrap_or(due_at),
+                    done_at,
+                })
+            }
+            _ => Err(problems),
+        }
+    }
+}
+
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn required_mailbox(
+    column: &str,
+    value: &Option<String>,
+    problems: &mut Vec<String>,
+) -> Option<Mailbox> {
+    match non_empty(value) {
+        None => {
+            problems.push(format!("{column} is empty"));
+            None
+        }
+        Some(text) => match parse_mailbox(text) {
+            Ok(mailbox) => Some(mailbox),
+            Err(e) => {
+                problems.push(format!("{column}: {e}"));
+                None
+            }
+        },
+    }
+}
+
+fn optional_time(
+    column: &str,
+    value: &Option<String>,
+    zone: &TimeZone,
+    problems: &mut Vec<String>,
+) -> Option<Timestamp> {
+    let text = non_empty(value)?;
+    match parse_stored(text, zone) {
+        Ok(at) => Some(at),
+        Err(e) => {
+            problems.push(format!("{column}: {e}"));
+            None
+        }
+    }
+}
+
+/// Text for one line of a header or a table: every control character (CR, LF, tab,
+/// ...) becomes a space and runs of spaces collapse, so no data can start a new header.
+pub fn one_line(text: &str) -> String {
+    text.split(|c: char| c.is_control() || c.is_whitespace())
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Reads `Name <address>` or a bare `address`. The name may hold any text: quotes
+/// around it are dropped and control characters become spaces, so a name can never
+/// carry a header of its own. The address must be a valid email address.
+pub fn parse_mailbox(text: &str) -> Result<Mailbox, String> {
+    let text = text.trim();
+    let (name, address) = match (text.rfind('<'), text.ends_with('>')) {
+        (Some(open), true) => (&text[..open], &text[open + 1..text.len() - 1]),
+        _ => ("", text),
+    };
+    let address = address.trim();
+    let address: Address = address
+        .parse()
+        .map_err(|_| format!("'{address}' is not an email address"))?;
+    let name = one_line(name);
+    let name = name.trim_matches('"').trim().to_string();
+    Ok(Mailbox::new((!name.is_empty()).then_some(name), address))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn london() -> TimeZone {
+        TimeZone::get("Europe/London").unwrap()
+    }
+
+    fn good_row() -> StoredCommitment {
+        StoredCommitment {
+            id: 7,
+            title: Some("Send quote".into()),
+            owner: Some("Ana Ruiz <ana@example.com>".into()),
+            customer: Some("joe@example.org".into()),
+            due_at: Some("2026-11-24 17:00".into()),
+            status: Some("open".into()),
+            created_at: Some("2026-11-23T10:00:00.000Z".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_good_row_becomes_a_commitment() {
+        let c = good_row().check(&london()).unwrap();
+        assert_eq!(c.owner.email.to_string(), "ana@example.com");
+        assert_eq!(c.owner.name.as_deref(), Some("Ana Ruiz"));
+        assert_eq!(c.customer.name, None);
+        assert_eq!(
+            c.due_at,
+            "2026-11-24T17:00:00Z".parse::<Timestamp>().unwrap()
+        );
+        assert_eq!(c.status, Status::Open);
+    }
+
+    #[test]
+    fn local_due_times_use_the_row_zone_first() {
+        let mut row = good_row();
+        row.timezone = Some("America/New_York".into());
+        let c = row.check(&london()).unwrap();
+        assert_eq!(
+            c.due_at,
+            "2026-11-24T22:00:00Z".parse::<Timestamp>().unwrap()
+        );
+    }
+
+    #[test]
+    fn every_problem_in_a_bad_row_is_named() {
+        let row = StoredCommitment {
+            id: 9,
+            owner: Some("not an address".into()),
+            due_at: Some("tomorrow-ish".into()),
+            status: Some("pending".into()),
+            timezone: Some("Mars/Olympus".into()),
+            ..Default::default()
+        };
+        let problems = row.check(&london()).unwrap_err();
+        let all = problems.join("\n");
+        for needle in ["title", "owner", "customer", "due_at", "status", "timezone"] {
+            assert!(all.contains(needle), "{needle} missing from {all}");
+        }
+    }
+
+    #[test]
+    fn names_cannot_smuggle_headers() {
+        let mb = parse_mailbox("Zoë Ångström\r\nBcc: evil@example.net <zoe@example.org>").unwrap();
+        assert_eq!(
+            mb.name.as_deref(),
+            Some("Zoë Ångström Bcc: evil@example.net")
+        );
+        assert_eq!(mb.email.to_string(), "zoe@example.org");
+        assert!(parse_mailbox("Joe <joe@@example.org>").is_err());
+        assert_eq!(one_line("a\r\nb\tc  d"), "a b c d");
+    }
+}

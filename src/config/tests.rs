@@ -1,0 +1,174 @@
+//! Loading config directories: merging, defaults and error locations.
+
+use std::path::Path;
+
+use super::*;
+
+fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+fn errors_of(dir: &Path) -> Vec<String> {
+    load(dir, false)
+        .unwrap_err()
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn the_shipped_config_is_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let config = load(&dir, false).unwrap();
+    assert_eq!(config.rules.len(), 1);
+    assert_eq!(config.calendar.zone_name(), "Europe/London");
+    assert!(config.store.path.ends_with("var/followup.db"));
+    assert!(matches!(
+        config.mail.transport,
+        TransportSettings::File { .. }
+    ));
+}
+
+#[test]
+fn an_empty_directory_runs_on_the_built_in_defaults() {
+    let dir = dir_with(&[]);
+    let config = load(dir.path(), false).unwrap();
+    assert_eq!(config.rules[0].name, "default");
+    assert_eq!(
+        config.store.path,
+        dir.path().parent().unwrap().join("var/followup.db")
+    );
+}
+
+#[test]
+fn a_missing_directory_is_an_error_unless_defaults_are_allowed() {
+    let missing = Path::new("/nonexistent/followup-config");
+    assert!(errors_of(missing)[0].contains("does not exist"));
+    assert!(load(missing, true).is_ok());
+}
+
+#[test]
+fn syntax_errors_name_file_line_and_column() {
+    let dir = dir_with(&[("a.toml", "[store]\npath = \"x.db\"\n\n[calendar\n")]);
+    let errors = errors_of(dir.path());
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].contains("a.toml:4:"), "{}", errors[0]);
+}
+
+#[test]
+fn unknown_keys_and_bad_values_are_errors_with_their_place() {
+    let dir = dir_with(&[
+        ("a.toml", "[calendar]\ntimezone = \"Mars/Olympus\"\n"),
+        (
+            "b.toml",
+            "[[rule]]\nname = \"x\"\nremind = [\"-1d\", \"soon\"]\n",
+        ),
+        ("c.toml", "[store]\npth = \"x.db\"\n"),
+    ]);
+    let errors = errors_of(dir.path());
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(
+        errors[0].contains("a.toml:2:12") && errors[0].contains("unknown time zone"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].contains("b.toml:3:") && errors[1].contains("'soon' is not an offset"),
+        "{}",
+        errors[1]
+    );
+    assert!(
+        errors[2].contains("c.toml:2:1") && errors[2].contains("pth"),
+        "{}",
+        errors[2]
+    );
+}
+
+#[test]
+fn a_table_defined_twice_names_both_places() {
+    let dir = dir_with(&[
+        ("a.toml", "[calendar]\ntimezone = \"UTC\"\n"),
+        ("b.toml", "\n[calendar]\ntimezone = \"Europe/Paris\"\n"),
+    ]);
+    let errors = errors_of(dir.path());
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].contains("b.toml:2:1"), "{}", errors[0]);
+    assert!(errors[0].contains("a.toml:1"), "{}", errors[0]);
+}
+
+#[test]
+fn rules_add_up_across_files_in_name_order() {
+    let dir = dir_with(&[
+        (
+            "20-rules.toml",
+            "[[rule]]\nname = \"rest\"\nremind = [\"0s\"]\n",
+        ),
+        (
+            "10-rules.toml",
+            "[[rule]]\nname = \"quotes\"\nmatch = { kind = \"quote\" }\nremind = [\"-2h\"]\n",
+        ),
+    ]);
+    let config = load(dir.path(), false).unwrap();
+    let names: Vec<_> = config.rules.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["quotes", "rest"]);
+    assert_eq!(
+        config.rules[0].kinds.as_deref(),
+        Some(&["quote".to_string()][..])
+    );
+}
+
+#[test]
+fn rule_mistakes_are_found_together() {
+    let dir = dir_with(&[(
+        "r.toml",
+        "[[rule]]\nname = \"a\"\noverdue_every = \"-1d\"\n\n[[rule]]\nname = \"a\"\noverdue_max = 2\n",
+    )]);
+    let errors = errors_of(dir.path());
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(errors[0].contains("r.toml:3:") && errors[0].contains("positive"));
+    assert!(errors[1].contains("r.toml:6:") && errors[1].contains("already defined"));
+    assert!(errors[2].contains("r.toml:7:") && errors[2].contains("overdue_every"));
+}
+
+#[test]
+fn smtp_settings_are_checked_and_never_hold_the_password() {
+    let dir = dir_with(&[(
+        "m.toml",
+        "[mail]\nfrom = \"f@example.com\"\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"relay\"\ntls = \"starttls\"\nusername = \"u\"\npassword_env = \"FOLLOWUP_TEST_PW\"\n",
+    )]);
+    let config = load(dir.path(), false).unwrap();
+    let TransportSettings::Smtp(smtp) = &config.mail.transport else {
+        panic!()
+    };
+    assert_eq!(smtp.port, 587);
+    assert_eq!(
+        smtp.password,
+        PasswordSource::Env("FOLLOWUP_TEST_PW".into())
+    );
+    let bad = dir_with(&[(
+        "m.toml",
+        "[mail]\nfrom = \"f@example.com\"\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"relay\"\npassword = \"secret\"\n",
+    )]);
+    let errors = errors_of(bad.path());
+    assert!(
+        errors[0].contains("m.toml:6:1") && errors[0].contains("password"),
+        "{}",
+        errors[0]
+    );
+}
+
+#[test]
+fn a_bad_sender_address_is_an_error_at_its_line() {
+    let dir = dir_with(&[("m.toml", "[mail]\nfrom = \"Followup <nope>\"\n")]);
+    let errors = errors_of(dir.path());
+    assert!(
+        errors[0].contains("m.toml:2:8") && errors[0].contains("not an email address"),
+        "{}",
+        errors[0]
+    );
+}

@@ -1,0 +1,134 @@
+//! The daemon: opens the store, starts the watcher, the planning task and the sender,
+//! tells systemd it is ready, and then waits for control messages (reload, shutdown)
+//! that the signal handler of [`run`] or a test sends to [`serve`].
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{self, Config};
+use crate::mail::Mailer;
+use crate::notify;
+use crate::scheduler::{self, Shared, sender};
+use crate::store::{self, Store};
+
+/// What the outside world asks of a running daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Read the config again; keep the old one if the new one is invalid.
+    Reload,
+    /// Stop taking new work, finish in-flight sends, exit.
+    Shutdown,
+}
+
+/// Runs the daemon on `config` until a [`Control::Shutdown`] arrives or `control`
+/// closes. `dir` is re-read on [`Control::Reload`].
+pub async fn serve(
+    dir: PathBuf,
+    config: Config,
+    mut control: mpsc::Receiver<Control>,
+) -> anyhow::Result<()> {
+    let store_path = config.store.path.clone();
+    let store = tokio::task::spawn_blocking({
+        let path = store_path.clone();
+        move || Store::open(&path)
+    })
+    .await
+    .context("opening the store")??;
+    let mailer = Mailer::build(&config.mail).context("setting up the mail transport")?;
+    let summary = describe(&config);
+    let shared = Shared::new(store, config, mailer);
+    let _watcher = store::watch::spawn(&store_path, shared.store_changed.clone())?;
+
+    let (stop, stopped) = watch::channel(false);
+    let planning = tokio::spawn(scheduler::run_planning(shared.clone(), stopped.clone()));
+    let sending = tokio::spawn(sender::run(shared.clone(), stopped));
+
+    tracing::info!(store = %store_path.display(), config = %dir.display(), "{summary}");
+    notify::ready(&format!("serving: {summary}"));
+
+    while let Some(message) = control.recv().await {
+        match message {
+            Control::Reload => reload(&shared, &dir),
+            Control::Shutdown => break,
+        }
+    }
+    tracing::info!("stopping: no new work is taken; in-flight sends get 10 seconds");
+    notify::stopping();
+    let _ = stop.send(true);
+    let _ = planning.await;
+    let _ = sending.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn describe(config: &Config) -> String {
+    let transport = match &config.mail.transport {
+        config::TransportSettings::File { dir } => format!("mail to files in {}", dir.display()),
+        config::TransportSettings::Smtp(s) => format!("mail via SMTP {}:{}", s.host, s.port),
+        config::TransportSettings::Sendmail { command } => {
+            format!("mail via {}", command.display())
+        }
+    };
+    format!("{} rules, {transport}", config.rules.len())
+}
+
+fn reload(shared: &Shared, dir: &std::path::Path) {
+    notify::reloading();
+    tracing::info!(config = %dir.display(), "reloading the config");
+    match config::load(dir, false) {
+        Err(errors) => {
+            for e in &errors.0 {
+                tracing::error!("{e}");
+            }
+            tracing::error!("the new config is invalid; the running config stays in force");
+            *shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some("reload refused: the config has errors (see the log)".into());
+        }
+        Ok(new) => {
+            let old = shared.config();
+            if new.store.path != old.store.path {
+                tracing::warn!(
+                    running = %old.store.path.display(),
+                    configured = %new.store.path.display(),
+                    "the store path changed; it takes effect at the next restart"
+                );
+            }
+            let mut new = new;
+            new.store = old.store.clone();
+            match Mailer::build(&new.mail) {
+                Ok(mailer) => {
+                    tracing::info!("{}; re-planning open commitments", describe(&new));
+                    shared.swap(new, mailer);
+                }
+                Err(e) => {
+                    tracing::error!(cause = %e, "the new mail settings cannot be used; the running config stays in force")
+                }
+            }
+        }
+    }
+    notify::ready(&format!("serving: {}", describe(&shared.config())));
+}
+
+/// Runs the daemon with signal handling: SIGTERM and SIGINT stop it, SIGHUP reloads.
+pub async fn run(dir: PathBuf, config: Config) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    let (tx, rx) = mpsc::channel(8);
+    tokio::spawn(async move {
+        loop {
+            let message = tokio::select! {
+                _ = term.recv() => Control::Shutdown,
+                _ = int.recv() => Control::Shutdown,
+                _ = hup.recv() => Control::Reload,
+            };
+            if tx.send(message).await.is_err() || message == Control::Shutdown {
+                break;
+            }
+        }
+    });
+    serve(dir, config, rx).await
+}

@@ -1,0 +1,38 @@
+//! `followup` keeps a service business's promises.
+//!
+//! A **commitment** (one promise to one customer, with a due time) lives in a SQLite
+//! file that other programs may write to. The daemon plans a **timeline** of **steps**
+//! for each commitment from the **rules** in `config/*.toml` and the **calendar**, and
+//! turns each step into **deliveries** (emails) when its time comes.
+//!
+//! The modules follow those words:
+//!
+//! - [`commitment`]: the promise itself and how a stored row becomes one (pure).
+//! - [`when`]: reading the times users type (`+2h`, `2026-11-24 17:00`, RFC 3339).
+//! - [`calendar`]: time zone and offsets such as `-1d` (pure).
+//! - [`rule`]: which commitments a rule is for, and its catch-up policy (pure).
+//! - [`planner`]: `(commitment, rule, calendar) -> steps`, and how a new plan meets the
+//!   steps already stored (pure; no clock, no I/O).
+//! - [`config`]: every `*.toml` in the config directory, merged and validated, with
+//!   errors that name file, line and column.
+//! - [`store`]: the SQLite file: schema, migrations, commitments, steps, deliveries, and
+//!   the watcher that notices other programs' writes.
+//! - [`mail`]: templates, message building (headers, threading, line endings) and the
+//!   transports (SMTP, sendmail, `.eml` files).
+//! - [`scheduler`]: the task that plans changed commitments and queues due steps, and
+//!   the sender task that delivers the outbox.
+//! - [`daemon`]: wires the tasks together, handles signals and tells systemd.
+//! - [`cli`]: the command line: one file per group of verbs.
+
+pub mod calendar;
+pub mod cli;
+pub mod commitment;
+pub mod config;
+pub mod daemon;
+pub mod mail;
+pub mod notify;
+pub mod planner;
+pub mod rule;
+pub mod scheduler;
+pub mod store;
+pub mod when;

@@ -1,0 +1,203 @@
+//! Building RFC 5322 messages: headers of a well-behaved automated sender, threading,
+//! and bodies whose line endings cannot end the SMTP DATA early.
+//!
+//! Every header value built from data (names, titles) goes through lettre's encoders,
+//! and every such value has had its control characters removed before it gets here
+//! ([`crate::commitment::one_line`]), so no field can add a header. Bodies are
+//! normalised to CRLF line endings with no other control characters, so SMTP
+//! dot-stuffing sees every line start and no `"\n.\n"` in a note can end a message.
+
+use std::time::SystemTime;
+
+use jiff::Timestamp;
+use lettre::Message;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+
+use crate::mail::templates::Rendered;
+
+/// Who a message is for; each audience of a commitment has its own thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    /// The person who made the promise.
+    Owner,
+}
+
+impl Audience {
+    /// The word stored in `deliveries.audience` and used in Message-IDs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Audience::Owner => "owner",
+        }
+    }
+}
+
+/// Everything needed to build one message.
+#[derive(Clone, Debug)]
+pub struct Outgoing<'a> {
+    /// `From:`.
+    pub from: &'a Mailbox,
+    /// `To:`.
+    pub to: &'a Mailbox,
+    /// Subject and bodies.
+    pub rendered: &'a Rendered,
+    /// This message's Message-ID, with angle brackets.
+    pub message_id: &'a str,
+    /// The thread's root Message-ID, if this message is a reply in the thread.
+    pub reply_to_thread: Option<&'a str>,
+    /// The commitment it is about, for `X-Followup-Commitment`.
+    pub commitment_id: i64,
+    /// `Date:`.
+    pub date: Timestamp,
+}
+
+/// Why a message could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the message: {0}")]
+pub struct BuildError(#[from] lettre::error::Error);
+
+/// The domain part of `from`, used to make Message-IDs globally unique.
+pub fn id_domain(from: &Mailbox) -> String {
+    from.email.domain().to_string()
+}
+
+/// The Message-ID that starts the thread of `audience` about commitment `id`: the first
+/// message to that audience carries it, every later one refers to it.
+pub fn thread_root(commitment_id: i64, audience: Audience, domain: &str) -> String {
+    format!("<followup.{commitment_id}.{}@{domain}>", audience.as_str())
+}
+
+/// The Message-ID of a later message in the thread; `delivery_id` makes it unique.
+pub fn reply_id(commitment_id: i64, audience: Audience, delivery_id: i64, domain: &str) -> String {
+    format!(
+        "<followup.{commitment_id}.{}.{delivery_id}@{domain}>",
+        audience.as_str()
+    )
+}
+
+/// Text with every line break as CRLF and no other control character than tab: what
+/// SMTP dot-stuffing and strict parsers expect.
+pub fn normalize_body(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 32);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                out.push_str("\r\n");
+            }
+            '\n' => out.push_str("\r\n"),
+            '\t' => out.push('\t'),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The message as bytes, ready for any transport.
+pub fn build(out: &Outgoing<'_>) -> Result<Vec<u8>, BuildError> {
+    let date = SystemTime::UNIX_EPOCH
+        + std::time::Duration::from_millis(out.date.as_millisecond().max(0) as u64);
+    let mut builder = Message::builder()
+        .from(out.from.clone())
+        .to(out.to.clone())
+        .subject(crate::commitment::one_line(&out.rendered.subject))
+        .date(date)
+        .message_id(Some(out.message_id.to_string()))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".to_string(),
+        ))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
+            "All".to_string(),
+        ))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("X-Followup-Commitment"),
+            out.commitment_id.to_string(),
+        ));
+    if let Some(root) = out.reply_to_thread {
+        builder = builder
+            .in_reply_to(root.to_string())
+            .references(root.to_string());
+    }
+    let text = normalize_body(&out.rendered.text);
+    let message = match &out.rendered.html {
+        None => builder.singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_PLAIN)
+                .body(text),
+        )?,
+        Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+            text,
+            normalize_body(html),
+        ))?,
+    };
+    Ok(message.formatted())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commitment::parse_mailbox;
+
+    #[test]
+    fn every_line_ending_becomes_crlf_and_controls_go() {
+        assert_eq!(
+            normalize_body("a\nb\rc\r\nd\u{0}e\tf"),
+            "a\r\nb\r\nc\r\nde\tf"
+        );
+        assert_eq!(
+            normalize_body("x\n.\nMAIL FROM:<x@evil>\n"),
+            "x\r\n.\r\nMAIL FROM:<x@evil>\r\n"
+        );
+    }
+
+    #[test]
+    fn messages_carry_the_headers_of_an_automated_sender() {
+        let from = parse_mailbox("Followup <followup@example.com>").unwrap();
+        let to = parse_mailbox("Zoë Ångström <zoe@example.org>").unwrap();
+        let rendered = Rendered {
+            subject: "Fällig: Angebot".into(),
+            text: "Hello\n.\nbye\n".into(),
+            html: None,
+        };
+        let bytes = build(&Outgoing {
+            from: &from,
+            to: &to,
+            rendered: &rendered,
+            message_id: "<followup.1.owner.5@example.com>",
+            reply_to_thread: Some("<followup.1.owner@example.com>"),
+            commitment_id: 1,
+            date: "2026-11-24T17:00:00Z".parse().unwrap(),
+        })
+        .unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(
+            text.contains("Auto-Submitted: auto-generated\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Message-ID: <followup.1.owner.5@example.com>\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("In-Reply-To: <followup.1.owner@example.com>\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("References: <followup.1.owner@example.com>\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("Subject: =?utf-8?"), "{text}");
+        assert!(text.is_ascii(), "headers and body are encoded: {text}");
+        assert!(
+            !text.replace("\r\n", "").contains('\n'),
+            "no bare LF: {text:?}"
+        );
+    }
+}

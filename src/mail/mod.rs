@@ -1,0 +1,11 @@
+//! Mail: what a step's email says ([`templates`], [`context`]), how it is built
+//! ([`message`]) and how it leaves ([`transport`]).
+
+pub mod context;
+pub mod message;
+pub mod templates;
+pub mod transport;
+
+pub use message::Audience;
+pub use templates::{Rendered, Templates};
+pub use transport::{Mailer, SendError};

@@ -1,0 +1,334 @@
+//! The planner: `(commitment, rule, calendar) -> steps`, and how a fresh plan meets the
+//! steps already stored.
+//!
+//! Pure: no clock reads, no I/O. The caller passes the time the commitment was written
+//! (`since`), so the same inputs always give the same plan.
+//!
+//! Each step has a key that is unique per commitment (kind and planned time, or kind
+//! and sequence number). Storing steps under that key makes planning idempotent: a
+//! re-plan finds the steps it planned before, keeps the ones already sent and never
+//! plans the same email twice.
+//!
+//! **Steps already past when planned.** A commitment added at 16:55 with a due time of
+//! 17:00 and a `-1d` reminder cannot have that reminder on time. Such a step is recorded
+//! as `skipped` with the reason, not sent late as if it were on time. A step counts as
+//! past when its time is more than [`PAST_GRACE`] before the moment the commitment was
+//! written. Steps that fell due *after* the commitment was written but while the daemon
+//! was stopped are not past in this sense: they were missed, and the rule's `catch_up`
+//! policy decides them when they fire.
+
+use std::fmt;
+use std::str::FromStr;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+use crate::calendar::Calendar;
+use crate::commitment::{Commitment, Status};
+use crate::rule::Rule;
+
+/// How far before the writing of a commitment a step may be planned and still be sent:
+/// covers the moment between a writer's commit and the daemon reading it.
+pub const PAST_GRACE: SignedDuration = SignedDuration::from_secs(60);
+
+/// What a step does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// Owner reminder at an offset from the due time.
+    Remind,
+    /// Owner reminder repeated after the due time while still open.
+    Overdue,
+}
+
+impl StepKind {
+    /// The word stored in `steps.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::Remind => "remind",
+            StepKind::Overdue => "overdue",
+        }
+    }
+}
+
+impl fmt::Display for StepKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for StepKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "remind" => Ok(StepKind::Remind),
+            "overdue" => Ok(StepKind::Overdue),
+            other => Err(format!("unknown step kind '{other}'")),
+        }
+    }
+}
+
+/// Where a step stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    /// Waiting for its time.
+    Planned,
+    /// Its time came and its emails are in the outbox.
+    Queued,
+    /// Every email of the step was accepted.
+    Sent,
+    /// An email of the step failed for good.
+    Failed,
+    /// Not sent, with a reason recorded.
+    Skipped,
+}
+
+impl StepState {
+    /// The word stored in `steps.state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Planned => "planned",
+            StepState::Queued => "queued",
+            StepState::Sent => "sent",
+            StepState::Failed => "failed",
+            StepState::Skipped => "skipped",
+        }
+    }
+}
+
+impl fmt::Display for StepState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for StepState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "planned" => Ok(StepState::Planned),
+            "queued" => Ok(StepState::Queued),
+            "sent" => Ok(StepState::Sent),
+            "failed" => Ok(StepState::Failed),
+            "skipped" => Ok(StepState::Skipped),
+            other => Err(format!("unknown step state '{other}'")),
+        }
+    }
+}
+
+/// Why a step was skipped; steps skipped because the plan changed may come back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipCode {
+    /// Its time was already past when the commitment was written.
+    Past,
+    /// A re-plan (new due time, new rules) no longer has it.
+    Replanned,
+    /// The commitment was done or cancelled first.
+    Closed,
+    /// Missed during downtime and dropped by the rule's catch-up policy.
+    CatchUp,
+}
+
+impl SkipCode {
+    /// The word stored in `steps.skip_code`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipCode::Past => "past",
+            SkipCode::Replanned => "replanned",
+            SkipCode::Closed => "closed",
+            SkipCode::CatchUp => "catch_up",
+        }
+    }
+
+    /// Steps skipped only because the plan changed come back if the plan has them again.
+    pub fn may_revive(code: Option<&str>) -> bool {
+        matches!(code, Some("replanned") | Some("closed"))
+    }
+}
+
+/// One step of a fresh plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedStep {
+    /// Unique per commitment; the same step always gets the same key.
+    pub key: String,
+    /// What the step does.
+    pub kind: StepKind,
+    /// The rule that planned it.
+    pub rule: String,
+    /// How a person reads where it sits, e.g. `-2h` or `overdue 2 of 3`.
+    pub label: String,
+    /// The time the rule asks for.
+    pub planned_at: Timestamp,
+    /// The time it fires: the planned time, or later when held for business hours.
+    pub fire_at: Timestamp,
+}
+
+/// The timeline of `commitment` under `rule`: owner reminders at each offset from the
+/// due time, then overdue repeats. A commitment that is not open has no steps ahead.
+pub fn plan(commitment: &Commitment, rule: &Rule, calendar: &Calendar) -> Vec<PlannedStep> {
+    let mut steps = Vec::new();
+    if commitment.status != Status::Open {
+        return steps;
+    }
+    let due = commitment.due_at;
+    for offset in &rule.remind {
+        let Ok(at) = calendar.shift(due, offset) else {
+            continue;
+        };
+        steps.push(PlannedStep {
+            key: format!("remind@{}", at.as_millisecond()),
+            kind: StepKind::Remind,
+            rule: rule.name.clone(),
+            label: offset.text().to_string(),
+            planned_at: at,
+            fire_at: at,
+        });
+    }
+    if let Some(overdue) = &rule.overdue {
+        let mut at = due;
+        for n in 1..=overdue.max {
+            match calendar.shift(at, &overdue.every) {
+                Ok(next) if next > at => at = next,
+                _ => break,
+            }
+            steps.push(PlannedStep {
+                key: format!("overdue#{n}@{}", at.as_millisecond()),
+                kind: StepKind::Overdue,
+                rule: rule.name.clone(),
+                label: format!("overdue {n} of {}", overdue.max),
+                planned_at: at,
+                fire_at: at,
+            });
+        }
+    }
+    steps.sort_by(|a, b| a.fire_at.cmp(&b.fire_at).then(a.key.cmp(&b.key)));
+    steps.dedup_by(|a, b| a.key == b.key);
+    steps
+}
+
+/// A step as stored, as far as reconciling needs it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredStep {
+    /// Row id.
+    pub id: i64,
+    /// Unique key per commitment.
+    pub key: String,
+    /// Current state.
+    pub state: StepState,
+    /// Why it was skipped, if it was.
+    pub skip_code: Option<String>,
+    /// When it fires, if still planned.
+    pub fire_at: Timestamp,
+}
+
+/// One change to the stored steps that brings them in line with a fresh plan.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StepChange {
+    /// A step the store does not have yet, planned or skipped as already past.
+    Add {
+        /// The step.
+        step: PlannedStep,
+        /// `None` to plan it; `Some` to record it skipped as past.
+        skip: Option<String>,
+    },
+    /// A step skipped by an earlier re-plan that the plan has again.
+    Revive {
+        /// Row id.
+        id: i64,
+        /// The step as planned now.
+        step: PlannedStep,
+    },
+    /// A planned step whose fire time moved (e.g. business hours changed).
+    Move {
+        /// Row id.
+        id: i64,
+        /// New fire time.
+        fire_at: Timestamp,
+    },
+    /// A planned step the plan no longer has.
+    Retire {
+        /// Row id.
+        id: i64,
+        /// Why.
+        code: SkipCode,
+        /// Why, for people.
+        reason: String,
+    },
+}
+
+/// The changes that turn `stored` into `fresh`. `since` is when the commitment was
+/// written (the earliest change not yet planned); `closed` tells whether the commitment
+/// is done or cancelled, which words the reason for retiring its steps.
+/// Steps already queued, sent, failed or skipped for good are never touched.
+pub fn reconcile(
+    stored: &[StoredStep],
+    fresh: Vec<PlannedStep>,
+    since: Timestamp,
+    closed: Option<Status>,
+) -> Vec<StepChange> {
+    let mut changes = Vec::new();
+    let past_before = since - PAST_GRACE;
+    for step in &fresh {
+        match stored.iter().find(|s| s.key == step.key) {
+            None => {
+                let skip = (step.planned_at < past_before).then(|| past_reason(step, since));
+                changes.push(StepChange::Add {
+                    step: step.clone(),
+                    skip,
+                });
+            }
+            Some(s) if s.state == StepState::Planned && s.fire_at != step.fire_at => {
+                changes.push(StepChange::Move {
+                    id: s.id,
+                    fire_at: step.fire_at,
+                });
+            }
+            Some(s)
+                if s.state == StepState::Skipped
+                    && SkipCode::may_revive(s.skip_code.as_deref())
+                    && step.planned_at >= past_before =>
+            {
+                changes.push(StepChange::Revive {
+                    id: s.id,
+                    step: step.clone(),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    for s in stored {
+        if s.state == StepState::Planned && !fresh.iter().any(|f| f.key == s.key) {
+            let (code, reason) = match closed {
+                Some(status) => (
+                    SkipCode::Closed,
+                    format!("the commitment was marked {status}"),
+                ),
+                None => (
+                    SkipCode::Replanned,
+                    "no longer in the plan (the due time or the rules changed)".to_string(),
+                ),
+            };
+            changes.push(StepChange::Retire {
+                id: s.id,
+                code,
+                reason,
+            });
+        }
+    }
+    changes
+}
+
+fn past_reason(step: &PlannedStep, since: Timestamp) -> String {
+    format!(
+        "its time ({}) had already passed when the commitment was written ({})",
+        step.planned_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        since.strftime("%Y-%m-%d %H:%M:%S UTC"),
+    )
+}
+
+#[cfg(test)]
+mod tests;

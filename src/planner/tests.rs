@@ -1,0 +1,301 @@
+//! The planner's story, told without a clock: every test passes its own times.
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use super::*;
+use crate::commitment::parse_mailbox;
+use crate::rule::{CatchUp, Overdue};
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn calendar(zone: &str) -> Calendar {
+    Calendar::new(TimeZone::get(zone).unwrap())
+}
+
+fn commitment(due: &str) -> Commitment {
+    Commitment {
+        id: 1,
+        title: "Send quote".into(),
+        owner: parse_mailbox("ana@example.com").unwrap(),
+        customer: parse_mailbox("joe@example.org").unwrap(),
+        timezone: None,
+        due_at: ts(due),
+        kind: Some("quote".into()),
+        status: Status::Open,
+        note: String::new(),
+        external_ref: None,
+        created_at: ts("2026-11-01T00:00:00Z"),
+        done_at: None,
+    }
+}
+
+fn rule(remind: &[&str], overdue: Option<(&str, u32)>) -> Rule {
+    Rule {
+        name: "default".into(),
+        kinds: None,
+        remind: remind.iter().map(|o| o.parse().unwrap()).collect(),
+        overdue: overdue.map(|(every, max)| Overdue {
+            every: every.parse().unwrap(),
+            max,
+        }),
+        catch_up: CatchUp::Send,
+    }
+}
+
+fn times(steps: &[PlannedStep]) -> Vec<(StepKind, Timestamp)> {
+    steps.iter().map(|s| (s.kind, s.fire_at)).collect()
+}
+
+#[test]
+fn reminders_sit_at_their_offsets_from_the_due_time() {
+    let steps = plan(
+        &commitment("2026-11-25T17:00:00Z"),
+        &rule(&["-1d", "-2h", "0s"], None),
+        &calendar("Europe/London"),
+    );
+    assert_eq!(
+        times(&steps),
+        vec![
+            (StepKind::Remind, ts("2026-11-24T17:00:00Z")),
+            (StepKind::Remind, ts("2026-11-25T15:00:00Z")),
+            (StepKind::Remind, ts("2026-11-25T17:00:00Z")),
+        ]
+    );
+    assert_eq!(steps[1].label, "-2h");
+    assert_eq!(steps[1].rule, "default");
+}
+
+#[test]
+fn the_same_inputs_give_the_same_keys() {
+    let c = commitment("2026-11-25T17:00:00Z");
+    let r = rule(&["-1d", "-2h", "0s"], Some(("1d", 3)));
+    let cal = calendar("Europe/London");
+    assert_eq!(plan(&c, &r, &cal), plan(&c, &r, &cal));
+}
+
+#[test]
+fn duplicate_offsets_plan_one_step() {
+    let steps = plan(
+        &commitment("2026-11-25T17:00:00Z"),
+        &rule(&["0s", "-0m", "-2h"], None),
+        &calendar("UTC"),
+    );
+    assert_eq!(steps.len(), 2);
+}
+
+#[test]
+fn overdue_reminders_repeat_up_to_the_cap() {
+    let steps = plan(
+        &commitment("2026-11-25T17:00:00Z"),
+        &rule(&["0s"], Some(("1d", 3))),
+        &calendar("Europe/London"),
+    );
+    assert_eq!(
+        times(&steps),
+        vec![
+            (StepKind::Remind, ts("2026-11-25T17:00:00Z")),
+            (StepKind::Overdue, ts("2026-11-26T17:00:00Z")),
+            (StepKind::Overdue, ts("2026-11-27T17:00:00Z")),
+            (StepKind::Overdue, ts("2026-11-28T17:00:00Z")),
+        ]
+    );
+    assert_eq!(steps[3].label, "overdue 3 of 3");
+}
+
+#[test]
+fn a_zero_cap_plans_no_overdue_reminders() {
+    let steps = plan(
+        &commitment("2026-11-25T17:00:00Z"),
+        &rule(&[], Some(("1d", 0))),
+        &calendar("UTC"),
+    );
+    assert!(steps.is_empty());
+}
+
+#[test]
+fn done_and_cancelled_commitments_have_nothing_ahead() {
+    for status in [Status::Done, Status::Cancelled] {
+        let mut c = commitment("2026-11-25T17:00:00Z");
+        c.status = status;
+        assert!(plan(&c, &rule(&["-1d", "0s"], Some(("1d", 3))), &calendar("UTC")).is_empty());
+    }
+}
+
+#[test]
+fn the_day_before_a_due_time_after_the_new_york_spring_gap() {
+    // Due 02:30 EDT... which does not exist on 2027-03-14; take a due time on the 15th at
+    // 02:30 EDT: the day before at 02:30 falls in the gap and moves to 03:30 EDT.
+    let due = "2027-03-15T06:30:00Z"; // 02:30 EDT on the 15th
+    let steps = plan(
+        &commitment(due),
+        &rule(&["-1d"], None),
+        &calendar("America/New_York"),
+    );
+    assert_eq!(steps[0].fire_at, ts("2027-03-14T07:30:00Z")); // 03:30 EDT on the 14th
+}
+
+#[test]
+fn the_day_before_a_due_time_after_the_new_york_autumn_fold() {
+    // Due 01:30 EST on 2027-11-08; the day before at 01:30 happens twice (EDT, then
+    // EST). The reminder takes the first, EDT.
+    let due = "2027-11-08T06:30:00Z"; // 01:30 EST on the 8th
+    let steps = plan(
+        &commitment(due),
+        &rule(&["-1d"], None),
+        &calendar("America/New_York"),
+    );
+    assert_eq!(steps[0].fire_at, ts("2027-11-07T05:30:00Z")); // 01:30 EDT on the 7th
+}
+
+#[test]
+fn hour_offsets_across_the_new_york_gap_are_exact() {
+    // Due 04:00 EDT on 2027-03-14; two hours earlier is 01:00 EST: elapsed time, not
+    // wall-clock arithmetic that would give the missing 02:00.
+    let due = "2027-03-14T08:00:00Z";
+    let steps = plan(
+        &commitment(due),
+        &rule(&["-2h"], None),
+        &calendar("America/New_York"),
+    );
+    assert_eq!(steps[0].fire_at, ts("2027-03-14T06:00:00Z"));
+}
+
+#[test]
+fn overdue_days_across_the_new_york_fold_keep_the_wall_clock() {
+    // Due Saturday 2027-11-06 09:00 EDT; daily overdue reminders stay at 09:00 local,
+    // so the Sunday one is 25 hours later, at 09:00 EST.
+    let due = "2027-11-06T13:00:00Z";
+    let steps = plan(
+        &commitment(due),
+        &rule(&[], Some(("1d", 2))),
+        &calendar("America/New_York"),
+    );
+    assert_eq!(
+        times(&steps),
+        vec![
+            (StepKind::Overdue, ts("2027-11-07T14:00:00Z")),
+            (StepKind::Overdue, ts("2027-11-08T14:00:00Z")),
+        ]
+    );
+}
+
+fn stored(steps: &[PlannedStep], state: StepState) -> Vec<StoredStep> {
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| StoredStep {
+            id: i as i64 + 1,
+            key: s.key.clone(),
+            state,
+            skip_code: None,
+            fire_at: s.fire_at,
+        })
+        .collect()
+}
+
+#[test]
+fn steps_already_past_when_written_are_skipped_with_a_reason() {
+    // Added at 16:59:50 for 17:00: the -1d and -2h reminders cannot be on time.
+    let c = commitment("2026-11-25T17:00:00Z");
+    let fresh = plan(&c, &rule(&["-1d", "-2h", "0s"], None), &calendar("UTC"));
+    let changes = reconcile(&[], fresh, ts("2026-11-25T16:59:50Z"), None);
+    let skipped: Vec<_> = changes
+        .iter()
+        .filter_map(|c| match c {
+            StepChange::Add {
+                step,
+                skip: Some(reason),
+            } => Some((step.label.clone(), reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(skipped.len(), 2);
+    assert!(
+        skipped[0].1.contains("had already passed"),
+        "{}",
+        skipped[0].1
+    );
+    assert!(
+        changes
+            .iter()
+            .any(|c| matches!(c, StepChange::Add { step, skip: None } if step.label == "0s"))
+    );
+}
+
+#[test]
+fn a_step_a_few_seconds_before_the_write_is_still_sent() {
+    // A program inserts a row due "now"; the daemon reads it a moment later.
+    let c = commitment("2026-11-25T17:00:00Z");
+    let fresh = plan(&c, &rule(&["0s"], None), &calendar("UTC"));
+    let changes = reconcile(&[], fresh, ts("2026-11-25T17:00:05Z"), None);
+    assert!(matches!(&changes[0], StepChange::Add { skip: None, .. }));
+}
+
+#[test]
+fn replanning_the_same_plan_changes_nothing() {
+    let c = commitment("2026-11-25T17:00:00Z");
+    let r = rule(&["-1d", "0s"], Some(("1d", 2)));
+    let fresh = plan(&c, &r, &calendar("UTC"));
+    let existing = stored(&fresh, StepState::Planned);
+    assert!(reconcile(&existing, fresh, ts("2026-11-20T00:00:00Z"), None).is_empty());
+}
+
+#[test]
+fn a_moved_due_time_retires_old_steps_and_adds_new_ones_but_keeps_sent_ones() {
+    let r = rule(&["-2h", "0s"], None);
+    let cal = calendar("UTC");
+    let before = plan(&commitment("2026-11-25T17:00:00Z"), &r, &cal);
+    let mut existing = stored(&before, StepState::Planned);
+    existing[0].state = StepState::Sent; // the -2h reminder went out
+    let after = plan(&commitment("2026-11-26T17:00:00Z"), &r, &cal);
+    let changes = reconcile(&existing, after, ts("2026-11-25T16:00:00Z"), None);
+    let added = changes
+        .iter()
+        .filter(|c| matches!(c, StepChange::Add { skip: None, .. }))
+        .count();
+    let retired: Vec<i64> = changes
+        .iter()
+        .filter_map(|c| match c {
+            StepChange::Retire {
+                id,
+                code: SkipCode::Replanned,
+                ..
+            } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(added, 2);
+    assert_eq!(retired, vec![2], "only the unsent 0s reminder is retired");
+}
+
+#[test]
+fn closing_a_commitment_retires_every_planned_step() {
+    let mut c = commitment("2026-11-25T17:00:00Z");
+    let r = rule(&["-1d", "0s"], Some(("1d", 3)));
+    let existing = stored(&plan(&c, &r, &calendar("UTC")), StepState::Planned);
+    c.status = Status::Done;
+    let changes = reconcile(
+        &existing,
+        plan(&c, &r, &calendar("UTC")),
+        ts("2026-11-25T12:00:00Z"),
+        Some(Status::Done),
+    );
+    assert_eq!(changes.len(), 5);
+    assert!(changes.iter().all(|c| matches!(c, StepChange::Retire { code: SkipCode::Closed, reason, .. } if reason.contains("done"))));
+}
+
+#[test]
+fn a_retired_step_comes_back_when_the_plan_has_it_again_but_a_sent_one_never_repeats() {
+    let c = commitment("2026-11-25T17:00:00Z");
+    let r = rule(&["-1d", "0s"], None);
+    let fresh = plan(&c, &r, &calendar("UTC"));
+    let mut existing = stored(&fresh, StepState::Skipped);
+    existing[0].skip_code = Some("replanned".into());
+    existing[1].state = StepState::Sent;
+    let changes = reconcile(&existing, fresh, ts("2026-11-20T00:00:00Z"), None);
+    assert_eq!(changes.len(), 1);
+    assert!(matches!(&changes[0], StepChange::Revive { id: 1, .. }));
+}

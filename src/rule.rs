@@ -1,0 +1,204 @@
+//! Rules: which commitments a `[[rule]]` block is for, and which steps it plans.
+//!
+//! The first rule (in file-name order, then order in the file) whose `match` keys all
+//! hold wins; a rule without `match` keys matches every commitment.
+
+use std::str::FromStr;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Deserializer};
+
+use crate::calendar::Offset;
+use crate::commitment::Commitment;
+
+/// One validated `[[rule]]` block.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    /// Unique name, recorded on every step the rule plans.
+    pub name: String,
+    /// Kinds this rule is for; `None` means any kind, including none.
+    pub kinds: Option<Vec<String>>,
+    /// Owner reminders relative to the due time (`-1d`, `-2h`, `0s`, `+1h`).
+    pub remind: Vec<Offset>,
+    /// Repeated reminders after the due time while the commitment stays open.
+    pub overdue: Option<Overdue>,
+    /// What to do with steps whose time passed while the daemon was not running.
+    pub catch_up: CatchUp,
+}
+
+/// `overdue_every` and `overdue_max` together.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Overdue {
+    /// Distance between repeats, and from the due time to the first one.
+    pub every: Offset,
+    /// How many repeats at most.
+    pub max: u32,
+}
+
+impl Rule {
+    /// True if every `match` key of the rule holds for `commitment`.
+    pub fn matches(&self, commitment: &Commitment) -> bool {
+        match &self.kinds {
+            None => true,
+            Some(kinds) => commitment
+                .kind
+                .as_deref()
+                .is_some_and(|k| kinds.iter().any(|want| want == k)),
+        }
+    }
+}
+
+/// The first rule that matches `commitment`, if any.
+pub fn rule_for<'a>(rules: &'a [Rule], commitment: &Commitment) -> Option<&'a Rule> {
+    rules.iter().find(|r| r.matches(commitment))
+}
+
+/// A rule's `catch_up` policy: what happens to steps whose time passed while the
+/// daemon was stopped (or busy for longer than a minute).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum CatchUp {
+    /// Send each missed step once, late, marked as late.
+    #[default]
+    Send,
+    /// Send only the newest missed step of each commitment; skip the older ones.
+    Latest,
+    /// Send missed steps up to this old; skip older ones with the reason recorded.
+    SkipOlderThan(SignedDuration),
+}
+
+/// What to do with one step whose time has come.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FireDecision {
+    /// Send it; `late` marks a step sent after its time had passed by more than
+    /// [`LATE_AFTER`].
+    Send {
+        /// Whether the mail says it comes late.
+        late: bool,
+    },
+    /// Record it as skipped with this reason.
+    Skip(String),
+}
+
+/// How far past its time a step may fire and still count as on time.
+pub const LATE_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
+
+impl CatchUp {
+    /// Decides one due step: `fire_at` is when it should have fired, and
+    /// `newer_due_exists` tells whether a later step of the same commitment is also due.
+    pub fn decide(
+        self,
+        fire_at: Timestamp,
+        now: Timestamp,
+        newer_due_exists: bool,
+    ) -> FireDecision {
+        let lateness = now.duration_since(fire_at);
+        if lateness <= LATE_AFTER {
+            return FireDecision::Send { late: false };
+        }
+        match self {
+            CatchUp::Send => FireDecision::Send { late: true },
+            CatchUp::Latest if newer_due_exists => FireDecision::Skip(
+                "missed while the daemon was down; catch_up = \"latest\" sends only the newest missed step".into(),
+            ),
+            CatchUp::Latest => FireDecision::Send { late: true },
+            CatchUp::SkipOlderThan(limit) => {
+                if lateness > limit {
+                    FireDecision::Skip(format!(
+                        "missed while the daemon was down, by more than catch_up = \"skip_older_than:{}\"",
+                        crate::calendar::humanize(Timestamp::UNIX_EPOCH, Timestamp::UNIX_EPOCH + limit)
+                    ))
+                } else {
+                    FireDecision::Send { late: true }
+                }
+            }
+        }
+    }
+}
+
+impl FromStr for CatchUp {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim() {
+            "send" => Ok(CatchUp::Send),
+            "latest" => Ok(CatchUp::Latest),
+            other => {
+                let age = other.strip_prefix("skip_older_than:").ok_or_else(|| {
+                    format!("catch_up '{other}' is not one of \"send\", \"latest\", \"skip_older_than:6h\"")
+                })?;
+                let offset: Offset = age.parse().map_err(|e| format!("catch_up: {e}"))?;
+                if !offset.is_positive() {
+                    return Err(format!(
+                        "catch_up: '{age}' must be a positive age such as 6h"
+                    ));
+                }
+                Ok(CatchUp::SkipOlderThan(offset.exact()))
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CatchUp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_step_on_time_is_sent_whatever_the_policy() {
+        let at = ts("2026-11-24T10:00:00Z");
+        for policy in [
+            CatchUp::Send,
+            CatchUp::Latest,
+            "skip_older_than:1m".parse().unwrap(),
+        ] {
+            assert_eq!(
+                policy.decide(at, ts("2026-11-24T10:00:30Z"), true),
+                FireDecision::Send { late: false }
+            );
+        }
+    }
+
+    #[test]
+    fn each_policy_handles_a_missed_step_as_it_says() {
+        let at = ts("2026-11-24T10:00:00Z");
+        let now = ts("2026-11-24T14:00:00Z");
+        assert_eq!(
+            CatchUp::Send.decide(at, now, true),
+            FireDecision::Send { late: true }
+        );
+        assert!(matches!(
+            CatchUp::Latest.decide(at, now, true),
+            FireDecision::Skip(_)
+        ));
+        assert_eq!(
+            CatchUp::Latest.decide(at, now, false),
+            FireDecision::Send { late: true }
+        );
+        let six: CatchUp = "skip_older_than:6h".parse().unwrap();
+        assert_eq!(
+            six.decide(at, now, false),
+            FireDecision::Send { late: true }
+        );
+        let two: CatchUp = "skip_older_than:2h".parse().unwrap();
+        assert!(matches!(two.decide(at, now, false), FireDecision::Skip(_)));
+    }
+
+    #[test]
+    fn policies_are_read_from_their_config_words() {
+        assert_eq!("send".parse::<CatchUp>(), Ok(CatchUp::Send));
+        assert_eq!("latest".parse::<CatchUp>(), Ok(CatchUp::Latest));
+        assert!("skip_older_than:soon".parse::<CatchUp>().is_err());
+        assert!("skip_older_than:-1h".parse::<CatchUp>().is_err());
+        assert!("sometimes".parse::<CatchUp>().is_err());
+    }
+}

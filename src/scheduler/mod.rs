@@ -1,0 +1,283 @@
+//! The scheduler: two tasks that share the store.
+//!
+//! - The **planning task** ([`run_planning`]) sleeps until the earliest planned step,
+//!   or until the store watcher reports a write by another program, or a reload asks
+//!   for a re-plan. Each time it wakes it plans the commitments in the change queue,
+//!   then turns every due step into deliveries in the outbox ([`work`]). It never polls:
+//!   its longest sleep is [`MAX_SLEEP`], a guard against wall-clock jumps and suspend.
+//! - The **sender task** ([`sender::run`]) delivers the outbox with bounded concurrency,
+//!   records each outcome and schedules retries.
+//!
+//! All SQLite work runs on blocking threads through [`StoreHandle`], never on the
+//! runtime's workers.
+
+pub mod sender;
+pub mod work;
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::mail::Mailer;
+use crate::store::{Store, StoreError};
+
+/// The longest the planning task sleeps without a reason: it re-reads the next fire
+/// time at least this often, so a wall-clock step or a suspend costs at most this much
+/// lateness.
+pub const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// The store, shared between tasks; every call runs on a blocking thread.
+#[derive(Clone)]
+pub struct StoreHandle {
+    inner: Arc<Mutex<Store>>,
+}
+
+impl StoreHandle {
+    /// Wraps an open store.
+    pub fn new(store: Store) -> Self {
+        StoreHandle {
+            inner: Arc::new(Mutex::new(store)),
+        }
+    }
+
+    /// Runs `f` with the store on a blocking thread.
+    pub async fn call<T, F>(&self, f: F) -> T
+    where
+        F: FnOnce(&Store) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let store = inner
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&store)
+        })
+        .await
+        .expect("store calls do not panic")
+    }
+}
+
+/// What the tasks share: the store, the running config and transport, and the bells
+/// that wake them.
+pub struct Shared {
+    /// The store.
+    pub store: StoreHandle,
+    config: RwLock<Arc<Config>>,
+    mailer: RwLock<Arc<Mailer>>,
+    /// Rung by the store watcher when the database files change.
+    pub store_changed: Arc<Notify>,
+    /// Rung when the config changed and every open commitment must be planned again.
+    pub replan: Notify,
+    /// Rung by the planning task when deliveries entered the outbox.
+    pub outbox: Notify,
+    /// The last error worth showing in `systemctl status`.
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    /// Shared state for a daemon on `config` with `mailer`.
+    pub fn new(store: Store, config: Config, mailer: Mailer) -> Arc<Shared> {
+        Arc::new(Shared {
+            store: StoreHandle::new(store),
+            config: RwLock::new(Arc::new(config)),
+            mailer: RwLock::new(Arc::new(mailer)),
+            store_changed: Arc::new(Notify::new()),
+            replan: Notify::new(),
+            outbox: Notify::new(),
+            last_error: Mutex::new(None),
+        })
+    }
+
+    /// The running config.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The running transport.
+    pub fn mailer(&self) -> Arc<Mailer> {
+        self.mailer
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Switches to a new config and transport, and asks for a re-plan.
+    pub fn swap(&self, config: Config, mailer: Mailer) {
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
+        *self.mailer.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(mailer);
+        self.replan.notify_one();
+        self.outbox.notify_one();
+    }
+
+    fn note_error(&self, text: String) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(text);
+    }
+}
+
+/// How long to sleep until `next`, at most [`MAX_SLEEP`].
+fn sleep_for(next: Option<Timestamp>, now: Timestamp) -> Duration {
+    match next {
+        None => MAX_SLEEP,
+        Some(at) => {
+            let wait = now.duration_until(at);
+            if wait.is_negative() {
+                Duration::ZERO
+            } else {
+                Duration::try_from(wait).unwrap_or(MAX_SLEEP).min(MAX_SLEEP)
+            }
+        }
+    }
+}
+
+/// The planning task. Returns when `shutdown` turns true; a store failure is logged
+/// and retried after a pause, never fatal.
+pub async fn run_planning(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut replan_all = false;
+    'work: loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let config = shared.config();
+        let all = std::mem::take(&mut replan_all);
+        let result = shared
+            .store
+            .call(move |store| -> Result<work::Pass, StoreError> {
+                if all {
+                    store.replan_open()?;
+                }
+                work::pass(store, &config, Timestamp::now())
+            })
+            .await;
+        let (next, version) = match result {
+            Ok(pass) => {
+                if pass.queued > 0 {
+                    shared.outbox.notify_one();
+                }
+                (pass.next_fire_at, Some(pass.data_version))
+            }
+            Err(e) => {
+                tracing::error!(cause = %e, "planning failed; trying again in 5 seconds");
+                shared.note_error(format!("planning failed: {e}"));
+                (
+                    Some(Timestamp::now() + jiff::SignedDuration::from_secs(5)),
+                    None,
+                )
+            }
+        };
+        let deadline = Instant::now() + sleep_for(next, Timestamp::now());
+        let mut rechecks = Rechecks::default();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => continue 'work,
+                _ = shared.replan.notified() => {
+                    replan_all = true;
+                    continue 'work;
+                }
+                _ = shared.store_changed.notified() => rechecks.arm(Instant::now()),
+                _ = tokio::time::sleep_until(rechecks.next().unwrap_or(deadline)), if rechecks.next().is_some() => {
+                    rechecks.pop();
+                    // Our own commits ring the bell too; only another connection's
+                    // commit changes data_version.
+                    let now_version = shared.store.call(|s| s.data_version().ok()).await;
+                    if version.is_none() || now_version != version {
+                        continue 'work;
+                    }
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+/// When to look at `data_version` after the store's files changed.
+///
+/// A writer's last write to the WAL comes just before it publishes the commit in the
+/// shared-memory index (after an fsync, for writers with `synchronous = FULL`), so the
+/// first look may come too early. The looks follow at growing intervals up to a second
+/// after the last write; a burst of writes never delays the first look by more than
+/// [`FIRST_LOOK`].
+#[derive(Default)]
+struct Rechecks {
+    at: std::collections::VecDeque<Instant>,
+}
+
+/// Delay of the first look after a write.
+const FIRST_LOOK: Duration = Duration::from_millis(2);
+/// Later looks, counted from the last write.
+const LATER_LOOKS: [Duration; 4] = [
+    Duration::from_millis(20),
+    Duration::from_millis(100),
+    Duration::from_millis(400),
+    Duration::from_millis(1500),
+];
+
+impl Rechecks {
+    fn arm(&mut self, now: Instant) {
+        let first = self.at.front().copied().filter(|f| *f <= now + FIRST_LOOK);
+        self.at.clear();
+        self.at.push_back(first.unwrap_or(now + FIRST_LOOK));
+        self.at.extend(LATER_LOOKS.iter().map(|d| now + *d));
+    }
+
+    fn next(&self) -> Option<Instant> {
+        self.at.front().copied()
+    }
+
+    fn pop(&mut self) {
+        self.at.pop_front();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sleeps_end_at_the_next_step_and_never_exceed_the_guard() {
+        let now: Timestamp = "2026-11-24T10:00:00Z".parse().unwrap();
+        assert_eq!(sleep_for(None, now), MAX_SLEEP);
+        assert_eq!(
+            sleep_for(Some(now + jiff::SignedDuration::from_secs(5)), now),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            sleep_for(Some(now - jiff::SignedDuration::from_secs(5)), now),
+            Duration::ZERO
+        );
+        assert_eq!(
+            sleep_for(Some(now + jiff::SignedDuration::from_hours(5)), now),
+            MAX_SLEEP
+        );
+    }
+
+    #[test]
+    fn a_burst_of_writes_does_not_push_the_first_look_away() {
+        let start = Instant::now();
+        let mut rechecks = Rechecks::default();
+        rechecks.arm(start);
+        rechecks.arm(start + Duration::from_millis(1));
+        assert_eq!(rechecks.next(), Some(start + FIRST_LOOK));
+        assert_eq!(
+            rechecks.at.back().copied(),
+            Some(start + Duration::from_millis(1) + LATER_LOOKS[3])
+        );
+        // A look still pending stays, even when later writes keep coming.
+        rechecks.arm(start + Duration::from_millis(10));
+        assert_eq!(rechecks.next(), Some(start + FIRST_LOOK));
+        rechecks.pop();
+        rechecks.pop();
+        rechecks.arm(start + Duration::from_millis(30));
+        assert_eq!(
+            rechecks.next(),
+            Some(start + Duration::from_millis(30) + FIRST_LOOK)
+        );
+    }
+}

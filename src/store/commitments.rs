@@ -1,0 +1,153 @@
+//! Reading and writing `commitments` rows. Rows are read as they are stored
+//! ([`StoredCommitment`]); checking them is the commitment module's job.
+
+use rusqlite::types::ValueRef;
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Result, Store, StoreError};
+use crate::commitment::{Status, StoredCommitment};
+
+/// The columns of `commitments` in the order [`stored_from_row`] reads them.
+pub(crate) const COLUMNS: &str = "id, title, owner, customer, timezone, due_at, kind, status, note, external_ref, created_at, done_at";
+
+/// A commitment to insert, already checked by the caller.
+#[derive(Clone, Debug)]
+pub struct NewCommitment {
+    /// What was promised.
+    pub title: String,
+    /// Owner, `Name <address>`.
+    pub owner: String,
+    /// Customer, `Name <address>`.
+    pub customer: String,
+    /// IANA zone of the commitment, if any.
+    pub timezone: Option<String>,
+    /// Due time as RFC 3339.
+    pub due_at: String,
+    /// Kind, if any.
+    pub kind: Option<String>,
+    /// Notes.
+    pub note: Option<String>,
+    /// External reference.
+    pub external_ref: Option<String>,
+}
+
+/// Which commitments `list` shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// Only this status.
+    Only(Status),
+    /// Every row, including rows with an unreadable status.
+    All,
+}
+
+/// A column read as text whatever type another program stored in it. Integers in time
+/// columns are Unix seconds.
+fn text(row: &Row<'_>, index: usize, is_time: bool) -> rusqlite::Result<Option<String>> {
+    Ok(match row.get_ref(index)? {
+        ValueRef::Null => None,
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => {
+            Some(String::from_utf8_lossy(bytes).into_owned())
+        }
+        ValueRef::Integer(n) if is_time => Some(
+            jiff::Timestamp::from_second(n)
+                .map(|t| t.to_string())
+                .unwrap_or_else(|_| n.to_string()),
+        ),
+        ValueRef::Integer(n) => Some(n.to_string()),
+        ValueRef::Real(f) => Some(f.to_string()),
+    })
+}
+
+/// Reads a row selected with [`COLUMNS`], starting at column `at`.
+pub(crate) fn stored_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<StoredCommitment> {
+    Ok(StoredCommitment {
+        id: row.get(at)?,
+        title: text(row, at + 1, false)?,
+        owner: text(row, at + 2, false)?,
+        customer: text(row, at + 3, false)?,
+        timezone: text(row, at + 4, false)?,
+        due_at: text(row, at + 5, true)?,
+        kind: text(row, at + 6, false)?,
+        status: text(row, at + 7, false)?,
+        note: text(row, at + 8, false)?,
+        external_ref: text(row, at + 9, false)?,
+        created_at: text(row, at + 10, true)?,
+        done_at: text(row, at + 11, true)?,
+    })
+}
+
+impl Store {
+    /// Inserts a commitment and returns its id.
+    pub fn insert_commitment(&self, c: &NewCommitment) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO commitments (title, owner, customer, timezone, due_at, kind, status, note, external_ref)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8)",
+            params![c.title, c.owner, c.customer, c.timezone, c.due_at, c.kind, c.note, c.external_ref],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The row with `id`, as stored.
+    pub fn commitment(&self, id: i64) -> Result<StoredCommitment> {
+        self.conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM commitments WHERE id = ?1"),
+                [id],
+                |row| stored_from_row(row, 0),
+            )
+            .optional()?
+            .ok_or(StoreError::NotFound(id))
+    }
+
+    /// Rows in id order, filtered by status.
+    pub fn commitments(&self, filter: StatusFilter) -> Result<Vec<StoredCommitment>> {
+        let (sql, status) = match filter {
+            StatusFilter::All => (
+                format!("SELECT {COLUMNS} FROM commitments ORDER BY id"),
+                None,
+            ),
+            StatusFilter::Only(s) => (
+                format!("SELECT {COLUMNS} FROM commitments WHERE status = ?1 ORDER BY id"),
+                Some(s.as_str()),
+            ),
+        };
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows: rusqlite::Result<Vec<StoredCommitment>> = match status {
+            Some(s) => stmt
+                .query_map([s], |row| stored_from_row(row, 0))?
+                .collect(),
+            None => stmt.query_map([], |row| stored_from_row(row, 0))?.collect(),
+        };
+        Ok(rows?)
+    }
+
+    /// Sets the status of commitment `id` and returns the status it had (as stored).
+    pub fn set_status(&self, id: i64, status: Status) -> Result<Option<String>> {
+        self.transaction(|store| {
+            let previous: Option<String> = store
+                .conn
+                .query_row("SELECT status FROM commitments WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional()?
+                .ok_or(StoreError::NotFound(id))?;
+            store.conn.execute(
+                "UPDATE commitments SET status = ?2 WHERE id = ?1",
+                params![id, status.as_str()],
+            )?;
+            Ok::<_, StoreError>(previous)
+        })
+    }
+
+    /// The recorded problem of commitment `id`, if its row could not be planned.
+    pub fn problem(&self, id: i64) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT reason FROM problems WHERE commitment_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+}

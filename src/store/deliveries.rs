@@ -1,0 +1,226 @@
+//! Deliveries: the outbox. A due step's emails are written here, fully rendered, before
+//! any SMTP traffic; the sender records each outcome after the server answered. A crash
+//! between the two repeats only the emails that were in flight.
+
+use std::collections::HashSet;
+
+use jiff::Timestamp;
+use rusqlite::params;
+use serde::Serialize;
+
+use super::{Result, Store, from_ms, to_ms};
+
+/// One email to put in the outbox.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    /// Step it belongs to.
+    pub step_id: i64,
+    /// Commitment it is about.
+    pub commitment_id: i64,
+    /// owner, customer, team, ...
+    pub audience: String,
+    /// Envelope sender address.
+    pub sender: String,
+    /// Envelope recipient address.
+    pub recipient: String,
+    /// Subject, for `show`.
+    pub subject: String,
+    /// Message-ID, unique.
+    pub message_id: String,
+    /// The whole message.
+    pub message: Vec<u8>,
+}
+
+/// An outbox entry ready for an attempt.
+#[derive(Debug, Clone)]
+pub struct PendingDelivery {
+    /// Delivery id.
+    pub id: i64,
+    /// Envelope sender.
+    pub sender: String,
+    /// Envelope recipient.
+    pub recipient: String,
+    /// The whole message.
+    pub message: Vec<u8>,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When it entered the outbox.
+    pub created_at: Timestamp,
+}
+
+/// A delivery as `show` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryRecord {
+    /// Delivery id.
+    pub id: i64,
+    /// Step id.
+    pub step_id: i64,
+    /// Audience.
+    pub audience: String,
+    /// Recipient address.
+    pub recipient: String,
+    /// Subject.
+    pub subject: String,
+    /// Message-ID.
+    pub message_id: String,
+    /// pending, sent, failed.
+    pub state: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Last error, if any.
+    pub last_error: Option<String>,
+    /// When it entered the outbox.
+    pub created_at: Timestamp,
+    /// When the server accepted it.
+    pub sent_at: Option<Timestamp>,
+    /// When the next attempt is due, while pending.
+    pub next_attempt_at: Timestamp,
+}
+
+impl Store {
+    /// True if commitment `id` already has an email to `audience` (the thread exists).
+    pub fn thread_started(&self, commitment_id: i64, audience: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM deliveries WHERE commitment_id = ?1 AND audience = ?2)")?
+            .query_row(params![commitment_id, audience], |r| r.get(0))?)
+    }
+
+    /// Puts an email in the outbox, due for its first attempt at `now`.
+    pub fn add_delivery(&self, d: &NewDelivery, now: Timestamp) -> Result<i64> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO deliveries (step_id, commitment_id, audience, sender, recipient, subject,
+                                         message_id, message, next_attempt_at, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+            )?
+            .execute(params![
+                d.step_id,
+                d.commitment_id,
+                d.audience,
+                d.sender,
+                d.recipient,
+                d.subject,
+                d.message_id,
+                d.message,
+                to_ms(now)
+            ])?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Up to `limit` pending deliveries due at `now`, oldest first, leaving out `busy`.
+    pub fn pending_deliveries(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        busy: &HashSet<i64>,
+    ) -> Result<Vec<PendingDelivery>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, sender, recipient, message, attempts, created_at FROM deliveries
+             WHERE state = 'pending' AND next_attempt_at <= ?1
+             ORDER BY next_attempt_at, id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![to_ms(now), (limit + busy.len()) as i64], |r| {
+            Ok(PendingDelivery {
+                id: r.get(0)?,
+                sender: r.get(1)?,
+                recipient: r.get(2)?,
+                message: r.get(3)?,
+                attempts: r.get(4)?,
+                created_at: from_ms(r.get(5)?),
+            })
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let row = row?;
+            if !busy.contains(&row.id) && out.len() < limit {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    /// When the earliest pending delivery not yet due at `now` is due, if any.
+    pub fn next_attempt_at_after(&self, now: Timestamp) -> Result<Option<Timestamp>> {
+        let ms: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending' AND next_attempt_at > ?1")?
+            .query_row([to_ms(now)], |r| r.get(0))?;
+        Ok(ms.map(from_ms))
+    }
+
+    /// Records that the server accepted delivery `id`.
+    pub fn delivery_sent(&self, id: i64, now: Timestamp) -> Result<()> {
+        self.transaction(|s| {
+            s.conn
+                .prepare_cached(
+                    "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, sent_at = ?2,
+                         last_error = NULL WHERE id = ?1",
+                )?
+                .execute(params![id, to_ms(now)])?;
+            s.settle_step_of(id, now)
+        })
+    }
+
+    /// Records a failed attempt of delivery `id` that will be tried again at `retry_at`.
+    pub fn delivery_retry(&self, id: i64, error: &str, retry_at: Timestamp) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id, error, to_ms(retry_at)])?;
+        Ok(())
+    }
+
+    /// Records that delivery `id` failed for good.
+    pub fn delivery_failed(&self, id: i64, error: &str, now: Timestamp) -> Result<()> {
+        self.transaction(|s| {
+            s.conn
+                .prepare_cached("UPDATE deliveries SET state = 'failed', attempts = attempts + 1, last_error = ?2 WHERE id = ?1")?
+                .execute(params![id, error])?;
+            s.settle_step_of(id, now)
+        })
+    }
+
+    /// Once no delivery of a step is pending, the step is `sent` (all sent) or `failed`.
+    fn settle_step_of(&self, delivery_id: i64, now: Timestamp) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE steps SET updated_at = ?2,
+                     state = CASE WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.step_id = steps.id AND d.state = 'failed')
+                                  THEN 'failed' ELSE 'sent' END,
+                     reason = (SELECT d.last_error FROM deliveries d WHERE d.step_id = steps.id AND d.state = 'failed' LIMIT 1)
+                 WHERE id = (SELECT step_id FROM deliveries WHERE id = ?1)
+                   AND state = 'queued'
+                   AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.step_id = steps.id AND d.state = 'pending')",
+            )?
+            .execute(params![delivery_id, to_ms(now)])?;
+        Ok(())
+    }
+
+    /// Every delivery about commitment `id`, oldest first.
+    pub fn deliveries_of(&self, id: i64) -> Result<Vec<DeliveryRecord>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, step_id, audience, recipient, subject, message_id, state, attempts, last_error,
+                    created_at, sent_at, next_attempt_at
+             FROM deliveries WHERE commitment_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([id], |r| {
+            Ok(DeliveryRecord {
+                id: r.get(0)?,
+                step_id: r.get(1)?,
+                audience: r.get(2)?,
+                recipient: r.get(3)?,
+                subject: r.get(4)?,
+                message_id: r.get(5)?,
+                state: r.get(6)?,
+                attempts: r.get(7)?,
+                last_error: r.get(8)?,
+                created_at: from_ms(r.get(9)?),
+                sent_at: r.get::<_, Option<i64>>(10)?.map(from_ms),
+                next_attempt_at: from_ms(r.get(11)?),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

@@ -1,0 +1,157 @@
+//! The store: one SQLite file holding commitments, their steps and deliveries.
+//!
+//! SQLite in WAL mode with a busy timeout, so other programs can write commitments while
+//! the daemon runs; every write transaction starts `IMMEDIATE` so concurrent writers
+//! queue instead of failing. With `synchronous = NORMAL` a power cut may roll back the
+//! last transactions: that can repeat an email (a delivery not yet recorded as sent),
+//! never lose one (a step not yet queued is still planned).
+//!
+//! The interface is narrow (commitments, steps, deliveries, problems) so another
+//! backend can take its place. Nothing here decides anything: the planner and the
+//! scheduler do.
+
+mod commitments;
+mod deliveries;
+mod schema;
+mod steps;
+pub mod watch;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rusqlite::Connection;
+
+pub use commitments::{NewCommitment, StatusFilter};
+pub use deliveries::{DeliveryRecord, NewDelivery, PendingDelivery};
+pub use steps::{ChangeBatch, DueStep, PlannedCommitment, StepRecord};
+
+/// Why the store failed. Opening and migrating are fatal for the daemon; the rest are
+/// reported and retried by the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The directory for the file could not be made.
+    #[error("cannot create the directory {path} for the store: {source}")]
+    Directory {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file could not be opened or set up.
+    #[error("cannot open the store {path}: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: rusqlite::Error,
+    },
+    /// The schema could not be brought up to date.
+    #[error("cannot bring the store {path} up to the current schema: {source}")]
+    Migrate {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: rusqlite_migration::Error,
+    },
+    /// No commitment has this id.
+    #[error("no commitment with id {0}")]
+    NotFound(i64),
+    /// Any other SQLite failure.
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// Result of store operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// An open store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        schema::migrations()
+            .to_latest(&mut conn)
+            .map_err(|source| StoreError::Migrate {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The file this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction: committed if `f` succeeds,
+    /// rolled back if it fails.
+    pub fn transaction<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Store) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| E::from(StoreError::from(e)))?;
+        match f(self) {
+            Ok(value) => {
+                self.conn
+                    .execute_batch("COMMIT")
+                    .map_err(|e| E::from(StoreError::from(e)))?;
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// SQLite's `data_version`: changes when another connection commits, so the daemon
+    /// can tell others' writes from its own.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "data_version", |row| row.get(0))?)
+    }
+}
+
+/// Milliseconds since the epoch, as the store keeps times.
+pub(crate) fn to_ms(at: Timestamp) -> i64 {
+    at.as_millisecond()
+}
+
+/// A stored millisecond time back as a timestamp (clamped into range).
+pub(crate) fn from_ms(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
+}

@@ -1,0 +1,111 @@
+//! The schema, as versioned migrations (`PRAGMA user_version`).
+//!
+//! `commitments` is a public interface documented in `docs/schema.md`: other programs
+//! INSERT and UPDATE it. Triggers record every such change in `changes`, which the
+//! daemon drains, so it plans exactly the rows that changed and never scans the table.
+//! A migration, once released, is never edited: a change is a new migration.
+
+use rusqlite_migration::{M, Migrations};
+
+const V1: &str = r#"
+CREATE TABLE commitments (
+    id           INTEGER PRIMARY KEY,
+    title        TEXT,
+    owner        TEXT,
+    customer     TEXT,
+    timezone     TEXT,
+    due_at       TEXT,
+    kind         TEXT,
+    status       TEXT DEFAULT 'open',
+    note         TEXT,
+    external_ref TEXT,
+    created_at   TEXT DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    done_at      TEXT
+);
+CREATE INDEX commitments_status ON commitments(status);
+
+CREATE TABLE changes (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    commitment_id INTEGER NOT NULL,
+    changed_at    INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER))
+);
+
+CREATE TRIGGER commitments_inserted AFTER INSERT ON commitments
+BEGIN
+    INSERT INTO changes (commitment_id) VALUES (NEW.id);
+END;
+
+CREATE TRIGGER commitments_updated AFTER UPDATE ON commitments
+BEGIN
+    INSERT INTO changes (commitment_id) VALUES (NEW.id);
+END;
+
+CREATE TRIGGER commitments_done_at AFTER UPDATE OF status ON commitments
+WHEN NEW.status = 'done' AND NEW.done_at IS NULL
+BEGIN
+    UPDATE commitments SET done_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = NEW.id;
+END;
+
+CREATE TRIGGER commitments_never_deleted BEFORE DELETE ON commitments
+BEGIN
+    SELECT RAISE(ABORT, 'commitments are kept for their history: set status = ''cancelled'' instead of deleting');
+END;
+
+CREATE TABLE steps (
+    id            INTEGER PRIMARY KEY,
+    commitment_id INTEGER NOT NULL REFERENCES commitments(id),
+    key           TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    rule          TEXT NOT NULL,
+    label         TEXT NOT NULL,
+    planned_at    INTEGER NOT NULL,
+    fire_at       INTEGER NOT NULL,
+    state         TEXT NOT NULL DEFAULT 'planned',
+    skip_code     TEXT,
+    reason        TEXT,
+    late          INTEGER NOT NULL DEFAULT 0,
+    updated_at    INTEGER NOT NULL,
+    UNIQUE (commitment_id, key)
+);
+CREATE INDEX steps_due ON steps(fire_at) WHERE state = 'planned';
+
+CREATE TABLE deliveries (
+    id              INTEGER PRIMARY KEY,
+    step_id         INTEGER NOT NULL REFERENCES steps(id),
+    commitment_id   INTEGER NOT NULL REFERENCES commitments(id),
+    audience        TEXT NOT NULL,
+    sender          TEXT NOT NULL,
+    recipient       TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    message_id      TEXT NOT NULL UNIQUE,
+    message         BLOB NOT NULL,
+    state           TEXT NOT NULL DEFAULT 'pending',
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    sent_at         INTEGER,
+    UNIQUE (step_id, recipient)
+);
+CREATE INDEX deliveries_pending ON deliveries(next_attempt_at) WHERE state = 'pending';
+CREATE INDEX deliveries_commitment ON deliveries(commitment_id, audience);
+
+CREATE TABLE problems (
+    commitment_id INTEGER PRIMARY KEY,
+    reason        TEXT NOT NULL,
+    seen_at       INTEGER NOT NULL
+);
+"#;
+
+/// Every migration in order; the store runs the ones a file has not had yet.
+pub fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(V1)])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_are_valid() {
+        super::migrations().validate().unwrap();
+    }
+}

@@ -1,0 +1,332 @@
+//! Steps: the change queue that says which commitments to plan, the planned steps, and
+//! the ones whose time has come.
+
+use jiff::Timestamp;
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::commitments::{COLUMNS, stored_from_row};
+use super::{Result, Store, from_ms, to_ms};
+use crate::commitment::StoredCommitment;
+use crate::planner::{SkipCode, StepChange, StepState, StoredStep};
+
+/// A commitment that changed since it was last planned.
+#[derive(Debug)]
+pub struct PlannedCommitment {
+    /// Its id.
+    pub id: i64,
+    /// The row as stored now, or `None` if it is gone.
+    pub row: Option<StoredCommitment>,
+    /// When the earliest change not yet planned was written.
+    pub since: Timestamp,
+    /// Its steps as stored.
+    pub steps: Vec<StoredStep>,
+}
+
+/// A batch from the change queue.
+#[derive(Debug)]
+pub struct ChangeBatch {
+    /// The changed commitments, each once.
+    pub commitments: Vec<PlannedCommitment>,
+    /// The last change in the batch; [`Store::finish_changes`] takes it.
+    pub last_seq: i64,
+}
+
+/// A planned step whose time has come, with its commitment's row.
+#[derive(Debug, Clone)]
+pub struct DueStep {
+    /// Step id.
+    pub id: i64,
+    /// Step kind as stored.
+    pub kind: String,
+    /// Rule name.
+    pub rule: String,
+    /// Label.
+    pub label: String,
+    /// When the rule asked for it.
+    pub planned_at: Timestamp,
+    /// When it was to fire.
+    pub fire_at: Timestamp,
+    /// Whether a later step of the same commitment is also due.
+    pub newer_due_exists: bool,
+    /// The commitment as stored.
+    pub row: StoredCommitment,
+}
+
+/// A step as `show` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    /// Step id.
+    pub id: i64,
+    /// Kind.
+    pub kind: String,
+    /// Rule name.
+    pub rule: String,
+    /// Label.
+    pub label: String,
+    /// When the rule asked for it.
+    pub planned_at: Timestamp,
+    /// When it fires or fired.
+    pub fire_at: Timestamp,
+    /// planned, queued, sent, failed, skipped.
+    pub state: String,
+    /// Why it was skipped or failed.
+    pub reason: Option<String>,
+    /// Whether it went out late.
+    pub late: bool,
+    /// Last change of state.
+    pub updated_at: Timestamp,
+}
+
+impl Store {
+    /// Up to `limit` queued changes, grouped by commitment, with each commitment's row
+    /// and stored steps; `None` when the queue is empty.
+    pub fn pending_changes(&self, limit: usize) -> Result<Option<ChangeBatch>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT commitment_id, MIN(changed_at), MAX(seq)
+             FROM (SELECT seq, commitment_id, changed_at FROM changes ORDER BY seq LIMIT ?1)
+             GROUP BY commitment_id ORDER BY MIN(seq)",
+        )?;
+        let groups: Vec<(i64, i64, i64)> = stmt
+            .query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        if groups.is_empty() {
+            return Ok(None);
+        }
+        let last_seq = groups.iter().map(|g| g.2).max().unwrap_or(0);
+        let mut commitments = Vec::with_capacity(groups.len());
+        for (id, since, _) in groups {
+            let row = self
+                .conn
+                .prepare_cached(&format!("SELECT {COLUMNS} FROM commitments WHERE id = ?1"))?
+                .query_row([id], |r| stored_from_row(r, 0))
+                .optional()?;
+            commitments.push(PlannedCommitment {
+                id,
+                row,
+                since: from_ms(since),
+                steps: self.stored_steps(id)?,
+            });
+        }
+        Ok(Some(ChangeBatch {
+            commitments,
+            last_seq,
+        }))
+    }
+
+    fn stored_steps(&self, commitment_id: i64) -> Result<Vec<StoredStep>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, key, state, skip_code, fire_at FROM steps WHERE commitment_id = ?1",
+        )?;
+        let rows = stmt.query_map([commitment_id], |r| {
+            let state: String = r.get(2)?;
+            Ok(StoredStep {
+                id: r.get(0)?,
+                key: r.get(1)?,
+                state: state.parse().unwrap_or(StepState::Skipped),
+                skip_code: r.get(3)?,
+                fire_at: from_ms(r.get(4)?),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Removes the changes up to `last_seq` from the queue once they are planned.
+    pub fn finish_changes(&self, last_seq: i64) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM changes WHERE seq <= ?1")?
+            .execute([last_seq])?;
+        Ok(())
+    }
+
+    /// Queues every open commitment for planning again (after the rules changed).
+    pub fn replan_open(&self) -> Result<usize> {
+        Ok(self.conn.execute(
+            "INSERT INTO changes (commitment_id, changed_at)
+             SELECT id, ?1 FROM commitments WHERE status = 'open' OR status IS NULL",
+            [to_ms(Timestamp::now())],
+        )?)
+    }
+
+    /// Writes the changes the planner decided for commitment `commitment_id`.
+    pub fn apply_step_changes(
+        &self,
+        commitment_id: i64,
+        changes: &[StepChange],
+        now: Timestamp,
+    ) -> Result<()> {
+        let now = to_ms(now);
+        for change in changes {
+            match change {
+                StepChange::Add { step, skip } => {
+                    let (state, code) = match skip {
+                        None => (StepState::Planned.as_str(), None),
+                        Some(_) => (StepState::Skipped.as_str(), Some(SkipCode::Past.as_str())),
+                    };
+                    self.conn
+                        .prepare_cached(
+                            "INSERT INTO steps (commitment_id, key, kind, rule, label, planned_at, fire_at,
+                                                state, skip_code, reason, updated_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                        )?
+                        .execute(params![
+                            commitment_id,
+                            step.key,
+                            step.kind.as_str(),
+                            step.rule,
+                            step.label,
+                            to_ms(step.planned_at),
+                            to_ms(step.fire_at),
+                            state,
+                            code,
+                            skip,
+                            now
+                        ])?;
+                }
+                StepChange::Revive { id, step } => {
+                    self.conn
+                        .prepare_cached(
+                            "UPDATE steps SET state = 'planned', skip_code = NULL, reason = NULL,
+                                 rule = ?2, label = ?3, fire_at = ?4, updated_at = ?5 WHERE id = ?1",
+                        )?
+                        .execute(params![id, step.rule, step.label, to_ms(step.fire_at), now])?;
+                }
+                StepChange::Move { id, fire_at } => {
+                    self.conn
+                        .prepare_cached(
+                            "UPDATE steps SET fire_at = ?2, updated_at = ?3 WHERE id = ?1",
+                        )?
+                        .execute(params![id, to_ms(*fire_at), now])?;
+                }
+                StepChange::Retire { id, code, reason } => self.skip_step(
+                    *id,
+                    *code,
+                    reason,
+                    Timestamp::from_millisecond(now).unwrap_or(Timestamp::UNIX_EPOCH),
+                )?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Records that commitment `id` cannot be planned, and why. Returns true when the
+    /// problem is new or its reason changed, so it is logged once.
+    pub fn set_problem(&self, id: i64, reason: &str, now: Timestamp) -> Result<bool> {
+        let previous: Option<String> = self
+            .conn
+            .prepare_cached("SELECT reason FROM problems WHERE commitment_id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        if previous.as_deref() == Some(reason) {
+            return Ok(false);
+        }
+        self.conn
+            .prepare_cached(
+                "INSERT INTO problems (commitment_id, reason, seen_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (commitment_id) DO UPDATE SET reason = excluded.reason, seen_at = excluded.seen_at",
+            )?
+            .execute(params![id, reason, to_ms(now)])?;
+        Ok(true)
+    }
+
+    /// Clears the problem of commitment `id` once its row plans again.
+    pub fn clear_problem(&self, id: i64) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM problems WHERE commitment_id = ?1")?
+            .execute([id])?;
+        Ok(())
+    }
+
+    /// When the earliest planned step fires, if any.
+    pub fn next_fire_at(&self) -> Result<Option<Timestamp>> {
+        let ms: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT MIN(fire_at) FROM steps WHERE state = 'planned'")?
+            .query_row([], |r| r.get(0))?;
+        Ok(ms.map(from_ms))
+    }
+
+    /// Up to `limit` planned steps whose fire time is at or before `now`, oldest first.
+    pub fn due_steps(&self, now: Timestamp, limit: usize) -> Result<Vec<DueStep>> {
+        let columns: String = COLUMNS
+            .split(", ")
+            .map(|c| format!("c.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT s.id, s.kind, s.rule, s.label, s.planned_at, s.fire_at,
+                    EXISTS (SELECT 1 FROM steps n WHERE n.commitment_id = s.commitment_id
+                            AND n.state = 'planned' AND n.fire_at <= ?1 AND n.fire_at > s.fire_at),
+                    {columns}
+             FROM steps s JOIN commitments c ON c.id = s.commitment_id
+             WHERE s.state = 'planned' AND s.fire_at <= ?1
+             ORDER BY s.fire_at, s.id LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![to_ms(now), limit as i64], |r| {
+            Ok(DueStep {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                rule: r.get(2)?,
+                label: r.get(3)?,
+                planned_at: from_ms(r.get(4)?),
+                fire_at: from_ms(r.get(5)?),
+                newer_due_exists: r.get(6)?,
+                row: stored_from_row(r, 7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Marks a step skipped with its reason.
+    pub fn skip_step(&self, id: i64, code: SkipCode, reason: &str, now: Timestamp) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE steps SET state = 'skipped', skip_code = ?2, reason = ?3, updated_at = ?4 WHERE id = ?1",
+            )?
+            .execute(params![id, code.as_str(), reason, to_ms(now)])?;
+        Ok(())
+    }
+
+    /// Marks a step failed before any email left (e.g. its template failed).
+    pub fn fail_step(&self, id: i64, reason: &str, now: Timestamp) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE steps SET state = 'failed', reason = ?2, updated_at = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id, reason, to_ms(now)])?;
+        Ok(())
+    }
+
+    /// Marks a step queued: its deliveries are in the outbox.
+    pub fn queue_step(&self, id: i64, late: bool, now: Timestamp) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE steps SET state = 'queued', late = ?2, updated_at = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id, late, to_ms(now)])?;
+        Ok(())
+    }
+
+    /// Every step of commitment `id`, in firing order.
+    pub fn steps_of(&self, id: i64) -> Result<Vec<StepRecord>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, kind, rule, label, planned_at, fire_at, state, reason, late, updated_at
+             FROM steps WHERE commitment_id = ?1 ORDER BY fire_at, id",
+        )?;
+        let rows = stmt.query_map([id], |r| {
+            Ok(StepRecord {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                rule: r.get(2)?,
+                label: r.get(3)?,
+                planned_at: from_ms(r.get(4)?),
+                fire_at: from_ms(r.get(5)?),
+                state: r.get(6)?,
+                reason: r.get(7)?,
+                late: r.get(8)?,
+                updated_at: from_ms(r.get(9)?),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

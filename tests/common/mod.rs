@@ -1,0 +1,407 @@
+//! Shared harness for the integration tests: a real SMTP server on 127.0.0.1 (in
+//! process, from `mailin-embedded`), a temporary config directory and SQLite file, and
+//! the real `followup` binary started as a daemon that reports READY=1 over a
+//! notify socket the harness owns (no polling for readiness).
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use mailin_embedded::response::{NO_MAILBOX, OK};
+use mailin_embedded::{Handler, Response, Server};
+
+/// One message as the SMTP server received it.
+#[derive(Clone, Debug)]
+pub struct Received {
+    /// MAIL FROM.
+    pub from: String,
+    /// RCPT TO, in order.
+    pub to: Vec<String>,
+    /// The message as received, after SMTP dot-unstuffing.
+    pub data: Vec<u8>,
+    /// When the server had the whole message.
+    pub at: SystemTime,
+}
+
+impl Received {
+    /// The message parsed.
+    pub fn parsed(&self) -> mail_parser::Message<'_> {
+        mail_parser::MessageParser::default()
+            .parse(&self.data)
+            .expect("a parseable message")
+    }
+
+    /// The decoded subject.
+    pub fn subject(&self) -> String {
+        self.parsed().subject().unwrap_or_default().to_string()
+    }
+
+    /// The decoded plain-text body.
+    pub fn text(&self) -> String {
+        self.parsed()
+            .body_text(0)
+            .map(|t| t.into_owned())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Default)]
+struct Inbox {
+    messages: Vec<Received>,
+    rejected: Vec<String>,
+}
+
+#[derive(Clone)]
+struct Session {
+    inbox: Arc<(Mutex<Inbox>, Condvar)>,
+    from: String,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl Handler for Session {
+    fn mail(&mut self, _ip: std::net::IpAddr, _domain: &str, from: &str) -> Response {
+        self.from = from.to_string();
+        self.to.clear();
+        self.data.clear();
+        OK
+    }
+
+    fn rcpt(&mut self, to: &str) -> Response {
+        let inbox = self.inbox.0.lock().unwrap();
+        if inbox.rejected.iter().any(|r| r == to) {
+            return NO_MAILBOX;
+        }
+        self.to.push(to.to_string());
+        OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Response {
+        let (lock, ready) = &*self.inbox;
+        lock.lock().unwrap().messages.push(Received {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            data: std::mem::take(&mut self.data),
+            at: SystemTime::now(),
+        });
+        ready.notify_all();
+        OK
+    }
+}
+
+/// A real SMTP server on 127.0.0.1, on a port of its own, recording what it receives.
+pub struct SmtpServer {
+    /// The port it listens on.
+    pub port: u16,
+    inbox: Arc<(Mutex<Inbox>, Condvar)>,
+}
+
+impl SmtpServer {
+    /// Starts the server on a free port; it runs until the test process ends.
+    pub fn start() -> SmtpServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let inbox: Arc<(Mutex<Inbox>, Condvar)> = Arc::default();
+        let session = Session {
+            inbox: inbox.clone(),
+            from: String::new(),
+            to: Vec::new(),
+            data: Vec::new(),
+        };
+        let mut server = Server::new(session);
+        server
+            .with_name("test.localhost")
+            .with_num_threads(16)
+            .with_tcp_listener(listener);
+        std::thread::spawn(move || {
+            let _ = server.serve();
+        });
+        SmtpServer { port, inbox }
+    }
+
+    /// Answers 550 to RCPT TO for `address` from now on.
+    pub fn reject(&self, address: &str) {
+        self.inbox
+            .0
+            .lock()
+            .unwrap()
+            .rejected
+            .push(address.to_string());
+    }
+
+    /// Everything received so far.
+    pub fn messages(&self) -> Vec<Received> {
+        self.inbox.0.lock().unwrap().messages.clone()
+    }
+
+    /// Waits until at least `count` messages arrived or `timeout` passed; returns what
+    /// arrived.
+    pub fn wait_for(&self, count: usize, timeout: Duration) -> Vec<Received> {
+        let (lock, ready) = &*self.inbox;
+        let deadline = Instant::now() + timeout;
+        let mut inbox = lock.lock().unwrap();
+        while inbox.messages.len() < count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            inbox = ready.wait_timeout(inbox, left).unwrap().0;
+        }
+        inbox.messages.clone()
+    }
+}
+
+/// The binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_followup")
+}
+
+/// A temporary installation: config directory, store and an SMTP server.
+pub struct Env {
+    /// Holds every file of the test.
+    pub root: tempfile::TempDir,
+    /// The SMTP server the config points at.
+    pub smtp: SmtpServer,
+}
+
+impl Env {
+    /// An installation sending through SMTP to a fresh server, with `rules` (TOML for
+    /// `[[rule]]` blocks and any extra tables) in `rules.toml`.
+    pub fn new(rules: &str) -> Env {
+        let smtp = SmtpServer::start();
+        let root = tempfile::tempdir().unwrap();
+        let env = Env { root, smtp };
+        std::fs::create_dir_all(env.config_dir()).unwrap();
+        env.write_config(
+            "followup.toml",
+            &format!(
+                r#"
+[store]
+path = "{db}"
+
+[calendar]
+timezone = "Europe/London"
+
+[mail]
+from = "Followup <followup@example.com>"
+transport = "smtp"
+
+[mail.smtp]
+host = "127.0.0.1"
+port = {port}
+tls = "none"
+"#,
+                db = env.db_path().display(),
+                port = env.smtp.port
+            ),
+        );
+        env.write_config("rules.toml", rules);
+        env
+    }
+
+    /// The config directory.
+    pub fn config_dir(&self) -> PathBuf {
+        self.root.path().join("config")
+    }
+
+    /// The SQLite file.
+    pub fn db_path(&self) -> PathBuf {
+        self.root.path().join("state").join("followup.db")
+    }
+
+    /// Writes (or replaces) a file in the config directory.
+    pub fn write_config(&self, name: &str, text: &str) {
+        let path = self.config_dir().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// Runs the CLI with `args` against this installation.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(binary())
+            .arg("--config")
+            .arg(self.config_dir())
+            .args(args)
+            .env_remove("NOTIFY_SOCKET")
+            .output()
+            .unwrap()
+    }
+
+    /// Runs the CLI and returns stdout, failing the test if the command fails.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "followup {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `followup add` with the given due time and extra flags; returns the id.
+    pub fn add(&self, title: &str, due: &str, extra: &[&str]) -> i64 {
+        let mut args = vec![
+            "add",
+            "--title",
+            title,
+            "--owner",
+            "Ana Ruiz <ana@example.com>",
+            "--customer",
+            "Joe Mensah <joe@example.org>",
+            "--due",
+            due,
+        ];
+        args.extend_from_slice(extra);
+        self.cli_ok(&args).trim().parse().unwrap()
+    }
+
+    /// `followup show ID --format json`, parsed.
+    pub fn show(&self, id: i64) -> serde_json::Value {
+        serde_json::from_str(&self.cli_ok(&["show", &id.to_string(), "--format", "json"])).unwrap()
+    }
+
+    /// A connection of its own to the store, as another program would open it.
+    pub fn db(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(self.db_path()).unwrap();
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        conn
+    }
+
+    /// Starts the daemon and waits for READY=1.
+    pub fn start(&self) -> Daemon {
+        Daemon::start(self.root.path(), &self.config_dir(), &[])
+    }
+}
+
+/// A running `followup run`, stopped with SIGTERM when dropped.
+pub struct Daemon {
+    child: Option<Child>,
+    log: PathBuf,
+    notify: UnixDatagram,
+    /// Every notify message received so far.
+    pub notices: Vec<String>,
+}
+
+impl Daemon {
+    /// Starts `followup --config DIR run` with a notify socket in `root`, and waits up
+    /// to 20 s for READY=1.
+    pub fn start(root: &Path, config_dir: &Path, env: &[(&str, &str)]) -> Daemon {
+        static STARTS: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTS.fetch_add(1, Ordering::Relaxed);
+        let socket_path = root.join(format!("notify-{n}.sock"));
+        let _ = std::fs::remove_file(&socket_path);
+        let notify = UnixDatagram::bind(&socket_path).unwrap();
+        let log_path = root.join(format!("daemon-{n}.log"));
+        let log = std::fs::File::create(&log_path).unwrap();
+        let child = Command::new(binary())
+            .arg("--config")
+            .arg(config_dir)
+            .arg("run")
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env("RUST_LOG", "trace,rusqlite_migration=info")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut daemon = Daemon {
+            child: Some(child),
+            log: log_path,
+            notify,
+            notices: Vec::new(),
+        };
+        daemon.wait_notice("READY=1", Duration::from_secs(20));
+        daemon
+    }
+
+    /// Waits for a notify message containing `needle`; panics after `timeout`.
+    pub fn wait_notice(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no {needle} within {timeout:?}; got {:?}",
+                self.notices
+            );
+            self.notify.set_read_timeout(Some(left)).unwrap();
+            let mut buf = [0u8; 4096];
+            if let Ok(n) = self.notify.recv(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                self.notices.push(text.clone());
+                if text.lines().any(|l| l == needle || l.starts_with(needle)) {
+                    return text;
+                }
+            }
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Sends `signal` (e.g. "TERM", "HUP", "KILL").
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.signal("TERM");
+        self.child.take().unwrap().wait().unwrap()
+    }
+
+    /// Kills the process with SIGKILL and waits for it.
+    pub fn kill(mut self) {
+        self.signal("KILL");
+        let _ = self.child.take().unwrap().wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!(
+                "--- daemon log {} ---\n{log}--- end of daemon log ---",
+                self.log.display()
+            );
+        }
+    }
+}
+
+/// Seconds between two instants, signed (`b - a`).
+pub fn seconds_between(a: SystemTime, b: SystemTime) -> f64 {
+    match b.duration_since(a) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
+    }
+}
+
+/// A JSON RFC 3339 timestamp as a `SystemTime`.
+pub fn system_time(value: &serde_json::Value) -> SystemTime {
+    let ts: jiff::Timestamp = value.as_str().expect("a timestamp string").parse().unwrap();
+    SystemTime::from(ts)
+}
