@@ -86,38 +86,43 @@ async fn attempt(mailer: Arc<Mailer>, delivery: PendingDelivery) -> Outcome {
 async fn record(shared: &Shared, outcome: Outcome) {
     let now = Timestamp::now();
     let id = outcome.id;
-    let result = match outcome.result {
+    let gave_up = |error: String| {
+        format!(
+            "gave up after {} attempts over 2 days: {error}",
+            outcome.attempts
+        )
+    };
+    let failure = match outcome.result {
         Ok(()) => {
             tracing::info!(delivery = id, "sent");
-            shared.store.call(move |s| s.delivery_sent(id, now)).await
+            Ok(())
         }
-        Err(SendError::Permanent(error)) => {
-            tracing::warn!(delivery = id, cause = %error, "delivery failed for good");
-            shared.note_error(format!("delivery {id} failed: {error}"));
-            shared
-                .store
-                .call(move |s| s.delivery_failed(id, &error, now))
-                .await
-        }
+        Err(SendError::Permanent(error)) => Err(error),
         Err(SendError::Transient(error)) if now.duration_since(outcome.created_at) >= RETRY_FOR => {
-            let error = format!(
-                "gave up after {} attempts over 2 days: {error}",
-                outcome.attempts
-            );
-            tracing::warn!(delivery = id, cause = %error, "delivery failed for good");
-            shared.note_error(format!("delivery {id} failed: {error}"));
-            shared
-                .store
-                .call(move |s| s.delivery_failed(id, &error, now))
-                .await
+            Err(gave_up(error))
         }
         Err(SendError::Transient(error)) => {
             let retry_at = now + backoff(outcome.attempts);
             tracing::warn!(delivery = id, attempt = outcome.attempts, retry_at = %retry_at, cause = %error, "delivery will be retried");
             shared.note_error(format!("delivery {id}: {error}"));
-            shared
+            let result = shared
                 .store
                 .call(move |s| s.delivery_retry(id, &error, retry_at))
+                .await;
+            if let Err(e) = result {
+                tracing::error!(delivery = id, cause = %e, "cannot record a delivery outcome; it stays pending and may be sent again");
+            }
+            return;
+        }
+    };
+    let result = match failure {
+        Ok(()) => shared.store.call(move |s| s.delivery_sent(id, now)).await,
+        Err(error) => {
+            tracing::warn!(delivery = id, cause = %error, "delivery failed for good");
+            shared.note_error(format!("delivery {id} failed: {error}"));
+            shared
+                .store
+                .call(move |s| s.delivery_failed(id, &error, now))
                 .await
         }
     };
