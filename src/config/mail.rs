@@ -1,7 +1,8 @@
 //! Validated `[mail]` settings: who mail comes from and how it leaves.
 //!
-//! Passwords never live in TOML: `password_file` or `password_env` name where the secret
-//! is, and it is read only when the transport is built.
+//! Passwords never live in TOML: `password_file`, `password_env` or
+//! `password_credential` (a systemd credential) name where the secret is, and it is
+//! read only when the transport is built.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -68,6 +69,16 @@ pub enum PasswordSource {
     File(PathBuf),
     /// This environment variable.
     Env(String),
+    /// A systemd credential (`LoadCredential=NAME:PATH` in the unit): the file `name`
+    /// in `$CREDENTIALS_DIRECTORY`, or, outside a service (an admin running
+    /// `test-email`), the file `fallback`, where the shipped unit loads it from.
+    Credential {
+        /// The credential's ID.
+        name: String,
+        /// Where to read it without `$CREDENTIALS_DIRECTORY`: `name` in the config
+        /// directory.
+        fallback: PathBuf,
+    },
 }
 
 /// Why a password could not be had. Never contains the secret.
@@ -84,6 +95,18 @@ pub enum PasswordError {
     /// The variable is not set.
     #[error("the SMTP password variable {0} is not set")]
     Env(String),
+    /// The credential could not be read.
+    #[error("cannot read the SMTP password credential '{name}' from {path}: {source}{hint}")]
+    Credential {
+        /// The credential's ID.
+        name: String,
+        /// The file tried.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+        /// What to check.
+        hint: &'static str,
+    },
     /// The secret is empty.
     #[error("the SMTP password from {0} is empty")]
     Empty(String),
@@ -95,12 +118,30 @@ impl PasswordSource {
         match self {
             PasswordSource::None => Ok(None),
             PasswordSource::File(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| PasswordError::File {
+                let secret = first_line(path).map_err(|source| PasswordError::File {
                     path: path.clone(),
                     source,
                 })?;
-                let secret = text.lines().next().unwrap_or("").to_string();
                 non_empty(secret, &path.display().to_string())
+            }
+            PasswordSource::Credential { name, fallback } => {
+                let (path, hint) = match std::env::var_os("CREDENTIALS_DIRECTORY") {
+                    Some(dir) => (
+                        PathBuf::from(dir).join(name),
+                        " (does the unit load it with LoadCredential=?)",
+                    ),
+                    None => (
+                        fallback.clone(),
+                        " ($CREDENTIALS_DIRECTORY is not set, so it is read from the config directory)",
+                    ),
+                };
+                let secret = first_line(&path).map_err(|source| PasswordError::Credential {
+                    name: name.clone(),
+                    path: path.clone(),
+                    source,
+                    hint,
+                })?;
+                non_empty(secret, &format!("credential '{name}' ({})", path.display()))
             }
             PasswordSource::Env(var) => {
                 let secret = std::env::var(var).map_err(|_| PasswordError::Env(var.clone()))?;
@@ -108,6 +149,12 @@ impl PasswordSource {
             }
         }
     }
+}
+
+/// The first line of the file at `path`: the secret, without its line ending.
+fn first_line(path: &Path) -> std::io::Result<String> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text.lines().next().unwrap_or("").to_string())
 }
 
 fn non_empty(secret: String, origin: &str) -> Result<Option<String>, PasswordError> {

@@ -5,10 +5,10 @@
 //! that the merged whole makes sense. Every problem found is returned, each as
 //! `FILE:LINE:COL: message`, so one `check-config` run lists them all.
 //!
-//! Merging: files are read in file-name order. `[store]`, `[calendar]` and `[mail]` may
-//! each appear in one file only; `[[rule]]` blocks from all files add up. A table left
-//! out everywhere (or no `[[rule]]` at all) takes its value from the defaults built into
-//! the binary, which are the shipped `config/followup.toml`.
+//! Merging: files are read in file-name order. `[store]`, `[calendar]`, `[mail]` and
+//! `[log]` may each appear in one file only; `[[rule]]` blocks from all files add up. A
+//! table left out everywhere (or no `[[rule]]` at all) takes its value from the defaults
+//! built into the binary, which are the shipped `config/followup.toml`.
 
 mod error;
 pub mod mail;
@@ -27,7 +27,8 @@ pub use error::{ConfigError, ConfigErrors, line_column};
 pub use mail::{
     MailSettings, PasswordError, PasswordSource, SmtpSettings, TlsMode, TransportSettings,
 };
-use sections::{FileConfig, RuleSection, TransportKind};
+pub use sections::LogLevel;
+use sections::{FileConfig, RuleSection, SmtpSection, TransportKind};
 
 /// The defaults built into the binary: the shipped `config/followup.toml`.
 pub const EMBEDDED_DEFAULTS: &str = include_str!("../../config/followup.toml");
@@ -48,6 +49,8 @@ pub struct Config {
     pub mail: MailSettings,
     /// `[[rule]]` blocks in match order.
     pub rules: Vec<Rule>,
+    /// `[log] level`: the daemon's log level.
+    pub log_level: LogLevel,
     /// Mail templates: built-in, with overrides from `templates/` in the config dir.
     pub templates: Arc<Templates>,
     /// How to call this program with this config, for commands quoted in mail.
@@ -215,7 +218,12 @@ fn build(
             EMBEDDED_DEFAULTS.to_string(),
         ),
     };
-    let mail = check_mail(base, mail, &mail_file, &mail_source, errors);
+    let mail = check_mail(dir, base, mail, &mail_file, &mail_source, errors);
+    let log_level = single("log", &parsed, |c| c.log.as_ref(), errors)
+        .map(|l| l.value)
+        .or_else(|| default_of(&defaults.log))
+        .map(|log| log.level)
+        .unwrap_or_default();
 
     let mut rule_sources: Vec<(&Path, &str, &Spanned<RuleSection>)> = Vec::new();
     for (path, text, cfg) in &parsed {
@@ -249,6 +257,7 @@ fn build(
         calendar: Calendar::new(calendar.timezone.0),
         mail: mail?,
         rules,
+        log_level,
         templates: Arc::new(Templates::builtin()),
         command,
     })
@@ -322,6 +331,7 @@ fn check_rule(
 }
 
 fn check_mail(
+    dir: &Path,
     base: &Path,
     mail: sections::MailSection,
     file: &Path,
@@ -358,17 +368,7 @@ fn check_mail(
             if smtp.host.trim().is_empty() {
                 errors.push(at(span.clone(), "[mail.smtp] host is empty"));
             }
-            let password = match (&smtp.password_file, &smtp.password_env) {
-                (Some(f), Some(_)) => {
-                    errors.push(at(f.span(), "set password_file or password_env, not both"));
-                    PasswordSource::None
-                }
-                (Some(f), None) if f.get_ref().as_os_str().is_empty() => PasswordSource::None,
-                (Some(f), None) => PasswordSource::File(mail::resolve(base, f.get_ref())),
-                (None, Some(v)) if v.get_ref().is_empty() => PasswordSource::None,
-                (None, Some(v)) => PasswordSource::Env(v.get_ref().clone()),
-                (None, None) => PasswordSource::None,
-            };
+            let password = password_source(dir, base, &smtp, file, source, errors);
             let username = Some(smtp.username.trim().to_string()).filter(|u| !u.is_empty());
             if username.is_none() && password != PasswordSource::None {
                 errors.push(at(span.clone(), "a password is set but username is empty"));
@@ -407,6 +407,61 @@ fn check_mail(
         from: mail.from.0,
         transport,
     })
+}
+
+/// Where `[mail.smtp]` says the password is: at most one of `password_file`,
+/// `password_env` and `password_credential`; an empty value means none.
+fn password_source(
+    dir: &Path,
+    base: &Path,
+    smtp: &SmtpSection,
+    file: &Path,
+    source: &str,
+    errors: &mut Vec<ConfigError>,
+) -> PasswordSource {
+    let at = |span, message: &str| ConfigError::at(file, source, Some(span), message);
+    let set = [
+        smtp.password_file.as_ref().map(Spanned::span),
+        smtp.password_env.as_ref().map(Spanned::span),
+        smtp.password_credential.as_ref().map(Spanned::span),
+    ];
+    if let Some(second) = set.iter().flatten().nth(1) {
+        errors.push(at(
+            second.clone(),
+            "set one of password_file, password_env and password_credential, not several",
+        ));
+        return PasswordSource::None;
+    }
+    if let Some(f) = smtp.password_file.as_ref() {
+        if f.get_ref().as_os_str().is_empty() {
+            return PasswordSource::None;
+        }
+        return PasswordSource::File(mail::resolve(base, f.get_ref()));
+    }
+    if let Some(v) = smtp.password_env.as_ref() {
+        if v.get_ref().is_empty() {
+            return PasswordSource::None;
+        }
+        return PasswordSource::Env(v.get_ref().clone());
+    }
+    let Some(c) = smtp.password_credential.as_ref() else {
+        return PasswordSource::None;
+    };
+    let name = c.get_ref().trim();
+    if name.is_empty() {
+        return PasswordSource::None;
+    }
+    if name.contains('/') || name == "." || name == ".." {
+        errors.push(at(
+            c.span(),
+            "password_credential is a credential name such as \"smtp-password\" (the ID in the unit's LoadCredential=), not a path",
+        ));
+        return PasswordSource::None;
+    }
+    PasswordSource::Credential {
+        name: name.to_string(),
+        fallback: dir.join(name),
+    }
 }
 
 #[cfg(test)]

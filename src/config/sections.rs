@@ -19,8 +19,46 @@ pub(crate) struct FileConfig {
     pub store: Option<Spanned<StoreSection>>,
     pub calendar: Option<Spanned<CalendarSection>>,
     pub mail: Option<Spanned<MailSection>>,
+    pub log: Option<Spanned<LogSection>>,
     #[serde(default)]
     pub rule: Vec<Spanned<RuleSection>>,
+}
+
+/// `[log]`: how much the daemon says.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LogSection {
+    pub level: LogLevel,
+}
+
+/// The daemon's log level; `RUST_LOG`, when set, overrides it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Only failures.
+    Error,
+    /// Failures and things an admin should look at.
+    Warn,
+    /// What the daemon does: starts, reloads, sends.
+    #[default]
+    Info,
+    /// Each decision, for finding out why something happened.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl LogLevel {
+    /// The name `tracing` filters use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
 }
 
 /// `[store]`: where the SQLite file lives.
@@ -87,6 +125,8 @@ pub(crate) struct SmtpSection {
     pub password_file: Option<Spanned<PathBuf>>,
     #[serde(default)]
     pub password_env: Option<Spanned<String>>,
+    #[serde(default)]
+    pub password_credential: Option<Spanned<String>>,
     #[serde(default)]
     pub timeout: Option<Offset>,
     #[serde(default)]

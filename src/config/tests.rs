@@ -172,3 +172,59 @@ fn a_bad_sender_address_is_an_error_at_its_line() {
         errors[0]
     );
 }
+
+#[test]
+fn a_systemd_credential_names_the_password_and_falls_back_to_the_config_dir() {
+    let smtp = "[mail]\nfrom = \"f@example.com\"\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"relay\"\nusername = \"u\"\n";
+    let dir = dir_with(&[(
+        "m.toml",
+        &format!("{smtp}password_credential = \"smtp-password\"\n"),
+    )]);
+    let config = load(dir.path(), false).unwrap();
+    let TransportSettings::Smtp(settings) = &config.mail.transport else {
+        panic!()
+    };
+    assert_eq!(
+        settings.password,
+        PasswordSource::Credential {
+            name: "smtp-password".into(),
+            fallback: dir.path().join("smtp-password"),
+        }
+    );
+
+    let path = dir_with(&[(
+        "m.toml",
+        &format!("{smtp}password_credential = \"/etc/followup/pw\"\n"),
+    )]);
+    let errors = errors_of(path.path());
+    assert!(
+        errors[0].contains("m.toml:7:") && errors[0].contains("not a path"),
+        "{errors:?}"
+    );
+    let both = dir_with(&[(
+        "m.toml",
+        &format!("{smtp}password_env = \"PW\"\npassword_credential = \"pw\"\n"),
+    )]);
+    let errors = errors_of(both.path());
+    assert!(
+        errors[0].contains("m.toml:8:") && errors[0].contains("not several"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn the_log_level_is_read_strictly() {
+    let dir = dir_with(&[("l.toml", "[log]\nlevel = \"debug\"\n")]);
+    assert_eq!(load(dir.path(), false).unwrap().log_level, LogLevel::Debug);
+    let default = dir_with(&[]);
+    assert_eq!(
+        load(default.path(), false).unwrap().log_level,
+        LogLevel::Info
+    );
+    let bad = dir_with(&[("l.toml", "[log]\nlevel = \"verbose\"\n")]);
+    let errors = errors_of(bad.path());
+    assert!(
+        errors[0].contains("l.toml:2:") && errors[0].contains("verbose"),
+        "{errors:?}"
+    );
+}
