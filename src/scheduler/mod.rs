@@ -10,7 +10,12 @@
 //!
 //! All SQLite work runs on blocking threads through [`StoreHandle`], never on the
 //! runtime's workers.
+//!
+//! Under systemd the planning task also pings the watchdog from its `select!`, so a
+//! stuck loop stops the pings, and refreshes the `STATUS=` line after each pass
+//! ([`health`]).
 
+pub mod health;
 pub mod sender;
 pub mod work;
 
@@ -140,6 +145,8 @@ fn sleep_for(next: Option<Timestamp>, now: Timestamp) -> Duration {
 /// The planning task. Returns when `shutdown` turns true; a store failure is logged
 /// and retried after a pause, never fatal.
 pub async fn run_planning(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut watchdog = crate::notify::Watchdog::from_env();
+    let mut status = health::StatusReport::default();
     let mut replan_all = false;
     'work: loop {
         if *shutdown.borrow() {
@@ -172,6 +179,7 @@ pub async fn run_planning(shared: Arc<Shared>, mut shutdown: watch::Receiver<boo
                 )
             }
         };
+        status.refresh(&shared).await;
         let deadline = Instant::now() + sleep_for(next, Timestamp::now());
         let mut rechecks = Rechecks::default();
         loop {
@@ -191,6 +199,7 @@ pub async fn run_planning(shared: Arc<Shared>, mut shutdown: watch::Receiver<boo
                         continue 'work;
                     }
                 }
+                _ = watchdog.tick() => {}
                 _ = shutdown.changed() => return,
             }
         }

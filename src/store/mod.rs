@@ -14,6 +14,7 @@ mod commitments;
 mod deliveries;
 mod schema;
 mod steps;
+mod summary;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ use rusqlite::Connection;
 pub use commitments::{NewCommitment, StatusFilter};
 pub use deliveries::{DeliveryRecord, NewDelivery, PendingDelivery};
 pub use steps::{ChangeBatch, DueStep, PlannedCommitment, StepRecord};
+pub use summary::{DeliveryError, NextStep, Summary, Workload};
 
 /// Why the store failed. Opening and migrating are fatal for the daemon; the rest are
 /// reported and retried by the caller.
