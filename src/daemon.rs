@@ -99,6 +99,7 @@ fn reload(shared: &Shared, dir: &std::path::Path) {
             new.store = old.store.clone();
             match Mailer::build(&new.mail) {
                 Ok(mailer) => {
+                    crate::logging::apply(new.log_level);
                     tracing::info!("{}; re-planning open commitments", describe(&new));
                     shared.swap(new, mailer);
                 }

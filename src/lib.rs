@@ -21,7 +21,9 @@
 //!   transports (SMTP, sendmail, `.eml` files).
 //! - [`scheduler`]: the task that plans changed commitments and queues due steps, and
 //!   the sender task that delivers the outbox.
-//! - [`daemon`]: wires the tasks together, handles signals and tells systemd.
+//! - [`daemon`]: wires the tasks together, handles signals and tells systemd
+//!   ([`notify`]).
+//! - [`logging`]: structured log lines on stderr, with journald priorities under systemd.
 //! - [`cli`]: the command line: one file per group of verbs.
 
 pub mod calendar;
@@ -29,6 +31,7 @@ pub mod cli;
 pub mod commitment;
 pub mod config;
 pub mod daemon;
+pub mod logging;
 pub mod mail;
 pub mod notify;
 pub mod planner;

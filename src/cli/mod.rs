@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{Config, ConfigErrors};
+use crate::config::{Config, ConfigErrors, LogLevel};
 
 /// Exit code for an invalid config (sysexits EX_CONFIG).
 pub const EX_CONFIG: u8 = 78;
@@ -65,24 +65,6 @@ pub enum Format {
     Json,
 }
 
-/// Sets up logging to stderr: level from `RUST_LOG`, else `default`; under systemd
-/// (`JOURNAL_STREAM` set) without timestamps or colours, which the journal adds itself.
-pub fn init_logging(default: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{default},rusqlite_migration=warn")));
-    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false);
-    if journal {
-        builder.without_time().with_ansi(false).init();
-    } else {
-        builder.init();
-    }
-}
-
 /// The config directory from `--config`, and whether a missing default may fall back
 /// to the built-in defaults.
 fn config_dir(cli: &Cli) -> (PathBuf, bool) {
@@ -110,10 +92,10 @@ fn load_config(cli: &Cli) -> Result<Config, ExitCode> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The daemon reports what it does; the other verbs speak only when something is wrong.
-    init_logging(if matches!(cli.command, Command::Run) {
-        "info"
+    crate::logging::init(if matches!(cli.command, Command::Run) {
+        LogLevel::Info
     } else {
-        "warn"
+        LogLevel::Warn
     });
     if let Command::CheckConfig = cli.command {
         let (dir, allow_missing) = config_dir(&cli);
@@ -124,7 +106,10 @@ pub fn main() -> ExitCode {
         Err(code) => return code,
     };
     let result = match cli.command {
-        Command::Run => run(config),
+        Command::Run => {
+            crate::logging::apply(config.log_level);
+            run(config)
+        }
         Command::Add(args) => commitments::add(&config, args),
         Command::List(args) => show::list(&config, args),
         Command::Show(args) => show::show(&config, args),
