@@ -7,9 +7,12 @@
 
 mod commitments;
 mod config;
+mod generate;
 mod show;
+mod status;
+mod test_email;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -54,6 +57,17 @@ pub enum Command {
     },
     /// Check the config directory; prints every error as FILE:LINE:COL: message.
     CheckConfig,
+    /// Summarise the store: open, quarantined, planned, pending, failed, last sent.
+    Status(status::StatusArgs),
+    /// Send a test email through the configured transport, proving the mail settings.
+    TestEmail(test_email::TestEmailArgs),
+    /// Print the completion script for a shell.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page, or write every page into a directory.
+    Man(generate::ManArgs),
 }
 
 /// Output formats of the listing verbs.
@@ -67,9 +81,9 @@ pub enum Format {
 
 /// The config directory from `--config`, and whether a missing default may fall back
 /// to the built-in defaults.
-fn config_dir(cli: &Cli) -> (PathBuf, bool) {
-    match &cli.config {
-        Some(dir) => (dir.clone(), false),
+fn config_dir(given: Option<&Path>) -> (PathBuf, bool) {
+    match given {
+        Some(dir) => (dir.to_path_buf(), false),
         None => {
             let dir = crate::config::default_dir();
             let implicit = dir == std::path::Path::new("config");
@@ -79,8 +93,8 @@ fn config_dir(cli: &Cli) -> (PathBuf, bool) {
 }
 
 /// Loads the config, or prints every error and returns the exit code for it.
-fn load_config(cli: &Cli) -> Result<Config, ExitCode> {
-    let (dir, allow_missing) = config_dir(cli);
+fn load_config(given: Option<&Path>) -> Result<Config, ExitCode> {
+    let (dir, allow_missing) = config_dir(given);
     crate::config::load(&dir, allow_missing).map_err(|errors: ConfigErrors| {
         eprintln!("{errors}");
         eprintln!("followup: the config in {} is invalid", dir.display());
@@ -97,15 +111,30 @@ pub fn main() -> ExitCode {
     } else {
         LogLevel::Warn
     });
-    if let Command::CheckConfig = cli.command {
-        let (dir, allow_missing) = config_dir(&cli);
-        return config::check(&dir, allow_missing);
-    }
-    let config = match load_config(&cli) {
-        Ok(config) => config,
-        Err(code) => return code,
-    };
     let result = match cli.command {
+        Command::CheckConfig => {
+            let (dir, allow_missing) = config_dir(cli.config.as_deref());
+            return config::check(&dir, allow_missing);
+        }
+        Command::Completions { shell } => generate::completions(shell),
+        Command::Man(args) => generate::man(args),
+        command => match load_config(cli.config.as_deref()) {
+            Ok(config) => run_verb(command, config),
+            Err(code) => return code,
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("followup: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a verb that needs the config.
+fn run_verb(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
         Command::Run => {
             crate::logging::apply(config.log_level);
             run(config)
@@ -117,13 +146,10 @@ pub fn main() -> ExitCode {
         Command::Cancel { id } => {
             commitments::close(&config, id, crate::commitment::Status::Cancelled)
         }
-        Command::CheckConfig => unreachable!("handled above"),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("followup: {e:#}");
-            ExitCode::FAILURE
+        Command::Status(args) => status::status(&config, args),
+        Command::TestEmail(args) => test_email::send(&config, args),
+        Command::CheckConfig | Command::Completions { .. } | Command::Man(_) => {
+            unreachable!("handled without a config")
         }
     }
 }
