@@ -24,6 +24,11 @@ pub struct TestEmailArgs {
 /// Sends the test message and reports how it left.
 pub fn send(config: &Config, args: TestEmailArgs) -> anyhow::Result<()> {
     let to = parse_mailbox(&args.to).map_err(|e| anyhow!("--to: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // The SMTP pool starts and stops tasks, so the transport lives inside the runtime.
+    let _inside = runtime.enter();
     let mailer = Mailer::build(&config.mail).context("setting up the mail transport")?;
     let via = route(&config.mail.transport);
     let now = Timestamp::now();
@@ -54,9 +59,6 @@ pub fn send(config: &Config, args: TestEmailArgs) -> anyhow::Result<()> {
         .header(ContentType::TEXT_PLAIN)
         .body(normalize_body(&body))
         .context("building the test email")?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let name = format!("followup-test-{}", now.as_millisecond());
     runtime
         .block_on(mailer.send(message.envelope(), &message.formatted(), &name))

@@ -148,11 +148,51 @@ fn classify_smtp(e: &lettre::transport::smtp::Error) -> SendError {
             "the SMTP server refused the login (check [mail.smtp] username and the password): {text}"
         )),
         Some(_) if e.is_permanent() => SendError::Permanent(text),
-        _ => SendError::Transient(text),
+        _ => match failed_part(e) {
+            Some(part) => SendError::Transient(format!("{part}: {text}")),
+            None => SendError::Transient(text),
+        },
     }
 }
 
-/// The error and its causes on one line.
+/// Which part of the exchange failed, when the causes say: the connection or TLS.
+fn failed_part(e: &lettre::transport::smtp::Error) -> Option<&'static str> {
+    use std::io::ErrorKind;
+    let tls = |e: &rustls::Error| match e {
+        rustls::Error::InvalidCertificate(_) => {
+            "TLS failed: the SMTP server's certificate was not accepted (set [mail.smtp] accept_invalid_certs = true only for a test relay with a self-signed certificate)"
+        }
+        _ => "TLS with the SMTP server failed",
+    };
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(cause) = source {
+        if let Some(rustls_error) = cause.downcast_ref::<rustls::Error>() {
+            return Some(tls(rustls_error));
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if let Some(rustls_error) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
+            {
+                return Some(tls(rustls_error));
+            }
+            if matches!(
+                io.kind(),
+                ErrorKind::ConnectionRefused
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::HostUnreachable
+                    | ErrorKind::NetworkUnreachable
+                    | ErrorKind::AddrNotAvailable
+                    | ErrorKind::TimedOut
+            ) {
+                return Some("cannot connect to the SMTP server");
+            }
+        }
+        source = cause.source();
+    }
+    e.is_tls().then_some("TLS with the SMTP server failed")
+}
+
+/// The error and its causes on one line, each part once.
 fn describe_smtp(e: &lettre::transport::smtp::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
@@ -164,7 +204,9 @@ fn describe_smtp(e: &lettre::transport::smtp::Error) -> String {
         }
         source = cause.source();
     }
-    crate::commitment::one_line(&text)
+    let mut parts: Vec<&str> = text.split(": ").collect();
+    parts.dedup();
+    crate::commitment::one_line(&parts.join(": "))
 }
 
 /// The file transport: one `NAME.eml` per message in a directory, written to a

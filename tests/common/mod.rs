@@ -1,7 +1,8 @@
 //! Shared harness for the integration tests: a real SMTP server on 127.0.0.1 (in
-//! process, from `mailin-embedded`), a temporary config directory and SQLite file, and
-//! the real `followup` binary started as a daemon that reports READY=1 over a
-//! notify socket the harness owns (no polling for readiness).
+//! process, from `mailin-embedded`; plain, or with STARTTLS and a login to check), a
+//! temporary config directory and SQLite file, and the real `followup` binary started
+//! as a daemon that reports READY=1 over a notify socket the harness owns (no polling
+//! for readiness).
 
 #![allow(dead_code)]
 
@@ -13,8 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use mailin_embedded::response::{NO_MAILBOX, OK};
-use mailin_embedded::{Handler, Response, Server};
+use mailin_embedded::response::{AUTH_OK, INVALID_CREDENTIALS, NO_MAILBOX, OK};
+use mailin_embedded::{AuthMechanism, Handler, Response, Server, SslConfig};
 
 /// One message as the SMTP server received it.
 #[derive(Clone, Debug)]
@@ -60,12 +61,31 @@ struct Inbox {
 #[derive(Clone)]
 struct Session {
     inbox: Arc<(Mutex<Inbox>, Condvar)>,
+    /// The only user and password accepted, when the server requires a login.
+    login: Option<(String, String)>,
     from: String,
     to: Vec<String>,
     data: Vec<u8>,
 }
 
+impl Session {
+    fn check_login(&self, user: &str, password: &str) -> Response {
+        match &self.login {
+            Some((u, p)) if u == user && p == password => AUTH_OK,
+            _ => INVALID_CREDENTIALS,
+        }
+    }
+}
+
 impl Handler for Session {
+    fn auth_plain(&mut self, _authorization: &str, user: &str, password: &str) -> Response {
+        self.check_login(user, password)
+    }
+
+    fn auth_login(&mut self, user: &str, password: &str) -> Response {
+        self.check_login(user, password)
+    }
+
     fn mail(&mut self, _ip: std::net::IpAddr, _domain: &str, from: &str) -> Response {
         self.from = from.to_string();
         self.to.clear();
@@ -108,13 +128,50 @@ pub struct SmtpServer {
 }
 
 impl SmtpServer {
-    /// Starts the server on a free port; it runs until the test process ends.
+    /// Starts a plain server on a free port; it runs until the test process ends.
     pub fn start() -> SmtpServer {
+        SmtpServer::serve(None, |_| {})
+    }
+
+    /// Starts a server that offers STARTTLS with a self-signed certificate for
+    /// 127.0.0.1 (written into `dir`) and takes mail only after AUTH PLAIN or LOGIN as
+    /// `user` with `password`.
+    pub fn start_with_login(dir: &Path, user: &str, password: &str) -> SmtpServer {
+        let certified = rcgen::generate_simple_self_signed(vec![
+            "127.0.0.1".to_string(),
+            "localhost".to_string(),
+        ])
+        .unwrap();
+        let cert_path = dir.join("smtp-cert.pem");
+        let key_path = dir.join("smtp-key.pem");
+        std::fs::write(&cert_path, certified.cert.pem()).unwrap();
+        std::fs::write(&key_path, certified.signing_key.serialize_pem()).unwrap();
+        // The server's TLS uses rustls's process-wide provider; lettre in the binary
+        // under test chooses its own.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let login = Some((user.to_string(), password.to_string()));
+        SmtpServer::serve(login, |server| {
+            server
+                .with_ssl(SslConfig::SelfSigned {
+                    cert_path: cert_path.display().to_string(),
+                    key_path: key_path.display().to_string(),
+                })
+                .unwrap()
+                .with_auth(AuthMechanism::Plain)
+                .with_auth(AuthMechanism::Login);
+        })
+    }
+
+    fn serve(
+        login: Option<(String, String)>,
+        configure: impl FnOnce(&mut Server<Session>),
+    ) -> SmtpServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let inbox: Arc<(Mutex<Inbox>, Condvar)> = Arc::default();
         let session = Session {
             inbox: inbox.clone(),
+            login,
             from: String::new(),
             to: Vec::new(),
             data: Vec::new(),
@@ -124,6 +181,7 @@ impl SmtpServer {
             .with_name("test.localhost")
             .with_num_threads(16)
             .with_tcp_listener(listener);
+        configure(&mut server);
         std::thread::spawn(move || {
             let _ = server.serve();
         });
@@ -183,7 +241,15 @@ impl Env {
         let root = tempfile::tempdir().unwrap();
         let env = Env { root, smtp };
         std::fs::create_dir_all(env.config_dir()).unwrap();
-        env.write_config(
+        env.write_smtp_config(env.smtp.port, "tls = \"none\"\n");
+        env.write_config("rules.toml", rules);
+        env
+    }
+
+    /// Writes `followup.toml`: this installation's store, and mail through the SMTP
+    /// server on 127.0.0.1:`port` with `smtp` (more `[mail.smtp]` keys, one a line).
+    pub fn write_smtp_config(&self, port: u16, smtp: &str) {
+        self.write_config(
             "followup.toml",
             &format!(
                 r#"
@@ -200,14 +266,10 @@ transport = "smtp"
 [mail.smtp]
 host = "127.0.0.1"
 port = {port}
-tls = "none"
-"#,
-                db = env.db_path().display(),
-                port = env.smtp.port
+{smtp}"#,
+                db = self.db_path().display(),
             ),
         );
-        env.write_config("rules.toml", rules);
-        env
     }
 
     /// The config directory.
@@ -229,25 +291,25 @@ tls = "none"
 
     /// Runs the CLI with `args` against this installation.
     pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with(args, &[])
+    }
+
+    /// Runs the CLI with `args` and extra environment variables.
+    pub fn cli_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new(binary())
             .arg("--config")
             .arg(self.config_dir())
             .args(args)
             .env_remove("NOTIFY_SOCKET")
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .envs(env.iter().copied())
             .output()
             .unwrap()
     }
 
     /// Runs the CLI and returns stdout, failing the test if the command fails.
     pub fn cli_ok(&self, args: &[&str]) -> String {
-        let out = self.cli(args);
-        assert!(
-            out.status.success(),
-            "followup {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        succeeded(&format!("followup {args:?}"), self.cli(args))
     }
 
     /// `followup add` with the given due time and extra flags; returns the id.
@@ -298,19 +360,42 @@ impl Daemon {
     /// Starts `followup --config DIR run` with a notify socket in `root`, and waits up
     /// to 20 s for READY=1.
     pub fn start(root: &Path, config_dir: &Path, env: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn(root, config_dir, env, false)
+    }
+
+    /// Like [`Daemon::start`], with stderr passed as systemd passes the journal stream:
+    /// `JOURNAL_STREAM` names the log file's device and inode.
+    pub fn start_under_journal(root: &Path, config_dir: &Path, env: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn(root, config_dir, env, true)
+    }
+
+    fn spawn(root: &Path, config_dir: &Path, env: &[(&str, &str)], journal: bool) -> Daemon {
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
         static STARTS: AtomicUsize = AtomicUsize::new(0);
         let n = STARTS.fetch_add(1, Ordering::Relaxed);
         let socket_path = root.join(format!("notify-{n}.sock"));
         let _ = std::fs::remove_file(&socket_path);
         let notify = UnixDatagram::bind(&socket_path).unwrap();
+        // Writable for all, as systemd's is, so a daemon that became the store's owner
+        // still reaches it.
+        std::fs::set_permissions(&socket_path, std::fs::Permissions::from_mode(0o666)).unwrap();
         let log_path = root.join(format!("daemon-{n}.log"));
         let log = std::fs::File::create(&log_path).unwrap();
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .arg("--config")
             .arg(config_dir)
             .arg("run")
             .env("NOTIFY_SOCKET", &socket_path)
             .env("RUST_LOG", "trace,rusqlite_migration=info")
+            .env_remove("JOURNAL_STREAM")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID");
+        if journal {
+            let meta = log.metadata().unwrap();
+            command.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
+        }
+        let child = command
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
@@ -348,6 +433,30 @@ impl Daemon {
         }
     }
 
+    /// Every notify message that arrives within `window`, with its arrival time.
+    pub fn notices_within(&mut self, window: Duration) -> Vec<(Instant, String)> {
+        let deadline = Instant::now() + window;
+        let mut got = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return got;
+            }
+            self.notify.set_read_timeout(Some(left)).unwrap();
+            let mut buf = [0u8; 4096];
+            if let Ok(n) = self.notify.recv(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                self.notices.push(text.clone());
+                got.push((Instant::now(), text));
+            }
+        }
+    }
+
+    /// The daemon's stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
@@ -366,6 +475,11 @@ impl Daemon {
     /// Sends SIGTERM and waits for the exit; returns the exit status.
     pub fn stop(mut self) -> std::process::ExitStatus {
         self.signal("TERM");
+        self.child.take().unwrap().wait().unwrap()
+    }
+
+    /// Waits for the process to exit (after a signal) and returns its status.
+    pub fn wait_exit(mut self) -> std::process::ExitStatus {
         self.child.take().unwrap().wait().unwrap()
     }
 
@@ -390,6 +504,17 @@ impl Drop for Daemon {
             );
         }
     }
+}
+
+/// The stdout of a command that must have succeeded; its output if it did not.
+pub fn succeeded(what: &str, out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Seconds between two instants, signed (`b - a`).
