@@ -37,7 +37,12 @@ pub fn init(level: LogLevel) {
         .with_writer(std::io::stderr)
         .with_target(false);
     let installed = if stderr_is_journal() {
-        let format = SyslogPriority(format::format().without_time().with_target(false));
+        let format = SyslogPriority(
+            format::format()
+                .without_time()
+                .with_target(false)
+                .with_level(false),
+        );
         registry
             .with(layer.with_ansi(false).event_format(format))
             .try_init()
@@ -105,7 +110,8 @@ fn stderr_is_journal() -> bool {
         .is_ok_and(|m| m.dev() == device && m.ino() == inode)
 }
 
-/// Puts `<N>`, the event's syslog priority, before each line of the inner format.
+/// Starts each line with `<N>`, the event's syslog priority, and the level's name
+/// (`<4>WARN ...`), then the inner format without a level.
 struct SyslogPriority<F>(F);
 
 impl<S, N, F> FormatEvent<S, N> for SyslogPriority<F>
@@ -120,7 +126,8 @@ where
         mut writer: Writer<'_>,
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
-        write!(writer, "<{}>", priority(*event.metadata().level()))?;
+        let level = *event.metadata().level();
+        write!(writer, "<{}>{level} ", priority(level))?;
         self.0.format_event(ctx, writer, event)
     }
 }

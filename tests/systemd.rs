@@ -1,0 +1,160 @@
+//! What systemd sees of the daemon, through the real protocol: the test owns the
+//! datagram socket named by `NOTIFY_SOCKET` (as systemd does), sets `WATCHDOG_USEC`
+//! and `JOURNAL_STREAM` as systemd would, and reads what the real binary sends.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Daemon, Env};
+
+/// A watchdog of one second: the daemon pings every half second.
+const WATCHDOG: (&str, &str) = ("WATCHDOG_USEC", "1000000");
+
+fn pings(notices: &[(Instant, String)]) -> Vec<Instant> {
+    notices
+        .iter()
+        .filter(|(_, text)| text.lines().any(|l| l == "WATCHDOG=1"))
+        .map(|(at, _)| *at)
+        .collect()
+}
+
+#[test]
+fn systemd_hears_ready_watchdog_reloading_and_stopping() {
+    let env = Env::new("[[rule]]\nname = \"any\"\nremind = [\"0s\"]\n");
+    let mut daemon = Daemon::start(env.root.path(), &env.config_dir(), &[WATCHDOG]);
+    let ready = daemon.notices.last().unwrap().clone();
+    assert!(ready.contains("STATUS=serving: 1 rules"), "{ready}");
+
+    let pinged = pings(&daemon.notices_within(Duration::from_secs(3)));
+    assert!(
+        (4..=9).contains(&pinged.len()),
+        "about 6 pings in 3 s at a 0.5 s interval, got {}",
+        pinged.len()
+    );
+    for pair in pinged.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(gap < Duration::from_millis(1200), "a gap of {gap:?}");
+    }
+
+    daemon.signal("HUP");
+    daemon.wait_notice("RELOADING=1", Duration::from_secs(10));
+    let reloading = daemon.notices.last().unwrap().clone();
+    assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
+    daemon.wait_notice("READY=1", Duration::from_secs(10));
+
+    daemon.signal("TERM");
+    daemon.wait_notice("STOPPING=1", Duration::from_secs(10));
+    assert!(daemon.wait_exit().success());
+}
+
+#[test]
+fn a_stalled_scheduler_loop_stops_pinging_the_watchdog() {
+    let env = Env::new("[[rule]]\nname = \"any\"\nremind = [\"0s\"]\n");
+    let mut daemon = Daemon::start(env.root.path(), &env.config_dir(), &[WATCHDOG]);
+    daemon.wait_notice("WATCHDOG=1", Duration::from_secs(5));
+
+    // Another program holds the store's write lock; the reload's re-plan makes the
+    // planning loop wait for it (up to the 10 s busy timeout) instead of pinging.
+    let db = env.db();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    daemon.signal("HUP");
+    daemon.wait_notice("RELOADING=1", Duration::from_secs(10));
+    daemon.wait_notice("READY=1", Duration::from_secs(10));
+    daemon.notices_within(Duration::from_secs(1));
+    let stalled = pings(&daemon.notices_within(Duration::from_secs(4)));
+    assert!(
+        stalled.is_empty(),
+        "{} pings while the loop was stuck",
+        stalled.len()
+    );
+
+    db.execute_batch("ROLLBACK").unwrap();
+    daemon.wait_notice("WATCHDOG=1", Duration::from_secs(5));
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn without_a_watchdog_nothing_pings() {
+    let env = Env::new("[[rule]]\nname = \"any\"\nremind = [\"0s\"]\n");
+    let mut daemon = env.start();
+    let heard = daemon.notices_within(Duration::from_secs(2));
+    assert!(pings(&heard).is_empty(), "{heard:?}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn the_status_line_says_what_is_planned_next() {
+    let env = Env::new("[[rule]]\nname = \"any\"\nremind = [\"0s\"]\n");
+    let mut daemon = env.start();
+    let id = env.add("Send quote for the boiler service", "2099-11-24 17:00", &[]);
+    let status = daemon.wait_notice("STATUS=1 step planned", Duration::from_secs(10));
+    assert!(
+        status.contains(&format!(
+            "next Tue 24 Nov 2099 17:00 GMT (commitment {id}, remind 0s)"
+        )),
+        "{status}"
+    );
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn under_journald_each_line_carries_its_priority_and_no_timestamp() {
+    let env = Env::new("[[rule]]\nname = \"any\"\nremind = [\"0s\"]\n");
+    let mut daemon = Daemon::start_under_journal(env.root.path(), &env.config_dir(), &[]);
+    // A broken reload logs errors and keeps the running config.
+    env.write_config(
+        "rules.toml",
+        "[[rule]]\nname = \"any\"\nremind = [\"soon\"]\n",
+    );
+    daemon.signal("HUP");
+    daemon.wait_notice("READY=1", Duration::from_secs(10));
+    let log = daemon.log();
+    assert!(daemon.stop().success());
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        let priority = line
+            .strip_prefix('<')
+            .and_then(|rest| rest.split_once('>'))
+            .map(|(p, _)| p);
+        assert!(
+            matches!(priority, Some("3" | "4" | "6" | "7")),
+            "no priority: {line:?}"
+        );
+        assert!(!line.contains('\u{1b}'), "colours in the journal: {line:?}");
+        assert!(
+            !line.contains(&jiff::Timestamp::now().strftime("%Y-%m-%dT").to_string()),
+            "a timestamp in the journal: {line:?}"
+        );
+    }
+    let error = lines
+        .iter()
+        .find(|l| l.contains("the new config is invalid"))
+        .unwrap();
+    assert!(error.starts_with("<3>"), "{error}");
+    let info = lines
+        .iter()
+        .find(|l| l.contains("reloading the config"))
+        .unwrap();
+    assert!(info.starts_with("<6>"), "{info}");
+}
+
+#[test]
+fn outside_journald_lines_keep_their_timestamp() {
+    let env = Env::new("[[rule]]\nname = \"any\"\nremind = [\"0s\"]\n");
+    // An inherited JOURNAL_STREAM that is not this stderr does not count.
+    let daemon = Daemon::start(
+        env.root.path(),
+        &env.config_dir(),
+        &[("JOURNAL_STREAM", "1:1")],
+    );
+    let log = daemon.log();
+    assert!(daemon.stop().success());
+    let first = log.lines().next().unwrap();
+    assert!(
+        !first.starts_with('<')
+            && first.starts_with(&jiff::Timestamp::now().strftime("%Y-").to_string()),
+        "{first}"
+    );
+}
