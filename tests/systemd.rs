@@ -158,3 +158,60 @@ fn outside_journald_lines_keep_their_timestamp() {
         "{first}"
     );
 }
+
+#[test]
+fn root_running_the_cli_leaves_every_store_file_to_the_service_user() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: only root can give the state directory to another user");
+        return;
+    }
+    const SERVICE_USER: u32 = 65534; // nobody, standing in for the followup user
+    let env = Env::new("[[rule]]\nname = \"any\"\nremind = [\"0s\"]\n");
+    std::fs::set_permissions(env.root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The state directory as StateDirectory= leaves it: the service user's.
+    let state = env.db_path().parent().unwrap().to_path_buf();
+    std::fs::create_dir_all(&state).unwrap();
+    std::os::unix::fs::chown(&state, Some(SERVICE_USER), Some(SERVICE_USER)).unwrap();
+    let owners = || -> Vec<(String, u32)> {
+        std::fs::read_dir(&state)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                (name, e.metadata().unwrap().uid())
+            })
+            .collect()
+    };
+
+    // The admin creates the store before the service ever ran...
+    let first = env.add("Call back about the invoice", "+1h", &[]);
+    env.cli_ok(&["list"]);
+    assert!(env.db_path().exists());
+    for (name, uid) in owners() {
+        assert_eq!(uid, SERVICE_USER, "{name} belongs to {uid}");
+    }
+
+    // ...and uses it while the daemon, as the service user, has it open.
+    let mut daemon = env.start();
+    let second = env.add("Send quote for the boiler service", "+2h", &[]);
+    env.cli_ok(&["done", &first.to_string()]);
+    env.cli_ok(&["status"]);
+    // The daemon, still able to write, planned the new one and dropped the done one.
+    let planned = format!("(commitment {second}, remind 0s)");
+    while !daemon
+        .wait_notice("STATUS=", Duration::from_secs(10))
+        .contains(&planned)
+    {}
+    let files = owners();
+    assert!(
+        files.iter().any(|(name, _)| name.ends_with("-wal")),
+        "{files:?}"
+    );
+    for (name, uid) in &files {
+        assert_eq!(*uid, SERVICE_USER, "{name} belongs to {uid}");
+    }
+    let shown = env.show(second);
+    assert_eq!(shown["timeline"][0]["state"], "planned", "{shown:#}");
+    assert!(daemon.stop().success());
+}

@@ -8,6 +8,7 @@
 mod commitments;
 mod config;
 mod generate;
+mod identity;
 mod show;
 mod status;
 mod test_email;
@@ -68,6 +69,20 @@ pub enum Command {
     },
     /// Print the manual page, or write every page into a directory.
     Man(generate::ManArgs),
+}
+
+impl Command {
+    /// Whether the verb opens the store, and so, run as root, first becomes the
+    /// store's owner ([`identity`]).
+    fn opens_store(&self) -> bool {
+        !matches!(
+            self,
+            Command::CheckConfig
+                | Command::TestEmail(_)
+                | Command::Completions { .. }
+                | Command::Man(_)
+        )
+    }
 }
 
 /// Output formats of the listing verbs.
@@ -134,6 +149,9 @@ pub fn main() -> ExitCode {
 
 /// Runs a verb that needs the config.
 fn run_verb(command: Command, config: Config) -> anyhow::Result<()> {
+    if command.opens_store() {
+        identity::adopt_store_owner(&config.store.path)?;
+    }
     match command {
         Command::Run => {
             crate::logging::apply(config.log_level);

@@ -29,7 +29,10 @@ pub fn send(config: &Config, args: TestEmailArgs) -> anyhow::Result<()> {
         .build()?;
     // The SMTP pool starts and stops tasks, so the transport lives inside the runtime.
     let _inside = runtime.enter();
+    // Reads the password, which only root may be able to.
     let mailer = Mailer::build(&config.mail).context("setting up the mail transport")?;
+    // The file transport writes into the service's state directory.
+    super::identity::adopt_store_owner(&config.store.path)?;
     let via = route(&config.mail.transport);
     let now = Timestamp::now();
     let from = &config.mail.from;
