@@ -215,3 +215,22 @@ fn root_running_the_cli_leaves_every_store_file_to_the_service_user() {
     assert_eq!(shown["timeline"][0]["state"], "planned", "{shown:#}");
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn the_packaged_config_for_etc_followup_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/followup.toml");
+    std::fs::copy(&shipped, dir.path().join("followup.toml")).unwrap();
+    let out = std::process::Command::new(common::binary())
+        .arg("--config")
+        .arg(dir.path())
+        .arg("check-config")
+        .output()
+        .unwrap();
+    let stdout = common::succeeded("check-config", out);
+    assert!(
+        stdout.contains("store:     /var/lib/followup/followup.db"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("/var/lib/followup/outbox"), "{stdout}");
+}
