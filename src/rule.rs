@@ -6,6 +6,7 @@
 use std::str::FromStr;
 
 use jiff::{SignedDuration, Timestamp};
+use lettre::message::Mailbox;
 use serde::{Deserialize, Deserializer};
 
 use crate::calendar::Offset;
@@ -24,6 +25,67 @@ pub struct Rule {
     pub overdue: Option<Overdue>,
     /// What to do with steps whose time passed while the daemon was not running.
     pub catch_up: CatchUp,
+    /// Automatic "no news yet" updates to the customer.
+    pub customer_update: Option<CustomerUpdate>,
+    /// Internal alert when the due time passes with the commitment open.
+    pub alert: Option<Alert>,
+    /// Escalation when the commitment is still open long after its due time.
+    pub escalate: Option<Escalate>,
+    /// The check-in after the commitment is done.
+    pub check_in: Option<CheckIn>,
+}
+
+/// `customer_update`: tell the customer before the due time that it cannot be met.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CustomerUpdate {
+    /// When, relative to the due time (usually negative: `-1h`).
+    pub at: Offset,
+    /// How far the due time moves with each update (usually business time).
+    pub extend_by: Offset,
+    /// At most this many automatic updates per commitment.
+    pub max: u32,
+    /// The template the customer gets.
+    pub template: String,
+}
+
+/// `alert`: the team hears that a promise was missed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alert {
+    /// When, relative to the due time (`+0s`: the moment it passes).
+    pub at: Offset,
+    /// Who hears it.
+    pub to: Vec<Mailbox>,
+}
+
+/// `escalate`: someone senior hears that the owner has been silent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Escalate {
+    /// How long after the due time.
+    pub after: Offset,
+    /// Who hears it.
+    pub to: Vec<Mailbox>,
+}
+
+/// `check_in`: close the loop after the work is done.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckIn {
+    /// How long after the commitment was marked done.
+    pub after: Offset,
+    /// The owner is prompted to check in, or the customer is asked directly.
+    pub to: CheckInTo,
+    /// The template used.
+    pub template: String,
+}
+
+/// Who a check-in goes to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckInTo {
+    /// A prompt to the owner: "check that it worked for the customer".
+    #[default]
+    Owner,
+    /// A templated check-in to the customer, in business hours.
+    Customer,
 }
 
 /// `overdue_every` and `overdue_max` together.
@@ -127,12 +189,12 @@ impl FromStr for CatchUp {
                     format!("catch_up '{other}' is not one of \"send\", \"latest\", \"skip_older_than:6h\"")
                 })?;
                 let offset: Offset = age.parse().map_err(|e| format!("catch_up: {e}"))?;
-                if !offset.is_positive() {
-                    return Err(format!(
-                        "catch_up: '{age}' must be a positive age such as 6h"
-                    ));
+                match offset.exact() {
+                    Some(age) if age.is_positive() => Ok(CatchUp::SkipOlderThan(age)),
+                    _ => Err(format!(
+                        "catch_up: '{age}' must be a positive age in wall-clock time such as 6h"
+                    )),
                 }
-                Ok(CatchUp::SkipOlderThan(offset.exact()))
             }
         }
     }

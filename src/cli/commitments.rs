@@ -4,11 +4,11 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use jiff::Timestamp;
 
-use crate::calendar::parse_zone;
+use crate::calendar::{display_in, parse_zone};
 use crate::commitment::{Status, StoredCommitment, one_line, parse_mailbox};
 use crate::config::Config;
 use crate::rule::rule_for;
-use crate::store::{NewCommitment, Store, StoreError};
+use crate::store::{NewCommitment, NewRevision, Store, StoreError};
 use crate::when::{format_stored, parse_when};
 
 /// `followup add`.
@@ -38,6 +38,37 @@ pub struct AddArgs {
     /// The commitment's (customer's) time zone, e.g. America/New_York.
     #[arg(long = "tz", value_name = "ZONE")]
     pub timezone: Option<String>,
+    /// Why it may be late, in words for the customer (used in "no news yet" updates).
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+/// `followup delay`.
+#[derive(Debug, Args)]
+pub struct DelayArgs {
+    /// Commitment id.
+    pub id: i64,
+    /// The new due time: RFC 3339, local "YYYY-MM-DD HH:MM", or "+2h", "+2 business days".
+    #[arg(long, value_name = "WHEN")]
+    pub until: String,
+    /// Why, in words for the customer.
+    #[arg(long)]
+    pub reason: String,
+    /// Record the delay without telling the customer.
+    #[arg(long)]
+    pub no_notify: bool,
+}
+
+/// `followup note`.
+#[derive(Debug, Args)]
+pub struct NoteArgs {
+    /// Commitment id.
+    pub id: i64,
+    /// The note.
+    pub text: String,
+    /// Make the text the reason the customer is given for a delay, instead of a note.
+    #[arg(long)]
+    pub reason: bool,
 }
 
 fn mailbox_text(flag: &str, text: &str) -> anyhow::Result<String> {
@@ -61,7 +92,8 @@ pub fn add(config: &Config, args: AddArgs) -> anyhow::Result<()> {
         None => config.calendar.zone().clone(),
     };
     let now = Timestamp::now();
-    let due = parse_when(&args.due, now, &zone).map_err(|e| anyhow::anyhow!("--due: {e}"))?;
+    let due = parse_when(&args.due, now, &zone, &config.calendar)
+        .map_err(|e| anyhow::anyhow!("--due: {e}"))?;
     let kind = args.kind.as_deref().map(one_line).filter(|k| !k.is_empty());
     let new = NewCommitment {
         title,
@@ -76,6 +108,7 @@ pub fn add(config: &Config, args: AddArgs) -> anyhow::Result<()> {
             .as_deref()
             .map(one_line)
             .filter(|r| !r.is_empty()),
+        reason: args.reason.filter(|r| !r.trim().is_empty()),
     };
     let probe = StoredCommitment {
         id: 0,
@@ -113,15 +146,118 @@ pub fn add(config: &Config, args: AddArgs) -> anyhow::Result<()> {
 /// Marks commitment `id` done or cancelled.
 pub fn close(config: &Config, id: i64, status: Status) -> anyhow::Result<()> {
     let store = open(config)?;
-    let previous = match store.set_status(id, status) {
-        Err(StoreError::NotFound(id)) => {
-            bail!("no commitment with id {id} (see followup list --status all)")
-        }
-        other => other?,
-    };
+    let previous = found(store.set_status(id, status))?;
     match previous.as_deref() {
         Some(p) if p == status.as_str() => println!("commitment {id} was already {status}"),
         _ => println!("commitment {id} is {status}; its remaining reminders are cancelled"),
+    }
+    Ok(())
+}
+
+/// The result of a store call about one commitment, with a clear error for an unknown id.
+pub(super) fn found<T>(result: Result<T, StoreError>) -> anyhow::Result<T> {
+    match result {
+        Err(StoreError::NotFound(id)) => {
+            bail!("no commitment with id {id} (see followup list --status all)")
+        }
+        other => Ok(other?),
+    }
+}
+
+/// The commitment `id`, checked, with a clear error for an unknown id or a bad row.
+pub(super) fn checked(
+    store: &Store,
+    config: &Config,
+    id: i64,
+) -> anyhow::Result<(StoredCommitment, crate::commitment::Commitment)> {
+    let row = found(store.commitment(id))?;
+    let commitment = row.check(config.calendar.zone()).map_err(|problems| {
+        anyhow::anyhow!("commitment {id} has problems: {}", problems.join("; "))
+    })?;
+    Ok((row, commitment))
+}
+
+/// Moves the due time of a commitment, records the revision and (unless told not to)
+/// has the daemon tell the customer now or when business hours open.
+pub fn delay(config: &Config, args: DelayArgs) -> anyhow::Result<()> {
+    let reason = args.reason.trim().to_string();
+    if reason.is_empty() {
+        bail!("--reason is empty: say why, in words for the customer");
+    }
+    let store = open(config)?;
+    let (row, commitment) = checked(&store, config, args.id)?;
+    if commitment.status != Status::Open {
+        bail!(
+            "commitment {} is {}; only open commitments can be delayed",
+            args.id,
+            commitment.status
+        );
+    }
+    let zone = commitment
+        .timezone
+        .clone()
+        .unwrap_or_else(|| config.calendar.zone().clone());
+    let now = Timestamp::now();
+    let until = parse_when(&args.until, now, &zone, &config.calendar)
+        .map_err(|e| anyhow::anyhow!("--until: {e}"))?;
+    if until <= now {
+        bail!(
+            "--until {} has already passed",
+            config.calendar.display(until)
+        );
+    }
+    let revision = NewRevision {
+        commitment_id: args.id,
+        old_due: row.due_at.clone().unwrap_or_default(),
+        new_due: format_stored(until, &zone),
+        reason: Some(reason),
+        source: "followup delay".to_string(),
+        automatic: false,
+        notify: !args.no_notify,
+    };
+    store.transaction(|s| s.revise_due(&revision, now))?;
+    println!(
+        "commitment {} is now due {}",
+        args.id,
+        config.calendar.display(until)
+    );
+    if args.no_notify {
+        println!("the customer is not told (--no-notify)");
+    } else {
+        let opens = config.calendar.next_open_in(now, &zone);
+        if opens <= now {
+            println!("the customer is told now");
+        } else {
+            println!(
+                "the customer is told when business hours open: {}",
+                display_in(&zone, opens)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Appends a note, or sets the reason the customer is given.
+pub fn note(config: &Config, args: NoteArgs) -> anyhow::Result<()> {
+    let text = args.text.trim();
+    if text.is_empty() {
+        bail!("the note is empty");
+    }
+    let store = open(config)?;
+    let result = if args.reason {
+        store.set_reason(args.id, text)
+    } else {
+        let stamp = config.calendar.display(Timestamp::now());
+        store.append_note(args.id, &format!("{stamp}: {text}"))
+    };
+    found(result)?;
+    if args.reason {
+        println!(
+            "commitment {}: the customer will be given this reason for any delay",
+            args.id
+        );
+    } else {
+        println!("commitment {}: note added", args.id);
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 
 mod commitments;
 mod config;
+mod preview;
 mod show;
 
 use std::path::PathBuf;
@@ -49,6 +50,15 @@ pub enum Command {
     },
     /// Cancel a commitment: every later step stops.
     Cancel {
+        /// Commitment id.
+        id: i64,
+    },
+    /// Move a commitment's due time, record why, and tell the customer.
+    Delay(commitments::DelayArgs),
+    /// Add a note to a commitment, or (with --reason) the reason the customer is given.
+    Note(commitments::NoteArgs),
+    /// Print a commitment's future timeline and render every email it would send.
+    Preview {
         /// Commitment id.
         id: i64,
     },
@@ -132,6 +142,9 @@ pub fn main() -> ExitCode {
         Command::Cancel { id } => {
             commitments::close(&config, id, crate::commitment::Status::Cancelled)
         }
+        Command::Delay(args) => commitments::delay(&config, args),
+        Command::Note(args) => commitments::note(&config, args),
+        Command::Preview { id } => preview::preview(&config, id),
         Command::CheckConfig => unreachable!("handled above"),
     };
     match result {

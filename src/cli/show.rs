@@ -1,16 +1,15 @@
 //! `list` and `show`: reading commitments, their timelines and what was sent.
 
-use anyhow::bail;
 use clap::{Args, ValueEnum};
 use jiff::Timestamp;
 use serde::Serialize;
 
 use super::Format;
-use super::commitments::open;
+use super::commitments::{found, open};
 use crate::calendar::{Calendar, humanize};
 use crate::commitment::{Status, StoredCommitment};
 use crate::config::Config;
-use crate::store::{DeliveryRecord, StatusFilter, StepRecord, StoreError};
+use crate::store::{DeliveryRecord, RevisionRecord, StatusFilter, StepRecord};
 
 /// Which commitments `list` shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -173,17 +172,13 @@ struct Shown {
     commitment: Listed,
     timeline: Vec<StepRecord>,
     deliveries: Vec<DeliveryRecord>,
+    revisions: Vec<RevisionRecord>,
 }
 
 /// Prints one commitment, its timeline and its deliveries.
 pub fn show(config: &Config, args: ShowArgs) -> anyhow::Result<()> {
     let store = open(config)?;
-    let row = match store.commitment(args.id) {
-        Err(StoreError::NotFound(id)) => {
-            bail!("no commitment with id {id} (see followup list --status all)")
-        }
-        other => other?,
-    };
+    let row = found(store.commitment(args.id))?;
     let mut commitment = listed(row, &config.calendar);
     if commitment.problem.is_none() {
         commitment.problem = store.problem(args.id)?;
@@ -192,6 +187,7 @@ pub fn show(config: &Config, args: ShowArgs) -> anyhow::Result<()> {
         commitment,
         timeline: store.steps_of(args.id)?,
         deliveries: store.deliveries_of(args.id)?,
+        revisions: store.revisions_of(args.id)?,
     };
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&shown)?),
@@ -245,6 +241,29 @@ fn print_shown(config: &Config, shown: &Shown) {
         for line in note.lines() {
             println!("    {line}");
         }
+    }
+    if !shown.revisions.is_empty() {
+        println!();
+        println!("Due time changes:");
+        let rows: Vec<Vec<String>> = shown
+            .revisions
+            .iter()
+            .map(|r| {
+                let told = if r.notify || r.automatic {
+                    "customer told"
+                } else {
+                    "customer not told"
+                };
+                vec![
+                    format!("  {}", cal.display(r.created_at)),
+                    format!("{} -> {}", r.old_due, r.new_due),
+                    r.source.clone(),
+                    told.to_string(),
+                    r.reason.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        print_table(&["  WHEN", "DUE", "BY", "NOTICE", "REASON"], &rows);
     }
     println!();
     println!("Timeline ({}):", cal.zone_name());

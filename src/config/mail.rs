@@ -17,6 +17,8 @@ pub struct MailSettings {
     pub from: Mailbox,
     /// How messages leave.
     pub transport: TransportSettings,
+    /// Plan, render and record everything, send nothing.
+    pub dry_run: bool,
 }
 
 /// One of the three transports.

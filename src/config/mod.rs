@@ -12,6 +12,7 @@
 
 mod error;
 pub mod mail;
+mod rules;
 mod sections;
 
 use std::path::{Path, PathBuf};
@@ -21,8 +22,8 @@ use std::time::Duration;
 use toml::Spanned;
 
 use crate::calendar::Calendar;
-use crate::mail::templates::Templates;
-use crate::rule::{Overdue, Rule};
+use crate::mail::templates::{TemplateKind, Templates};
+use crate::rule::Rule;
 pub use error::{ConfigError, ConfigErrors, line_column};
 pub use mail::{
     MailSettings, PasswordError, PasswordSource, SmtpSettings, TlsMode, TransportSettings,
@@ -121,7 +122,11 @@ pub fn load(dir: &Path, allow_missing: bool) -> Result<Config, ConfigErrors> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| dir.clone());
     let config = build(&dir, &base, parsed, defaults, &mut errors);
-    let templates = Templates::load(&dir.join("templates"));
+    let wanted: Vec<(String, TemplateKind)> = config
+        .as_ref()
+        .map(|c| c.rules.iter().flat_map(rules::templates_of).collect())
+        .unwrap_or_default();
+    let templates = Templates::load(&dir.join("templates"), &wanted);
     match (config, templates) {
         (Some(mut config), Ok(templates)) if errors.is_empty() => {
             config.templates = Arc::new(templates);
@@ -203,9 +208,11 @@ fn build(
     let store = single("store", &parsed, |c| c.store.as_ref(), errors)
         .map(|l| l.value)
         .or_else(|| default_of(&defaults.store))?;
-    let calendar = single("calendar", &parsed, |c| c.calendar.as_ref(), errors)
-        .map(|l| l.value)
-        .or_else(|| default_of(&defaults.calendar))?;
+    let (calendar, calendar_place) =
+        match single("calendar", &parsed, |c| c.calendar.as_ref(), errors) {
+            Some(l) => (l.value, Some((l.file.to_path_buf(), l.source.to_string()))),
+            None => (default_of(&defaults.calendar)?, None),
+        };
     let mail = single("mail", &parsed, |c| c.mail.as_ref(), errors);
     let (mail, mail_file, mail_source) = match mail {
         Some(l) => (l.value, l.file.to_path_buf(), l.source.to_string()),
@@ -231,7 +238,11 @@ fn build(
     let mut rules: Vec<Rule> = Vec::new();
     let mut names: Vec<String> = Vec::new();
     for (path, text, spanned) in rule_sources {
-        if let Some(rule) = check_rule(spanned.get_ref(), &mut names, path, text, errors) {
+        let place = rules::Place {
+            file: path,
+            source: text,
+        };
+        if let Some(rule) = rules::check(spanned.get_ref(), &mut names, &place, errors) {
             rules.push(rule);
         }
     }
@@ -246,7 +257,7 @@ fn build(
         store: StoreSettings {
             path: mail::resolve(base, &store.path),
         },
-        calendar: Calendar::new(calendar.timezone.0),
+        calendar: check_calendar(calendar, calendar_place, errors),
         mail: mail?,
         rules,
         templates: Arc::new(Templates::builtin()),
@@ -254,71 +265,37 @@ fn build(
     })
 }
 
-fn default_of<T: Clone>(table: &Option<Spanned<T>>) -> Option<T> {
-    table.as_ref().map(|t| t.get_ref().clone())
-}
-
-fn check_rule(
-    section: &RuleSection,
-    names: &mut Vec<String>,
-    file: &Path,
-    source: &str,
+fn check_calendar(
+    section: sections::CalendarSection,
+    place: Option<(PathBuf, String)>,
     errors: &mut Vec<ConfigError>,
-) -> Option<Rule> {
-    let at = |span, message: String| ConfigError::at(file, source, Some(span), message);
-    let name = section.name.get_ref().trim().to_string();
-    let before = errors.len();
-    if name.is_empty() {
-        errors.push(at(
-            section.name.span(),
-            "a rule needs a non-empty name".into(),
-        ));
-    } else if names.contains(&name) {
-        errors.push(at(
-            section.name.span(),
-            format!("a rule named '{name}' is already defined; rule names must be unique"),
-        ));
-    }
-    names.push(name.clone());
-    let overdue = match (&section.overdue_every, &section.overdue_max) {
-        (None, None) => None,
-        (None, Some(max)) => {
-            errors.push(at(
-                max.span(),
-                "overdue_max needs overdue_every (e.g. overdue_every = \"1d\")".into(),
-            ));
-            None
-        }
-        (Some(every), max) => {
-            if !every.get_ref().is_positive() {
-                errors.push(at(
-                    every.span(),
-                    format!(
-                        "overdue_every '{}' must be a positive interval such as \"1d\"",
-                        every.get_ref()
-                    ),
+) -> Calendar {
+    let week = match &section.business_hours {
+        None => crate::calendar::DEFAULT_WEEK,
+        Some(hours) => {
+            let week = hours.get_ref().week();
+            if week.iter().all(Option::is_none)
+                && let Some((file, source)) = &place
+            {
+                errors.push(ConfigError::at(
+                    file,
+                    source,
+                    Some(hours.span()),
+                    "business_hours opens on no day: give at least one day, e.g. mon = \"09:00-17:00\"",
                 ));
             }
-            let max_value = max.as_ref().map_or(3, |m| *m.get_ref());
-            if let Some(m) = max.as_ref().filter(|m| *m.get_ref() > 100) {
-                errors.push(at(m.span(), "overdue_max may be at most 100".into()));
-            }
-            Some(Overdue {
-                every: every.get_ref().clone(),
-                max: max_value,
-            })
+            week
         }
     };
-    if errors.len() > before {
-        return None;
-    }
-    Some(Rule {
-        name,
-        kinds: section.matcher.kind.clone().map(|k| k.into_vec()),
-        remind: section.remind.clone(),
-        overdue,
-        catch_up: section.catch_up,
-    })
+    Calendar::with_hours(
+        section.timezone.0,
+        week,
+        section.holidays.into_iter().collect(),
+    )
+}
+
+fn default_of<T: Clone>(table: &Option<Spanned<T>>) -> Option<T> {
+    table.as_ref().map(|t| t.get_ref().clone())
 }
 
 fn check_mail(
@@ -375,8 +352,8 @@ fn check_mail(
             }
             let timeout = match &smtp.timeout {
                 None => Duration::from_secs(30),
-                Some(offset) => match Duration::try_from(offset.exact()) {
-                    Ok(d) if !d.is_zero() => d,
+                Some(offset) => match offset.exact().map(Duration::try_from) {
+                    Some(Ok(d)) if !d.is_zero() => d,
                     _ => {
                         errors.push(at(
                             span.clone(),
@@ -406,6 +383,7 @@ fn check_mail(
     Some(MailSettings {
         from: mail.from.0,
         transport,
+        dry_run: mail.dry_run,
     })
 }
 

@@ -22,6 +22,12 @@ use crate::mail::templates::Rendered;
 pub enum Audience {
     /// The person who made the promise.
     Owner,
+    /// The person it was made to.
+    Customer,
+    /// The team that hears of missed promises.
+    Team,
+    /// Whoever an escalation goes to.
+    Escalation,
 }
 
 impl Audience {
@@ -29,6 +35,9 @@ impl Audience {
     pub fn as_str(self) -> &'static str {
         match self {
             Audience::Owner => "owner",
+            Audience::Customer => "customer",
+            Audience::Team => "team",
+            Audience::Escalation => "escalation",
         }
     }
 }
@@ -68,10 +77,17 @@ pub fn thread_root(commitment_id: i64, audience: Audience, domain: &str) -> Stri
     format!("<followup.{commitment_id}.{}@{domain}>", audience.as_str())
 }
 
-/// The Message-ID of a later message in the thread; `delivery_id` makes it unique.
-pub fn reply_id(commitment_id: i64, audience: Audience, delivery_id: i64, domain: &str) -> String {
+/// The Message-ID of a later message in the thread: the step and the recipient's place
+/// among the step's emails make it unique, and the same on every attempt.
+pub fn reply_id(
+    commitment_id: i64,
+    audience: Audience,
+    step_id: i64,
+    index: usize,
+    domain: &str,
+) -> String {
     format!(
-        "<followup.{commitment_id}.{}.{delivery_id}@{domain}>",
+        "<followup.{commitment_id}.{}.{step_id}.{index}@{domain}>",
         audience.as_str()
     )
 }

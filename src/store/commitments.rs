@@ -8,7 +8,7 @@ use super::{Result, Store, StoreError};
 use crate::commitment::{Status, StoredCommitment};
 
 /// The columns of `commitments` in the order [`stored_from_row`] reads them.
-pub(crate) const COLUMNS: &str = "id, title, owner, customer, timezone, due_at, kind, status, note, external_ref, created_at, done_at";
+pub(crate) const COLUMNS: &str = "id, title, owner, customer, timezone, due_at, kind, status, note, external_ref, created_at, done_at, reason";
 
 /// A commitment to insert, already checked by the caller.
 #[derive(Clone, Debug)]
@@ -29,6 +29,8 @@ pub struct NewCommitment {
     pub note: Option<String>,
     /// External reference.
     pub external_ref: Option<String>,
+    /// Why it may be late, for the customer.
+    pub reason: Option<String>,
 }
 
 /// Which commitments `list` shows.
@@ -73,6 +75,7 @@ pub(crate) fn stored_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<Stor
         external_ref: text(row, at + 9, false)?,
         created_at: text(row, at + 10, true)?,
         done_at: text(row, at + 11, true)?,
+        reason: text(row, at + 12, false)?,
     })
 }
 
@@ -80,9 +83,9 @@ impl Store {
     /// Inserts a commitment and returns its id.
     pub fn insert_commitment(&self, c: &NewCommitment) -> Result<i64> {
         self.conn.execute(
-            "INSERT INTO commitments (title, owner, customer, timezone, due_at, kind, status, note, external_ref)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8)",
-            params![c.title, c.owner, c.customer, c.timezone, c.due_at, c.kind, c.note, c.external_ref],
+            "INSERT INTO commitments (title, owner, customer, timezone, due_at, kind, status, note, external_ref, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8, ?9)",
+            params![c.title, c.owner, c.customer, c.timezone, c.due_at, c.kind, c.note, c.external_ref, c.reason],
         )?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -137,6 +140,31 @@ impl Store {
             )?;
             Ok::<_, StoreError>(previous)
         })
+    }
+
+    /// Appends a dated line to the notes of commitment `id`.
+    pub fn append_note(&self, id: i64, line: &str) -> Result<()> {
+        let changed = self.conn.execute(
+            "UPDATE commitments SET note = CASE WHEN note IS NULL OR note = '' THEN ?2 ELSE note || char(10) || ?2 END
+             WHERE id = ?1",
+            params![id, line],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(id));
+        }
+        Ok(())
+    }
+
+    /// Sets the reason the customer is given for a delay of commitment `id`.
+    pub fn set_reason(&self, id: i64, reason: &str) -> Result<()> {
+        let changed = self.conn.execute(
+            "UPDATE commitments SET reason = ?2 WHERE id = ?1",
+            params![id, reason],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(id));
+        }
+        Ok(())
     }
 
     /// The recorded problem of commitment `id`, if its row could not be planned.

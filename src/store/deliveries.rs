@@ -108,6 +108,22 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// Records an email that is not sent (a dry run), with the reason, for `show`.
+    pub fn add_skipped_delivery(
+        &self,
+        d: &NewDelivery,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<i64> {
+        let id = self.add_delivery(d, now)?;
+        self.conn
+            .prepare_cached(
+                "UPDATE deliveries SET state = 'skipped', last_error = ?2 WHERE id = ?1",
+            )?
+            .execute(params![id, reason])?;
+        Ok(id)
+    }
+
     /// Up to `limit` pending deliveries due at `now`, oldest first, leaving out `busy`.
     pub fn pending_deliveries(
         &self,

@@ -12,6 +12,7 @@
 
 mod commitments;
 mod deliveries;
+mod revisions;
 mod schema;
 mod steps;
 pub mod watch;
@@ -24,6 +25,7 @@ use rusqlite::Connection;
 
 pub use commitments::{NewCommitment, StatusFilter};
 pub use deliveries::{DeliveryRecord, NewDelivery, PendingDelivery};
+pub use revisions::{NewRevision, RevisionRecord};
 pub use steps::{ChangeBatch, DueStep, PlannedCommitment, StepRecord};
 
 /// Why the store failed. Opening and migrating are fatal for the daemon; the rest are
@@ -128,6 +130,23 @@ impl Store {
             }
             Err(e) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `f` inside a savepoint of the current transaction: if `f` fails, its writes
+    /// are undone and the error returned, and the transaction goes on. One bad item then
+    /// cannot spoil a batch.
+    pub fn isolated<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+        self.conn.execute_batch("SAVEPOINT item")?;
+        match f(self) {
+            Ok(value) => {
+                self.conn.execute_batch("RELEASE item")?;
+                Ok(value)
+            }
+            Err(e) => {
+                self.conn.execute_batch("ROLLBACK TO item; RELEASE item")?;
                 Err(e)
             }
         }

@@ -85,7 +85,7 @@ CREATE TABLE deliveries (
     last_error      TEXT,
     created_at      INTEGER NOT NULL,
     sent_at         INTEGER,
-    UNIQUE (step_id, recipient)
+    UNIQUE (step_id, audience, recipient)
 );
 CREATE INDEX deliveries_pending ON deliveries(next_attempt_at) WHERE state = 'pending';
 CREATE INDEX deliveries_commitment ON deliveries(commitment_id, audience);
@@ -97,9 +97,27 @@ CREATE TABLE problems (
 );
 "#;
 
+/// Version 2: the reason a customer is given for a delay, and the history of due times.
+const V2: &str = r#"
+ALTER TABLE commitments ADD COLUMN reason TEXT;
+
+CREATE TABLE revisions (
+    id            INTEGER PRIMARY KEY,
+    commitment_id INTEGER NOT NULL REFERENCES commitments(id),
+    old_due       TEXT NOT NULL,
+    new_due       TEXT NOT NULL,
+    reason        TEXT,
+    source        TEXT NOT NULL,
+    automatic     INTEGER NOT NULL DEFAULT 0,
+    notify        INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL
+);
+CREATE INDEX revisions_commitment ON revisions(commitment_id);
+"#;
+
 /// Every migration in order; the store runs the ones a file has not had yet.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 #[cfg(test)]

@@ -162,6 +162,64 @@ impl SmtpServer {
     }
 }
 
+/// A calendar open every hour of every day, so that customer mail in tests never waits
+/// for business hours unless a test says so.
+pub const ALWAYS_OPEN: &str = r#"[calendar]
+timezone = "Europe/London"
+business_hours = { mon = "00:00-24:00", tue = "00:00-24:00", wed = "00:00-24:00", thu = "00:00-24:00", fri = "00:00-24:00", sat = "00:00-24:00", sun = "00:00-24:00" }"#;
+
+/// Checks `raw` against the syntax of RFC 5322 strictly: CRLF line endings only, no
+/// line over 998 octets, a header section of well-formed fields in printable US-ASCII,
+/// an empty line before the body, and a 7-bit body where the message says 7bit. Returns
+/// the header field names in order, lower-cased.
+pub fn strict_rfc5322(raw: &[u8]) -> Vec<String> {
+    for (i, b) in raw.iter().enumerate() {
+        match b {
+            b'\n' => assert!(i > 0 && raw[i - 1] == b'\r', "bare LF at octet {i}"),
+            b'\r' => assert!(raw.get(i + 1) == Some(&b'\n'), "bare CR at octet {i}"),
+            0 => panic!("NUL at octet {i}"),
+            _ => {}
+        }
+    }
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .expect("an empty line between header and body");
+    let mut names = Vec::new();
+    for line in head.split("\r\n") {
+        assert!(line.len() <= 998, "header line over 998 octets: {line:?}");
+        assert!(
+            line.bytes().all(|b| b == b'\t' || (32..127).contains(&b)),
+            "header line with other than printable US-ASCII: {line:?}"
+        );
+        if line.starts_with(' ') || line.starts_with('\t') {
+            assert!(
+                !names.is_empty(),
+                "continuation line before any field: {line:?}"
+            );
+            continue;
+        }
+        let (name, _) = line
+            .split_once(':')
+            .unwrap_or_else(|| panic!("header line without a colon: {line:?}"));
+        assert!(
+            !name.is_empty() && name.bytes().all(|b| (33..127).contains(&b) && b != b':'),
+            "malformed field name {name:?}"
+        );
+        names.push(name.to_ascii_lowercase());
+    }
+    for line in body.split("\r\n") {
+        assert!(line.len() <= 998, "body line over 998 octets");
+    }
+    if head
+        .to_ascii_lowercase()
+        .contains("content-transfer-encoding: 7bit")
+    {
+        assert!(body.is_ascii(), "8-bit octets in a 7bit body");
+    }
+    names
+}
+
 /// The binary under test.
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_followup")
@@ -179,6 +237,11 @@ impl Env {
     /// An installation sending through SMTP to a fresh server, with `rules` (TOML for
     /// `[[rule]]` blocks and any extra tables) in `rules.toml`.
     pub fn new(rules: &str) -> Env {
+        Env::with_calendar(rules, ALWAYS_OPEN)
+    }
+
+    /// An installation like [`Env::new`] with `calendar` as the `[calendar]` table.
+    pub fn with_calendar(rules: &str, calendar: &str) -> Env {
         let smtp = SmtpServer::start();
         let root = tempfile::tempdir().unwrap();
         let env = Env { root, smtp };
@@ -190,8 +253,7 @@ impl Env {
 [store]
 path = "{db}"
 
-[calendar]
-timezone = "Europe/London"
+{calendar}
 
 [mail]
 from = "Followup <followup@example.com>"
@@ -203,7 +265,7 @@ port = {port}
 tls = "none"
 "#,
                 db = env.db_path().display(),
-                port = env.smtp.port
+                port = env.smtp.port,
             ),
         );
         env.write_config("rules.toml", rules);
