@@ -49,9 +49,11 @@ pub enum StepKind {
     Escalate,
     /// Check-in after the commitment was done.
     CheckIn,
+    /// The owner hears that an email to someone else failed for good.
+    DeliveryFailed,
 }
 
-const STEP_KINDS: [StepKind; 7] = [
+const STEP_KINDS: [StepKind; 8] = [
     StepKind::Remind,
     StepKind::Overdue,
     StepKind::CustomerUpdate,
@@ -59,6 +61,7 @@ const STEP_KINDS: [StepKind; 7] = [
     StepKind::Alert,
     StepKind::Escalate,
     StepKind::CheckIn,
+    StepKind::DeliveryFailed,
 ];
 
 impl StepKind {
@@ -72,12 +75,13 @@ impl StepKind {
             StepKind::Alert => "alert",
             StepKind::Escalate => "escalate",
             StepKind::CheckIn => "check_in",
+            StepKind::DeliveryFailed => "delivery_failed",
         }
     }
 
     /// True for steps that happen only while the commitment is open.
     pub fn needs_open(self) -> bool {
-        self != StepKind::CheckIn
+        !matches!(self, StepKind::CheckIn | StepKind::DeliveryFailed)
     }
 }
 
@@ -208,6 +212,9 @@ pub struct History {
     /// Delays recorded by hand that the customer is to hear of: revision id and when
     /// the delay was recorded.
     pub notices: Vec<(i64, Timestamp)>,
+    /// Emails to others that failed for good, which the owner is to hear of: delivery
+    /// id and when it failed.
+    pub failures: Vec<(i64, Timestamp)>,
 }
 
 /// The timeline of `commitment` under `rule`, given its `history`:
@@ -216,7 +223,9 @@ pub struct History {
 ///   next automatic customer update (until the rule's `max`), a notice for each delay
 ///   recorded by hand, the alert and the escalation;
 /// - once done: the check-in;
-/// - once cancelled: nothing.
+/// - once cancelled: nothing more;
+/// - whatever the status: one notice to the owner for each email to someone else that
+///   failed for good.
 ///
 /// Steps for the customer fire inside business hours, read in the commitment's zone.
 pub fn plan(
@@ -239,6 +248,15 @@ pub fn plan(
                 fire_at,
             }
         };
+    for (delivery, at) in &history.failures {
+        steps.push(step(
+            StepKind::DeliveryFailed,
+            format!("delivery_failed#{delivery}"),
+            "delivery failed".into(),
+            *at,
+            *at,
+        ));
+    }
     match commitment.status {
         Status::Cancelled => return steps,
         Status::Done => {

@@ -131,8 +131,8 @@ pub enum CatchUp {
 /// What to do with one step whose time has come.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FireDecision {
-    /// Send it; `late` marks a step sent after its time had passed by more than
-    /// [`LATE_AFTER`].
+    /// Send it; `late` marks a step sent after its time had passed by more than the
+    /// daemon's `late_after`.
     Send {
         /// Whether the mail says it comes late.
         late: bool,
@@ -141,20 +141,19 @@ pub enum FireDecision {
     Skip(String),
 }
 
-/// How far past its time a step may fire and still count as on time.
-pub const LATE_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
-
 impl CatchUp {
-    /// Decides one due step: `fire_at` is when it should have fired, and
-    /// `newer_due_exists` tells whether a later step of the same commitment is also due.
+    /// Decides one due step: `fire_at` is when it should have fired, `late_after` how
+    /// late it may be and still count as on time, and `newer_due_exists` whether a later
+    /// step of the same commitment is also due.
     pub fn decide(
         self,
         fire_at: Timestamp,
         now: Timestamp,
+        late_after: SignedDuration,
         newer_due_exists: bool,
     ) -> FireDecision {
         let lateness = now.duration_since(fire_at);
-        if lateness <= LATE_AFTER {
+        if lateness <= late_after {
             return FireDecision::Send { late: false };
         }
         match self {
@@ -211,6 +210,8 @@ impl<'de> Deserialize<'de> for CatchUp {
 mod tests {
     use super::*;
 
+    const MINUTE: SignedDuration = SignedDuration::from_secs(60);
+
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
     }
@@ -224,7 +225,7 @@ mod tests {
             "skip_older_than:1m".parse().unwrap(),
         ] {
             assert_eq!(
-                policy.decide(at, ts("2026-11-24T10:00:30Z"), true),
+                policy.decide(at, ts("2026-11-24T10:00:30Z"), MINUTE, true),
                 FireDecision::Send { late: false }
             );
         }
@@ -235,24 +236,27 @@ mod tests {
         let at = ts("2026-11-24T10:00:00Z");
         let now = ts("2026-11-24T14:00:00Z");
         assert_eq!(
-            CatchUp::Send.decide(at, now, true),
+            CatchUp::Send.decide(at, now, MINUTE, true),
             FireDecision::Send { late: true }
         );
         assert!(matches!(
-            CatchUp::Latest.decide(at, now, true),
+            CatchUp::Latest.decide(at, now, MINUTE, true),
             FireDecision::Skip(_)
         ));
         assert_eq!(
-            CatchUp::Latest.decide(at, now, false),
+            CatchUp::Latest.decide(at, now, MINUTE, false),
             FireDecision::Send { late: true }
         );
         let six: CatchUp = "skip_older_than:6h".parse().unwrap();
         assert_eq!(
-            six.decide(at, now, false),
+            six.decide(at, now, MINUTE, false),
             FireDecision::Send { late: true }
         );
         let two: CatchUp = "skip_older_than:2h".parse().unwrap();
-        assert!(matches!(two.decide(at, now, false), FireDecision::Skip(_)));
+        assert!(matches!(
+            two.decide(at, now, MINUTE, false),
+            FireDecision::Skip(_)
+        ));
     }
 
     #[test]

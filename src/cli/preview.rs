@@ -96,6 +96,7 @@ pub fn preview(config: &Config, id: i64) -> anyhow::Result<()> {
             templates: &config.templates,
             command: &config.command,
             update: update.as_ref(),
+            failure: None,
             now: step.fire_at,
         };
         match situation.emails() {

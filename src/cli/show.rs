@@ -33,6 +33,9 @@ pub struct ListArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// Only rows the daemon cannot plan (bad rows written by other programs), with why.
+    #[arg(long, conflicts_with = "status")]
+    pub problems: bool,
 }
 
 /// `followup show`.
@@ -101,11 +104,21 @@ pub fn list(config: &Config, args: ListArgs) -> anyhow::Result<()> {
         StatusArg::All => StatusFilter::All,
     };
     let store = open(config)?;
-    let rows: Vec<Listed> = store
-        .commitments(filter)?
-        .into_iter()
-        .map(|row| listed(row, &config.calendar))
-        .collect();
+    let rows: Vec<Listed> = if args.problems {
+        let mut rows = Vec::new();
+        for (id, reason, _) in store.problems()? {
+            let mut row = listed(store.commitment(id)?, &config.calendar);
+            row.problem = Some(reason);
+            rows.push(row);
+        }
+        rows
+    } else {
+        store
+            .commitments(filter)?
+            .into_iter()
+            .map(|row| listed(row, &config.calendar))
+            .collect()
+    };
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
         Format::Table => {

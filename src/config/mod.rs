@@ -17,7 +17,6 @@ mod sections;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use toml::Spanned;
 
@@ -28,7 +27,7 @@ pub use error::{ConfigError, ConfigErrors, line_column};
 pub use mail::{
     MailSettings, PasswordError, PasswordSource, SmtpSettings, TlsMode, TransportSettings,
 };
-use sections::{FileConfig, RuleSection, TransportKind};
+use sections::{FileConfig, RuleSection};
 
 /// The defaults built into the binary: the shipped `config/followup.toml`.
 pub const EMBEDDED_DEFAULTS: &str = include_str!("../../config/followup.toml");
@@ -47,12 +46,30 @@ pub struct Config {
     pub calendar: Calendar,
     /// `[mail]`.
     pub mail: MailSettings,
+    /// `[daemon]`.
+    pub daemon: DaemonSettings,
     /// `[[rule]]` blocks in match order.
     pub rules: Vec<Rule>,
     /// Mail templates: built-in, with overrides from `templates/` in the config dir.
     pub templates: Arc<Templates>,
     /// How to call this program with this config, for commands quoted in mail.
     pub command: String,
+}
+
+/// `[daemon]`, checked.
+#[derive(Clone, Debug)]
+pub struct DaemonSettings {
+    /// How late a step may fire and still count as on time; later ones go through the
+    /// rule's `catch_up` policy.
+    pub late_after: jiff::SignedDuration,
+}
+
+impl Default for DaemonSettings {
+    fn default() -> Self {
+        DaemonSettings {
+            late_after: jiff::SignedDuration::from_secs(60),
+        }
+    }
 }
 
 /// `[store]`, checked.
@@ -222,7 +239,24 @@ fn build(
             EMBEDDED_DEFAULTS.to_string(),
         ),
     };
-    let mail = check_mail(base, mail, &mail_file, &mail_source, errors);
+    let mail = mail::check(base, mail, &mail_file, &mail_source, errors);
+    let mut daemon = DaemonSettings::default();
+    if let Some(l) = single("daemon", &parsed, |c| c.daemon.as_ref(), errors)
+        && let Some(late_after) = &l.value.late_after
+    {
+        match mail::positive_exact(late_after.get_ref()) {
+            Some(d) => daemon.late_after = d,
+            None => errors.push(ConfigError::at(
+                l.file,
+                l.source,
+                Some(late_after.span()),
+                format!(
+                    "late_after '{}' must be a positive wall-clock duration such as \"1m\"",
+                    late_after.get_ref()
+                ),
+            )),
+        }
+    }
 
     let mut rule_sources: Vec<(&Path, &str, &Spanned<RuleSection>)> = Vec::new();
     for (path, text, cfg) in &parsed {
@@ -259,6 +293,7 @@ fn build(
         },
         calendar: check_calendar(calendar, calendar_place, errors),
         mail: mail?,
+        daemon,
         rules,
         templates: Arc::new(Templates::builtin()),
         command,
@@ -296,95 +331,6 @@ fn check_calendar(
 
 fn default_of<T: Clone>(table: &Option<Spanned<T>>) -> Option<T> {
     table.as_ref().map(|t| t.get_ref().clone())
-}
-
-fn check_mail(
-    base: &Path,
-    mail: sections::MailSection,
-    file: &Path,
-    source: &str,
-    errors: &mut Vec<ConfigError>,
-) -> Option<MailSettings> {
-    let transport = match mail.transport {
-        TransportKind::File => TransportSettings::File {
-            dir: mail::resolve(
-                base,
-                &mail
-                    .file
-                    .map(|f| f.dir)
-                    .unwrap_or_else(|| PathBuf::from("var/outbox")),
-            ),
-        },
-        TransportKind::Sendmail => TransportSettings::Sendmail {
-            command: mail
-                .sendmail
-                .map(|s| s.command)
-                .unwrap_or_else(|| PathBuf::from("/usr/sbin/sendmail")),
-        },
-        TransportKind::Smtp => {
-            let Some(smtp) = mail.smtp else {
-                errors.push(ConfigError::whole(
-                    file,
-                    "transport = \"smtp\" needs a [mail.smtp] table with at least host",
-                ));
-                return None;
-            };
-            let span = smtp.span();
-            let smtp = smtp.into_inner();
-            let at = |span, message: &str| ConfigError::at(file, source, Some(span), message);
-            if smtp.host.trim().is_empty() {
-                errors.push(at(span.clone(), "[mail.smtp] host is empty"));
-            }
-            let password = match (&smtp.password_file, &smtp.password_env) {
-                (Some(f), Some(_)) => {
-                    errors.push(at(f.span(), "set password_file or password_env, not both"));
-                    PasswordSource::None
-                }
-                (Some(f), None) if f.get_ref().as_os_str().is_empty() => PasswordSource::None,
-                (Some(f), None) => PasswordSource::File(mail::resolve(base, f.get_ref())),
-                (None, Some(v)) if v.get_ref().is_empty() => PasswordSource::None,
-                (None, Some(v)) => PasswordSource::Env(v.get_ref().clone()),
-                (None, None) => PasswordSource::None,
-            };
-            let username = Some(smtp.username.trim().to_string()).filter(|u| !u.is_empty());
-            if username.is_none() && password != PasswordSource::None {
-                errors.push(at(span.clone(), "a password is set but username is empty"));
-            }
-            let timeout = match &smtp.timeout {
-                None => Duration::from_secs(30),
-                Some(offset) => match offset.exact().map(Duration::try_from) {
-                    Some(Ok(d)) if !d.is_zero() => d,
-                    _ => {
-                        errors.push(at(
-                            span.clone(),
-                            "timeout must be a positive duration such as \"30s\"",
-                        ));
-                        Duration::from_secs(30)
-                    }
-                },
-            };
-            let connections = smtp.connections.unwrap_or(4);
-            if connections == 0 {
-                errors.push(at(span.clone(), "connections must be at least 1"));
-            }
-            TransportSettings::Smtp(SmtpSettings {
-                host: smtp.host.trim().to_string(),
-                port: smtp.port.unwrap_or_else(|| mail::default_port(smtp.tls)),
-                tls: smtp.tls,
-                username,
-                password,
-                timeout,
-                connections: connections.max(1),
-                accept_invalid_certs: smtp.accept_invalid_certs,
-                hello_name: smtp.hello_name,
-            })
-        }
-    };
-    Some(MailSettings {
-        from: mail.from.0,
-        transport,
-        dry_run: mail.dry_run,
-    })
 }
 
 #[cfg(test)]

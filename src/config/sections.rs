@@ -20,8 +20,17 @@ pub(crate) struct FileConfig {
     pub store: Option<Spanned<StoreSection>>,
     pub calendar: Option<Spanned<CalendarSection>>,
     pub mail: Option<Spanned<MailSection>>,
+    pub daemon: Option<Spanned<DaemonSection>>,
     #[serde(default)]
     pub rule: Vec<Spanned<RuleSection>>,
+}
+
+/// `[daemon]`: how the scheduler treats time.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DaemonSection {
+    #[serde(default)]
+    pub late_after: Option<Spanned<Offset>>,
 }
 
 /// `[store]`: where the SQLite file lives.
@@ -72,6 +81,12 @@ pub(crate) struct MailSection {
     pub transport: TransportKind,
     #[serde(default)]
     pub dry_run: bool,
+    #[serde(default)]
+    pub retry_after: Option<Spanned<Offset>>,
+    #[serde(default)]
+    pub retry_for: Option<Spanned<Offset>>,
+    #[serde(default)]
+    pub max_per_minute: Option<Spanned<u32>>,
     #[serde(default)]
     pub file: Option<FileSection>,
     #[serde(default)]

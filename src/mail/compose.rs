@@ -6,7 +6,7 @@ use jiff::tz::TimeZone;
 use lettre::message::Mailbox;
 
 use super::Audience;
-use super::context::{Scene, StepInfo, Update};
+use super::context::{Failure, Scene, StepInfo, Update};
 use super::templates::{RenderError, Rendered, Templates};
 use crate::calendar::Calendar;
 use crate::commitment::Commitment;
@@ -47,6 +47,8 @@ pub struct Situation<'a> {
     pub command: &'a str,
     /// For customer updates and delay notices: the move of the due time.
     pub update: Option<&'a Update>,
+    /// For failure notices: the email that failed.
+    pub failure: Option<&'a Failure>,
     /// The moment of composing.
     pub now: Timestamp,
 }
@@ -152,6 +154,20 @@ impl Situation<'_> {
                     })
                     .collect()
             }
+            StepKind::DeliveryFailed => {
+                let failure = self
+                    .failure
+                    .ok_or_else(|| RenderError::Missing("the failed email".into()))?;
+                let mut ctx = self.scene(owner, calendar_zone).context();
+                ctx.failure = Some(failure.clone());
+                let rendered = self.templates.render("delivery_failed", &ctx)?;
+                Ok(vec![self.email(
+                    Audience::Owner,
+                    owner,
+                    "delivery_failed",
+                    rendered,
+                )])
+            }
             StepKind::CheckIn => {
                 let check_in = self
                     .rule
@@ -179,7 +195,11 @@ pub fn writes_to_customer(kind: StepKind, rule: &Rule) -> bool {
             .check_in
             .as_ref()
             .is_some_and(|c| c.to == CheckInTo::Customer),
-        StepKind::Remind | StepKind::Overdue | StepKind::Alert | StepKind::Escalate => false,
+        StepKind::Remind
+        | StepKind::Overdue
+        | StepKind::Alert
+        | StepKind::Escalate
+        | StepKind::DeliveryFailed => false,
     }
 }
 
@@ -346,6 +366,7 @@ mod tests {
             templates: &templates,
             command: "followup",
             update,
+            failure: None,
             now: ts("2026-11-25T16:00:00Z"),
         }
         .emails()

@@ -31,6 +31,24 @@ pub struct Context {
     /// Alerts and escalations.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub missed: Option<MissedView>,
+    /// The notice that an email failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+}
+
+/// `failure.*` in templates: an email that failed for good.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    /// Its recipient.
+    pub recipient: String,
+    /// customer, team, escalation.
+    pub audience: String,
+    /// Its subject.
+    pub subject: String,
+    /// The last error.
+    pub error: String,
+    /// How many attempts were made.
+    pub attempts: u32,
 }
 
 /// The recipient of this copy.
@@ -263,6 +281,7 @@ impl Scene<'_> {
             },
             update: None,
             missed: None,
+            failure: None,
         }
     }
 

@@ -29,6 +29,8 @@ pub enum TemplateKind {
     Missed,
     /// Check-ins after the work is done.
     CheckIn,
+    /// The owner hears that an email failed for good.
+    Failure,
 }
 
 /// A template the program has built in.
@@ -68,6 +70,11 @@ const BUILTIN: &[Builtin] = &[
         name: "check_in_owner",
         kind: TemplateKind::CheckIn,
         text: include_str!("templates/check_in_owner.txt"),
+    },
+    Builtin {
+        name: "delivery_failed",
+        kind: TemplateKind::Failure,
+        text: include_str!("templates/delivery_failed.txt"),
     },
     Builtin {
         name: "check_in_customer",
@@ -128,6 +135,15 @@ pub const UPDATE_SENT_VARIABLES: &[&str] = &["update.customer_subject", "update.
 /// Variables of alerts and escalations.
 pub const MISSED_VARIABLES: &[&str] = &["missed.by", "missed.due"];
 
+/// Variables of the notice that an email failed.
+pub const FAILURE_VARIABLES: &[&str] = &[
+    "failure.recipient",
+    "failure.audience",
+    "failure.subject",
+    "failure.error",
+    "failure.attempts",
+];
+
 impl TemplateKind {
     /// Every variable a template of this kind may use.
     pub fn variables(self) -> Vec<&'static str> {
@@ -140,6 +156,7 @@ impl TemplateKind {
                 all.extend(UPDATE_SENT_VARIABLES);
             }
             TemplateKind::Missed => all.extend(MISSED_VARIABLES),
+            TemplateKind::Failure => all.extend(FAILURE_VARIABLES),
         }
         all
     }

@@ -400,6 +400,7 @@ fn automatic_updates_stop_at_the_cap() {
     let once = History {
         auto_updates: 1,
         notices: vec![],
+        failures: vec![],
     };
     let steps = super::plan(&c, &full_rule(), &calendar("Europe/London"), &once);
     assert_eq!(
@@ -409,6 +410,7 @@ fn automatic_updates_stop_at_the_cap() {
     let twice = History {
         auto_updates: 2,
         notices: vec![],
+        failures: vec![],
     };
     let steps = super::plan(&c, &full_rule(), &calendar("Europe/London"), &twice);
     assert!(of_kind(&steps, StepKind::CustomerUpdate).is_empty());
@@ -423,6 +425,7 @@ fn each_delay_recorded_by_hand_gets_one_notice_in_business_hours() {
             (7, ts("2026-11-24T20:00:00Z")),
             (9, ts("2026-11-25T10:00:00Z")),
         ],
+        failures: vec![],
     };
     let steps = super::plan(&c, &full_rule(), &calendar("Europe/London"), &history);
     let notices = of_kind(&steps, StepKind::DelayNotice);
@@ -487,4 +490,21 @@ fn a_planned_step_moved_into_the_past_is_skipped_not_sent_late() {
             |c| matches!(c, StepChange::Retire { id: i, code: SkipCode::Past, .. } if *i == id)
         )
     );
+}
+
+#[test]
+fn the_owner_hears_of_each_failed_email_whatever_the_status() {
+    for status in [Status::Open, Status::Done, Status::Cancelled] {
+        let mut c = commitment("2026-11-25T15:00:00Z");
+        c.status = status;
+        let history = History {
+            failures: vec![(41, ts("2026-11-25T15:00:05Z"))],
+            ..History::default()
+        };
+        let steps = super::plan(&c, &rule(&[], None), &calendar("UTC"), &history);
+        let notices = of_kind(&steps, StepKind::DeliveryFailed);
+        assert_eq!(notices.len(), 1, "{status:?}");
+        assert_eq!(notices[0].key, "delivery_failed#41");
+        assert_eq!(notices[0].fire_at, ts("2026-11-25T15:00:05Z"));
+    }
 }

@@ -75,6 +75,8 @@ pub struct Shared {
     pub replan: Notify,
     /// Rung by the planning task when deliveries entered the outbox.
     pub outbox: Notify,
+    /// Rung when the daemon itself queued changes to plan (a delivery failed).
+    pub plan_now: Notify,
     /// The last error worth showing in `systemctl status`.
     pub last_error: Mutex<Option<String>>,
 }
@@ -89,6 +91,7 @@ impl Shared {
             store_changed: Arc::new(Notify::new()),
             replan: Notify::new(),
             outbox: Notify::new(),
+            plan_now: Notify::new(),
             last_error: Mutex::new(None),
         })
     }
@@ -181,6 +184,7 @@ pub async fn run_planning(shared: Arc<Shared>, mut shutdown: watch::Receiver<boo
                     replan_all = true;
                     continue 'work;
                 }
+                _ = shared.plan_now.notified() => continue 'work,
                 _ = shared.store_changed.notified() => rechecks.arm(Instant::now()),
                 _ = tokio::time::sleep_until(rechecks.next().unwrap_or(deadline)), if rechecks.next().is_some() => {
                     rechecks.pop();

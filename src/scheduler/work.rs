@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use crate::commitment::{Commitment, Status};
 use crate::config::Config;
 use crate::mail::compose::{Email, Situation, update_for, writes_to_customer};
-use crate::mail::context::StepInfo;
+use crate::mail::context::{Failure, StepInfo};
 use crate::mail::message::{Outgoing, build, id_domain, reply_id, thread_root};
 use crate::planner::{SkipCode, StepKind, StepState, plan, reconcile};
 use crate::rule::{FireDecision, Rule, rule_for};
@@ -196,10 +196,12 @@ fn fire(
             return Ok(false);
         }
     }
-    let late = match rule
-        .catch_up
-        .decide(step.fire_at, now, step.newer_due_exists)
-    {
+    let late = match rule.catch_up.decide(
+        step.fire_at,
+        now,
+        config.daemon.late_after,
+        step.newer_due_exists,
+    ) {
         FireDecision::Skip(reason) => {
             store.skip_step(step.id, SkipCode::CatchUp, &reason, now)?;
             return Ok(false);
@@ -226,6 +228,10 @@ fn fire(
         Ok(update) => update,
         Err(reason) => return fail(store, &commitment, step, &reason, now),
     };
+    let failure = match failure_for(store, kind, &step.key)? {
+        Ok(failure) => failure,
+        Err(reason) => return fail(store, &commitment, step, &reason, now),
+    };
     let situation = Situation {
         commitment: &commitment,
         rule,
@@ -234,6 +240,7 @@ fn fire(
         templates: &config.templates,
         command: &config.command,
         update: update.as_ref(),
+        failure: failure.as_ref(),
         now,
     };
     let emails = match situation.emails() {
@@ -312,6 +319,33 @@ fn fail(
     tracing::error!(commitment = commitment.id, step = step.id, cause = %reason, "cannot compose the email for a step");
     store.fail_step(step.id, reason, now)?;
     Ok(false)
+}
+
+/// For failure notices, the email that failed.
+fn failure_for(
+    store: &Store,
+    kind: StepKind,
+    key: &str,
+) -> Result<Result<Option<Failure>, String>, StoreError> {
+    if kind != StepKind::DeliveryFailed {
+        return Ok(Ok(None));
+    }
+    let Some(id) = key
+        .strip_prefix("delivery_failed#")
+        .and_then(|id| id.parse().ok())
+    else {
+        return Ok(Err(format!("'{key}' names no delivery")));
+    };
+    Ok(match store.delivery(id)? {
+        None => Err(format!("delivery {id} is not recorded")),
+        Some(d) => Ok(Some(Failure {
+            recipient: d.recipient,
+            audience: d.audience,
+            subject: d.subject,
+            error: d.last_error.unwrap_or_default(),
+            attempts: d.attempts,
+        })),
+    })
 }
 
 /// The outbox entries for a step's emails: Message-IDs that thread per audience, and

@@ -167,6 +167,18 @@ impl Store {
         Ok(())
     }
 
+    /// Every commitment whose row cannot be planned, with the reason and when it was
+    /// seen, in id order.
+    pub fn problems(&self) -> Result<Vec<(i64, String, jiff::Timestamp)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT commitment_id, reason, seen_at FROM problems ORDER BY commitment_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, super::from_ms(r.get(2)?)))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// The recorded problem of commitment `id`, if its row could not be planned.
     pub fn problem(&self, id: i64) -> Result<Option<String>> {
         Ok(self

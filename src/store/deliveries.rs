@@ -77,6 +77,27 @@ pub struct DeliveryRecord {
     pub next_attempt_at: Timestamp,
 }
 
+const RECORD_COLUMNS: &str =
+    "id, step_id, audience, recipient, subject, message_id, state, attempts, last_error,
+     created_at, sent_at, next_attempt_at";
+
+fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRecord> {
+    Ok(DeliveryRecord {
+        id: r.get(0)?,
+        step_id: r.get(1)?,
+        audience: r.get(2)?,
+        recipient: r.get(3)?,
+        subject: r.get(4)?,
+        message_id: r.get(5)?,
+        state: r.get(6)?,
+        attempts: r.get(7)?,
+        last_error: r.get(8)?,
+        created_at: from_ms(r.get(9)?),
+        sent_at: r.get::<_, Option<i64>>(10)?.map(from_ms),
+        next_attempt_at: from_ms(r.get(11)?),
+    })
+}
+
 impl Store {
     /// True if commitment `id` already has an email to `audience` (the thread exists).
     pub fn thread_started(&self, commitment_id: i64, audience: &str) -> Result<bool> {
@@ -124,7 +145,8 @@ impl Store {
         Ok(id)
     }
 
-    /// Up to `limit` pending deliveries due at `now`, oldest first, leaving out `busy`.
+    /// Up to `limit` pending deliveries due at `now`, in the order they were queued (the
+    /// order of their steps' times), leaving out `busy`.
     pub fn pending_deliveries(
         &self,
         now: Timestamp,
@@ -134,7 +156,7 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, sender, recipient, message, attempts, created_at FROM deliveries
              WHERE state = 'pending' AND next_attempt_at <= ?1
-             ORDER BY next_attempt_at, id LIMIT ?2",
+             ORDER BY id LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![to_ms(now), (limit + busy.len()) as i64], |r| {
             Ok(PendingDelivery {
@@ -188,14 +210,63 @@ impl Store {
         Ok(())
     }
 
-    /// Records that delivery `id` failed for good.
+    /// Records that delivery `id` failed for good, and queues its commitment for
+    /// planning so that the owner's notice of the failure is planned.
     pub fn delivery_failed(&self, id: i64, error: &str, now: Timestamp) -> Result<()> {
         self.transaction(|s| {
             s.conn
-                .prepare_cached("UPDATE deliveries SET state = 'failed', attempts = attempts + 1, last_error = ?2 WHERE id = ?1")?
-                .execute(params![id, error])?;
+                .prepare_cached(
+                    "UPDATE deliveries SET state = 'failed', attempts = attempts + 1, last_error = ?2, failed_at = ?3
+                     WHERE id = ?1",
+                )?
+                .execute(params![id, error, to_ms(now)])?;
+            s.conn
+                .prepare_cached("INSERT INTO changes (commitment_id, changed_at) SELECT commitment_id, ?2 FROM deliveries WHERE id = ?1")?
+                .execute(params![id, to_ms(now)])?;
             s.settle_step_of(id, now)
         })
+    }
+
+    /// Deliveries of commitment `id` that failed for good and that the owner must hear
+    /// of: all but the owner's own mail and the notices themselves. Id and time of failure.
+    pub fn failures_to_report(&self, id: i64) -> Result<Vec<(i64, Timestamp)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT d.id, COALESCE(d.failed_at, d.created_at) FROM deliveries d JOIN steps s ON s.id = d.step_id
+             WHERE d.commitment_id = ?1 AND d.state = 'failed' AND d.audience <> 'owner'
+               AND s.kind <> 'delivery_failed'
+             ORDER BY d.id",
+        )?;
+        let rows = stmt.query_map([id], |r| Ok((r.get(0)?, from_ms(r.get(1)?))))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Holds every pending delivery due before `until` back to `until`: the transport is
+    /// down, so none of them could go sooner. They then go in order when it is back.
+    pub fn postpone_pending(&self, until: Timestamp) -> Result<usize> {
+        Ok(self
+            .conn
+            .prepare_cached("UPDATE deliveries SET next_attempt_at = ?1 WHERE state = 'pending' AND next_attempt_at < ?1")?
+            .execute([to_ms(until)])?)
+    }
+
+    /// Makes every pending delivery waiting for a retry due now: the transport works
+    /// again, so mail held back by an outage goes out at once, in order.
+    pub fn retry_now(&self, now: Timestamp) -> Result<usize> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "UPDATE deliveries SET next_attempt_at = ?1 WHERE state = 'pending' AND attempts > 0 AND next_attempt_at > ?1",
+            )?
+            .execute([to_ms(now)])?)
+    }
+
+    /// One delivery, for the notice that tells the owner it failed.
+    pub fn delivery(&self, id: i64) -> Result<Option<DeliveryRecord>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM deliveries WHERE id = ?1"
+        ))?;
+        let mut rows = stmt.query_map([id], record_from_row)?;
+        Ok(rows.next().transpose()?)
     }
 
     /// Once no delivery of a step is pending, the step is `sent` (all sent) or `failed`.
@@ -216,27 +287,10 @@ impl Store {
 
     /// Every delivery about commitment `id`, oldest first.
     pub fn deliveries_of(&self, id: i64) -> Result<Vec<DeliveryRecord>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, step_id, audience, recipient, subject, message_id, state, attempts, last_error,
-                    created_at, sent_at, next_attempt_at
-             FROM deliveries WHERE commitment_id = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map([id], |r| {
-            Ok(DeliveryRecord {
-                id: r.get(0)?,
-                step_id: r.get(1)?,
-                audience: r.get(2)?,
-                recipient: r.get(3)?,
-                subject: r.get(4)?,
-                message_id: r.get(5)?,
-                state: r.get(6)?,
-                attempts: r.get(7)?,
-                last_error: r.get(8)?,
-                created_at: from_ms(r.get(9)?),
-                sent_at: r.get::<_, Option<i64>>(10)?.map(from_ms),
-                next_attempt_at: from_ms(r.get(11)?),
-            })
-        })?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {RECORD_COLUMNS} FROM deliveries WHERE commitment_id = ?1 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([id], record_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }

@@ -117,6 +117,7 @@ impl Store {
                 history.notices.push((revision.id, revision.created_at));
             }
         }
+        history.failures = self.failures_to_report(id)?;
         Ok(history)
     }
 }

@@ -115,9 +115,14 @@ CREATE TABLE revisions (
 CREATE INDEX revisions_commitment ON revisions(commitment_id);
 "#;
 
+/// Version 3: when a delivery failed for good, so the owner's notice can be planned.
+const V3: &str = r#"
+ALTER TABLE deliveries ADD COLUMN failed_at INTEGER;
+"#;
+
 /// Every migration in order; the store runs the ones a file has not had yet.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 #[cfg(test)]
