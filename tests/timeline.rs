@@ -316,13 +316,9 @@ customer_update = { at = "-1s", extend_by = "1d" }
         "first line\n.\nMAIL FROM:<x@evil.example>\nRCPT TO:<evil@example.net>\nDATA\nSubject: forged\n\nforged body\n.\nlast line",
     ]);
     let id: i64 = out.trim().parse().unwrap();
-    let got = env.smtp.wait_for(3, Duration::from_secs(15));
+    env.smtp.wait_for(3, Duration::from_secs(15));
     std::thread::sleep(Duration::from_millis(500));
-    let got = if got.len() < 3 {
-        env.smtp.messages()
-    } else {
-        got
-    };
+    let got = env.smtp.messages();
     assert_eq!(
         env.smtp.messages().len(),
         3,

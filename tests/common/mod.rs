@@ -55,6 +55,7 @@ impl Received {
 struct Inbox {
     messages: Vec<Received>,
     rejected: Vec<String>,
+    stall: Option<Duration>,
 }
 
 #[derive(Clone)]
@@ -88,6 +89,10 @@ impl Handler for Session {
     }
 
     fn data_end(&mut self) -> Response {
+        let stall = self.inbox.0.lock().unwrap().stall;
+        if let Some(stall) = stall {
+            std::thread::sleep(stall);
+        }
         let (lock, ready) = &*self.inbox;
         lock.lock().unwrap().messages.push(Received {
             from: self.from.clone(),
@@ -110,7 +115,12 @@ pub struct SmtpServer {
 impl SmtpServer {
     /// Starts the server on a free port; it runs until the test process ends.
     pub fn start() -> SmtpServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        SmtpServer::start_on(0)
+    }
+
+    /// Starts the server on `port` (0 for any free one).
+    pub fn start_on(port: u16) -> SmtpServer {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let inbox: Arc<(Mutex<Inbox>, Condvar)> = Arc::default();
         let session = Session {
@@ -138,6 +148,11 @@ impl SmtpServer {
             .unwrap()
             .rejected
             .push(address.to_string());
+    }
+
+    /// Holds every message this long after its data before answering.
+    pub fn stall(&self, how_long: Duration) {
+        self.inbox.0.lock().unwrap().stall = Some(how_long);
     }
 
     /// Everything received so far.
@@ -282,6 +297,30 @@ tls = "none"
         self.root.path().join("state").join("followup.db")
     }
 
+    /// Rewrites a file of the config directory with `edit`.
+    pub fn edit_config(&self, name: &str, edit: impl FnOnce(String) -> String) {
+        let path = self.config_dir().join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(path, edit(text)).unwrap();
+    }
+
+    /// Adds `lines` to the `[mail]` table.
+    pub fn mail_options(&self, lines: &str) {
+        self.edit_config("followup.toml", |t| {
+            t.replace(
+                "transport = \"smtp\"",
+                &format!("transport = \"smtp\"\n{lines}"),
+            )
+        });
+    }
+
+    /// Adds `lines` to the `[mail.smtp]` table.
+    pub fn smtp_options(&self, lines: &str) {
+        self.edit_config("followup.toml", |t| {
+            t.replace("tls = \"none\"", &format!("tls = \"none\"\n{lines}"))
+        });
+    }
+
     /// Writes (or replaces) a file in the config directory.
     pub fn write_config(&self, name: &str, text: &str) {
         let path = self.config_dir().join(name);
@@ -410,6 +449,11 @@ impl Daemon {
         }
     }
 
+    /// What the daemon has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
@@ -452,6 +496,25 @@ impl Drop for Daemon {
             );
         }
     }
+}
+
+/// A port on 127.0.0.1 that nothing listens on (it was free a moment ago).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The Message-ID header of a raw message.
+pub fn message_id(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    text.lines()
+        .find_map(|l| l.strip_prefix("Message-ID: "))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// Seconds between two instants, signed (`b - a`).
