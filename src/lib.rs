@@ -21,6 +21,7 @@
 //!   transports (SMTP, sendmail, `.eml` files).
 //! - [`scheduler`]: the task that plans changed commitments and queues due steps, and
 //!   the sender task that delivers the outbox.
+//! - [`jobs`]: calendar jobs from `[[schedule]]`: digests, the report, pruning.
 //! - [`daemon`]: wires the tasks together, handles signals and tells systemd.
 //! - [`cli`]: the command line: one file per group of verbs.
 
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod commitment;
 pub mod config;
 pub mod daemon;
+pub mod jobs;
 pub mod mail;
 pub mod notify;
 pub mod planner;

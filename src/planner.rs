@@ -325,34 +325,39 @@ pub fn plan(
             at,
         ));
     }
-    for offset in &rule.remind {
-        let Ok(at) = calendar.shift(due, offset) else {
-            continue;
-        };
-        steps.push(PlannedStep {
-            key: format!("remind@{}", at.as_millisecond()),
-            kind: StepKind::Remind,
-            rule: rule.name.clone(),
-            label: offset.text().to_string(),
-            planned_at: at,
-            fire_at: at,
-        });
+    // With digest_only, the owner hears of this commitment through the digest alone.
+    let reminders = if rule.digest_only {
+        &[][..]
+    } else {
+        &rule.remind[..]
+    };
+    for offset in reminders {
+        if let Ok(at) = calendar.shift(due, offset) {
+            let key = format!("remind@{}", at.as_millisecond());
+            steps.push(step(
+                StepKind::Remind,
+                key,
+                offset.text().to_string(),
+                at,
+                at,
+            ));
+        }
     }
-    if let Some(overdue) = &rule.overdue {
+    if let Some(overdue) = rule.overdue.as_ref().filter(|_| !rule.digest_only) {
         let mut at = due;
         for n in 1..=overdue.max {
             match calendar.shift(at, &overdue.every) {
                 Ok(next) if next > at => at = next,
                 _ => break,
             }
-            steps.push(PlannedStep {
-                key: format!("overdue#{n}@{}", at.as_millisecond()),
-                kind: StepKind::Overdue,
-                rule: rule.name.clone(),
-                label: format!("overdue {n} of {}", overdue.max),
-                planned_at: at,
-                fire_at: at,
-            });
+            let key = format!("overdue#{n}@{}", at.as_millisecond());
+            steps.push(step(
+                StepKind::Overdue,
+                key,
+                format!("overdue {n} of {}", overdue.max),
+                at,
+                at,
+            ));
         }
     }
     steps.sort_by(|a, b| a.fire_at.cmp(&b.fire_at).then(a.key.cmp(&b.key)));

@@ -33,6 +33,8 @@ pub struct Rule {
     pub escalate: Option<Escalate>,
     /// The check-in after the commitment is done.
     pub check_in: Option<CheckIn>,
+    /// Owner reminders only through the digest: no individual reminder emails.
+    pub digest_only: bool,
 }
 
 /// `customer_update`: tell the customer before the due time that it cannot be met.

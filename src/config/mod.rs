@@ -11,6 +11,7 @@
 //! the binary, which are the shipped `config/followup.toml`.
 
 mod error;
+mod jobs;
 pub mod mail;
 mod rules;
 mod sections;
@@ -24,6 +25,7 @@ use crate::calendar::Calendar;
 use crate::mail::templates::{TemplateKind, Templates};
 use crate::rule::Rule;
 pub use error::{ConfigError, ConfigErrors, line_column};
+pub use jobs::ReportSettings;
 pub use mail::{
     MailSettings, PasswordError, PasswordSource, SmtpSettings, TlsMode, TransportSettings,
 };
@@ -48,6 +50,10 @@ pub struct Config {
     pub mail: MailSettings,
     /// `[daemon]`.
     pub daemon: DaemonSettings,
+    /// `[[schedule]]` blocks.
+    pub schedules: Vec<crate::jobs::Schedule>,
+    /// `[report]`.
+    pub report: ReportSettings,
     /// `[[rule]]` blocks in match order.
     pub rules: Vec<Rule>,
     /// Mail templates: built-in, with overrides from `templates/` in the config dir.
@@ -77,6 +83,8 @@ impl Default for DaemonSettings {
 pub struct StoreSettings {
     /// The SQLite file, absolute.
     pub path: PathBuf,
+    /// How long records of sent emails are kept before the prune job deletes them.
+    pub keep: jiff::SignedDuration,
 }
 
 /// The config directory to use when none is given: `$FOLLOWUP_CONFIG`, else
@@ -222,9 +230,10 @@ fn build(
 ) -> Option<Config> {
     let embedded = Path::new(EMBEDDED_NAME);
 
-    let store = single("store", &parsed, |c| c.store.as_ref(), errors)
-        .map(|l| l.value)
-        .or_else(|| default_of(&defaults.store))?;
+    let (store, store_place) = match single("store", &parsed, |c| c.store.as_ref(), errors) {
+        Some(l) => (l.value, Some((l.file.to_path_buf(), l.source.to_string()))),
+        None => (default_of(&defaults.store)?, None),
+    };
     let (calendar, calendar_place) =
         match single("calendar", &parsed, |c| c.calendar.as_ref(), errors) {
             Some(l) => (l.value, Some((l.file.to_path_buf(), l.source.to_string()))),
@@ -281,6 +290,8 @@ fn build(
         }
     }
 
+    let calendar = check_calendar(calendar, calendar_place, errors);
+    let calendar_zone_name = calendar.zone_name().to_string();
     let command = if dir == std::path::absolute(default_dir()).unwrap_or_default() {
         "followup".to_string()
     } else {
@@ -290,10 +301,13 @@ fn build(
         dir: dir.to_path_buf(),
         store: StoreSettings {
             path: mail::resolve(base, &store.path),
+            keep: jobs::keep(&store, store_place.as_ref(), errors),
         },
-        calendar: check_calendar(calendar, calendar_place, errors),
+        calendar,
         mail: mail?,
         daemon,
+        schedules: jobs::schedules(&parsed, &calendar_zone_name, errors),
+        report: jobs::report(&parsed, errors),
         rules,
         templates: Arc::new(Templates::builtin()),
         command,

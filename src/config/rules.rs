@@ -157,6 +157,7 @@ pub(super) fn check(
         alert,
         escalate,
         check_in,
+        digest_only: section.digest_only,
     })
 }
 

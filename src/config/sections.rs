@@ -21,8 +21,36 @@ pub(crate) struct FileConfig {
     pub calendar: Option<Spanned<CalendarSection>>,
     pub mail: Option<Spanned<MailSection>>,
     pub daemon: Option<Spanned<DaemonSection>>,
+    pub report: Option<Spanned<ReportSection>>,
     #[serde(default)]
     pub rule: Vec<Spanned<RuleSection>>,
+    #[serde(default)]
+    pub schedule: Vec<Spanned<ScheduleSection>>,
+}
+
+/// One `[[schedule]]` block.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ScheduleSection {
+    pub name: Spanned<String>,
+    pub cron: Spanned<String>,
+    #[serde(default)]
+    pub timezone: Option<Spanned<String>>,
+    pub job: crate::jobs::Job,
+    #[serde(default)]
+    pub catch_up: bool,
+}
+
+/// `[report]`: who gets the report job's email, and what it covers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReportSection {
+    #[serde(default)]
+    pub to: Option<OneOrMany<MailboxSetting>>,
+    #[serde(default)]
+    pub since: Option<Spanned<Offset>>,
+    #[serde(default)]
+    pub by: Option<crate::jobs::report::GroupBy>,
 }
 
 /// `[daemon]`: how the scheduler treats time.
@@ -38,6 +66,8 @@ pub(crate) struct DaemonSection {
 #[serde(deny_unknown_fields)]
 pub(crate) struct StoreSection {
     pub path: PathBuf,
+    #[serde(default)]
+    pub keep: Option<Spanned<Offset>>,
 }
 
 /// `[calendar]`: the zone local times are read and shown in, business hours, holidays.
@@ -183,6 +213,8 @@ pub(crate) struct RuleSection {
     pub escalate: Option<Spanned<EscalateSection>>,
     #[serde(default)]
     pub check_in: Option<Spanned<CheckInSection>>,
+    #[serde(default)]
+    pub digest_only: bool,
 }
 
 /// `customer_update = { at, extend_by, max, template }`.

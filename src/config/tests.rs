@@ -287,3 +287,58 @@ fn business_hours_and_holidays_are_checked() {
     let errors = errors_of(dir.path());
     assert!(errors[0].contains("c.toml:3:"), "{}", errors[0]);
 }
+
+#[test]
+fn schedules_are_read_and_a_bad_cron_names_its_place() {
+    let dir = dir_with(&[(
+        "s.toml",
+        r#"[[schedule]]
+name = "morning digest"
+cron = "0 0 8 * * Mon-Fri"
+timezone = "Europe/London"
+job = "digest"
+
+[[schedule]]
+name = "broken"
+cron = "0 8 * * *"
+job = "prune"
+
+[[schedule]]
+name = "report"
+cron = "0 0 9 * * Mon"
+timezone = "Mars/Base"
+job = "report"
+"#,
+    )]);
+    let errors = errors_of(dir.path());
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(
+        errors[0].contains("s.toml:9:8") && errors[0].contains("seconds first"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].contains("s.toml:15:12") && errors[1].contains("unknown time zone"),
+        "{}",
+        errors[1]
+    );
+    assert!(
+        errors[2].contains("s.toml:12:") && errors[2].contains("[report] to names nobody"),
+        "{}",
+        errors[2]
+    );
+    std::fs::write(
+        dir.path().join("s.toml"),
+        "[[schedule]]\nname = \"d\"\ncron = \"0 0 8 * * *\"\njob = \"digest\"\ncatch_up = true\n\n[store]\npath = \"x.db\"\nkeep = \"30d\"\n",
+    )
+    .unwrap();
+    let config = load(dir.path(), false).unwrap();
+    assert_eq!(config.schedules.len(), 1);
+    assert!(config.schedules[0].catch_up);
+    assert_eq!(
+        config.schedules[0].zone.name(),
+        "Europe/London",
+        "the calendar's zone by default"
+    );
+    assert_eq!(config.store.keep, jiff::SignedDuration::from_hours(30 * 24));
+}

@@ -343,6 +343,7 @@ mod tests {
                     CheckInTo::Customer => "check_in_customer".into(),
                 },
             }),
+            digest_only: false,
         }
     }
 

@@ -55,8 +55,9 @@ pub struct Outgoing<'a> {
     pub message_id: &'a str,
     /// The thread's root Message-ID, if this message is a reply in the thread.
     pub reply_to_thread: Option<&'a str>,
-    /// The commitment it is about, for `X-Followup-Commitment`.
-    pub commitment_id: i64,
+    /// The commitment it is about, for `X-Followup-Commitment` (none for digests and
+    /// reports).
+    pub commitment_id: Option<i64>,
     /// `Date:`.
     pub date: Timestamp,
 }
@@ -131,11 +132,13 @@ pub fn build(out: &Outgoing<'_>) -> Result<Vec<u8>, BuildError> {
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
             "All".to_string(),
-        ))
-        .raw_header(HeaderValue::new(
-            HeaderName::new_from_ascii_str("X-Followup-Commitment"),
-            out.commitment_id.to_string(),
         ));
+    if let Some(id) = out.commitment_id {
+        builder = builder.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("X-Followup-Commitment"),
+            id.to_string(),
+        ));
+    }
     if let Some(root) = out.reply_to_thread {
         builder = builder
             .in_reply_to(root.to_string())
@@ -188,7 +191,7 @@ mod tests {
             rendered: &rendered,
             message_id: "<followup.1.owner.5@example.com>",
             reply_to_thread: Some("<followup.1.owner@example.com>"),
-            commitment_id: 1,
+            commitment_id: Some(1),
             date: "2026-11-24T17:00:00Z".parse().unwrap(),
         })
         .unwrap();

@@ -31,6 +31,10 @@ pub enum TemplateKind {
     CheckIn,
     /// The owner hears that an email failed for good.
     Failure,
+    /// The digest of an owner's open work.
+    Digest,
+    /// The "promises kept" report.
+    Report,
 }
 
 /// A template the program has built in.
@@ -75,6 +79,16 @@ const BUILTIN: &[Builtin] = &[
         name: "delivery_failed",
         kind: TemplateKind::Failure,
         text: include_str!("templates/delivery_failed.txt"),
+    },
+    Builtin {
+        name: "digest",
+        kind: TemplateKind::Digest,
+        text: include_str!("templates/digest.txt"),
+    },
+    Builtin {
+        name: "report",
+        kind: TemplateKind::Report,
+        text: include_str!("templates/report.txt"),
     },
     Builtin {
         name: "check_in_customer",
@@ -144,9 +158,37 @@ pub const FAILURE_VARIABLES: &[&str] = &[
     "failure.attempts",
 ];
 
+/// Variables of the digest: lists of items with `id`, `title`, `customer`, `due`,
+/// `when`, `done`, and of updates with `id`, `title`, `customer`, `sent`, `subject`.
+pub const DIGEST_VARIABLES: &[&str] = &[
+    "owner.name",
+    "owner.email",
+    "date",
+    "overdue",
+    "today",
+    "week",
+    "later",
+    "updates",
+    "commands.list",
+];
+
+/// Variables of the report's email.
+pub const REPORT_VARIABLES: &[&str] = &[
+    "report.table",
+    "report.from",
+    "report.to",
+    "report.by",
+    "date",
+];
+
 impl TemplateKind {
     /// Every variable a template of this kind may use.
     pub fn variables(self) -> Vec<&'static str> {
+        match self {
+            TemplateKind::Digest => return DIGEST_VARIABLES.to_vec(),
+            TemplateKind::Report => return REPORT_VARIABLES.to_vec(),
+            _ => {}
+        }
         let mut all = VARIABLES.to_vec();
         match self {
             TemplateKind::Reminder | TemplateKind::CheckIn => {}
@@ -157,6 +199,7 @@ impl TemplateKind {
             }
             TemplateKind::Missed => all.extend(MISSED_VARIABLES),
             TemplateKind::Failure => all.extend(FAILURE_VARIABLES),
+            TemplateKind::Digest | TemplateKind::Report => {}
         }
         all
     }

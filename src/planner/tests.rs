@@ -52,6 +52,7 @@ fn rule(remind: &[&str], overdue: Option<(&str, u32)>) -> Rule {
         alert: None,
         escalate: None,
         check_in: None,
+        digest_only: false,
     }
 }
 
@@ -337,6 +338,28 @@ fn full_rule() -> Rule {
 
 fn of_kind(steps: &[PlannedStep], kind: StepKind) -> Vec<&PlannedStep> {
     steps.iter().filter(|s| s.kind == kind).collect()
+}
+
+#[test]
+fn digest_only_leaves_owner_reminders_to_the_digest() {
+    let mut r = full_rule();
+    r.overdue = Some(Overdue {
+        every: "1d".parse().unwrap(),
+        max: 2,
+    });
+    r.digest_only = true;
+    let steps = plan(
+        &commitment("2026-11-25T15:00:00Z"),
+        &r,
+        &calendar("Europe/London"),
+    );
+    assert!(of_kind(&steps, StepKind::Remind).is_empty());
+    assert!(of_kind(&steps, StepKind::Overdue).is_empty());
+    assert_eq!(
+        of_kind(&steps, StepKind::CustomerUpdate).len(),
+        1,
+        "the customer still hears"
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@
 //! All SQLite work runs on blocking threads through [`StoreHandle`], never on the
 //! runtime's workers.
 
+pub mod jobs;
 pub mod sender;
 pub mod work;
 
@@ -77,6 +78,9 @@ pub struct Shared {
     pub outbox: Notify,
     /// Rung when the daemon itself queued changes to plan (a delivery failed).
     pub plan_now: Notify,
+    /// When the daemon started: calendar jobs make up runs missed before it only when
+    /// their schedule says `catch_up = true`.
+    pub started: Timestamp,
     /// The last error worth showing in `systemctl status`.
     pub last_error: Mutex<Option<String>>,
 }
@@ -92,6 +96,7 @@ impl Shared {
             replan: Notify::new(),
             outbox: Notify::new(),
             plan_now: Notify::new(),
+            started: Timestamp::now(),
             last_error: Mutex::new(None),
         })
     }
@@ -149,6 +154,7 @@ pub async fn run_planning(shared: Arc<Shared>, mut shutdown: watch::Receiver<boo
             return;
         }
         let config = shared.config();
+        let started = shared.started;
         let all = std::mem::take(&mut replan_all);
         let result = shared
             .store
@@ -156,7 +162,7 @@ pub async fn run_planning(shared: Arc<Shared>, mut shutdown: watch::Receiver<boo
                 if all {
                     store.replan_open()?;
                 }
-                work::pass(store, &config, Timestamp::now())
+                work::pass(store, &config, started, Timestamp::now())
             })
             .await;
         let (next, version) = match result {

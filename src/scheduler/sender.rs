@@ -164,7 +164,8 @@ async fn record(shared: &Shared, outcome: Outcome, outage: &mut Outage) {
                 .call(move |s| {
                     s.transaction(|s| {
                         s.delivery_retry(id, &error, retry_at)?;
-                        s.postpone_pending(retry_at).map(|_| ())
+                        s.postpone_pending(retry_at, &format!("waiting: {error}"))
+                            .map(|_| ())
                     })
                 })
                 .await

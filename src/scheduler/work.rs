@@ -16,7 +16,9 @@ use crate::mail::context::{Failure, StepInfo};
 use crate::mail::message::{Outgoing, build, id_domain, reply_id, thread_root};
 use crate::planner::{SkipCode, StepKind, StepState, plan, reconcile};
 use crate::rule::{FireDecision, Rule, rule_for};
-use crate::store::{DueStep, NewDelivery, NewRevision, PlannedCommitment, Store, StoreError};
+use crate::store::{
+    DueStep, NewDelivery, NewRevision, Origin, PlannedCommitment, Store, StoreError,
+};
 use crate::when::format_stored;
 
 /// How many changes or due steps one transaction takes.
@@ -29,7 +31,7 @@ pub struct Pass {
     pub planned: usize,
     /// Steps queued for delivery.
     pub queued: usize,
-    /// When the next planned step fires.
+    /// When the next planned step fires or the next calendar job runs.
     pub next_fire_at: Option<Timestamp>,
     /// The store's `data_version` after the pass.
     pub data_version: i64,
@@ -37,16 +39,30 @@ pub struct Pass {
 
 /// Plans all queued changes and queues all due steps as of `now`. Steps that move due
 /// times queue changes of their own, which the pass plans before it ends.
-pub fn pass(store: &Store, config: &Config, now: Timestamp) -> Result<Pass, StoreError> {
+///
+/// Calendar jobs whose time has come run in the same pass; `started` is when the daemon
+/// started, which bounds the runs it makes up.
+pub fn pass(
+    store: &Store,
+    config: &Config,
+    started: Timestamp,
+    now: Timestamp,
+) -> Result<Pass, StoreError> {
     let mut planned = plan_changes(store, config, now)?;
-    let queued = queue_due(store, config, now)?;
+    let mut queued = queue_due(store, config, now)?;
     if queued > 0 {
         planned += plan_changes(store, config, now)?;
     }
+    let jobs = super::jobs::run_due(store, config, started, now)?;
+    queued += jobs.queued;
+    let next_fire_at = match (store.next_fire_at()?, jobs.next_at) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     Ok(Pass {
         planned,
         queued,
-        next_fire_at: store.next_fire_at()?,
+        next_fire_at,
         data_version: store.data_version()?,
     })
 }
@@ -380,13 +396,15 @@ fn deliveries(
             rendered: &email.rendered,
             message_id: &message_id,
             reply_to_thread,
-            commitment_id: commitment.id,
+            commitment_id: Some(commitment.id),
             date: now,
         })
         .map_err(|e| Failed::Step(e.to_string()))?;
         out.push(NewDelivery {
-            step_id: step.id,
-            commitment_id: commitment.id,
+            origin: Origin::Step {
+                step_id: step.id,
+                commitment_id: commitment.id,
+            },
             audience: email.audience.as_str().to_string(),
             sender: config.mail.from.email.to_string(),
             recipient: email.to.email.to_string(),

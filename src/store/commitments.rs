@@ -33,6 +33,21 @@ pub struct NewCommitment {
     pub reason: Option<String>,
 }
 
+/// A commitment read from an import file, with what `add` cannot set.
+#[derive(Clone, Debug)]
+pub struct Imported {
+    /// Keep this id, if the file gives one.
+    pub id: Option<i64>,
+    /// The fields `add` also has.
+    pub commitment: NewCommitment,
+    /// Its status.
+    pub status: Status,
+    /// When it was written, as stored.
+    pub created_at: Option<String>,
+    /// When it was done, as stored.
+    pub done_at: Option<String>,
+}
+
 /// Which commitments `list` shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StatusFilter {
@@ -140,6 +155,59 @@ impl Store {
             )?;
             Ok::<_, StoreError>(previous)
         })
+    }
+
+    /// Inserts imported commitments in one transaction: all or nothing. Ids, statuses and
+    /// times are kept where the file gives them. Returns the ids.
+    pub fn import_commitments(&self, rows: &[Imported]) -> Result<Vec<i64>> {
+        self.transaction(|s| {
+            let mut stmt = s.conn.prepare_cached(
+                "INSERT INTO commitments (id, title, owner, customer, timezone, due_at, kind, status, note, external_ref,
+                                          reason, created_at, done_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
+                         COALESCE(?12, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), ?13)",
+            )?;
+            let mut ids = Vec::with_capacity(rows.len());
+            for row in rows {
+                let c = &row.commitment;
+                stmt.execute(params![
+                    row.id,
+                    c.title,
+                    c.owner,
+                    c.customer,
+                    c.timezone,
+                    c.due_at,
+                    c.kind,
+                    row.status.as_str(),
+                    c.note,
+                    c.external_ref,
+                    c.reason,
+                    row.created_at,
+                    row.done_at
+                ])?;
+                ids.push(s.conn.last_insert_rowid());
+            }
+            Ok::<_, StoreError>(ids)
+        })
+    }
+
+    /// True if a commitment has id `id`.
+    pub fn has_commitment(&self, id: i64) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM commitments WHERE id = ?1)")?
+            .query_row([id], |r| r.get(0))?)
+    }
+
+    /// Every commitment to the customer with address `address` (any case), in id order.
+    pub fn commitments_of_customer(&self, address: &str) -> Result<Vec<StoredCommitment>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM commitments
+             WHERE lower(trim(customer)) = lower(?1) OR lower(customer) LIKE '%<' || lower(?1) || '>'
+             ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([address.trim()], |row| stored_from_row(row, 0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Appends a dated line to the notes of commitment `id`.

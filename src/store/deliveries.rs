@@ -13,11 +13,9 @@ use super::{Result, Store, from_ms, to_ms};
 /// One email to put in the outbox.
 #[derive(Debug, Clone)]
 pub struct NewDelivery {
-    /// Step it belongs to.
-    pub step_id: i64,
-    /// Commitment it is about.
-    pub commitment_id: i64,
-    /// owner, customer, team, ...
+    /// What it belongs to.
+    pub origin: Origin,
+    /// owner, customer, team, digest, report, ...
     pub audience: String,
     /// Envelope sender address.
     pub sender: String,
@@ -29,6 +27,23 @@ pub struct NewDelivery {
     pub message_id: String,
     /// The whole message.
     pub message: Vec<u8>,
+}
+
+/// What an email belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A step of a commitment.
+    Step {
+        /// The step.
+        step_id: i64,
+        /// Its commitment.
+        commitment_id: i64,
+    },
+    /// A run of a calendar job (digest, report).
+    Job {
+        /// The run.
+        run_id: i64,
+    },
 }
 
 /// An outbox entry ready for an attempt.
@@ -53,8 +68,8 @@ pub struct PendingDelivery {
 pub struct DeliveryRecord {
     /// Delivery id.
     pub id: i64,
-    /// Step id.
-    pub step_id: i64,
+    /// Step id, for an email of a commitment's step.
+    pub step_id: Option<i64>,
     /// Audience.
     pub audience: String,
     /// Recipient address.
@@ -109,22 +124,30 @@ impl Store {
 
     /// Puts an email in the outbox, due for its first attempt at `now`.
     pub fn add_delivery(&self, d: &NewDelivery, now: Timestamp) -> Result<i64> {
+        let (step_id, commitment_id, run_id) = match d.origin {
+            Origin::Step {
+                step_id,
+                commitment_id,
+            } => (Some(step_id), Some(commitment_id), None),
+            Origin::Job { run_id } => (None, None, Some(run_id)),
+        };
         self.conn
             .prepare_cached(
-                "INSERT INTO deliveries (step_id, commitment_id, audience, sender, recipient, subject,
+                "INSERT INTO deliveries (step_id, commitment_id, job_run_id, audience, sender, recipient, subject,
                                          message_id, message, next_attempt_at, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+                 VALUES (?1, ?2, ?10, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
             )?
             .execute(params![
-                d.step_id,
-                d.commitment_id,
+                step_id,
+                commitment_id,
                 d.audience,
                 d.sender,
                 d.recipient,
                 d.subject,
                 d.message_id,
                 d.message,
-                to_ms(now)
+                to_ms(now),
+                run_id
             ])?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -221,7 +244,10 @@ impl Store {
                 )?
                 .execute(params![id, error, to_ms(now)])?;
             s.conn
-                .prepare_cached("INSERT INTO changes (commitment_id, changed_at) SELECT commitment_id, ?2 FROM deliveries WHERE id = ?1")?
+                .prepare_cached(
+                    "INSERT INTO changes (commitment_id, changed_at)
+                     SELECT commitment_id, ?2 FROM deliveries WHERE id = ?1 AND commitment_id IS NOT NULL",
+                )?
                 .execute(params![id, to_ms(now)])?;
             s.settle_step_of(id, now)
         })
@@ -240,13 +266,17 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Holds every pending delivery due before `until` back to `until`: the transport is
-    /// down, so none of them could go sooner. They then go in order when it is back.
-    pub fn postpone_pending(&self, until: Timestamp) -> Result<usize> {
+    /// Holds every pending delivery due before `until` back to `until`, with `why` as its
+    /// last error: the transport is down, so none of them could go sooner. They then go
+    /// in order when it is back.
+    pub fn postpone_pending(&self, until: Timestamp, why: &str) -> Result<usize> {
         Ok(self
             .conn
-            .prepare_cached("UPDATE deliveries SET next_attempt_at = ?1 WHERE state = 'pending' AND next_attempt_at < ?1")?
-            .execute([to_ms(until)])?)
+            .prepare_cached(
+                "UPDATE deliveries SET next_attempt_at = ?1, last_error = ?2
+                 WHERE state = 'pending' AND next_attempt_at < ?1",
+            )?
+            .execute(params![to_ms(until), why])?)
     }
 
     /// Makes every pending delivery waiting for a retry due now: the transport works
@@ -283,6 +313,15 @@ impl Store {
             )?
             .execute(params![delivery_id, to_ms(now)])?;
         Ok(())
+    }
+
+    /// Every email to `address` (any case), oldest first.
+    pub fn deliveries_to(&self, address: &str) -> Result<Vec<DeliveryRecord>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {RECORD_COLUMNS} FROM deliveries WHERE recipient = ?1 COLLATE NOCASE ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([address.trim()], record_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Every delivery about commitment `id`, oldest first.

@@ -12,6 +12,7 @@
 
 mod commitments;
 mod deliveries;
+mod jobs;
 mod revisions;
 mod schema;
 mod steps;
@@ -23,8 +24,9 @@ use std::time::Duration;
 use jiff::Timestamp;
 use rusqlite::Connection;
 
-pub use commitments::{NewCommitment, StatusFilter};
-pub use deliveries::{DeliveryRecord, NewDelivery, PendingDelivery};
+pub use commitments::{Imported, NewCommitment, StatusFilter};
+pub use deliveries::{DeliveryRecord, NewDelivery, Origin, PendingDelivery};
+pub use jobs::ReportRow;
 pub use revisions::{NewRevision, RevisionRecord};
 pub use steps::{ChangeBatch, DueStep, PlannedCommitment, StepRecord};
 
