@@ -71,47 +71,82 @@ pub struct NoteArgs {
     pub reason: bool,
 }
 
-fn mailbox_text(flag: &str, text: &str) -> anyhow::Result<String> {
-    let mailbox = parse_mailbox(text).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))?;
+/// The fields of a new commitment as a user gave them, on the command line or in a row
+/// of an imported file.
+#[derive(Debug, Default)]
+pub(super) struct Fields<'a> {
+    pub title: &'a str,
+    pub owner: &'a str,
+    pub customer: &'a str,
+    pub due: &'a str,
+    pub kind: Option<&'a str>,
+    pub note: Option<&'a str>,
+    pub external_ref: Option<&'a str>,
+    pub timezone: Option<&'a str>,
+    pub reason: Option<&'a str>,
+}
+
+fn mailbox_text(text: &str) -> Result<String, String> {
+    let mailbox = parse_mailbox(text)?;
     Ok(match &mailbox.name {
         Some(name) => format!("{name} <{}>", mailbox.email),
         None => mailbox.email.to_string(),
     })
 }
 
-/// Checks the arguments, inserts the commitment and prints its id.
-pub fn add(config: &Config, args: AddArgs) -> anyhow::Result<()> {
-    let title = one_line(&args.title);
+fn filled(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// Checks the fields of a new commitment the way `add` and `import` both need: every
+/// problem is returned, each naming its field as `{prefix}{name}` (`--owner` on the
+/// command line, `owner` in a file). Returns the row to insert and its due time.
+pub(super) fn check_new(
+    config: &Config,
+    fields: &Fields<'_>,
+    now: Timestamp,
+    prefix: &str,
+) -> Result<(NewCommitment, Timestamp), Vec<String>> {
+    let mut problems = Vec::new();
+    let title = one_line(fields.title);
     if title.is_empty() {
-        bail!("--title is empty");
+        problems.push(format!("{prefix}title is empty"));
     }
-    let owner = mailbox_text("owner", &args.owner)?;
-    let customer = mailbox_text("customer", &args.customer)?;
-    let zone = match &args.timezone {
-        Some(name) => parse_zone(name).map_err(|e| anyhow::anyhow!("--tz: {e}"))?,
+    let mut mailbox = |name: &str, text: &str| {
+        mailbox_text(text)
+            .map_err(|e| problems.push(format!("{prefix}{name}: {e}")))
+            .ok()
+    };
+    let owner = mailbox("owner", fields.owner);
+    let customer = mailbox("customer", fields.customer);
+    let timezone = filled(fields.timezone);
+    let zone = match timezone.map(parse_zone) {
+        Some(Ok(zone)) => zone,
+        Some(Err(e)) => {
+            problems.push(format!("{prefix}tz: {e}"));
+            config.calendar.zone().clone()
+        }
         None => config.calendar.zone().clone(),
     };
-    let now = Timestamp::now();
-    let due = parse_when(&args.due, now, &zone, &config.calendar)
-        .map_err(|e| anyhow::anyhow!("--due: {e}"))?;
-    let kind = args.kind.as_deref().map(one_line).filter(|k| !k.is_empty());
+    let due = parse_when(fields.due, now, &zone, &config.calendar)
+        .map_err(|e| problems.push(format!("{prefix}due: {e}")))
+        .ok();
+    let kind = filled(fields.kind).map(one_line);
+    let (Some(owner), Some(customer), Some(due)) = (owner, customer, due) else {
+        return Err(problems);
+    };
     let new = NewCommitment {
         title,
         owner,
         customer,
-        timezone: args.timezone.as_deref().map(str::trim).map(str::to_string),
+        timezone: timezone.map(str::to_string),
         due_at: format_stored(due, &zone),
         kind,
-        note: args.note.filter(|n| !n.trim().is_empty()),
-        external_ref: args
-            .external_ref
-            .as_deref()
-            .map(one_line)
-            .filter(|r| !r.is_empty()),
-        reason: args.reason.filter(|r| !r.trim().is_empty()),
+        note: filled(fields.note).map(|_| fields.note.unwrap_or_default().to_string()),
+        external_ref: filled(fields.external_ref).map(one_line),
+        reason: filled(fields.reason).map(str::to_string),
     };
     let probe = StoredCommitment {
-        id: 0,
         title: Some(new.title.clone()),
         owner: Some(new.owner.clone()),
         customer: Some(new.customer.clone()),
@@ -121,16 +156,38 @@ pub fn add(config: &Config, args: AddArgs) -> anyhow::Result<()> {
         status: Some("open".into()),
         ..Default::default()
     };
-    let checked = probe
-        .check(config.calendar.zone())
-        .map_err(|problems| anyhow::anyhow!(problems.join("; ")))?;
-    if rule_for(&config.rules, &checked).is_none() {
-        bail!(
+    match probe.check(config.calendar.zone()) {
+        Err(found) => problems.extend(found),
+        Ok(checked) if rule_for(&config.rules, &checked).is_none() => problems.push(format!(
             "no rule matches kind '{}': add a [[rule]] for it (or one without match keys) in {}",
             new.kind.as_deref().unwrap_or(""),
             config.dir.display()
-        );
+        )),
+        Ok(_) => {}
     }
+    if problems.is_empty() {
+        Ok((new, due))
+    } else {
+        Err(problems)
+    }
+}
+
+/// Checks the arguments, inserts the commitment and prints its id.
+pub fn add(config: &Config, args: AddArgs) -> anyhow::Result<()> {
+    let now = Timestamp::now();
+    let fields = Fields {
+        title: &args.title,
+        owner: &args.owner,
+        customer: &args.customer,
+        due: &args.due,
+        kind: args.kind.as_deref(),
+        note: args.note.as_deref(),
+        external_ref: args.external_ref.as_deref(),
+        timezone: args.timezone.as_deref(),
+        reason: args.reason.as_deref(),
+    };
+    let (new, due) = check_new(config, &fields, now, "--")
+        .map_err(|problems| anyhow::anyhow!(problems.join("; ")))?;
     if due <= now {
         eprintln!(
             "followup: note: the due time {} has already passed",

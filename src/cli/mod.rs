@@ -8,7 +8,9 @@
 mod commitments;
 mod config;
 mod preview;
+mod report;
 mod show;
+mod transfer;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,6 +64,12 @@ pub enum Command {
         /// Commitment id.
         id: i64,
     },
+    /// How the commitments due in a period went: kept on time, after notice, missed.
+    Report(report::ReportArgs),
+    /// Import commitments from a CSV file (all or nothing, or --skip-bad).
+    Import(transfer::ImportArgs),
+    /// Export every commitment as CSV or JSON to standard output.
+    Export(transfer::ExportArgs),
     /// Check the config directory; prints every error as FILE:LINE:COL: message.
     CheckConfig,
 }
@@ -145,6 +153,9 @@ pub fn main() -> ExitCode {
         Command::Delay(args) => commitments::delay(&config, args),
         Command::Note(args) => commitments::note(&config, args),
         Command::Preview { id } => preview::preview(&config, id),
+        Command::Report(args) => report::report(&config, args),
+        Command::Import(args) => transfer::import(&config, args),
+        Command::Export(args) => transfer::export(&config, args),
         Command::CheckConfig => unreachable!("handled above"),
     };
     match result {

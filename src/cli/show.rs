@@ -36,6 +36,9 @@ pub struct ListArgs {
     /// Only rows the daemon cannot plan (bad rows written by other programs), with why.
     #[arg(long, conflicts_with = "status")]
     pub problems: bool,
+    /// Every commitment to this customer (any status) and every email sent to them.
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["status", "problems"])]
+    pub customer: Option<String>,
 }
 
 /// `followup show`.
@@ -104,6 +107,9 @@ pub fn list(config: &Config, args: ListArgs) -> anyhow::Result<()> {
         StatusArg::All => StatusFilter::All,
     };
     let store = open(config)?;
+    if let Some(customer) = &args.customer {
+        return customer_history(config, &store, customer, args.format);
+    }
     let rows: Vec<Listed> = if args.problems {
         let mut rows = Vec::new();
         for (id, reason, _) in store.problems()? {
@@ -151,6 +157,105 @@ pub fn list(config: &Config, args: ListArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[derive(Debug, Serialize)]
+struct CustomerHistory {
+    customer: String,
+    commitments: Vec<Listed>,
+    emails: Vec<DeliveryRecord>,
+}
+
+/// Every commitment to `customer` and every email sent to them: a profile of the
+/// customer's history with the business.
+fn customer_history(
+    config: &Config,
+    store: &crate::store::Store,
+    customer: &str,
+    format: Format,
+) -> anyhow::Result<()> {
+    let address = crate::commitment::parse_mailbox(customer)
+        .map_err(|e| anyhow::anyhow!("--customer: {e}"))?
+        .email
+        .to_string();
+    let history = history(config, store, &address)?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&history)?),
+        Format::Table => print_history(config, &history),
+    }
+    Ok(())
+}
+
+fn history(
+    config: &Config,
+    store: &crate::store::Store,
+    address: &str,
+) -> anyhow::Result<CustomerHistory> {
+    Ok(CustomerHistory {
+        commitments: store
+            .commitments_of_customer(address)?
+            .into_iter()
+            .map(|row| listed(row, &config.calendar))
+            .collect(),
+        emails: store.deliveries_to(address)?,
+        customer: address.to_string(),
+    })
+}
+
+fn print_history(config: &Config, history: &CustomerHistory) {
+    println!("Commitments to {}:", history.customer);
+    let rows: Vec<Vec<String>> = history
+        .commitments
+        .iter()
+        .map(|r| {
+            vec![
+                format!("  {}", r.id),
+                r.status.clone(),
+                r.due_local
+                    .clone()
+                    .or_else(|| r.due_at.clone())
+                    .unwrap_or_default(),
+                r.owner.clone().unwrap_or_default(),
+                r.title.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print_table(&["  ID", "STATUS", "DUE", "OWNER", "TITLE"], &rows);
+    println!();
+    println!("Emails to {}:", history.customer);
+    print_emails(config, &history.emails);
+}
+
+/// Prints emails as `show` and `list --customer` list them.
+fn print_emails(config: &Config, emails: &[DeliveryRecord]) {
+    let cal = &config.calendar;
+    if emails.is_empty() {
+        println!("  (none yet)");
+        return;
+    }
+    let rows: Vec<Vec<String>> = emails
+        .iter()
+        .map(|d| {
+            let when = d.sent_at.unwrap_or(d.created_at);
+            let detail = match (&d.state[..], &d.last_error) {
+                ("pending", Some(e)) => format!(
+                    "{} [retry at {}: {e}]",
+                    d.subject,
+                    cal.display(d.next_attempt_at)
+                ),
+                (_, Some(e)) => format!("{} [{e}]", d.subject),
+                _ => d.subject.clone(),
+            };
+            vec![
+                format!("  {}", cal.display(when)),
+                d.recipient.clone(),
+                d.state.clone(),
+                d.attempts.to_string(),
+                detail,
+            ]
+        })
+        .collect();
+    print_table(&["  WHEN", "TO", "STATE", "TRIES", "SUBJECT"], &rows);
+}
+
 /// Prints `rows` under `header` in aligned columns; the last column is not padded.
 fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
@@ -186,17 +291,27 @@ struct Shown {
     timeline: Vec<StepRecord>,
     deliveries: Vec<DeliveryRecord>,
     revisions: Vec<RevisionRecord>,
+    customer_history: Option<CustomerHistory>,
 }
 
 /// Prints one commitment, its timeline and its deliveries.
 pub fn show(config: &Config, args: ShowArgs) -> anyhow::Result<()> {
     let store = open(config)?;
     let row = found(store.commitment(args.id))?;
+    let customer_history = match row
+        .customer
+        .as_deref()
+        .map(crate::commitment::parse_mailbox)
+    {
+        Some(Ok(customer)) => Some(history(config, &store, customer.email.as_ref())?),
+        _ => None,
+    };
     let mut commitment = listed(row, &config.calendar);
     if commitment.problem.is_none() {
         commitment.problem = store.problem(args.id)?;
     }
     let shown = Shown {
+        customer_history,
         commitment,
         timeline: store.steps_of(args.id)?,
         deliveries: store.deliveries_of(args.id)?,
@@ -305,32 +420,9 @@ fn print_shown(config: &Config, shown: &Shown) {
     }
     println!();
     println!("Emails:");
-    if shown.deliveries.is_empty() {
-        println!("  (none yet)");
-    } else {
-        let rows: Vec<Vec<String>> = shown
-            .deliveries
-            .iter()
-            .map(|d| {
-                let when = d.sent_at.unwrap_or(d.created_at);
-                let detail = match (&d.state[..], &d.last_error) {
-                    ("pending", Some(e)) => format!(
-                        "{} [retry at {}: {e}]",
-                        d.subject,
-                        cal.display(d.next_attempt_at)
-                    ),
-                    (_, Some(e)) => format!("{} [{e}]", d.subject),
-                    _ => d.subject.clone(),
-                };
-                vec![
-                    format!("  {}", cal.display(when)),
-                    d.recipient.clone(),
-                    d.state.clone(),
-                    d.attempts.to_string(),
-                    detail,
-                ]
-            })
-            .collect();
-        print_table(&["  WHEN", "TO", "STATE", "TRIES", "SUBJECT"], &rows);
+    print_emails(config, &shown.deliveries);
+    if let Some(history) = &shown.customer_history {
+        println!();
+        print_history(config, history);
     }
 }

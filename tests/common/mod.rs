@@ -373,8 +373,10 @@ tls = "none"
         serde_json::from_str(&self.cli_ok(&["show", &id.to_string(), "--format", "json"])).unwrap()
     }
 
-    /// A connection of its own to the store, as another program would open it.
+    /// A connection of its own to the store, as another program would open it; the store
+    /// is created first if no command has created it yet.
     pub fn db(&self) -> rusqlite::Connection {
+        followup::store::Store::open(&self.db_path()).unwrap();
         let conn = rusqlite::Connection::open(self.db_path()).unwrap();
         conn.busy_timeout(Duration::from_secs(10)).unwrap();
         conn
