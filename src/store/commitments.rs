@@ -10,6 +10,15 @@ use crate::commitment::{Status, StoredCommitment};
 /// The columns of `commitments` in the order [`stored_from_row`] reads them.
 pub(crate) const COLUMNS: &str = "id, title, owner, customer, timezone, due_at, kind, status, note, external_ref, created_at, done_at, reason";
 
+/// [`COLUMNS`] qualified with a table alias, for joins: `c.id, c.title, ...`.
+pub(crate) fn columns_of(alias: &str) -> String {
+    COLUMNS
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A commitment to insert, already checked by the caller.
 #[derive(Clone, Debug)]
 pub struct NewCommitment {

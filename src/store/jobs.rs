@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
-use super::commitments::{COLUMNS, stored_from_row};
+use super::commitments::{columns_of, stored_from_row};
 use super::{Result, Store, from_ms, to_ms};
 use crate::commitment::StoredCommitment;
 
@@ -62,11 +62,7 @@ impl Store {
         &self,
         since: Timestamp,
     ) -> Result<Vec<(StoredCommitment, Timestamp, String)>> {
-        let columns: String = COLUMNS
-            .split(", ")
-            .map(|c| format!("c.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let columns = columns_of("c");
         let mut stmt = self.conn.prepare(&format!(
             "SELECT d.sent_at, d.subject, {columns}
              FROM deliveries d JOIN steps s ON s.id = d.step_id JOIN commitments c ON c.id = d.commitment_id
@@ -83,11 +79,7 @@ impl Store {
     /// Every commitment with what the report needs: its first due time and the updates
     /// sent to its customer.
     pub fn report_rows(&self) -> Result<Vec<ReportRow>> {
-        let columns: String = COLUMNS
-            .split(", ")
-            .map(|c| format!("c.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let columns = columns_of("c");
         let mut stmt = self.conn.prepare(&format!(
             "SELECT (SELECT r.old_due FROM revisions r WHERE r.commitment_id = c.id ORDER BY r.id LIMIT 1),
                     (SELECT group_concat(d.sent_at) FROM deliveries d JOIN steps s ON s.id = d.step_id

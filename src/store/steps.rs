@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::commitments::{COLUMNS, stored_from_row};
+use super::commitments::{COLUMNS, columns_of, stored_from_row};
 use super::{Result, Store, from_ms, to_ms};
 use crate::commitment::StoredCommitment;
 use crate::planner::{History, SkipCode, StepChange, StepState, StoredStep};
@@ -260,11 +260,7 @@ impl Store {
 
     /// Up to `limit` planned steps whose fire time is at or before `now`, oldest first.
     pub fn due_steps(&self, now: Timestamp, limit: usize) -> Result<Vec<DueStep>> {
-        let columns: String = COLUMNS
-            .split(", ")
-            .map(|c| format!("c.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let columns = columns_of("c");
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT s.id, s.key, s.kind, s.rule, s.label, s.planned_at, s.fire_at,
                     EXISTS (SELECT 1 FROM steps n WHERE n.commitment_id = s.commitment_id
