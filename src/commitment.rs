@@ -84,6 +84,8 @@ pub struct Commitment {
     pub note: String,
     /// An id in another system (a CRM), if any.
     pub external_ref: Option<String>,
+    /// Why it may be late, in words for the customer, if the owner gave one.
+    pub reason: Option<String>,
     /// When the row was written.
     pub created_at: Timestamp,
     /// When it was marked done, if it was.
@@ -118,6 +120,8 @@ pub struct StoredCommitment {
     pub created_at: Option<String>,
     /// `done_at` column.
     pub done_at: Option<String>,
+    /// `reason` column.
+    pub reason: Option<String>,
 }
 
 impl StoredCommitment {
@@ -186,6 +190,7 @@ impl StoredCommitment {
                     status,
                     note: self.note.clone().unwrap_or_default(),
                     external_ref: non_empty(&self.external_ref).map(one_line),
+                    reason: non_empty(&self.reason).map(str::to_string),
                     created_at: created_at.unwrap_or(due_at),
                     done_at,
                 })

@@ -21,6 +21,7 @@
 //!   transports (SMTP, sendmail, `.eml` files).
 //! - [`scheduler`]: the task that plans changed commitments and queues due steps, and
 //!   the sender task that delivers the outbox.
+//! - [`jobs`]: calendar jobs from `[[schedule]]`: digests, the report, pruning.
 //! - [`daemon`]: wires the tasks together, handles signals and tells systemd
 //!   ([`notify`]).
 //! - [`logging`]: structured log lines on stderr, with journald priorities under systemd.
@@ -31,6 +32,7 @@ pub mod cli;
 pub mod commitment;
 pub mod config;
 pub mod daemon;
+pub mod jobs;
 pub mod logging;
 pub mod mail;
 pub mod notify;

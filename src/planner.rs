@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use crate::calendar::Calendar;
 use crate::commitment::{Commitment, Status};
-use crate::rule::Rule;
+use crate::rule::{CheckInTo, Rule};
 
 /// How far before the writing of a commitment a step may be planned and still be sent:
 /// covers the moment between a writer's commit and the daemon reading it.
@@ -39,7 +39,30 @@ pub enum StepKind {
     Remind,
     /// Owner reminder repeated after the due time while still open.
     Overdue,
+    /// Automatic "no news yet" update to the customer; moves the due time.
+    CustomerUpdate,
+    /// The customer is told of a delay the owner recorded by hand.
+    DelayNotice,
+    /// Internal alert: the due time passed with the commitment open.
+    Alert,
+    /// Escalation: still open long after the due time.
+    Escalate,
+    /// Check-in after the commitment was done.
+    CheckIn,
+    /// The owner hears that an email to someone else failed for good.
+    DeliveryFailed,
 }
+
+const STEP_KINDS: [StepKind; 8] = [
+    StepKind::Remind,
+    StepKind::Overdue,
+    StepKind::CustomerUpdate,
+    StepKind::DelayNotice,
+    StepKind::Alert,
+    StepKind::Escalate,
+    StepKind::CheckIn,
+    StepKind::DeliveryFailed,
+];
 
 impl StepKind {
     /// The word stored in `steps.kind`.
@@ -47,7 +70,18 @@ impl StepKind {
         match self {
             StepKind::Remind => "remind",
             StepKind::Overdue => "overdue",
+            StepKind::CustomerUpdate => "customer_update",
+            StepKind::DelayNotice => "delay_notice",
+            StepKind::Alert => "alert",
+            StepKind::Escalate => "escalate",
+            StepKind::CheckIn => "check_in",
+            StepKind::DeliveryFailed => "delivery_failed",
         }
+    }
+
+    /// True for steps that happen only while the commitment is open.
+    pub fn needs_open(self) -> bool {
+        !matches!(self, StepKind::CheckIn | StepKind::DeliveryFailed)
     }
 }
 
@@ -61,11 +95,10 @@ impl FromStr for StepKind {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "remind" => Ok(StepKind::Remind),
-            "overdue" => Ok(StepKind::Overdue),
-            other => Err(format!("unknown step kind '{other}'")),
-        }
+        STEP_KINDS
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown step kind '{s}'"))
     }
 }
 
@@ -131,6 +164,8 @@ pub enum SkipCode {
     Closed,
     /// Missed during downtime and dropped by the rule's catch-up policy.
     CatchUp,
+    /// `[mail] dry_run` is on: rendered and recorded, not sent.
+    DryRun,
 }
 
 impl SkipCode {
@@ -141,12 +176,14 @@ impl SkipCode {
             SkipCode::Replanned => "replanned",
             SkipCode::Closed => "closed",
             SkipCode::CatchUp => "catch_up",
+            SkipCode::DryRun => "dry_run",
         }
     }
 
-    /// Steps skipped only because the plan changed come back if the plan has them again.
+    /// Steps skipped because the plan changed (or because their time had passed at an
+    /// earlier plan) come back if a later plan has them again in time.
     pub fn may_revive(code: Option<&str>) -> bool {
-        matches!(code, Some("replanned") | Some("closed"))
+        matches!(code, Some("replanned") | Some("closed") | Some("past"))
     }
 }
 
@@ -167,42 +204,160 @@ pub struct PlannedStep {
     pub fire_at: Timestamp,
 }
 
-/// The timeline of `commitment` under `rule`: owner reminders at each offset from the
-/// due time, then overdue repeats. A commitment that is not open has no steps ahead.
-pub fn plan(commitment: &Commitment, rule: &Rule, calendar: &Calendar) -> Vec<PlannedStep> {
+/// What happened to a commitment so far that its plan depends on.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    /// Automatic customer updates already made.
+    pub auto_updates: u32,
+    /// Delays recorded by hand that the customer is to hear of: revision id and when
+    /// the delay was recorded.
+    pub notices: Vec<(i64, Timestamp)>,
+    /// Emails to others that failed for good, which the owner is to hear of: delivery
+    /// id and when it failed.
+    pub failures: Vec<(i64, Timestamp)>,
+}
+
+/// The timeline of `commitment` under `rule`, given its `history`:
+///
+/// - while open: owner reminders at each offset from the due time, overdue repeats, the
+///   next automatic customer update (until the rule's `max`), a notice for each delay
+///   recorded by hand, the alert and the escalation;
+/// - once done: the check-in;
+/// - once cancelled: nothing more;
+/// - whatever the status: one notice to the owner for each email to someone else that
+///   failed for good.
+///
+/// Steps for the customer fire inside business hours, read in the commitment's zone.
+pub fn plan(
+    commitment: &Commitment,
+    rule: &Rule,
+    calendar: &Calendar,
+    history: &History,
+) -> Vec<PlannedStep> {
     let mut steps = Vec::new();
-    if commitment.status != Status::Open {
-        return steps;
+    let customer_zone = commitment.timezone.as_ref().unwrap_or(calendar.zone());
+    let for_customer = |at: Timestamp| calendar.next_open_in(at, customer_zone);
+    let step =
+        |kind: StepKind, key: String, label: String, planned_at: Timestamp, fire_at: Timestamp| {
+            PlannedStep {
+                key,
+                kind,
+                rule: rule.name.clone(),
+                label,
+                planned_at,
+                fire_at,
+            }
+        };
+    for (delivery, at) in &history.failures {
+        steps.push(step(
+            StepKind::DeliveryFailed,
+            format!("delivery_failed#{delivery}"),
+            "delivery failed".into(),
+            *at,
+            *at,
+        ));
+    }
+    match commitment.status {
+        Status::Cancelled => return steps,
+        Status::Done => {
+            if let (Some(check_in), Some(done)) = (&rule.check_in, commitment.done_at)
+                && let Ok(at) = calendar.shift(done, &check_in.after)
+            {
+                let fire_at = match check_in.to {
+                    CheckInTo::Owner => at,
+                    CheckInTo::Customer => for_customer(at),
+                };
+                steps.push(step(
+                    StepKind::CheckIn,
+                    "check_in".into(),
+                    format!("{} after done", check_in.after),
+                    at,
+                    fire_at,
+                ));
+            }
+            return steps;
+        }
+        Status::Open => {}
     }
     let due = commitment.due_at;
-    for offset in &rule.remind {
-        let Ok(at) = calendar.shift(due, offset) else {
-            continue;
-        };
-        steps.push(PlannedStep {
-            key: format!("remind@{}", at.as_millisecond()),
-            kind: StepKind::Remind,
-            rule: rule.name.clone(),
-            label: offset.text().to_string(),
-            planned_at: at,
-            fire_at: at,
-        });
+    let due_ms = due.as_millisecond();
+    if let Some(update) = &rule.customer_update
+        && history.auto_updates < update.max
+        && let Ok(at) = calendar.shift(due, &update.at)
+    {
+        let n = history.auto_updates + 1;
+        steps.push(step(
+            StepKind::CustomerUpdate,
+            format!("customer_update#{n}"),
+            format!("update {n} of {} ({})", update.max, update.at),
+            at,
+            for_customer(at),
+        ));
     }
-    if let Some(overdue) = &rule.overdue {
+    for (revision, at) in &history.notices {
+        steps.push(step(
+            StepKind::DelayNotice,
+            format!("delay_notice#{revision}"),
+            "delay notice".into(),
+            *at,
+            for_customer(*at),
+        ));
+    }
+    if let Some(alert) = &rule.alert
+        && let Ok(at) = calendar.shift(due, &alert.at)
+    {
+        steps.push(step(
+            StepKind::Alert,
+            format!("alert@{due_ms}"),
+            format!("missed ({})", alert.at),
+            at,
+            at,
+        ));
+    }
+    if let Some(escalate) = &rule.escalate
+        && let Ok(at) = calendar.shift(due, &escalate.after)
+    {
+        steps.push(step(
+            StepKind::Escalate,
+            format!("escalate@{due_ms}"),
+            format!("escalate ({})", escalate.after),
+            at,
+            at,
+        ));
+    }
+    // With digest_only, the owner hears of this commitment through the digest alone.
+    let reminders = if rule.digest_only {
+        &[][..]
+    } else {
+        &rule.remind[..]
+    };
+    for offset in reminders {
+        if let Ok(at) = calendar.shift(due, offset) {
+            let key = format!("remind@{}", at.as_millisecond());
+            steps.push(step(
+                StepKind::Remind,
+                key,
+                offset.text().to_string(),
+                at,
+                at,
+            ));
+        }
+    }
+    if let Some(overdue) = rule.overdue.as_ref().filter(|_| !rule.digest_only) {
         let mut at = due;
         for n in 1..=overdue.max {
             match calendar.shift(at, &overdue.every) {
                 Ok(next) if next > at => at = next,
                 _ => break,
             }
-            steps.push(PlannedStep {
-                key: format!("overdue#{n}@{}", at.as_millisecond()),
-                kind: StepKind::Overdue,
-                rule: rule.name.clone(),
-                label: format!("overdue {n} of {}", overdue.max),
-                planned_at: at,
-                fire_at: at,
-            });
+            let key = format!("overdue#{n}@{}", at.as_millisecond());
+            steps.push(step(
+                StepKind::Overdue,
+                key,
+                format!("overdue {n} of {}", overdue.max),
+                at,
+                at,
+            ));
         }
     }
     steps.sort_by(|a, b| a.fire_at.cmp(&b.fire_at).then(a.key.cmp(&b.key)));
@@ -221,6 +376,8 @@ pub struct StoredStep {
     pub state: StepState,
     /// Why it was skipped, if it was.
     pub skip_code: Option<String>,
+    /// When the rule asked for it.
+    pub planned_at: Timestamp,
     /// When it fires, if still planned.
     pub fire_at: Timestamp,
 }
@@ -242,12 +399,13 @@ pub enum StepChange {
         /// The step as planned now.
         step: PlannedStep,
     },
-    /// A planned step whose fire time moved (e.g. business hours changed).
+    /// A planned step that moved: its key stays (e.g. the next customer update) while
+    /// its time follows a new due time or new business hours.
     Move {
         /// Row id.
         id: i64,
-        /// New fire time.
-        fire_at: Timestamp,
+        /// The step as planned now.
+        step: PlannedStep,
     },
     /// A planned step the plan no longer has.
     Retire {
@@ -281,10 +439,20 @@ pub fn reconcile(
                     skip,
                 });
             }
-            Some(s) if s.state == StepState::Planned && s.fire_at != step.fire_at => {
+            Some(s) if s.state == StepState::Planned && step.planned_at < past_before => {
+                changes.push(StepChange::Retire {
+                    id: s.id,
+                    code: SkipCode::Past,
+                    reason: past_reason(step, since),
+                });
+            }
+            Some(s)
+                if s.state == StepState::Planned
+                    && (s.fire_at != step.fire_at || s.planned_at != step.planned_at) =>
+            {
                 changes.push(StepChange::Move {
                     id: s.id,
-                    fire_at: step.fire_at,
+                    step: step.clone(),
                 });
             }
             Some(s)

@@ -6,6 +6,7 @@
 use std::str::FromStr;
 
 use jiff::{SignedDuration, Timestamp};
+use lettre::message::Mailbox;
 use serde::{Deserialize, Deserializer};
 
 use crate::calendar::Offset;
@@ -24,6 +25,69 @@ pub struct Rule {
     pub overdue: Option<Overdue>,
     /// What to do with steps whose time passed while the daemon was not running.
     pub catch_up: CatchUp,
+    /// Automatic "no news yet" updates to the customer.
+    pub customer_update: Option<CustomerUpdate>,
+    /// Internal alert when the due time passes with the commitment open.
+    pub alert: Option<Alert>,
+    /// Escalation when the commitment is still open long after its due time.
+    pub escalate: Option<Escalate>,
+    /// The check-in after the commitment is done.
+    pub check_in: Option<CheckIn>,
+    /// Owner reminders only through the digest: no individual reminder emails.
+    pub digest_only: bool,
+}
+
+/// `customer_update`: tell the customer before the due time that it cannot be met.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CustomerUpdate {
+    /// When, relative to the due time (usually negative: `-1h`).
+    pub at: Offset,
+    /// How far the due time moves with each update (usually business time).
+    pub extend_by: Offset,
+    /// At most this many automatic updates per commitment.
+    pub max: u32,
+    /// The template the customer gets.
+    pub template: String,
+}
+
+/// `alert`: the team hears that a promise was missed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alert {
+    /// When, relative to the due time (`+0s`: the moment it passes).
+    pub at: Offset,
+    /// Who hears it.
+    pub to: Vec<Mailbox>,
+}
+
+/// `escalate`: someone senior hears that the owner has been silent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Escalate {
+    /// How long after the due time.
+    pub after: Offset,
+    /// Who hears it.
+    pub to: Vec<Mailbox>,
+}
+
+/// `check_in`: close the loop after the work is done.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckIn {
+    /// How long after the commitment was marked done.
+    pub after: Offset,
+    /// The owner is prompted to check in, or the customer is asked directly.
+    pub to: CheckInTo,
+    /// The template used.
+    pub template: String,
+}
+
+/// Who a check-in goes to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckInTo {
+    /// A prompt to the owner: "check that it worked for the customer".
+    #[default]
+    Owner,
+    /// A templated check-in to the customer, in business hours.
+    Customer,
 }
 
 /// `overdue_every` and `overdue_max` together.
@@ -69,8 +133,8 @@ pub enum CatchUp {
 /// What to do with one step whose time has come.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FireDecision {
-    /// Send it; `late` marks a step sent after its time had passed by more than
-    /// [`LATE_AFTER`].
+    /// Send it; `late` marks a step sent after its time had passed by more than the
+    /// daemon's `late_after`.
     Send {
         /// Whether the mail says it comes late.
         late: bool,
@@ -79,20 +143,19 @@ pub enum FireDecision {
     Skip(String),
 }
 
-/// How far past its time a step may fire and still count as on time.
-pub const LATE_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
-
 impl CatchUp {
-    /// Decides one due step: `fire_at` is when it should have fired, and
-    /// `newer_due_exists` tells whether a later step of the same commitment is also due.
+    /// Decides one due step: `fire_at` is when it should have fired, `late_after` how
+    /// late it may be and still count as on time, and `newer_due_exists` whether a later
+    /// step of the same commitment is also due.
     pub fn decide(
         self,
         fire_at: Timestamp,
         now: Timestamp,
+        late_after: SignedDuration,
         newer_due_exists: bool,
     ) -> FireDecision {
         let lateness = now.duration_since(fire_at);
-        if lateness <= LATE_AFTER {
+        if lateness <= late_after {
             return FireDecision::Send { late: false };
         }
         match self {
@@ -127,12 +190,12 @@ impl FromStr for CatchUp {
                     format!("catch_up '{other}' is not one of \"send\", \"latest\", \"skip_older_than:6h\"")
                 })?;
                 let offset: Offset = age.parse().map_err(|e| format!("catch_up: {e}"))?;
-                if !offset.is_positive() {
-                    return Err(format!(
-                        "catch_up: '{age}' must be a positive age such as 6h"
-                    ));
+                match offset.exact() {
+                    Some(age) if age.is_positive() => Ok(CatchUp::SkipOlderThan(age)),
+                    _ => Err(format!(
+                        "catch_up: '{age}' must be a positive age in wall-clock time such as 6h"
+                    )),
                 }
-                Ok(CatchUp::SkipOlderThan(offset.exact()))
             }
         }
     }
@@ -149,6 +212,8 @@ impl<'de> Deserialize<'de> for CatchUp {
 mod tests {
     use super::*;
 
+    const MINUTE: SignedDuration = SignedDuration::from_secs(60);
+
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
     }
@@ -162,7 +227,7 @@ mod tests {
             "skip_older_than:1m".parse().unwrap(),
         ] {
             assert_eq!(
-                policy.decide(at, ts("2026-11-24T10:00:30Z"), true),
+                policy.decide(at, ts("2026-11-24T10:00:30Z"), MINUTE, true),
                 FireDecision::Send { late: false }
             );
         }
@@ -173,24 +238,27 @@ mod tests {
         let at = ts("2026-11-24T10:00:00Z");
         let now = ts("2026-11-24T14:00:00Z");
         assert_eq!(
-            CatchUp::Send.decide(at, now, true),
+            CatchUp::Send.decide(at, now, MINUTE, true),
             FireDecision::Send { late: true }
         );
         assert!(matches!(
-            CatchUp::Latest.decide(at, now, true),
+            CatchUp::Latest.decide(at, now, MINUTE, true),
             FireDecision::Skip(_)
         ));
         assert_eq!(
-            CatchUp::Latest.decide(at, now, false),
+            CatchUp::Latest.decide(at, now, MINUTE, false),
             FireDecision::Send { late: true }
         );
         let six: CatchUp = "skip_older_than:6h".parse().unwrap();
         assert_eq!(
-            six.decide(at, now, false),
+            six.decide(at, now, MINUTE, false),
             FireDecision::Send { late: true }
         );
         let two: CatchUp = "skip_older_than:2h".parse().unwrap();
-        assert!(matches!(two.decide(at, now, false), FireDecision::Skip(_)));
+        assert!(matches!(
+            two.decide(at, now, MINUTE, false),
+            FireDecision::Skip(_)
+        ));
     }
 
     #[test]

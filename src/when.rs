@@ -7,8 +7,8 @@
 //!   else the calendar's. A time that a daylight-saving change skips (02:30 on the night
 //!   clocks go forward) moves forward by the length of the gap; a time that happens twice
 //!   (01:30 on the night clocks go back) means the first of the two;
-//! - relative to now, for typing only: `+30s`, `+2h`, `+3d`, `+1h30m`. Days are calendar
-//!   days in the zone.
+//! - relative to now, for typing only: `+30s`, `+2h`, `+3d`, `+1h30m`, `+2 business days`.
+//!   Days are calendar days in the zone; business time follows the calendar.
 //!
 //! Pure: the caller passes `now`.
 
@@ -16,7 +16,7 @@ use jiff::Timestamp;
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 
-use crate::calendar::{Offset, shift_in};
+use crate::calendar::{Calendar, Offset, shift_in};
 
 /// Why a time could not be read.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -41,8 +41,14 @@ pub enum WhenError {
     OutOfRange(String),
 }
 
-/// A time typed by a user: absolute, local in `zone`, or `+span` from `now`.
-pub fn parse_when(input: &str, now: Timestamp, zone: &TimeZone) -> Result<Timestamp, WhenError> {
+/// A time typed by a user: absolute, local in `zone`, or `+span` from `now` (business
+/// time through `calendar`).
+pub fn parse_when(
+    input: &str,
+    now: Timestamp,
+    zone: &TimeZone,
+    calendar: &Calendar,
+) -> Result<Timestamp, WhenError> {
     let text = input.trim();
     if let Some(rest) = text.strip_prefix('+') {
         let offset: Offset = rest
@@ -51,7 +57,12 @@ pub fn parse_when(input: &str, now: Timestamp, zone: &TimeZone) -> Result<Timest
         if !offset.is_positive() {
             return Err(WhenError::NotForward(input.to_string()));
         }
-        return shift_in(zone, now, &offset).map_err(|_| WhenError::OutOfRange(input.to_string()));
+        let moved = if offset.is_business() {
+            calendar.shift(now, &offset)
+        } else {
+            shift_in(zone, now, &offset)
+        };
+        return moved.map_err(|_| WhenError::OutOfRange(input.to_string()));
     }
     parse_absolute(text, zone)
 }
@@ -100,16 +111,20 @@ mod tests {
         TimeZone::get(name).unwrap()
     }
 
+    fn cal() -> Calendar {
+        Calendar::new(zone("Europe/London"))
+    }
+
     #[test]
     fn rfc3339_is_taken_as_written() {
         let z = zone("Europe/London");
         let now = ts("2026-11-23T10:00:00Z");
         assert_eq!(
-            parse_when("2026-11-24T17:00:00+01:00", now, &z),
+            parse_when("2026-11-24T17:00:00+01:00", now, &z, &cal()),
             Ok(ts("2026-11-24T16:00:00Z"))
         );
         assert_eq!(
-            parse_when("2026-11-24T17:00:00Z", now, &z),
+            parse_when("2026-11-24T17:00:00Z", now, &z, &cal()),
             Ok(ts("2026-11-24T17:00:00Z"))
         );
     }
@@ -118,11 +133,11 @@ mod tests {
     fn local_times_are_read_in_the_given_zone() {
         let now = ts("2026-11-23T10:00:00Z");
         assert_eq!(
-            parse_when("2026-11-24 17:00", now, &zone("America/New_York")),
+            parse_when("2026-11-24 17:00", now, &zone("America/New_York"), &cal()),
             Ok(ts("2026-11-24T22:00:00Z"))
         );
         assert_eq!(
-            parse_when("2026-11-24T17:00:30", now, &zone("Europe/London")),
+            parse_when("2026-11-24T17:00:30", now, &zone("Europe/London"), &cal()),
             Ok(ts("2026-11-24T17:00:30Z"))
         );
     }
@@ -145,12 +160,36 @@ mod tests {
     fn relative_times_count_from_now() {
         let z = zone("Europe/London");
         let now = ts("2026-11-23T10:00:00Z");
-        assert_eq!(parse_when("+30s", now, &z), Ok(ts("2026-11-23T10:00:30Z")));
-        assert_eq!(parse_when("+2h", now, &z), Ok(ts("2026-11-23T12:00:00Z")));
-        assert_eq!(parse_when("+3d", now, &z), Ok(ts("2026-11-26T10:00:00Z")));
         assert_eq!(
-            parse_when("+1h30m", now, &z),
+            parse_when("+30s", now, &z, &cal()),
+            Ok(ts("2026-11-23T10:00:30Z"))
+        );
+        assert_eq!(
+            parse_when("+2h", now, &z, &cal()),
+            Ok(ts("2026-11-23T12:00:00Z"))
+        );
+        assert_eq!(
+            parse_when("+3d", now, &z, &cal()),
+            Ok(ts("2026-11-26T10:00:00Z"))
+        );
+        assert_eq!(
+            parse_when("+1h30m", now, &z, &cal()),
             Ok(ts("2026-11-23T11:30:00Z"))
+        );
+    }
+
+    #[test]
+    fn relative_business_time_follows_the_calendar() {
+        // Friday 27 Nov 2026 15:00 + 1 business day: Monday 15:00 (default hours 9-17).
+        let now = ts("2026-11-27T15:00:00Z");
+        let z = zone("Europe/London");
+        assert_eq!(
+            parse_when("+1 business day", now, &z, &cal()),
+            Ok(ts("2026-11-30T15:00:00Z"))
+        );
+        assert_eq!(
+            parse_when("+3 business hours", now, &z, &cal()),
+            Ok(ts("2026-11-30T10:00:00Z"))
         );
     }
 
@@ -159,7 +198,10 @@ mod tests {
         // From 12:00 GMT on 2027-03-27, +1d is 12:00 BST on the 28th: 23 hours later.
         let z = zone("Europe/London");
         let now = ts("2027-03-27T12:00:00Z");
-        assert_eq!(parse_when("+1d", now, &z), Ok(ts("2027-03-28T11:00:00Z")));
+        assert_eq!(
+            parse_when("+1d", now, &z, &cal()),
+            Ok(ts("2027-03-28T11:00:00Z"))
+        );
     }
 
     #[test]
@@ -167,27 +209,27 @@ mod tests {
         let z = zone("Europe/London");
         let now = ts("2026-11-23T10:00:00Z");
         assert!(matches!(
-            parse_when("friday", now, &z),
+            parse_when("friday", now, &z, &cal()),
             Err(WhenError::Unreadable(_))
         ));
         assert!(matches!(
-            parse_when("2026-11-24", now, &z),
+            parse_when("2026-11-24", now, &z, &cal()),
             Err(WhenError::DateOnly(_))
         ));
         assert!(matches!(
-            parse_when("+0s", now, &z),
+            parse_when("+0s", now, &z, &cal()),
             Err(WhenError::NotForward(_))
         ));
         assert!(matches!(
-            parse_when("+-2h", now, &z),
+            parse_when("+-2h", now, &z, &cal()),
             Err(WhenError::NotForward(_))
         ));
         assert!(matches!(
             parse_stored("+2h", &z),
             Err(WhenError::RelativeInStore(_))
         ));
-        assert!(parse_when("", now, &z).is_err());
-        assert!(parse_when("2026-13-01 10:00", now, &z).is_err());
+        assert!(parse_when("", now, &z, &cal()).is_err());
+        assert!(parse_when("2026-13-01 10:00", now, &z, &cal()).is_err());
     }
 
     #[test]

@@ -99,9 +99,7 @@ fn a_wrong_password_fails_naming_the_login_and_never_prints_the_secret() {
 #[test]
 fn a_relay_that_is_not_listening_is_named_as_such() {
     let env = Env::new("[[rule]]\nname = \"any\"\nremind = [\"0s\"]\n");
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    let port = common::free_port();
     env.write_smtp_config(port, "");
     let out = env.cli(&["test-email", "--to", "ana@example.com"]);
     assert_eq!(out.status.code(), Some(1));

@@ -9,9 +9,12 @@ mod commitments;
 mod config;
 mod generate;
 mod identity;
+mod preview;
+mod report;
 mod show;
 mod status;
 mod test_email;
+mod transfer;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -56,6 +59,21 @@ pub enum Command {
         /// Commitment id.
         id: i64,
     },
+    /// Move a commitment's due time, record why, and tell the customer.
+    Delay(commitments::DelayArgs),
+    /// Add a note to a commitment, or (with --reason) the reason the customer is given.
+    Note(commitments::NoteArgs),
+    /// Print a commitment's future timeline and render every email it would send.
+    Preview {
+        /// Commitment id.
+        id: i64,
+    },
+    /// How the commitments due in a period went: kept on time, after notice, missed.
+    Report(report::ReportArgs),
+    /// Import commitments from a CSV file (all or nothing, or --skip-bad).
+    Import(transfer::ImportArgs),
+    /// Export every commitment as CSV or JSON to standard output.
+    Export(transfer::ExportArgs),
     /// Check the config directory; prints every error as FILE:LINE:COL: message.
     CheckConfig,
     /// Summarise the store: open, quarantined, planned, pending, failed, last sent.
@@ -164,6 +182,12 @@ fn run_verb(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Cancel { id } => {
             commitments::close(&config, id, crate::commitment::Status::Cancelled)
         }
+        Command::Delay(args) => commitments::delay(&config, args),
+        Command::Note(args) => commitments::note(&config, args),
+        Command::Preview { id } => preview::preview(&config, id),
+        Command::Report(args) => report::report(&config, args),
+        Command::Import(args) => transfer::import(&config, args),
+        Command::Export(args) => transfer::export(&config, args),
         Command::Status(args) => status::status(&config, args),
         Command::TestEmail(args) => test_email::send(&config, args),
         Command::CheckConfig | Command::Completions { .. } | Command::Man(_) => {

@@ -1,16 +1,15 @@
 //! `list` and `show`: reading commitments, their timelines and what was sent.
 
-use anyhow::bail;
 use clap::{Args, ValueEnum};
 use jiff::Timestamp;
 use serde::Serialize;
 
 use super::Format;
-use super::commitments::open;
+use super::commitments::{found, open};
 use crate::calendar::{Calendar, humanize};
 use crate::commitment::{Status, StoredCommitment};
 use crate::config::Config;
-use crate::store::{DeliveryRecord, StatusFilter, StepRecord, StoreError};
+use crate::store::{DeliveryRecord, RevisionRecord, StatusFilter, StepRecord};
 
 /// Which commitments `list` shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -34,6 +33,12 @@ pub struct ListArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// Only rows the daemon cannot plan (bad rows written by other programs), with why.
+    #[arg(long, conflicts_with = "status")]
+    pub problems: bool,
+    /// Every commitment to this customer (any status) and every email sent to them.
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["status", "problems"])]
+    pub customer: Option<String>,
 }
 
 /// `followup show`.
@@ -102,11 +107,24 @@ pub fn list(config: &Config, args: ListArgs) -> anyhow::Result<()> {
         StatusArg::All => StatusFilter::All,
     };
     let store = open(config)?;
-    let rows: Vec<Listed> = store
-        .commitments(filter)?
-        .into_iter()
-        .map(|row| listed(row, &config.calendar))
-        .collect();
+    if let Some(customer) = &args.customer {
+        return customer_history(config, &store, customer, args.format);
+    }
+    let rows: Vec<Listed> = if args.problems {
+        let mut rows = Vec::new();
+        for (id, reason, _) in store.problems()? {
+            let mut row = listed(store.commitment(id)?, &config.calendar);
+            row.problem = Some(reason);
+            rows.push(row);
+        }
+        rows
+    } else {
+        store
+            .commitments(filter)?
+            .into_iter()
+            .map(|row| listed(row, &config.calendar))
+            .collect()
+    };
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
         Format::Table => {
@@ -137,6 +155,105 @@ pub fn list(config: &Config, args: ListArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[derive(Debug, Serialize)]
+struct CustomerHistory {
+    customer: String,
+    commitments: Vec<Listed>,
+    emails: Vec<DeliveryRecord>,
+}
+
+/// Every commitment to `customer` and every email sent to them: a profile of the
+/// customer's history with the business.
+fn customer_history(
+    config: &Config,
+    store: &crate::store::Store,
+    customer: &str,
+    format: Format,
+) -> anyhow::Result<()> {
+    let address = crate::commitment::parse_mailbox(customer)
+        .map_err(|e| anyhow::anyhow!("--customer: {e}"))?
+        .email
+        .to_string();
+    let history = history(config, store, &address)?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&history)?),
+        Format::Table => print_history(config, &history),
+    }
+    Ok(())
+}
+
+fn history(
+    config: &Config,
+    store: &crate::store::Store,
+    address: &str,
+) -> anyhow::Result<CustomerHistory> {
+    Ok(CustomerHistory {
+        commitments: store
+            .commitments_of_customer(address)?
+            .into_iter()
+            .map(|row| listed(row, &config.calendar))
+            .collect(),
+        emails: store.deliveries_to(address)?,
+        customer: address.to_string(),
+    })
+}
+
+fn print_history(config: &Config, history: &CustomerHistory) {
+    println!("Commitments to {}:", history.customer);
+    let rows: Vec<Vec<String>> = history
+        .commitments
+        .iter()
+        .map(|r| {
+            vec![
+                format!("  {}", r.id),
+                r.status.clone(),
+                r.due_local
+                    .clone()
+                    .or_else(|| r.due_at.clone())
+                    .unwrap_or_default(),
+                r.owner.clone().unwrap_or_default(),
+                r.title.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print_table(&["  ID", "STATUS", "DUE", "OWNER", "TITLE"], &rows);
+    println!();
+    println!("Emails to {}:", history.customer);
+    print_emails(config, &history.emails);
+}
+
+/// Prints emails as `show` and `list --customer` list them.
+fn print_emails(config: &Config, emails: &[DeliveryRecord]) {
+    let cal = &config.calendar;
+    if emails.is_empty() {
+        println!("  (none yet)");
+        return;
+    }
+    let rows: Vec<Vec<String>> = emails
+        .iter()
+        .map(|d| {
+            let when = d.sent_at.unwrap_or(d.created_at);
+            let detail = match (&d.state[..], &d.last_error) {
+                ("pending", Some(e)) => format!(
+                    "{} [retry at {}: {e}]",
+                    d.subject,
+                    cal.display(d.next_attempt_at)
+                ),
+                (_, Some(e)) => format!("{} [{e}]", d.subject),
+                _ => d.subject.clone(),
+            };
+            vec![
+                format!("  {}", cal.display(when)),
+                d.recipient.clone(),
+                d.state.clone(),
+                d.attempts.to_string(),
+                detail,
+            ]
+        })
+        .collect();
+    print_table(&["  WHEN", "TO", "STATE", "TRIES", "SUBJECT"], &rows);
 }
 
 /// Prints `rows` under `header` in aligned columns; the last column is not padded.
@@ -173,25 +290,32 @@ struct Shown {
     commitment: Listed,
     timeline: Vec<StepRecord>,
     deliveries: Vec<DeliveryRecord>,
+    revisions: Vec<RevisionRecord>,
+    customer_history: Option<CustomerHistory>,
 }
 
 /// Prints one commitment, its timeline and its deliveries.
 pub fn show(config: &Config, args: ShowArgs) -> anyhow::Result<()> {
     let store = open(config)?;
-    let row = match store.commitment(args.id) {
-        Err(StoreError::NotFound(id)) => {
-            bail!("no commitment with id {id} (see followup list --status all)")
-        }
-        other => other?,
+    let row = found(store.commitment(args.id))?;
+    let customer_history = match row
+        .customer
+        .as_deref()
+        .map(crate::commitment::parse_mailbox)
+    {
+        Some(Ok(customer)) => Some(history(config, &store, customer.email.as_ref())?),
+        _ => None,
     };
     let mut commitment = listed(row, &config.calendar);
     if commitment.problem.is_none() {
         commitment.problem = store.problem(args.id)?;
     }
     let shown = Shown {
+        customer_history,
         commitment,
         timeline: store.steps_of(args.id)?,
         deliveries: store.deliveries_of(args.id)?,
+        revisions: store.revisions_of(args.id)?,
     };
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&shown)?),
@@ -246,6 +370,29 @@ fn print_shown(config: &Config, shown: &Shown) {
             println!("    {line}");
         }
     }
+    if !shown.revisions.is_empty() {
+        println!();
+        println!("Due time changes:");
+        let rows: Vec<Vec<String>> = shown
+            .revisions
+            .iter()
+            .map(|r| {
+                let told = if r.notify || r.automatic {
+                    "customer told"
+                } else {
+                    "customer not told"
+                };
+                vec![
+                    format!("  {}", cal.display(r.created_at)),
+                    format!("{} -> {}", r.old_due, r.new_due),
+                    r.source.clone(),
+                    told.to_string(),
+                    r.reason.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        print_table(&["  WHEN", "DUE", "BY", "NOTICE", "REASON"], &rows);
+    }
     println!();
     println!("Timeline ({}):", cal.zone_name());
     if shown.timeline.is_empty() {
@@ -273,32 +420,9 @@ fn print_shown(config: &Config, shown: &Shown) {
     }
     println!();
     println!("Emails:");
-    if shown.deliveries.is_empty() {
-        println!("  (none yet)");
-    } else {
-        let rows: Vec<Vec<String>> = shown
-            .deliveries
-            .iter()
-            .map(|d| {
-                let when = d.sent_at.unwrap_or(d.created_at);
-                let detail = match (&d.state[..], &d.last_error) {
-                    ("pending", Some(e)) => format!(
-                        "{} [retry at {}: {e}]",
-                        d.subject,
-                        cal.display(d.next_attempt_at)
-                    ),
-                    (_, Some(e)) => format!("{} [{e}]", d.subject),
-                    _ => d.subject.clone(),
-                };
-                vec![
-                    format!("  {}", cal.display(when)),
-                    d.recipient.clone(),
-                    d.state.clone(),
-                    d.attempts.to_string(),
-                    detail,
-                ]
-            })
-            .collect();
-        print_table(&["  WHEN", "TO", "STATE", "TRIES", "SUBJECT"], &rows);
+    print_emails(config, &shown.deliveries);
+    if let Some(history) = &shown.customer_history {
+        println!();
+        print_history(config, history);
     }
 }

@@ -7,7 +7,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::ConfigError;
+use super::sections::{self, TransportKind};
+use crate::calendar::Offset;
+
 use lettre::message::Mailbox;
+use toml::Spanned;
 
 pub use super::sections::TlsMode;
 
@@ -18,6 +23,50 @@ pub struct MailSettings {
     pub from: Mailbox,
     /// How messages leave.
     pub transport: TransportSettings,
+    /// Plan, render and record everything, send nothing.
+    pub dry_run: bool,
+    /// How failed attempts are retried.
+    pub retry: RetryPolicy,
+    /// At most this many messages a minute leave, if set; the rest wait.
+    pub max_per_minute: Option<u32>,
+}
+
+/// How transient failures are retried: the first retry after `first`, then doubling up
+/// to `longest`, with jitter; after `give_up_after` the delivery fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Wait before the first retry.
+    pub first: jiff::SignedDuration,
+    /// Longest wait between two attempts.
+    pub longest: jiff::SignedDuration,
+    /// How long transient failures are retried before the delivery fails.
+    pub give_up_after: jiff::SignedDuration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            first: jiff::SignedDuration::from_secs(30),
+            longest: jiff::SignedDuration::from_mins(30),
+            give_up_after: jiff::SignedDuration::from_hours(48),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before the attempt after `attempts` failed ones, with `jitter` in
+    /// [0, 1) spreading it over ±25 %, so deliveries that failed together do not all
+    /// retry together.
+    pub fn backoff(&self, attempts: u32, jitter: f64) -> jiff::SignedDuration {
+        let exp = attempts.saturating_sub(1).min(20);
+        let base = self
+            .first
+            .checked_mul(1 << exp)
+            .unwrap_or(self.longest)
+            .min(self.longest)
+            .max(self.first.min(self.longest));
+        jiff::SignedDuration::from_secs_f64(base.as_secs_f64() * (0.75 + jitter * 0.5))
+    }
 }
 
 /// One of the three transports.
@@ -180,5 +229,189 @@ pub fn resolve(base: &Path, path: &Path) -> PathBuf {
         path.to_path_buf()
     } else {
         base.join(path)
+    }
+}
+
+/// The exact length of a positive wall-clock offset; `None` for zero, negative or
+/// business-time offsets.
+pub fn positive_exact(offset: &Offset) -> Option<jiff::SignedDuration> {
+    offset.exact().filter(|d| d.is_positive())
+}
+
+/// Checks `[mail]` from `file` (whose text is `source`) into settings; pushes every
+/// problem to `errors`.
+pub(super) fn check(
+    dir: &Path,
+    base: &Path,
+    mail: sections::MailSection,
+    file: &Path,
+    source: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<MailSettings> {
+    let transport = match mail.transport {
+        TransportKind::File => TransportSettings::File {
+            dir: resolve(
+                base,
+                &mail
+                    .file
+                    .map(|f| f.dir)
+                    .unwrap_or_else(|| PathBuf::from("var/outbox")),
+            ),
+        },
+        TransportKind::Sendmail => TransportSettings::Sendmail {
+            command: mail
+                .sendmail
+                .map(|s| s.command)
+                .unwrap_or_else(|| PathBuf::from("/usr/sbin/sendmail")),
+        },
+        TransportKind::Smtp => {
+            let Some(smtp) = mail.smtp else {
+                errors.push(ConfigError::whole(
+                    file,
+                    "transport = \"smtp\" needs a [mail.smtp] table with at least host",
+                ));
+                return None;
+            };
+            let span = smtp.span();
+            let smtp = smtp.into_inner();
+            let at = |span, message: &str| ConfigError::at(file, source, Some(span), message);
+            if smtp.host.trim().is_empty() {
+                errors.push(at(span.clone(), "[mail.smtp] host is empty"));
+            }
+            let password = password_source(dir, base, &smtp, file, source, errors);
+            let username = Some(smtp.username.trim().to_string()).filter(|u| !u.is_empty());
+            if username.is_none() && password != PasswordSource::None {
+                errors.push(at(span.clone(), "a password is set but username is empty"));
+            }
+            let timeout = match &smtp.timeout {
+                None => Duration::from_secs(30),
+                Some(offset) => match offset.exact().map(Duration::try_from) {
+                    Some(Ok(d)) if !d.is_zero() => d,
+                    _ => {
+                        errors.push(at(
+                            span.clone(),
+                            "timeout must be a positive duration such as \"30s\"",
+                        ));
+                        Duration::from_secs(30)
+                    }
+                },
+            };
+            let connections = smtp.connections.unwrap_or(4);
+            if connections == 0 {
+                errors.push(at(span.clone(), "connections must be at least 1"));
+            }
+            TransportSettings::Smtp(SmtpSettings {
+                host: smtp.host.trim().to_string(),
+                port: smtp.port.unwrap_or_else(|| default_port(smtp.tls)),
+                tls: smtp.tls,
+                username,
+                password,
+                timeout,
+                connections: connections.max(1),
+                accept_invalid_certs: smtp.accept_invalid_certs,
+                hello_name: smtp.hello_name,
+            })
+        }
+    };
+    let place = |span: std::ops::Range<usize>, message: String| {
+        ConfigError::at(file, source, Some(span), message)
+    };
+    let mut retry = RetryPolicy::default();
+    if let Some(first) = &mail.retry_after {
+        match positive_exact(first.get_ref()) {
+            Some(d) => retry.first = d,
+            None => errors.push(place(
+                first.span(),
+                format!(
+                    "retry_after '{}' must be a positive wall-clock duration such as \"30s\"",
+                    first.get_ref()
+                ),
+            )),
+        }
+    }
+    if let Some(horizon) = &mail.retry_for {
+        match positive_exact(horizon.get_ref()) {
+            Some(d) => retry.give_up_after = d,
+            None => errors.push(place(
+                horizon.span(),
+                format!(
+                    "retry_for '{}' must be a positive wall-clock duration such as \"2d\"",
+                    horizon.get_ref()
+                ),
+            )),
+        }
+    }
+    let max_per_minute = match &mail.max_per_minute {
+        Some(n) if *n.get_ref() == 0 => {
+            errors.push(place(
+                n.span(),
+                "max_per_minute must be at least 1 (leave it out for no limit)".into(),
+            ));
+            None
+        }
+        Some(n) => Some(*n.get_ref()),
+        None => None,
+    };
+    Some(MailSettings {
+        from: mail.from.0,
+        transport,
+        dry_run: mail.dry_run,
+        retry,
+        max_per_minute,
+    })
+}
+
+/// Where `[mail.smtp]` says the password is: at most one of `password_file`,
+/// `password_env` and `password_credential`; an empty value means none.
+fn password_source(
+    dir: &Path,
+    base: &Path,
+    smtp: &sections::SmtpSection,
+    file: &Path,
+    source: &str,
+    errors: &mut Vec<ConfigError>,
+) -> PasswordSource {
+    let at = |span, message: &str| ConfigError::at(file, source, Some(span), message);
+    let set = [
+        smtp.password_file.as_ref().map(Spanned::span),
+        smtp.password_env.as_ref().map(Spanned::span),
+        smtp.password_credential.as_ref().map(Spanned::span),
+    ];
+    if let Some(second) = set.iter().flatten().nth(1) {
+        errors.push(at(
+            second.clone(),
+            "set one of password_file, password_env and password_credential, not several",
+        ));
+        return PasswordSource::None;
+    }
+    if let Some(f) = smtp.password_file.as_ref() {
+        if f.get_ref().as_os_str().is_empty() {
+            return PasswordSource::None;
+        }
+        return PasswordSource::File(resolve(base, f.get_ref()));
+    }
+    if let Some(v) = smtp.password_env.as_ref() {
+        if v.get_ref().is_empty() {
+            return PasswordSource::None;
+        }
+        return PasswordSource::Env(v.get_ref().clone());
+    }
+    let Some(c) = smtp.password_credential.as_ref() else {
+        return PasswordSource::None;
+    };
+    let name = c.get_ref().trim();
+    if name.is_empty() {
+        return PasswordSource::None;
+    }
+    if name.contains('/') || name == "." || name == ".." {
+        errors.push(at(
+            c.span(),
+            "password_credential is a credential name such as \"smtp-password\" (the ID in the unit's LoadCredential=), not a path",
+        ));
+        return PasswordSource::None;
+    }
+    PasswordSource::Credential {
+        name: name.to_string(),
+        fallback: dir.join(name),
     }
 }

@@ -11,24 +11,26 @@
 //! built into the binary, which are the shipped `config/followup.toml`.
 
 mod error;
+mod jobs;
 pub mod mail;
+mod rules;
 mod sections;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use toml::Spanned;
 
 use crate::calendar::Calendar;
-use crate::mail::templates::Templates;
-use crate::rule::{Overdue, Rule};
+use crate::mail::templates::{TemplateKind, Templates};
+use crate::rule::Rule;
 pub use error::{ConfigError, ConfigErrors, line_column};
+pub use jobs::ReportSettings;
 pub use mail::{
     MailSettings, PasswordError, PasswordSource, SmtpSettings, TlsMode, TransportSettings,
 };
 pub use sections::LogLevel;
-use sections::{FileConfig, RuleSection, SmtpSection, TransportKind};
+use sections::{FileConfig, RuleSection};
 
 /// The defaults built into the binary: the shipped `config/followup.toml`.
 pub const EMBEDDED_DEFAULTS: &str = include_str!("../../config/followup.toml");
@@ -47,6 +49,12 @@ pub struct Config {
     pub calendar: Calendar,
     /// `[mail]`.
     pub mail: MailSettings,
+    /// `[daemon]`.
+    pub daemon: DaemonSettings,
+    /// `[[schedule]]` blocks.
+    pub schedules: Vec<crate::jobs::Schedule>,
+    /// `[report]`.
+    pub report: ReportSettings,
     /// `[[rule]]` blocks in match order.
     pub rules: Vec<Rule>,
     /// `[log] level`: the daemon's log level.
@@ -57,11 +65,29 @@ pub struct Config {
     pub command: String,
 }
 
+/// `[daemon]`, checked.
+#[derive(Clone, Debug)]
+pub struct DaemonSettings {
+    /// How late a step may fire and still count as on time; later ones go through the
+    /// rule's `catch_up` policy.
+    pub late_after: jiff::SignedDuration,
+}
+
+impl Default for DaemonSettings {
+    fn default() -> Self {
+        DaemonSettings {
+            late_after: jiff::SignedDuration::from_secs(60),
+        }
+    }
+}
+
 /// `[store]`, checked.
 #[derive(Clone, Debug)]
 pub struct StoreSettings {
     /// The SQLite file, absolute.
     pub path: PathBuf,
+    /// How long records of sent emails are kept before the prune job deletes them.
+    pub keep: jiff::SignedDuration,
 }
 
 /// The config directory to use when none is given: `$FOLLOWUP_CONFIG`, else
@@ -124,7 +150,11 @@ pub fn load(dir: &Path, allow_missing: bool) -> Result<Config, ConfigErrors> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| dir.clone());
     let config = build(&dir, &base, parsed, defaults, &mut errors);
-    let templates = Templates::load(&dir.join("templates"));
+    let wanted: Vec<(String, TemplateKind)> = config
+        .as_ref()
+        .map(|c| c.rules.iter().flat_map(rules::templates_of).collect())
+        .unwrap_or_default();
+    let templates = Templates::load(&dir.join("templates"), &wanted);
     match (config, templates) {
         (Some(mut config), Ok(templates)) if errors.is_empty() => {
             config.templates = Arc::new(templates);
@@ -203,12 +233,15 @@ fn build(
 ) -> Option<Config> {
     let embedded = Path::new(EMBEDDED_NAME);
 
-    let store = single("store", &parsed, |c| c.store.as_ref(), errors)
-        .map(|l| l.value)
-        .or_else(|| default_of(&defaults.store))?;
-    let calendar = single("calendar", &parsed, |c| c.calendar.as_ref(), errors)
-        .map(|l| l.value)
-        .or_else(|| default_of(&defaults.calendar))?;
+    let (store, store_place) = match single("store", &parsed, |c| c.store.as_ref(), errors) {
+        Some(l) => (l.value, Some((l.file.to_path_buf(), l.source.to_string()))),
+        None => (default_of(&defaults.store)?, None),
+    };
+    let (calendar, calendar_place) =
+        match single("calendar", &parsed, |c| c.calendar.as_ref(), errors) {
+            Some(l) => (l.value, Some((l.file.to_path_buf(), l.source.to_string()))),
+            None => (default_of(&defaults.calendar)?, None),
+        };
     let mail = single("mail", &parsed, |c| c.mail.as_ref(), errors);
     let (mail, mail_file, mail_source) = match mail {
         Some(l) => (l.value, l.file.to_path_buf(), l.source.to_string()),
@@ -218,7 +251,24 @@ fn build(
             EMBEDDED_DEFAULTS.to_string(),
         ),
     };
-    let mail = check_mail(dir, base, mail, &mail_file, &mail_source, errors);
+    let mail = mail::check(dir, base, mail, &mail_file, &mail_source, errors);
+    let mut daemon = DaemonSettings::default();
+    if let Some(l) = single("daemon", &parsed, |c| c.daemon.as_ref(), errors)
+        && let Some(late_after) = &l.value.late_after
+    {
+        match mail::positive_exact(late_after.get_ref()) {
+            Some(d) => daemon.late_after = d,
+            None => errors.push(ConfigError::at(
+                l.file,
+                l.source,
+                Some(late_after.span()),
+                format!(
+                    "late_after '{}' must be a positive wall-clock duration such as \"1m\"",
+                    late_after.get_ref()
+                ),
+            )),
+        }
+    }
     let log_level = single("log", &parsed, |c| c.log.as_ref(), errors)
         .map(|l| l.value)
         .or_else(|| default_of(&defaults.log))
@@ -239,11 +289,17 @@ fn build(
     let mut rules: Vec<Rule> = Vec::new();
     let mut names: Vec<String> = Vec::new();
     for (path, text, spanned) in rule_sources {
-        if let Some(rule) = check_rule(spanned.get_ref(), &mut names, path, text, errors) {
+        let place = rules::Place {
+            file: path,
+            source: text,
+        };
+        if let Some(rule) = rules::check(spanned.get_ref(), &mut names, &place, errors) {
             rules.push(rule);
         }
     }
 
+    let calendar = check_calendar(calendar, calendar_place, errors);
+    let calendar_zone_name = calendar.zone_name().to_string();
     let command = if dir == std::path::absolute(default_dir()).unwrap_or_default() {
         "followup".to_string()
     } else {
@@ -253,9 +309,13 @@ fn build(
         dir: dir.to_path_buf(),
         store: StoreSettings {
             path: mail::resolve(base, &store.path),
+            keep: jobs::keep(&store, store_place.as_ref(), errors),
         },
-        calendar: Calendar::new(calendar.timezone.0),
+        calendar,
         mail: mail?,
+        daemon,
+        schedules: jobs::schedules(&parsed, &calendar_zone_name, errors),
+        report: jobs::report(&parsed, errors),
         rules,
         log_level,
         templates: Arc::new(Templates::builtin()),
@@ -263,205 +323,37 @@ fn build(
     })
 }
 
+fn check_calendar(
+    section: sections::CalendarSection,
+    place: Option<(PathBuf, String)>,
+    errors: &mut Vec<ConfigError>,
+) -> Calendar {
+    let week = match &section.business_hours {
+        None => crate::calendar::DEFAULT_WEEK,
+        Some(hours) => {
+            let week = hours.get_ref().week();
+            if week.iter().all(Option::is_none)
+                && let Some((file, source)) = &place
+            {
+                errors.push(ConfigError::at(
+                    file,
+                    source,
+                    Some(hours.span()),
+                    "business_hours opens on no day: give at least one day, e.g. mon = \"09:00-17:00\"",
+                ));
+            }
+            week
+        }
+    };
+    Calendar::with_hours(
+        section.timezone.0,
+        week,
+        section.holidays.into_iter().collect(),
+    )
+}
+
 fn default_of<T: Clone>(table: &Option<Spanned<T>>) -> Option<T> {
     table.as_ref().map(|t| t.get_ref().clone())
-}
-
-fn check_rule(
-    section: &RuleSection,
-    names: &mut Vec<String>,
-    file: &Path,
-    source: &str,
-    errors: &mut Vec<ConfigError>,
-) -> Option<Rule> {
-    let at = |span, message: String| ConfigError::at(file, source, Some(span), message);
-    let name = section.name.get_ref().trim().to_string();
-    let before = errors.len();
-    if name.is_empty() {
-        errors.push(at(
-            section.name.span(),
-            "a rule needs a non-empty name".into(),
-        ));
-    } else if names.contains(&name) {
-        errors.push(at(
-            section.name.span(),
-            format!("a rule named '{name}' is already defined; rule names must be unique"),
-        ));
-    }
-    names.push(name.clone());
-    let overdue = match (&section.overdue_every, &section.overdue_max) {
-        (None, None) => None,
-        (None, Some(max)) => {
-            errors.push(at(
-                max.span(),
-                "overdue_max needs overdue_every (e.g. overdue_every = \"1d\")".into(),
-            ));
-            None
-        }
-        (Some(every), max) => {
-            if !every.get_ref().is_positive() {
-                errors.push(at(
-                    every.span(),
-                    format!(
-                        "overdue_every '{}' must be a positive interval such as \"1d\"",
-                        every.get_ref()
-                    ),
-                ));
-            }
-            let max_value = max.as_ref().map_or(3, |m| *m.get_ref());
-            if let Some(m) = max.as_ref().filter(|m| *m.get_ref() > 100) {
-                errors.push(at(m.span(), "overdue_max may be at most 100".into()));
-            }
-            Some(Overdue {
-                every: every.get_ref().clone(),
-                max: max_value,
-            })
-        }
-    };
-    if errors.len() > before {
-        return None;
-    }
-    Some(Rule {
-        name,
-        kinds: section.matcher.kind.clone().map(|k| k.into_vec()),
-        remind: section.remind.clone(),
-        overdue,
-        catch_up: section.catch_up,
-    })
-}
-
-fn check_mail(
-    dir: &Path,
-    base: &Path,
-    mail: sections::MailSection,
-    file: &Path,
-    source: &str,
-    errors: &mut Vec<ConfigError>,
-) -> Option<MailSettings> {
-    let transport = match mail.transport {
-        TransportKind::File => TransportSettings::File {
-            dir: mail::resolve(
-                base,
-                &mail
-                    .file
-                    .map(|f| f.dir)
-                    .unwrap_or_else(|| PathBuf::from("var/outbox")),
-            ),
-        },
-        TransportKind::Sendmail => TransportSettings::Sendmail {
-            command: mail
-                .sendmail
-                .map(|s| s.command)
-                .unwrap_or_else(|| PathBuf::from("/usr/sbin/sendmail")),
-        },
-        TransportKind::Smtp => {
-            let Some(smtp) = mail.smtp else {
-                errors.push(ConfigError::whole(
-                    file,
-                    "transport = \"smtp\" needs a [mail.smtp] table with at least host",
-                ));
-                return None;
-            };
-            let span = smtp.span();
-            let smtp = smtp.into_inner();
-            let at = |span, message: &str| ConfigError::at(file, source, Some(span), message);
-            if smtp.host.trim().is_empty() {
-                errors.push(at(span.clone(), "[mail.smtp] host is empty"));
-            }
-            let password = password_source(dir, base, &smtp, file, source, errors);
-            let username = Some(smtp.username.trim().to_string()).filter(|u| !u.is_empty());
-            if username.is_none() && password != PasswordSource::None {
-                errors.push(at(span.clone(), "a password is set but username is empty"));
-            }
-            let timeout = match &smtp.timeout {
-                None => Duration::from_secs(30),
-                Some(offset) => match Duration::try_from(offset.exact()) {
-                    Ok(d) if !d.is_zero() => d,
-                    _ => {
-                        errors.push(at(
-                            span.clone(),
-                            "timeout must be a positive duration such as \"30s\"",
-                        ));
-                        Duration::from_secs(30)
-                    }
-                },
-            };
-            let connections = smtp.connections.unwrap_or(4);
-            if connections == 0 {
-                errors.push(at(span.clone(), "connections must be at least 1"));
-            }
-            TransportSettings::Smtp(SmtpSettings {
-                host: smtp.host.trim().to_string(),
-                port: smtp.port.unwrap_or_else(|| mail::default_port(smtp.tls)),
-                tls: smtp.tls,
-                username,
-                password,
-                timeout,
-                connections: connections.max(1),
-                accept_invalid_certs: smtp.accept_invalid_certs,
-                hello_name: smtp.hello_name,
-            })
-        }
-    };
-    Some(MailSettings {
-        from: mail.from.0,
-        transport,
-    })
-}
-
-/// Where `[mail.smtp]` says the password is: at most one of `password_file`,
-/// `password_env` and `password_credential`; an empty value means none.
-fn password_source(
-    dir: &Path,
-    base: &Path,
-    smtp: &SmtpSection,
-    file: &Path,
-    source: &str,
-    errors: &mut Vec<ConfigError>,
-) -> PasswordSource {
-    let at = |span, message: &str| ConfigError::at(file, source, Some(span), message);
-    let set = [
-        smtp.password_file.as_ref().map(Spanned::span),
-        smtp.password_env.as_ref().map(Spanned::span),
-        smtp.password_credential.as_ref().map(Spanned::span),
-    ];
-    if let Some(second) = set.iter().flatten().nth(1) {
-        errors.push(at(
-            second.clone(),
-            "set one of password_file, password_env and password_credential, not several",
-        ));
-        return PasswordSource::None;
-    }
-    if let Some(f) = smtp.password_file.as_ref() {
-        if f.get_ref().as_os_str().is_empty() {
-            return PasswordSource::None;
-        }
-        return PasswordSource::File(mail::resolve(base, f.get_ref()));
-    }
-    if let Some(v) = smtp.password_env.as_ref() {
-        if v.get_ref().is_empty() {
-            return PasswordSource::None;
-        }
-        return PasswordSource::Env(v.get_ref().clone());
-    }
-    let Some(c) = smtp.password_credential.as_ref() else {
-        return PasswordSource::None;
-    };
-    let name = c.get_ref().trim();
-    if name.is_empty() {
-        return PasswordSource::None;
-    }
-    if name.contains('/') || name == "." || name == ".." {
-        errors.push(at(
-            c.span(),
-            "password_credential is a credential name such as \"smtp-password\" (the ID in the unit's LoadCredential=), not a path",
-        ));
-        return PasswordSource::None;
-    }
-    PasswordSource::Credential {
-        name: name.to_string(),
-        fallback: dir.join(name),
-    }
 }
 
 #[cfg(test)]

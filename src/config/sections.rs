@@ -5,12 +5,13 @@
 use std::path::PathBuf;
 
 use lettre::message::Mailbox;
+use serde::de::{IntoDeserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
-use crate::calendar::{Offset, Zone};
+use crate::calendar::{Hours, Offset, Week, Zone};
 use crate::commitment::parse_mailbox;
-use crate::rule::CatchUp;
+use crate::rule::{CatchUp, CheckInTo};
 
 /// One `*.toml` file. Every table is optional; `[[rule]]` blocks add up across files.
 #[derive(Debug, Deserialize)]
@@ -20,8 +21,45 @@ pub(crate) struct FileConfig {
     pub calendar: Option<Spanned<CalendarSection>>,
     pub mail: Option<Spanned<MailSection>>,
     pub log: Option<Spanned<LogSection>>,
+    pub daemon: Option<Spanned<DaemonSection>>,
+    pub report: Option<Spanned<ReportSection>>,
     #[serde(default)]
     pub rule: Vec<Spanned<RuleSection>>,
+    #[serde(default)]
+    pub schedule: Vec<Spanned<ScheduleSection>>,
+}
+
+/// One `[[schedule]]` block.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ScheduleSection {
+    pub name: Spanned<String>,
+    pub cron: Spanned<String>,
+    #[serde(default)]
+    pub timezone: Option<Spanned<String>>,
+    pub job: crate::jobs::Job,
+    #[serde(default)]
+    pub catch_up: bool,
+}
+
+/// `[report]`: who gets the report job's email, and what it covers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReportSection {
+    #[serde(default)]
+    pub to: Option<OneOrMany<MailboxSetting>>,
+    #[serde(default)]
+    pub since: Option<Spanned<Offset>>,
+    #[serde(default)]
+    pub by: Option<crate::jobs::report::GroupBy>,
+}
+
+/// `[daemon]`: how the scheduler treats time.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DaemonSection {
+    #[serde(default)]
+    pub late_after: Option<Spanned<Offset>>,
 }
 
 /// `[log]`: how much the daemon says.
@@ -66,13 +104,40 @@ impl LogLevel {
 #[serde(deny_unknown_fields)]
 pub(crate) struct StoreSection {
     pub path: PathBuf,
+    #[serde(default)]
+    pub keep: Option<Spanned<Offset>>,
 }
 
-/// `[calendar]`: the zone local times are read and shown in.
+/// `[calendar]`: the zone local times are read and shown in, business hours, holidays.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CalendarSection {
     pub timezone: Zone,
+    #[serde(default)]
+    pub business_hours: Option<Spanned<WeekSection>>,
+    #[serde(default)]
+    pub holidays: Vec<jiff::civil::Date>,
+}
+
+/// `business_hours = { mon = "09:00-17:30", ... }`: days left out are closed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WeekSection {
+    pub mon: Option<Hours>,
+    pub tue: Option<Hours>,
+    pub wed: Option<Hours>,
+    pub thu: Option<Hours>,
+    pub fri: Option<Hours>,
+    pub sat: Option<Hours>,
+    pub sun: Option<Hours>,
+}
+
+impl WeekSection {
+    pub fn week(&self) -> Week {
+        [
+            self.mon, self.tue, self.wed, self.thu, self.fri, self.sat, self.sun,
+        ]
+    }
 }
 
 /// `[mail]` with its per-transport subtables.
@@ -82,6 +147,14 @@ pub(crate) struct MailSection {
     pub from: MailboxSetting,
     #[serde(default)]
     pub transport: TransportKind,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub retry_after: Option<Spanned<Offset>>,
+    #[serde(default)]
+    pub retry_for: Option<Spanned<Offset>>,
+    #[serde(default)]
+    pub max_per_minute: Option<Spanned<u32>>,
     #[serde(default)]
     pub file: Option<FileSection>,
     #[serde(default)]
@@ -172,6 +245,56 @@ pub(crate) struct RuleSection {
     pub overdue_max: Option<Spanned<u32>>,
     #[serde(default)]
     pub catch_up: CatchUp,
+    #[serde(default)]
+    pub customer_update: Option<Spanned<CustomerUpdateSection>>,
+    #[serde(default)]
+    pub alert: Option<Spanned<AlertSection>>,
+    #[serde(default)]
+    pub escalate: Option<Spanned<EscalateSection>>,
+    #[serde(default)]
+    pub check_in: Option<Spanned<CheckInSection>>,
+    #[serde(default)]
+    pub digest_only: bool,
+}
+
+/// `customer_update = { at, extend_by, max, template }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CustomerUpdateSection {
+    pub at: Offset,
+    pub extend_by: Offset,
+    #[serde(default)]
+    pub max: Option<u32>,
+    #[serde(default)]
+    pub template: Option<String>,
+}
+
+/// `alert = { at, to }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AlertSection {
+    #[serde(default)]
+    pub at: Option<Offset>,
+    pub to: OneOrMany<MailboxSetting>,
+}
+
+/// `escalate = { after, to }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EscalateSection {
+    pub after: Offset,
+    pub to: OneOrMany<MailboxSetting>,
+}
+
+/// `check_in = { after, to, template }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CheckInSection {
+    pub after: Offset,
+    #[serde(default)]
+    pub to: CheckInTo,
+    #[serde(default)]
+    pub template: Option<String>,
 }
 
 /// `match = { ... }`: which commitments a rule is for. Empty matches every one.
@@ -179,19 +302,41 @@ pub(crate) struct RuleSection {
 #[serde(deny_unknown_fields)]
 pub(crate) struct MatchSection {
     #[serde(default)]
-    pub kind: Option<OneOrMany>,
+    pub kind: Option<OneOrMany<String>>,
 }
 
-/// A string or a list of strings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub(crate) enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
+/// One value or a list of them, written as a string or a list of strings.
+#[derive(Debug, Clone)]
+pub(crate) enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
 }
 
-impl OneOrMany {
-    pub fn into_vec(self) -> Vec<String> {
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Either<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Either<T> {
+            type Value = OneOrMany<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                T::deserialize(v.into_deserializer()).map(OneOrMany::One)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(OneOrMany::Many(items))
+            }
+        }
+        deserializer.deserialize_any(Either(std::marker::PhantomData))
+    }
+}
+
+impl<T> OneOrMany<T> {
+    pub fn into_vec(self) -> Vec<T> {
         match self {
             OneOrMany::One(s) => vec![s],
             OneOrMany::Many(v) => v,

@@ -174,6 +174,176 @@ fn a_bad_sender_address_is_an_error_at_its_line() {
 }
 
 #[test]
+fn timeline_keys_are_read_and_checked() {
+    let dir = dir_with(&[(
+        "r.toml",
+        r#"
+[[rule]]
+name = "order-info"
+match = { kind = "order-info" }
+remind = ["-1d", "-2h"]
+customer_update = { at = "-1h", extend_by = "2 business days", max = 2, template = "no_news_yet" }
+alert = { at = "+0s", to = ["service-team@example.com"] }
+escalate = { after = "+4h", to = ["lead@example.com", "Lead <lead@example.com>"] }
+check_in = { after = "3 business days", to = "customer" }
+"#,
+    )]);
+    let config = load(dir.path(), false).unwrap();
+    let rule = &config.rules[0];
+    let update = rule.customer_update.as_ref().unwrap();
+    assert_eq!(update.max, 2);
+    assert!(update.extend_by.is_business());
+    assert_eq!(rule.alert.as_ref().unwrap().to.len(), 1);
+    assert_eq!(
+        rule.escalate.as_ref().unwrap().to.len(),
+        1,
+        "the same address twice is one recipient"
+    );
+    assert_eq!(
+        rule.check_in.as_ref().unwrap().template,
+        "check_in_customer"
+    );
+}
+
+#[test]
+fn timeline_mistakes_name_their_place() {
+    let dir = dir_with(&[(
+        "r.toml",
+        r#"[[rule]]
+name = "a"
+customer_update = { at = "-1h", extend_by = "-1d" }
+alert = { at = "-5m", to = ["team@example.com"] }
+escalate = { after = "4h", to = [] }
+check_in = { after = "1d", to = "manager" }
+"#,
+    )]);
+    let errors = errors_of(dir.path());
+    assert_eq!(
+        errors.len(),
+        1,
+        "serde stops at the first error in a file: {errors:#?}"
+    );
+    assert!(
+        errors[0].contains("r.toml:6:") && errors[0].contains("manager"),
+        "{}",
+        errors[0]
+    );
+    std::fs::write(
+        dir.path().join("r.toml"),
+        r#"[[rule]]
+name = "a"
+customer_update = { at = "-1h", extend_by = "-1d" }
+alert = { at = "-5m", to = ["team@example.com"] }
+escalate = { after = "4h", to = [] }
+"#,
+    )
+    .unwrap();
+    let errors = errors_of(dir.path());
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(errors[0].contains("r.toml:3:") && errors[0].contains("extend_by"));
+    assert!(errors[1].contains("r.toml:4:") && errors[1].contains("before the due time"));
+    assert!(errors[2].contains("r.toml:5:") && errors[2].contains("nobody"));
+    std::fs::write(
+        dir.path().join("r.toml"),
+        "[[rule]]\nname = \"a\"\nalert = { to = [\"team@example.com\", \"not an address\"] }\n",
+    )
+    .unwrap();
+    let errors = errors_of(dir.path());
+    assert!(
+        errors[0].contains("r.toml:3:") && errors[0].contains("not an address"),
+        "{}",
+        errors[0]
+    );
+}
+
+#[test]
+fn business_hours_and_holidays_are_checked() {
+    let dir = dir_with(&[(
+        "c.toml",
+        "[calendar]\ntimezone = \"UTC\"\nbusiness_hours = { mon = \"17:00-09:00\" }\n",
+    )]);
+    let errors = errors_of(dir.path());
+    assert!(
+        errors[0].contains("c.toml:3:") && errors[0].contains("before the closing"),
+        "{}",
+        errors[0]
+    );
+    std::fs::write(
+        dir.path().join("c.toml"),
+        "[calendar]\ntimezone = \"UTC\"\nbusiness_hours = {}\n",
+    )
+    .unwrap();
+    let errors = errors_of(dir.path());
+    assert!(
+        errors[0].contains("c.toml:3:") && errors[0].contains("no day"),
+        "{}",
+        errors[0]
+    );
+    std::fs::write(
+        dir.path().join("c.toml"),
+        "[calendar]\ntimezone = \"UTC\"\nholidays = [\"2026-12-25\", \"2026-13-01\"]\n",
+    )
+    .unwrap();
+    let errors = errors_of(dir.path());
+    assert!(errors[0].contains("c.toml:3:"), "{}", errors[0]);
+}
+
+#[test]
+fn schedules_are_read_and_a_bad_cron_names_its_place() {
+    let dir = dir_with(&[(
+        "s.toml",
+        r#"[[schedule]]
+name = "morning digest"
+cron = "0 0 8 * * Mon-Fri"
+timezone = "Europe/London"
+job = "digest"
+
+[[schedule]]
+name = "broken"
+cron = "0 8 * * *"
+job = "prune"
+
+[[schedule]]
+name = "report"
+cron = "0 0 9 * * Mon"
+timezone = "Mars/Base"
+job = "report"
+"#,
+    )]);
+    let errors = errors_of(dir.path());
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(
+        errors[0].contains("s.toml:9:8") && errors[0].contains("seconds first"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].contains("s.toml:15:12") && errors[1].contains("unknown time zone"),
+        "{}",
+        errors[1]
+    );
+    assert!(
+        errors[2].contains("s.toml:12:") && errors[2].contains("[report] to names nobody"),
+        "{}",
+        errors[2]
+    );
+    std::fs::write(
+        dir.path().join("s.toml"),
+        "[[schedule]]\nname = \"d\"\ncron = \"0 0 8 * * *\"\njob = \"digest\"\ncatch_up = true\n\n[store]\npath = \"x.db\"\nkeep = \"30d\"\n",
+    )
+    .unwrap();
+    let config = load(dir.path(), false).unwrap();
+    assert_eq!(config.schedules.len(), 1);
+    assert!(config.schedules[0].catch_up);
+    assert_eq!(
+        config.schedules[0].zone.name(),
+        "Europe/London",
+        "the calendar's zone by default"
+    );
+    assert_eq!(config.store.keep, jiff::SignedDuration::from_hours(30 * 24));
+}
+
+#[test]
 fn a_systemd_credential_names_the_password_and_falls_back_to_the_config_dir() {
     let smtp = "[mail]\nfrom = \"f@example.com\"\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"relay\"\nusername = \"u\"\n";
     let dir = dir_with(&[(

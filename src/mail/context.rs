@@ -1,10 +1,14 @@
-//! The values templates see. One documented set for every template
-//! ([`super::templates::VARIABLES`]); times are shown in the calendar's zone.
+//! The values templates see: one documented set for every template
+//! ([`super::templates::VARIABLES`]) plus a group for customer updates (`update`) and
+//! one for missed promises (`missed`). Times are shown in the zone of the reader: the
+//! customer's own zone in customer mail, the calendar's zone otherwise.
 
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use lettre::message::Mailbox;
 use serde::Serialize;
 
-use crate::calendar::{Calendar, humanize};
+use crate::calendar::{display_in, humanize};
 use crate::commitment::Commitment;
 use crate::planner::StepKind;
 
@@ -13,12 +17,47 @@ use crate::planner::StepKind;
 pub struct Context {
     /// "Due in 2 hours", "Due now", "Overdue by 1 day".
     pub headline: String,
+    /// Who this copy is for.
+    pub recipient: RecipientView,
     /// The commitment.
     pub commitment: CommitmentView,
     /// The step being sent.
     pub step: StepView,
     /// Commands that act on the commitment, ready to paste.
     pub commands: Commands,
+    /// Customer updates and the owner's copy of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update: Option<UpdateView>,
+    /// Alerts and escalations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missed: Option<MissedView>,
+    /// The notice that an email failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+}
+
+/// `failure.*` in templates: an email that failed for good.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    /// Its recipient.
+    pub recipient: String,
+    /// customer, team, escalation.
+    pub audience: String,
+    /// Its subject.
+    pub subject: String,
+    /// The last error.
+    pub error: String,
+    /// How many attempts were made.
+    pub attempts: u32,
+}
+
+/// The recipient of this copy.
+#[derive(Debug, Serialize)]
+pub struct RecipientView {
+    /// Name, or the address when there is none.
+    pub name: String,
+    /// Address.
+    pub email: String,
 }
 
 /// A commitment as templates see it.
@@ -46,12 +85,16 @@ pub struct CommitmentView {
     pub note: String,
     /// External reference, if any.
     pub r#ref: Option<String>,
-    /// Due time in the calendar's zone, e.g. `Tue 24 Nov 2026 17:00 GMT`.
+    /// Why it may be late, in words for the customer, if given.
+    pub reason: Option<String>,
+    /// Due time in the reader's zone, e.g. `Tue 24 Nov 2026 17:00 GMT`.
     pub due: String,
     /// Due time as RFC 3339.
     pub due_iso: String,
     /// Distance between now and the due time, e.g. `2 hours`.
     pub due_in: String,
+    /// When it was done, in the reader's zone, if it was.
+    pub done: Option<String>,
     /// The zone times are shown in.
     pub timezone: String,
     /// open, done or cancelled.
@@ -61,13 +104,13 @@ pub struct CommitmentView {
 /// The step as templates see it.
 #[derive(Debug, Serialize)]
 pub struct StepView {
-    /// remind, overdue, ...
+    /// remind, overdue, customer_update, ...
     pub kind: String,
-    /// `-2h`, `overdue 1 of 3`.
+    /// `-2h`, `overdue 1 of 3`, ...
     pub label: String,
     /// The rule that planned it.
     pub rule: String,
-    /// When it was planned for, in the calendar's zone.
+    /// When it was planned for, in the reader's zone.
     pub planned: String,
     /// True when it goes out after its time because the daemon was not running.
     pub late: bool,
@@ -82,6 +125,59 @@ pub struct Commands {
     pub show: String,
     /// Cancel it.
     pub cancel: String,
+    /// Move the due time and tell the customer.
+    pub delay: String,
+    /// Record the reason the customer is given.
+    pub reason: String,
+}
+
+/// A move of the due time the customer is told of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update {
+    /// Which automatic update this is (0 for a delay recorded by hand).
+    pub number: u32,
+    /// At most this many automatic updates.
+    pub max: u32,
+    /// The first due time ever promised.
+    pub original_due: Timestamp,
+    /// The due time being given up.
+    pub previous_due: Timestamp,
+    /// The new expected time.
+    pub new_due: Timestamp,
+    /// Why, if the owner said.
+    pub reason: Option<String>,
+}
+
+/// `update.*` in templates.
+#[derive(Debug, Serialize)]
+pub struct UpdateView {
+    /// Which automatic update this is (0 for a delay recorded by hand).
+    pub number: u32,
+    /// At most this many automatic updates.
+    pub max: u32,
+    /// The first due time promised.
+    pub original_due: String,
+    /// The due time given up.
+    pub previous_due: String,
+    /// The new expected time.
+    pub new_due: String,
+    /// Why, if the owner said.
+    pub reason: Option<String>,
+    /// What the customer got (owner's copy only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_subject: Option<String>,
+    /// What the customer got (owner's copy only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_text: Option<String>,
+}
+
+/// `missed.*` in templates.
+#[derive(Debug, Serialize)]
+pub struct MissedView {
+    /// How late, e.g. `4 hours`.
+    pub by: String,
+    /// The due time that passed.
+    pub due: String,
 }
 
 /// Which step is being sent, for the context.
@@ -99,7 +195,8 @@ pub struct StepInfo {
     pub late: bool,
 }
 
-fn name_or_address(mailbox: &lettre::message::Mailbox) -> String {
+/// A name to address a person by: the name, or the address when there is none.
+pub fn name_or_address(mailbox: &Mailbox) -> String {
     mailbox
         .name
         .clone()
@@ -119,47 +216,95 @@ pub fn headline(due: Timestamp, now: Timestamp) -> String {
     }
 }
 
-/// The context for `step` of `commitment`, composed at `now`.
-pub fn context(
-    commitment: &Commitment,
-    step: &StepInfo,
-    calendar: &Calendar,
-    command: &str,
-    now: Timestamp,
-) -> Context {
-    let id = commitment.id;
-    Context {
-        headline: headline(commitment.due_at, now),
-        commitment: CommitmentView {
-            id,
-            title: commitment.title.clone(),
-            owner: commitment.owner.to_string(),
-            owner_name: name_or_address(&commitment.owner),
-            owner_email: commitment.owner.email.to_string(),
-            customer: commitment.customer.to_string(),
-            customer_name: name_or_address(&commitment.customer),
-            customer_email: commitment.customer.email.to_string(),
-            kind: commitment.kind.clone(),
-            note: commitment.note.clone(),
-            r#ref: commitment.external_ref.clone(),
-            due: calendar.display(commitment.due_at),
-            due_iso: crate::when::format_stored(commitment.due_at, calendar.zone()),
-            due_in: humanize(now, commitment.due_at),
-            timezone: calendar.zone_name().to_string(),
-            status: commitment.status.to_string(),
-        },
-        step: StepView {
-            kind: step.kind.to_string(),
-            label: step.label.clone(),
-            rule: step.rule.clone(),
-            planned: calendar.display(step.planned_at),
-            late: step.late,
-        },
-        commands: Commands {
-            done: format!("{command} done {id}"),
-            show: format!("{command} show {id}"),
-            cancel: format!("{command} cancel {id}"),
-        },
+/// Everything a context is made from.
+pub struct Scene<'a> {
+    /// The commitment.
+    pub commitment: &'a Commitment,
+    /// The step.
+    pub step: &'a StepInfo,
+    /// Who this copy is for.
+    pub recipient: &'a Mailbox,
+    /// The zone the reader reads times in.
+    pub zone: &'a TimeZone,
+    /// How to call the program, for commands.
+    pub command: &'a str,
+    /// The moment of composing.
+    pub now: Timestamp,
+}
+
+impl Scene<'_> {
+    /// The base context: everything but `update` and `missed`.
+    pub fn context(&self) -> Context {
+        let c = self.commitment;
+        let zone = self.zone;
+        let id = c.id;
+        let command = self.command;
+        Context {
+            headline: headline(c.due_at, self.now),
+            recipient: RecipientView {
+                name: name_or_address(self.recipient),
+                email: self.recipient.email.to_string(),
+            },
+            commitment: CommitmentView {
+                id,
+                title: c.title.clone(),
+                owner: c.owner.to_string(),
+                owner_name: name_or_address(&c.owner),
+                owner_email: c.owner.email.to_string(),
+                customer: c.customer.to_string(),
+                customer_name: name_or_address(&c.customer),
+                customer_email: c.customer.email.to_string(),
+                kind: c.kind.clone(),
+                note: c.note.clone(),
+                r#ref: c.external_ref.clone(),
+                reason: c.reason.clone(),
+                due: display_in(zone, c.due_at),
+                due_iso: crate::when::format_stored(c.due_at, zone),
+                due_in: humanize(self.now, c.due_at),
+                done: c.done_at.map(|at| display_in(zone, at)),
+                timezone: zone.iana_name().unwrap_or("UTC").to_string(),
+                status: c.status.to_string(),
+            },
+            step: StepView {
+                kind: self.step.kind.to_string(),
+                label: self.step.label.clone(),
+                rule: self.step.rule.clone(),
+                planned: display_in(zone, self.step.planned_at),
+                late: self.step.late,
+            },
+            commands: Commands {
+                done: format!("{command} done {id}"),
+                show: format!("{command} show {id}"),
+                cancel: format!("{command} cancel {id}"),
+                delay: format!("{command} delay {id} --until WHEN --reason TEXT"),
+                reason: format!("{command} note {id} --reason TEXT"),
+            },
+            update: None,
+            missed: None,
+            failure: None,
+        }
+    }
+
+    /// `update.*` for this reader.
+    pub fn update_view(&self, update: &Update) -> UpdateView {
+        UpdateView {
+            number: update.number,
+            max: update.max,
+            original_due: display_in(self.zone, update.original_due),
+            previous_due: display_in(self.zone, update.previous_due),
+            new_due: display_in(self.zone, update.new_due),
+            reason: update.reason.clone(),
+            customer_subject: None,
+            customer_text: None,
+        }
+    }
+
+    /// `missed.*` for this reader.
+    pub fn missed_view(&self) -> MissedView {
+        MissedView {
+            by: humanize(self.commitment.due_at, self.now),
+            due: display_in(self.zone, self.commitment.due_at),
+        }
     }
 }
 
@@ -175,7 +320,7 @@ mod tests {
     fn headlines_say_how_far_the_due_time_is() {
         let due = ts("2026-11-24T17:00:00Z");
         assert_eq!(headline(due, ts("2026-11-24T15:00:00Z")), "Due in 2 hours");
-        assert_eq!(headline(due, ts("2026-11-24T17:00:01Z")), "Due now");
+        assert_eq!(headline(due, ts("2026-11-24T17:00:00.500Z")), "Due now");
         assert_eq!(
             headline(due, ts("2026-11-25T17:00:00Z")),
             "Overdue by 1 day"

@@ -22,6 +22,12 @@ use crate::mail::templates::Rendered;
 pub enum Audience {
     /// The person who made the promise.
     Owner,
+    /// The person it was made to.
+    Customer,
+    /// The team that hears of missed promises.
+    Team,
+    /// Whoever an escalation goes to.
+    Escalation,
 }
 
 impl Audience {
@@ -29,6 +35,9 @@ impl Audience {
     pub fn as_str(self) -> &'static str {
         match self {
             Audience::Owner => "owner",
+            Audience::Customer => "customer",
+            Audience::Team => "team",
+            Audience::Escalation => "escalation",
         }
     }
 }
@@ -46,8 +55,9 @@ pub struct Outgoing<'a> {
     pub message_id: &'a str,
     /// The thread's root Message-ID, if this message is a reply in the thread.
     pub reply_to_thread: Option<&'a str>,
-    /// The commitment it is about, for `X-Followup-Commitment`.
-    pub commitment_id: i64,
+    /// The commitment it is about, for `X-Followup-Commitment` (none for digests and
+    /// reports).
+    pub commitment_id: Option<i64>,
     /// `Date:`.
     pub date: Timestamp,
 }
@@ -68,10 +78,17 @@ pub fn thread_root(commitment_id: i64, audience: Audience, domain: &str) -> Stri
     format!("<followup.{commitment_id}.{}@{domain}>", audience.as_str())
 }
 
-/// The Message-ID of a later message in the thread; `delivery_id` makes it unique.
-pub fn reply_id(commitment_id: i64, audience: Audience, delivery_id: i64, domain: &str) -> String {
+/// The Message-ID of a later message in the thread: the step and the recipient's place
+/// among the step's emails make it unique, and the same on every attempt.
+pub fn reply_id(
+    commitment_id: i64,
+    audience: Audience,
+    step_id: i64,
+    index: usize,
+    domain: &str,
+) -> String {
     format!(
-        "<followup.{commitment_id}.{}.{delivery_id}@{domain}>",
+        "<followup.{commitment_id}.{}.{step_id}.{index}@{domain}>",
         audience.as_str()
     )
 }
@@ -115,11 +132,13 @@ pub fn build(out: &Outgoing<'_>) -> Result<Vec<u8>, BuildError> {
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
             "All".to_string(),
-        ))
-        .raw_header(HeaderValue::new(
-            HeaderName::new_from_ascii_str("X-Followup-Commitment"),
-            out.commitment_id.to_string(),
         ));
+    if let Some(id) = out.commitment_id {
+        builder = builder.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("X-Followup-Commitment"),
+            id.to_string(),
+        ));
+    }
     if let Some(root) = out.reply_to_thread {
         builder = builder
             .in_reply_to(root.to_string())
@@ -172,7 +191,7 @@ mod tests {
             rendered: &rendered,
             message_id: "<followup.1.owner.5@example.com>",
             reply_to_thread: Some("<followup.1.owner@example.com>"),
-            commitment_id: 1,
+            commitment_id: Some(1),
             date: "2026-11-24T17:00:00Z".parse().unwrap(),
         })
         .unwrap();

@@ -1,6 +1,7 @@
 //! Mail: what a step's email says ([`templates`], [`context`]), how it is built
 //! ([`message`]) and how it leaves ([`transport`]).
 
+pub mod compose;
 pub mod context;
 pub mod message;
 pub mod templates;

@@ -16,21 +16,93 @@ use serde::Serialize;
 
 use crate::config::{ConfigError, line_column};
 
-/// A template the program knows, with its built-in text.
-struct Known {
-    name: &'static str,
-    builtin: &'static str,
+/// What a template is for, which decides the variables it may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TemplateKind {
+    /// Owner reminders.
+    Reminder,
+    /// "No news yet" updates to the customer.
+    CustomerUpdate,
+    /// The owner hears what the customer was told.
+    UpdateSent,
+    /// Alerts and escalations about a missed promise.
+    Missed,
+    /// Check-ins after the work is done.
+    CheckIn,
+    /// The owner hears that an email failed for good.
+    Failure,
+    /// The digest of an owner's open work.
+    Digest,
+    /// The "promises kept" report.
+    Report,
 }
 
-const KNOWN: &[Known] = &[Known {
-    name: "owner_reminder",
-    builtin: include_str!("templates/owner_reminder.txt"),
-}];
+/// A template the program has built in.
+struct Builtin {
+    name: &'static str,
+    kind: TemplateKind,
+    text: &'static str,
+}
+
+const BUILTIN: &[Builtin] = &[
+    Builtin {
+        name: "owner_reminder",
+        kind: TemplateKind::Reminder,
+        text: include_str!("templates/owner_reminder.txt"),
+    },
+    Builtin {
+        name: "no_news_yet",
+        kind: TemplateKind::CustomerUpdate,
+        text: include_str!("templates/no_news_yet.txt"),
+    },
+    Builtin {
+        name: "update_sent",
+        kind: TemplateKind::UpdateSent,
+        text: include_str!("templates/update_sent.txt"),
+    },
+    Builtin {
+        name: "alert",
+        kind: TemplateKind::Missed,
+        text: include_str!("templates/alert.txt"),
+    },
+    Builtin {
+        name: "escalation",
+        kind: TemplateKind::Missed,
+        text: include_str!("templates/escalation.txt"),
+    },
+    Builtin {
+        name: "check_in_owner",
+        kind: TemplateKind::CheckIn,
+        text: include_str!("templates/check_in_owner.txt"),
+    },
+    Builtin {
+        name: "delivery_failed",
+        kind: TemplateKind::Failure,
+        text: include_str!("templates/delivery_failed.txt"),
+    },
+    Builtin {
+        name: "digest",
+        kind: TemplateKind::Digest,
+        text: include_str!("templates/digest.txt"),
+    },
+    Builtin {
+        name: "report",
+        kind: TemplateKind::Report,
+        text: include_str!("templates/report.txt"),
+    },
+    Builtin {
+        name: "check_in_customer",
+        kind: TemplateKind::CheckIn,
+        text: include_str!("templates/check_in_customer.txt"),
+    },
+];
 
 /// Variables every template may use. A dotted name allows that attribute; a bare name
 /// allows the whole value.
 pub const VARIABLES: &[&str] = &[
     "headline",
+    "recipient.name",
+    "recipient.email",
     "commitment.id",
     "commitment.title",
     "commitment.owner",
@@ -42,9 +114,11 @@ pub const VARIABLES: &[&str] = &[
     "commitment.kind",
     "commitment.note",
     "commitment.ref",
+    "commitment.reason",
     "commitment.due",
     "commitment.due_iso",
     "commitment.due_in",
+    "commitment.done",
     "commitment.timezone",
     "commitment.status",
     "step.kind",
@@ -55,7 +129,81 @@ pub const VARIABLES: &[&str] = &[
     "commands.done",
     "commands.show",
     "commands.cancel",
+    "commands.delay",
+    "commands.reason",
 ];
+
+/// Variables of customer updates and of the owner's copy.
+pub const UPDATE_VARIABLES: &[&str] = &[
+    "update.number",
+    "update.max",
+    "update.original_due",
+    "update.previous_due",
+    "update.new_due",
+    "update.reason",
+];
+
+/// Variables only the owner's copy of an update has: what the customer got.
+pub const UPDATE_SENT_VARIABLES: &[&str] = &["update.customer_subject", "update.customer_text"];
+
+/// Variables of alerts and escalations.
+pub const MISSED_VARIABLES: &[&str] = &["missed.by", "missed.due"];
+
+/// Variables of the notice that an email failed.
+pub const FAILURE_VARIABLES: &[&str] = &[
+    "failure.recipient",
+    "failure.audience",
+    "failure.subject",
+    "failure.error",
+    "failure.attempts",
+];
+
+/// Variables of the digest: lists of items with `id`, `title`, `customer`, `due`,
+/// `when`, `done`, and of updates with `id`, `title`, `customer`, `sent`, `subject`.
+pub const DIGEST_VARIABLES: &[&str] = &[
+    "owner.name",
+    "owner.email",
+    "date",
+    "overdue",
+    "today",
+    "week",
+    "later",
+    "updates",
+    "commands.list",
+];
+
+/// Variables of the report's email.
+pub const REPORT_VARIABLES: &[&str] = &[
+    "report.table",
+    "report.from",
+    "report.to",
+    "report.by",
+    "date",
+];
+
+impl TemplateKind {
+    /// Every variable a template of this kind may use.
+    pub fn variables(self) -> Vec<&'static str> {
+        match self {
+            TemplateKind::Digest => return DIGEST_VARIABLES.to_vec(),
+            TemplateKind::Report => return REPORT_VARIABLES.to_vec(),
+            _ => {}
+        }
+        let mut all = VARIABLES.to_vec();
+        match self {
+            TemplateKind::Reminder | TemplateKind::CheckIn => {}
+            TemplateKind::CustomerUpdate => all.extend(UPDATE_VARIABLES),
+            TemplateKind::UpdateSent => {
+                all.extend(UPDATE_VARIABLES);
+                all.extend(UPDATE_SENT_VARIABLES);
+            }
+            TemplateKind::Missed => all.extend(MISSED_VARIABLES),
+            TemplateKind::Failure => all.extend(FAILURE_VARIABLES),
+            TemplateKind::Digest | TemplateKind::Report => {}
+        }
+        all
+    }
+}
 
 /// A rendered message: subject, plain text and optionally HTML.
 #[derive(Clone, Debug, PartialEq)]
@@ -74,6 +222,9 @@ pub enum RenderError {
     /// No such template.
     #[error("no template named '{0}'")]
     Unknown(String),
+    /// Something the email needs is not there (e.g. the rule lost its recipients).
+    #[error("cannot compose the email: {0} is missing")]
+    Missing(String),
     /// The template engine refused (undefined value, bad filter use, ...).
     #[error("template {name}: {source}")]
     Engine {
@@ -88,8 +239,7 @@ pub enum RenderError {
 #[derive(Debug)]
 pub struct Templates {
     env: Environment<'static>,
-    html: BTreeMap<&'static str, bool>,
-    origin: BTreeMap<&'static str, PathBuf>,
+    html: BTreeMap<String, bool>,
 }
 
 fn environment() -> Environment<'static> {
@@ -124,92 +274,130 @@ fn split(source: &str) -> Option<(&str, &str, usize)> {
     Some((subject.trim(), body, 2))
 }
 
+fn read(path: &Path, errors: &mut Vec<ConfigError>) -> Option<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Some(text),
+        Err(e) => {
+            errors.push(ConfigError::whole(path, format!("cannot read: {e}")));
+            None
+        }
+    }
+}
+
 impl Templates {
     /// Only the built-in templates.
     pub fn builtin() -> Templates {
         let mut templates = Templates {
             env: environment(),
             html: BTreeMap::new(),
-            origin: BTreeMap::new(),
         };
-        for known in KNOWN {
-            let origin = PathBuf::from(format!("<built-in {}.txt>", known.name));
+        for builtin in BUILTIN {
+            let origin = PathBuf::from(format!("<built-in {}.txt>", builtin.name));
             templates
-                .add(known.name, known.builtin, None, &origin, None)
+                .add(
+                    builtin.name,
+                    builtin.kind,
+                    builtin.text,
+                    None,
+                    &origin,
+                    None,
+                )
                 .expect("built-in templates compile and use only documented variables");
         }
         templates
     }
 
-    /// The built-in templates with overrides from `dir` (which need not exist).
-    pub fn load(dir: &Path) -> Result<Templates, Vec<ConfigError>> {
+    /// The built-in templates with overrides from `dir` (which need not exist), plus the
+    /// templates that rules name in `wanted`, each of which must exist.
+    pub fn load(
+        dir: &Path,
+        wanted: &[(String, TemplateKind)],
+    ) -> Result<Templates, Vec<ConfigError>> {
         let mut templates = Templates::builtin();
         let mut errors = Vec::new();
-        if !dir.is_dir() {
-            return Ok(templates);
+        let mut kinds: BTreeMap<String, TemplateKind> = BUILTIN
+            .iter()
+            .map(|b| (b.name.to_string(), b.kind))
+            .collect();
+        for (name, kind) in wanted {
+            match kinds.get(name) {
+                Some(existing) if existing != kind => errors.push(ConfigError::whole(
+                    dir,
+                    format!("template '{name}' is used for two different purposes ({existing:?} and {kind:?})"),
+                )),
+                _ => {
+                    kinds.insert(name.clone(), *kind);
+                }
+            }
         }
-        let entries = match std::fs::read_dir(dir) {
-            Ok(entries) => entries,
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+            Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+            Err(_) if !dir.exists() => Vec::new(),
             Err(e) => return Err(vec![ConfigError::whole(dir, format!("cannot list: {e}"))]),
         };
-        let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        names.sort();
-        for path in names.iter().filter(|p| p.is_file()) {
+        files.sort();
+        for path in files.iter().filter(|p| p.is_file()) {
             let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
             let ext = path.extension().and_then(|s| s.to_str()).unwrap_or("");
             if ext != "txt" && ext != "html" {
                 continue;
             }
-            let Some(known) = KNOWN.iter().find(|k| k.name == stem) else {
-                let names: Vec<_> = KNOWN.iter().map(|k| k.name).collect();
+            let Some(kind) = kinds.get(stem).copied() else {
+                let names: Vec<&str> = kinds.keys().map(String::as_str).collect();
                 errors.push(ConfigError::whole(
                     path,
-                    format!(
-                        "unknown template '{stem}'; templates are: {}",
-                        names.join(", ")
-                    ),
+                    format!("unknown template '{stem}': no rule uses it and it is not built in; templates are: {}", names.join(", ")),
                 ));
                 continue;
             };
-            if ext == "txt" {
-                let text = match std::fs::read_to_string(path) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        errors.push(ConfigError::whole(path, format!("cannot read: {e}")));
-                        continue;
-                    }
+            let txt_path = dir.join(format!("{stem}.txt"));
+            let html_path = dir.join(format!("{stem}.html"));
+            if ext == "html" && txt_path.is_file() {
+                continue; // read with its text part
+            }
+            let builtin = BUILTIN.iter().find(|b| b.name == stem);
+            let (text, text_origin) = if ext == "txt" {
+                let Some(text) = read(path, &mut errors) else {
+                    continue;
                 };
-                let html_path = dir.join(format!("{stem}.html"));
-                let html = match html_path
-                    .is_file()
-                    .then(|| std::fs::read_to_string(&html_path))
-                {
-                    Some(Err(e)) => {
-                        errors.push(ConfigError::whole(&html_path, format!("cannot read: {e}")));
-                        None
-                    }
-                    Some(Ok(h)) => Some(h),
-                    None => None,
-                };
-                if let Err(e) =
-                    templates.add(known.name, &text, html.as_deref(), path, Some(&html_path))
-                {
-                    errors.extend(e);
-                }
-            } else if !dir.join(format!("{stem}.txt")).is_file() {
-                let html = match std::fs::read_to_string(path) {
-                    Ok(h) => h,
-                    Err(e) => {
-                        errors.push(ConfigError::whole(path, format!("cannot read: {e}")));
-                        continue;
-                    }
-                };
-                let builtin = PathBuf::from(format!("<built-in {}.txt>", known.name));
-                if let Err(e) =
-                    templates.add(known.name, known.builtin, Some(&html), &builtin, Some(path))
-                {
-                    errors.extend(e);
-                }
+                (text, path.clone())
+            } else if let Some(builtin) = builtin {
+                (
+                    builtin.text.to_string(),
+                    PathBuf::from(format!("<built-in {stem}.txt>")),
+                )
+            } else {
+                errors.push(ConfigError::whole(
+                    path,
+                    format!("template '{stem}' has an HTML part but no {stem}.txt"),
+                ));
+                continue;
+            };
+            let html = if html_path.is_file() {
+                read(&html_path, &mut errors)
+            } else {
+                None
+            };
+            if let Err(e) = templates.add(
+                stem,
+                kind,
+                &text,
+                html.as_deref(),
+                &text_origin,
+                Some(&html_path),
+            ) {
+                errors.extend(e);
+            }
+        }
+        for (name, _) in wanted {
+            if !templates.html.contains_key(name) {
+                errors.push(ConfigError::whole(
+                    dir,
+                    format!(
+                        "a rule uses template '{name}', which is not built in: add {}",
+                        dir.join(format!("{name}.txt")).display()
+                    ),
+                ));
             }
         }
         if errors.is_empty() {
@@ -221,7 +409,8 @@ impl Templates {
 
     fn add(
         &mut self,
-        name: &'static str,
+        name: &str,
+        kind: TemplateKind,
         text: &str,
         html: Option<&str>,
         text_path: &Path,
@@ -236,6 +425,7 @@ impl Templates {
                 "a template starts with a 'Subject: ...' line, then a blank line, then the body",
             )]);
         };
+        let allowed = kind.variables();
         let parts = [
             (
                 format!("{name}.subject"),
@@ -276,7 +466,7 @@ impl Templates {
             let mut unknown: Vec<String> = template
                 .undeclared_variables(true)
                 .into_iter()
-                .filter(|v| !variable_allowed(v))
+                .filter(|v| !variable_allowed(v, &allowed))
                 .collect();
             unknown.sort();
             for variable in unknown {
@@ -292,8 +482,7 @@ impl Templates {
                 });
             }
         }
-        self.html.insert(name, html.is_some());
-        self.origin.insert(name, text_path.to_path_buf());
+        self.html.insert(name.to_string(), html.is_some());
         if errors.is_empty() {
             Ok(())
         } else {
@@ -303,13 +492,13 @@ impl Templates {
 
     /// Renders template `name` with `context`.
     pub fn render(&self, name: &str, context: &impl Serialize) -> Result<Rendered, RenderError> {
-        let known = KNOWN
-            .iter()
-            .find(|k| k.name == name)
+        let has_html = *self
+            .html
+            .get(name)
             .ok_or_else(|| RenderError::Unknown(name.to_string()))?;
         let ctx = Value::from(minijinja::value::Serde(context));
         let render = |part: &str| -> Result<String, RenderError> {
-            let key = format!("{}.{part}", known.name);
+            let key = format!("{name}.{part}");
             let engine = |source| RenderError::Engine {
                 name: key.clone(),
                 source,
@@ -322,7 +511,7 @@ impl Templates {
         };
         let subject = render("subject")?;
         let text = render("txt")?;
-        let html = if self.html.get(known.name).copied().unwrap_or(false) {
+        let html = if has_html {
             Some(render("html")?)
         } else {
             None
@@ -335,8 +524,8 @@ impl Templates {
     }
 }
 
-fn variable_allowed(variable: &str) -> bool {
-    VARIABLES.iter().any(|allowed| {
+fn variable_allowed(variable: &str, allowed: &[&str]) -> bool {
+    allowed.iter().any(|allowed| {
         *allowed == variable
             || allowed.split('.').next() == Some(variable)
             || variable.starts_with(&format!("{allowed}."))
@@ -344,82 +533,4 @@ fn variable_allowed(variable: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn built_in_templates_load() {
-        Templates::builtin();
-    }
-
-    #[test]
-    fn a_typo_in_an_override_is_found_at_load_with_its_line() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("owner_reminder.txt"),
-            "Subject: {{ headline }}\n\nHello {{ commitment.titel }}\n",
-        )
-        .unwrap();
-        let errors = Templates::load(dir.path()).unwrap_err();
-        assert_eq!(errors.len(), 1);
-        let text = errors[0].to_string();
-        assert!(text.contains("owner_reminder.txt:3:"), "{text}");
-        assert!(text.contains("commitment.titel"), "{text}");
-    }
-
-    #[test]
-    fn a_template_without_a_subject_line_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("owner_reminder.txt"), "Hello\n").unwrap();
-        let errors = Templates::load(dir.path()).unwrap_err();
-        assert!(errors[0].message.contains("Subject:"));
-    }
-
-    #[test]
-    fn an_unknown_template_file_is_named() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("owner_remider.txt"), "Subject: x\n\ny\n").unwrap();
-        let errors = Templates::load(dir.path()).unwrap_err();
-        assert!(
-            errors[0]
-                .message
-                .contains("unknown template 'owner_remider'")
-        );
-    }
-
-    #[test]
-    fn syntax_errors_carry_a_line() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("owner_reminder.txt"),
-            "Subject: x\n\nline one\n{% if %}\n",
-        )
-        .unwrap();
-        let errors = Templates::load(dir.path()).unwrap_err();
-        assert_eq!(errors[0].line, Some(4), "{}", errors[0]);
-    }
-
-    #[test]
-    fn overrides_render_with_an_html_part() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("owner_reminder.txt"),
-            "Subject: {{ headline }}\n\nText {{ commitment.title }}\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.path().join("owner_reminder.html"),
-            "<p>{{ commitment.title }}</p>\n",
-        )
-        .unwrap();
-        let t = Templates::load(dir.path()).unwrap();
-        let ctx = serde_json::json!({
-            "headline": "Due now",
-            "commitment": { "title": "<Quote> & co" },
-        });
-        let r = t.render("owner_reminder", &ctx).unwrap();
-        assert_eq!(r.subject, "Due now");
-        assert_eq!(r.text, "Text <Quote> & co\n");
-        assert_eq!(r.html.as_deref(), Some("<p>&lt;Quote&gt; &amp; co</p>\n"));
-    }
-}
+mod tests;

@@ -1,9 +1,10 @@
 //! How messages leave: an SMTP relay (pooled connections, STARTTLS or TLS, AUTH), the
 //! local sendmail program, or `.eml` files in a directory.
 //!
-//! Every failure is sorted into [`SendError::Transient`] (try again later: connection
-//! refused, timeouts, 4xx replies, authentication trouble that an admin can fix) or
-//! [`SendError::Permanent`] (5xx replies about the message or its recipient: retrying
+//! Every failure is sorted into [`SendError::Unreachable`] (the relay cannot be used at
+//! all: connection refused, timeouts, TLS, 421, a refused login; every message waits),
+//! [`SendError::Transient`] (a 4xx reply about this message: try it again later) or
+//! [`SendError::Permanent`] (a 5xx reply about the message or its recipient: retrying
 //! cannot help). Error texts never include the password.
 
 use std::path::{Path, PathBuf};
@@ -20,7 +21,10 @@ use crate::config::{MailSettings, PasswordError, SmtpSettings, TlsMode, Transpor
 /// A send attempt that did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
-    /// Worth retrying later.
+    /// The transport cannot be used now; no message can go until it can.
+    #[error("{0}")]
+    Unreachable(String),
+    /// This message is worth retrying later.
     #[error("{0}")]
     Transient(String),
     /// Retrying cannot help.
@@ -84,7 +88,7 @@ impl Mailer {
             Mailer::Sendmail(sendmail) => sendmail
                 .send_raw(envelope, message)
                 .await
-                .map_err(|e| SendError::Transient(format!("sendmail: {e}"))),
+                .map_err(|e| SendError::Unreachable(format!("sendmail: {e}"))),
         }
     }
 
@@ -94,7 +98,7 @@ impl Mailer {
             Mailer::File(outbox) => outbox.check().await,
             Mailer::Smtp(smtp) => match smtp.test_connection().await {
                 Ok(true) => Ok(()),
-                Ok(false) => Err(SendError::Transient(
+                Ok(false) => Err(SendError::Unreachable(
                     "the SMTP server did not answer NOOP".into(),
                 )),
                 Err(e) => Err(classify_smtp(&e)),
@@ -144,14 +148,16 @@ fn classify_smtp(e: &lettre::transport::smtp::Error) -> SendError {
     let code: Option<u16> = e.status().and_then(|c| c.to_string().parse().ok());
     let text = describe_smtp(e);
     match code {
-        Some(530 | 534 | 535 | 538) => SendError::Transient(format!(
+        Some(530 | 534 | 535 | 538) => SendError::Unreachable(format!(
             "the SMTP server refused the login (check [mail.smtp] username and the password): {text}"
         )),
+        Some(421) => SendError::Unreachable(text),
+        None => SendError::Unreachable(match failed_part(e) {
+            Some(part) => format!("{part}: {text}"),
+            None => text,
+        }),
         Some(_) if e.is_permanent() => SendError::Permanent(text),
-        _ => match failed_part(e) {
-            Some(part) => SendError::Transient(format!("{part}: {text}")),
-            None => SendError::Transient(text),
-        },
+        Some(_) => SendError::Transient(text),
     }
 }
 
@@ -227,7 +233,7 @@ impl FileOutbox {
 
     async fn write(&self, name: &str, message: &[u8]) -> Result<(), SendError> {
         let fail = |what: &str, path: &Path, e: std::io::Error| {
-            SendError::Transient(format!("cannot {what} {}: {e}", path.display()))
+            SendError::Unreachable(format!("cannot {what} {}: {e}", path.display()))
         };
         tokio::fs::create_dir_all(&self.dir)
             .await
@@ -243,8 +249,8 @@ impl FileOutbox {
     }
 
     async fn check(&self) -> Result<(), SendError> {
-        tokio::fs::create_dir_all(&self.dir)
-            .await
-            .map_err(|e| SendError::Transient(format!("cannot create {}: {e}", self.dir.display())))
+        tokio::fs::create_dir_all(&self.dir).await.map_err(|e| {
+            SendError::Unreachable(format!("cannot create {}: {e}", self.dir.display()))
+        })
     }
 }

@@ -7,6 +7,11 @@ use super::*;
 use crate::commitment::parse_mailbox;
 use crate::rule::{CatchUp, Overdue};
 
+/// The plan of a commitment with no history.
+fn plan(commitment: &Commitment, rule: &Rule, calendar: &Calendar) -> Vec<PlannedStep> {
+    super::plan(commitment, rule, calendar, &History::default())
+}
+
 fn ts(s: &str) -> Timestamp {
     s.parse().unwrap()
 }
@@ -27,6 +32,7 @@ fn commitment(due: &str) -> Commitment {
         status: Status::Open,
         note: String::new(),
         external_ref: None,
+        reason: None,
         created_at: ts("2026-11-01T00:00:00Z"),
         done_at: None,
     }
@@ -42,6 +48,11 @@ fn rule(remind: &[&str], overdue: Option<(&str, u32)>) -> Rule {
             max,
         }),
         catch_up: CatchUp::Send,
+        customer_update: None,
+        alert: None,
+        escalate: None,
+        check_in: None,
+        digest_only: false,
     }
 }
 
@@ -191,6 +202,7 @@ fn stored(steps: &[PlannedStep], state: StepState) -> Vec<StoredStep> {
             key: s.key.clone(),
             state,
             skip_code: None,
+            planned_at: s.planned_at,
             fire_at: s.fire_at,
         })
         .collect()
@@ -298,4 +310,224 @@ fn a_retired_step_comes_back_when_the_plan_has_it_again_but_a_sent_one_never_rep
     let changes = reconcile(&existing, fresh, ts("2026-11-20T00:00:00Z"), None);
     assert_eq!(changes.len(), 1);
     assert!(matches!(&changes[0], StepChange::Revive { id: 1, .. }));
+}
+
+fn full_rule() -> Rule {
+    let mut r = rule(&["-1d", "-2h"], None);
+    r.customer_update = Some(crate::rule::CustomerUpdate {
+        at: "-1h".parse().unwrap(),
+        extend_by: "2 business days".parse().unwrap(),
+        max: 2,
+        template: "no_news_yet".into(),
+    });
+    r.alert = Some(crate::rule::Alert {
+        at: "0s".parse().unwrap(),
+        to: vec![parse_mailbox("team@example.com").unwrap()],
+    });
+    r.escalate = Some(crate::rule::Escalate {
+        after: "+4h".parse().unwrap(),
+        to: vec![parse_mailbox("lead@example.com").unwrap()],
+    });
+    r.check_in = Some(crate::rule::CheckIn {
+        after: "3 business days".parse().unwrap(),
+        to: crate::rule::CheckInTo::Customer,
+        template: "check_in_customer".into(),
+    });
+    r
+}
+
+fn of_kind(steps: &[PlannedStep], kind: StepKind) -> Vec<&PlannedStep> {
+    steps.iter().filter(|s| s.kind == kind).collect()
+}
+
+#[test]
+fn digest_only_leaves_owner_reminders_to_the_digest() {
+    let mut r = full_rule();
+    r.overdue = Some(Overdue {
+        every: "1d".parse().unwrap(),
+        max: 2,
+    });
+    r.digest_only = true;
+    let steps = plan(
+        &commitment("2026-11-25T15:00:00Z"),
+        &r,
+        &calendar("Europe/London"),
+    );
+    assert!(of_kind(&steps, StepKind::Remind).is_empty());
+    assert!(of_kind(&steps, StepKind::Overdue).is_empty());
+    assert_eq!(
+        of_kind(&steps, StepKind::CustomerUpdate).len(),
+        1,
+        "the customer still hears"
+    );
+}
+
+#[test]
+fn an_open_commitment_plans_its_update_alert_and_escalation() {
+    // Due Wednesday 25 Nov 2026 15:00 London (default hours 09:00-17:00).
+    let steps = plan(
+        &commitment("2026-11-25T15:00:00Z"),
+        &full_rule(),
+        &calendar("Europe/London"),
+    );
+    let update = of_kind(&steps, StepKind::CustomerUpdate);
+    assert_eq!(update.len(), 1);
+    assert_eq!(update[0].key, "customer_update#1");
+    assert_eq!(update[0].fire_at, ts("2026-11-25T14:00:00Z"));
+    assert_eq!(
+        of_kind(&steps, StepKind::Alert)[0].fire_at,
+        ts("2026-11-25T15:00:00Z")
+    );
+    assert_eq!(
+        of_kind(&steps, StepKind::Escalate)[0].fire_at,
+        ts("2026-11-25T19:00:00Z")
+    );
+    assert!(
+        of_kind(&steps, StepKind::CheckIn).is_empty(),
+        "no check-in before done"
+    );
+}
+
+#[test]
+fn a_customer_update_outside_business_hours_waits_for_them() {
+    // Due 08:30 on Wednesday: the update at 07:30 waits until 09:00.
+    let steps = plan(
+        &commitment("2026-11-25T08:30:00Z"),
+        &full_rule(),
+        &calendar("Europe/London"),
+    );
+    let update = of_kind(&steps, StepKind::CustomerUpdate)[0];
+    assert_eq!(update.planned_at, ts("2026-11-25T07:30:00Z"));
+    assert_eq!(update.fire_at, ts("2026-11-25T09:00:00Z"));
+    // Owner reminders are not held: the -2h one fires at 06:30.
+    let reminders = of_kind(&steps, StepKind::Remind);
+    assert_eq!(reminders[1].fire_at, ts("2026-11-25T06:30:00Z"));
+}
+
+#[test]
+fn customer_mail_waits_for_business_hours_in_the_customers_zone() {
+    // A New York customer: 15:00 London is 10:00 in New York, inside their hours; but
+    // 13:00 London (the update for a 14:00 due) is 08:00 there and waits for 09:00 EST.
+    let mut c = commitment("2026-11-25T14:00:00Z");
+    c.timezone = Some(TimeZone::get("America/New_York").unwrap());
+    let steps = plan(&c, &full_rule(), &calendar("Europe/London"));
+    assert_eq!(
+        of_kind(&steps, StepKind::CustomerUpdate)[0].fire_at,
+        ts("2026-11-25T14:00:00Z")
+    );
+}
+
+#[test]
+fn automatic_updates_stop_at_the_cap() {
+    let c = commitment("2026-11-25T15:00:00Z");
+    let once = History {
+        auto_updates: 1,
+        notices: vec![],
+        failures: vec![],
+    };
+    let steps = super::plan(&c, &full_rule(), &calendar("Europe/London"), &once);
+    assert_eq!(
+        of_kind(&steps, StepKind::CustomerUpdate)[0].key,
+        "customer_update#2"
+    );
+    let twice = History {
+        auto_updates: 2,
+        notices: vec![],
+        failures: vec![],
+    };
+    let steps = super::plan(&c, &full_rule(), &calendar("Europe/London"), &twice);
+    assert!(of_kind(&steps, StepKind::CustomerUpdate).is_empty());
+}
+
+#[test]
+fn each_delay_recorded_by_hand_gets_one_notice_in_business_hours() {
+    let c = commitment("2026-11-27T15:00:00Z");
+    let history = History {
+        auto_updates: 0,
+        notices: vec![
+            (7, ts("2026-11-24T20:00:00Z")),
+            (9, ts("2026-11-25T10:00:00Z")),
+        ],
+        failures: vec![],
+    };
+    let steps = super::plan(&c, &full_rule(), &calendar("Europe/London"), &history);
+    let notices = of_kind(&steps, StepKind::DelayNotice);
+    assert_eq!(notices.len(), 2);
+    assert_eq!(notices[0].key, "delay_notice#7");
+    assert_eq!(
+        notices[0].fire_at,
+        ts("2026-11-25T09:00:00Z"),
+        "an evening delay is told next morning"
+    );
+    assert_eq!(notices[1].fire_at, ts("2026-11-25T10:00:00Z"));
+}
+
+#[test]
+fn a_done_commitment_plans_only_its_check_in_inside_business_hours() {
+    let mut c = commitment("2026-11-25T15:00:00Z");
+    c.status = Status::Done;
+    c.done_at = Some(ts("2026-11-27T15:30:00Z")); // Friday 15:30
+    let steps = plan(&c, &full_rule(), &calendar("Europe/London"));
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].kind, StepKind::CheckIn);
+    // 3 business days after Friday 15:30 is Wednesday 15:30.
+    assert_eq!(steps[0].fire_at, ts("2026-12-02T15:30:00Z"));
+    c.status = Status::Cancelled;
+    assert!(plan(&c, &full_rule(), &calendar("Europe/London")).is_empty());
+}
+
+#[test]
+fn a_next_update_moves_with_the_due_time_under_the_same_key() {
+    let r = full_rule();
+    let cal = calendar("Europe/London");
+    let before = plan(&commitment("2026-11-25T15:00:00Z"), &r, &cal);
+    let existing = stored(&before, StepState::Planned);
+    let after = plan(&commitment("2026-11-26T15:00:00Z"), &r, &cal);
+    let changes = reconcile(&existing, after, ts("2026-11-24T12:00:00Z"), None);
+    let moved: Vec<_> = changes
+        .iter()
+        .filter_map(|c| match c {
+            StepChange::Move { step, .. } => Some(step.key.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(moved, vec!["customer_update#1"]);
+}
+
+#[test]
+fn a_planned_step_moved_into_the_past_is_skipped_not_sent_late() {
+    let r = full_rule();
+    let cal = calendar("Europe/London");
+    let before = plan(&commitment("2026-11-25T15:00:00Z"), &r, &cal);
+    let existing = stored(&before, StepState::Planned);
+    // At 13:50 the owner moves the due time to 14:30: the update would be at 13:30.
+    let after = plan(&commitment("2026-11-25T14:30:00Z"), &r, &cal);
+    let changes = reconcile(&existing, after, ts("2026-11-25T13:50:00Z"), None);
+    let id = existing
+        .iter()
+        .find(|s| s.key == "customer_update#1")
+        .unwrap()
+        .id;
+    assert!(
+        changes.iter().any(
+            |c| matches!(c, StepChange::Retire { id: i, code: SkipCode::Past, .. } if *i == id)
+        )
+    );
+}
+
+#[test]
+fn the_owner_hears_of_each_failed_email_whatever_the_status() {
+    for status in [Status::Open, Status::Done, Status::Cancelled] {
+        let mut c = commitment("2026-11-25T15:00:00Z");
+        c.status = status;
+        let history = History {
+            failures: vec![(41, ts("2026-11-25T15:00:05Z"))],
+            ..History::default()
+        };
+        let steps = super::plan(&c, &rule(&[], None), &calendar("UTC"), &history);
+        let notices = of_kind(&steps, StepKind::DeliveryFailed);
+        assert_eq!(notices.len(), 1, "{status:?}");
+        assert_eq!(notices[0].key, "delivery_failed#41");
+        assert_eq!(notices[0].fire_at, ts("2026-11-25T15:00:05Z"));
+    }
 }

@@ -16,6 +16,7 @@
 //! ([`health`]).
 
 pub mod health;
+pub mod jobs;
 pub mod sender;
 pub mod work;
 
@@ -80,6 +81,11 @@ pub struct Shared {
     pub replan: Notify,
     /// Rung by the planning task when deliveries entered the outbox.
     pub outbox: Notify,
+    /// Rung when the daemon itself queued changes to plan (a delivery failed).
+    pub plan_now: Notify,
+    /// When the daemon started: calendar jobs make up runs missed before it only when
+    /// their schedule says `catch_up = true`.
+    pub started: Timestamp,
     /// The last error worth showing in `systemctl status`.
     pub last_error: Mutex<Option<String>>,
 }
@@ -94,6 +100,8 @@ impl Shared {
             store_changed: Arc::new(Notify::new()),
             replan: Notify::new(),
             outbox: Notify::new(),
+            plan_now: Notify::new(),
+            started: Timestamp::now(),
             last_error: Mutex::new(None),
         })
     }
@@ -153,6 +161,7 @@ pub async fn run_planning(shared: Arc<Shared>, mut shutdown: watch::Receiver<boo
             return;
         }
         let config = shared.config();
+        let started = shared.started;
         let all = std::mem::take(&mut replan_all);
         let result = shared
             .store
@@ -160,7 +169,7 @@ pub async fn run_planning(shared: Arc<Shared>, mut shutdown: watch::Receiver<boo
                 if all {
                     store.replan_open()?;
                 }
-                work::pass(store, &config, Timestamp::now())
+                work::pass(store, &config, started, Timestamp::now())
             })
             .await;
         let (next, version) = match result {
@@ -189,6 +198,7 @@ pub async fn run_planning(shared: Arc<Shared>, mut shutdown: watch::Receiver<boo
                     replan_all = true;
                     continue 'work;
                 }
+                _ = shared.plan_now.notified() => continue 'work,
                 _ = shared.store_changed.notified() => rechecks.arm(Instant::now()),
                 _ = tokio::time::sleep_until(rechecks.next().unwrap_or(deadline)), if rechecks.next().is_some() => {
                     rechecks.pop();

@@ -1,54 +1,90 @@
 //! The sender task: delivers the outbox.
 //!
-//! It takes pending deliveries whose attempt is due, oldest first, and sends up to the
-//! transport's connection count at once. Each outcome is recorded after the server
-//! answered: sent; failed for good (5xx, bad address); or a retry with exponential
-//! backoff and jitter, persisted in the row so a restart continues the schedule. After
-//! [`RETRY_FOR`] of transient failures a delivery fails with the reason recorded.
+//! It takes pending deliveries whose attempt is due, in the order their steps fell due,
+//! and sends up to the transport's connection count at once (and, with
+//! `[mail] max_per_minute`, no faster: excess waits, nothing is dropped). Each outcome
+//! is recorded after the server answered: sent; failed for good (5xx, invalid address),
+//! which plans a notice to the owner; or a retry with exponential backoff and jitter,
+//! persisted in the row so a restart continues the schedule. After `[mail] retry_for`
+//! of transient failures a delivery fails with the reason recorded. When a send
+//! succeeds after failures, the transport works again, and every delivery waiting for a
+//! retry goes out at once.
 //!
 //! On shutdown it takes nothing new and gives in-flight sends [`SHUTDOWN_GRACE`] to
 //! finish; a send cut off there stays pending and is sent again after the restart.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use lettre::address::Envelope;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
-use super::{Shared, sleep_for};
+use super::{MAX_SLEEP, Shared, sleep_for};
 use crate::config::TransportSettings;
 use crate::mail::{Mailer, SendError};
-use crate::store::PendingDelivery;
-
-/// How long transient failures are retried before a delivery fails.
-pub const RETRY_FOR: SignedDuration = SignedDuration::from_hours(48);
+use crate::store::{PendingDelivery, StoreError};
 
 /// How long in-flight sends may take to finish after a shutdown request.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
-/// First retry delay; it doubles per attempt up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: SignedDuration = SignedDuration::from_secs(30);
-const MAX_BACKOFF: SignedDuration = SignedDuration::from_secs(30 * 60);
-
-/// The wait before the attempt after `attempts` failed ones, with ±25 % jitter so many
-/// deliveries that failed together do not retry together.
-pub fn backoff(attempts: u32) -> SignedDuration {
-    let exp = attempts.saturating_sub(1).min(16);
-    let base = FIRST_BACKOFF
-        .checked_mul(1 << exp)
-        .unwrap_or(MAX_BACKOFF)
-        .min(MAX_BACKOFF);
-    let jitter = 0.75 + fastrand::f64() * 0.5;
-    SignedDuration::from_secs_f64(base.as_secs_f64() * jitter)
-}
 
 fn concurrency(shared: &Shared) -> usize {
     match &shared.config().mail.transport {
         TransportSettings::Smtp(smtp) => smtp.connections as usize,
         _ => 4,
+    }
+}
+
+/// At most `per_minute` sends in any 60 seconds.
+#[derive(Debug, Default)]
+struct RateLimit {
+    recent: VecDeque<Instant>,
+}
+
+impl RateLimit {
+    const WINDOW: Duration = Duration::from_secs(60);
+
+    /// Records a send at `now` if `per_minute` allows one; otherwise returns when the
+    /// next one is allowed.
+    fn take(&mut self, per_minute: Option<u32>, now: Instant) -> Result<(), Instant> {
+        let Some(limit) = per_minute else {
+            return Ok(());
+        };
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Self::WINDOW)
+        {
+            self.recent.pop_front();
+        }
+        if self.recent.len() >= limit as usize {
+            return Err(self.recent[0] + Self::WINDOW);
+        }
+        self.recent.push_back(now);
+        Ok(())
+    }
+
+    /// The oldest send still in the window.
+    fn oldest(&self) -> Option<Instant> {
+        self.recent.front().copied()
+    }
+
+    /// How many more sends `per_minute` allows at `now`.
+    fn room(&mut self, per_minute: Option<u32>, now: Instant) -> usize {
+        let Some(limit) = per_minute else {
+            return usize::MAX;
+        };
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Self::WINDOW)
+        {
+            self.recent.pop_front();
+        }
+        (limit as usize).saturating_sub(self.recent.len())
     }
 }
 
@@ -83,47 +119,85 @@ async fn attempt(mailer: Arc<Mailer>, delivery: PendingDelivery) -> Outcome {
     }
 }
 
-async fn record(shared: &Shared, outcome: Outcome) {
+/// How long the transport has been failing, counted in attempts.
+#[derive(Debug, Default)]
+struct Outage {
+    failures: u32,
+}
+
+/// Records one outcome. A success after an outage means the transport is back: every
+/// delivery waiting for a retry goes now.
+async fn record(shared: &Shared, outcome: Outcome, outage: &mut Outage) {
     let now = Timestamp::now();
     let id = outcome.id;
-    let gave_up = |error: String| {
-        format!(
-            "gave up after {} attempts over 2 days: {error}",
-            outcome.attempts
-        )
-    };
-    let failure = match outcome.result {
+    let retry = shared.config().mail.retry;
+    let result: Result<(), StoreError> = match outcome.result {
         Ok(()) => {
             tracing::info!(delivery = id, "sent");
-            Ok(())
-        }
-        Err(SendError::Permanent(error)) => Err(error),
-        Err(SendError::Transient(error)) if now.duration_since(outcome.created_at) >= RETRY_FOR => {
-            Err(gave_up(error))
-        }
-        Err(SendError::Transient(error)) => {
-            let retry_at = now + backoff(outcome.attempts);
-            tracing::warn!(delivery = id, attempt = outcome.attempts, retry_at = %retry_at, cause = %error, "delivery will be retried");
-            shared.note_error(format!("delivery {id}: {error}"));
-            let result = shared
-                .store
-                .call(move |s| s.delivery_retry(id, &error, retry_at))
-                .await;
-            if let Err(e) = result {
-                tracing::error!(delivery = id, cause = %e, "cannot record a delivery outcome; it stays pending and may be sent again");
-            }
-            return;
-        }
-    };
-    let result = match failure {
-        Ok(()) => shared.store.call(move |s| s.delivery_sent(id, now)).await,
-        Err(error) => {
-            tracing::warn!(delivery = id, cause = %error, "delivery failed for good");
-            shared.note_error(format!("delivery {id} failed: {error}"));
+            let recovered = std::mem::take(&mut outage.failures) > 0;
             shared
                 .store
-                .call(move |s| s.delivery_failed(id, &error, now))
+                .call(move |s| {
+                    s.delivery_sent(id, now)?;
+                    if recovered {
+                        let released = s.retry_now(now)?;
+                        if released > 0 {
+                            tracing::info!(
+                                deliveries = released,
+                                "mail goes out again; deliveries waiting for a retry are sent now"
+                            );
+                        }
+                    }
+                    Ok(())
+                })
                 .await
+        }
+        Err(SendError::Unreachable(error))
+            if now.duration_since(outcome.created_at) < retry.give_up_after =>
+        {
+            outage.failures += 1;
+            let retry_at = now + retry.backoff(outage.failures, fastrand::f64());
+            tracing::warn!(delivery = id, retry_at = %retry_at, cause = %error, "mail cannot go out; every pending delivery waits until the next attempt");
+            shared.note_error(format!("mail cannot go out: {error}"));
+            shared
+                .store
+                .call(move |s| {
+                    s.transaction(|s| {
+                        s.delivery_retry(id, &error, retry_at)?;
+                        s.postpone_pending(retry_at, &format!("waiting: {error}"))
+                            .map(|_| ())
+                    })
+                })
+                .await
+        }
+        Err(SendError::Transient(error))
+            if now.duration_since(outcome.created_at) < retry.give_up_after =>
+        {
+            let retry_at = now + retry.backoff(outcome.attempts, fastrand::f64());
+            tracing::warn!(delivery = id, attempt = outcome.attempts, retry_at = %retry_at, cause = %error, "delivery will be retried");
+            shared.note_error(format!("delivery {id}: {error}"));
+            shared
+                .store
+                .call(move |s| s.delivery_retry(id, &error, retry_at))
+                .await
+        }
+        Err(failure) => {
+            let error = match failure {
+                SendError::Permanent(error) => error,
+                SendError::Transient(error) | SendError::Unreachable(error) => format!(
+                    "gave up after {} attempts over {} (retry_for): {error}",
+                    outcome.attempts,
+                    crate::calendar::humanize(outcome.created_at, now)
+                ),
+            };
+            tracing::warn!(delivery = id, cause = %error, "delivery failed for good; the owner will be told");
+            shared.note_error(format!("delivery {id} failed: {error}"));
+            let result = shared
+                .store
+                .call(move |s| s.delivery_failed(id, &error, now))
+                .await;
+            shared.plan_now.notify_one();
+            result
         }
     };
     if let Err(e) = result {
@@ -137,13 +211,18 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut in_flight: JoinSet<Outcome> = JoinSet::new();
     let mut busy: HashSet<i64> = HashSet::new();
     let mut tasks: HashMap<tokio::task::Id, i64> = HashMap::new();
+    let mut limit = RateLimit::default();
+    let mut outage = Outage::default();
     loop {
         if *shutdown.borrow() {
             break;
         }
-        let free = concurrency(&shared).saturating_sub(busy.len());
+        let per_minute = shared.config().mail.max_per_minute;
+        let free = concurrency(&shared)
+            .saturating_sub(busy.len())
+            .min(limit.room(per_minute, Instant::now()));
         let now = Timestamp::now();
-        let mut next = None;
+        let mut wake_at: Option<Instant> = None;
         if free > 0 {
             let exclude = busy.clone();
             let picked = shared
@@ -155,14 +234,18 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                     } else {
                         None
                     };
-                    Ok::<_, crate::store::StoreError>((batch, next))
+                    Ok::<_, StoreError>((batch, next))
                 })
                 .await;
             match picked {
-                Ok((batch, after)) => {
-                    next = after;
+                Ok((batch, next)) => {
+                    wake_at = next.map(|at| Instant::now() + sleep_for(Some(at), Timestamp::now()));
                     let mailer = shared.mailer();
                     for delivery in batch {
+                        if let Err(until) = limit.take(per_minute, Instant::now()) {
+                            wake_at = Some(until);
+                            break;
+                        }
                         busy.insert(delivery.id);
                         let id = delivery.id;
                         let task = in_flight.spawn(attempt(mailer.clone(), delivery));
@@ -171,15 +254,14 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                 }
                 Err(e) => {
                     tracing::error!(cause = %e, "cannot read the outbox; trying again in 5 seconds");
-                    next = Some(now + SignedDuration::from_secs(5));
+                    wake_at = Some(Instant::now() + Duration::from_secs(5));
                 }
             }
+        } else if busy.len() < concurrency(&shared) {
+            // Held back by max_per_minute: wake when the window has room again.
+            wake_at = limit.oldest().map(|t| t + RateLimit::WINDOW);
         }
-        let sleep = if busy.len() >= concurrency(&shared) {
-            super::MAX_SLEEP
-        } else {
-            sleep_for(next, Timestamp::now())
-        };
+        let sleep = wake_at.unwrap_or_else(|| Instant::now() + MAX_SLEEP);
         tokio::select! {
             Some(done) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
                 let task = match &done {
@@ -190,19 +272,19 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                     busy.remove(&id);
                 }
                 match done {
-                    Ok((_, outcome)) => record(&shared, outcome).await,
+                    Ok((_, outcome)) => record(&shared, outcome, &mut outage).await,
                     Err(e) => tracing::error!(cause = %e, "a send task ended abnormally; its delivery stays pending"),
                 }
             }
             _ = shared.outbox.notified() => {}
-            _ = tokio::time::sleep(sleep) => {}
+            _ = tokio::time::sleep_until(sleep) => {}
             _ = shutdown.changed() => {}
         }
     }
     let drain = async {
         while let Some(done) = in_flight.join_next().await {
             if let Ok(outcome) = done {
-                record(&shared, outcome).await;
+                record(&shared, outcome, &mut outage).await;
             }
         }
     };
@@ -216,17 +298,38 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::mail::RetryPolicy;
 
     #[test]
     fn backoff_doubles_with_jitter_up_to_a_cap() {
+        let policy = RetryPolicy::default();
         for attempts in 1..30 {
-            let wait = backoff(attempts).as_secs_f64();
-            let exp = (attempts - 1).min(16);
-            let base = (30.0 * f64::from(1u32 << exp)).min(1800.0);
-            assert!(
-                wait >= base * 0.75 - 0.001 && wait <= base * 1.25 + 0.001,
-                "{attempts}: {wait}"
-            );
+            for jitter in [0.0, 0.5, 0.999] {
+                let wait = policy.backoff(attempts, jitter).as_secs_f64();
+                let exp = (attempts - 1).min(20);
+                let base = (30.0 * f64::from(1u32 << exp)).min(1800.0);
+                assert!(
+                    wait >= base * 0.75 - 0.001 && wait <= base * 1.25 + 0.001,
+                    "{attempts}: {wait}"
+                );
+            }
         }
+    }
+
+    #[test]
+    fn the_rate_limit_lets_through_n_a_minute_and_says_when_the_next_may_go() {
+        let mut limit = RateLimit::default();
+        let start = Instant::now();
+        for i in 0..3 {
+            assert_eq!(limit.take(Some(3), start + Duration::from_secs(i)), Ok(()));
+        }
+        assert_eq!(limit.room(Some(3), start + Duration::from_secs(3)), 0);
+        assert_eq!(
+            limit.take(Some(3), start + Duration::from_secs(3)),
+            Err(start + Duration::from_secs(60))
+        );
+        assert_eq!(limit.take(Some(3), start + Duration::from_secs(60)), Ok(()));
+        assert_eq!(limit.take(None, start), Ok(()));
+        assert_eq!(limit.room(None, start), usize::MAX);
     }
 }

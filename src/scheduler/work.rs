@@ -3,17 +3,23 @@
 //!
 //! A bad row (unreadable due time, invalid address, no matching rule) is recorded in
 //! `problems`, logged once, and its planned steps are held; it never stops the pass.
+//! A step for the customer whose time comes outside business hours is held until they
+//! open. A customer update moves the due time and records the revision in the same
+//! transaction that queues its emails, so it happens exactly once.
 
 use jiff::Timestamp;
 
 use crate::commitment::{Commitment, Status};
 use crate::config::Config;
-use crate::mail::Audience;
-use crate::mail::context::{StepInfo, context};
+use crate::mail::compose::{Email, Situation, update_for, writes_to_customer};
+use crate::mail::context::{Failure, StepInfo};
 use crate::mail::message::{Outgoing, build, id_domain, reply_id, thread_root};
-use crate::planner::{SkipCode, StepKind, plan, reconcile};
-use crate::rule::{FireDecision, rule_for};
-use crate::store::{DueStep, NewDelivery, PlannedCommitment, Store, StoreError};
+use crate::planner::{SkipCode, StepKind, StepState, plan, reconcile};
+use crate::rule::{FireDecision, Rule, rule_for};
+use crate::store::{
+    DueStep, NewDelivery, NewRevision, Origin, PlannedCommitment, Store, StoreError,
+};
+use crate::when::format_stored;
 
 /// How many changes or due steps one transaction takes.
 const BATCH: usize = 1000;
@@ -25,20 +31,38 @@ pub struct Pass {
     pub planned: usize,
     /// Steps queued for delivery.
     pub queued: usize,
-    /// When the next planned step fires.
+    /// When the next planned step fires or the next calendar job runs.
     pub next_fire_at: Option<Timestamp>,
     /// The store's `data_version` after the pass.
     pub data_version: i64,
 }
 
-/// Plans all queued changes and queues all due steps as of `now`.
-pub fn pass(store: &Store, config: &Config, now: Timestamp) -> Result<Pass, StoreError> {
-    let planned = plan_changes(store, config, now)?;
-    let queued = queue_due(store, config, now)?;
+/// Plans all queued changes and queues all due steps as of `now`. Steps that move due
+/// times queue changes of their own, which the pass plans before it ends.
+///
+/// Calendar jobs whose time has come run in the same pass; `started` is when the daemon
+/// started, which bounds the runs it makes up.
+pub fn pass(
+    store: &Store,
+    config: &Config,
+    started: Timestamp,
+    now: Timestamp,
+) -> Result<Pass, StoreError> {
+    let mut planned = plan_changes(store, config, now)?;
+    let mut queued = queue_due(store, config, now)?;
+    if queued > 0 {
+        planned += plan_changes(store, config, now)?;
+    }
+    let jobs = super::jobs::run_due(store, config, started, now)?;
+    queued += jobs.queued;
+    let next_fire_at = match (store.next_fire_at()?, jobs.next_at) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     Ok(Pass {
         planned,
         queued,
-        next_fire_at: store.next_fire_at()?,
+        next_fire_at,
         data_version: store.data_version()?,
     })
 }
@@ -52,7 +76,10 @@ pub fn plan_changes(store: &Store, config: &Config, now: Timestamp) -> Result<us
                 return Ok::<_, StoreError>(0);
             };
             for changed in &batch.commitments {
-                plan_one(s, config, changed, now)?;
+                if let Err(e) = s.isolated(|s| plan_one(s, config, changed, now)) {
+                    tracing::error!(commitment = changed.id, cause = %e, "cannot plan a commitment");
+                    s.set_problem(changed.id, &format!("cannot be planned: {e}"), now)?;
+                }
             }
             s.finish_changes(batch.last_seq)?;
             Ok(batch.commitments.len().max(1))
@@ -61,6 +88,23 @@ pub fn plan_changes(store: &Store, config: &Config, now: Timestamp) -> Result<us
             return Ok(planned);
         }
         planned += n;
+    }
+}
+
+/// The rule for a checked commitment, or the reason there is none.
+fn checked<'c>(
+    config: &'c Config,
+    row: &crate::commitment::StoredCommitment,
+) -> Result<(Commitment, &'c Rule), String> {
+    let commitment = row
+        .check(config.calendar.zone())
+        .map_err(|problems| problems.join("; "))?;
+    match rule_for(&config.rules, &commitment) {
+        Some(rule) => Ok((commitment, rule)),
+        None => Err(format!(
+            "no rule matches kind '{}'; add a rule for it or one without match keys",
+            commitment.kind.as_deref().unwrap_or("")
+        )),
     }
 }
 
@@ -73,20 +117,10 @@ fn plan_one(
     let Some(row) = &changed.row else {
         return Ok(());
     };
-    let checked = row
-        .check(config.calendar.zone())
-        .map_err(|problems| problems.join("; "))
-        .and_then(|c| match rule_for(&config.rules, &c) {
-            Some(rule) => Ok((c, rule)),
-            None => Err(format!(
-                "no rule matches kind '{}'; add a rule for it or one without match keys",
-                c.kind.as_deref().unwrap_or("")
-            )),
-        });
-    match checked {
+    match checked(config, row) {
         Ok((commitment, rule)) => {
             store.clear_problem(commitment.id)?;
-            let fresh = plan(&commitment, rule, &config.calendar);
+            let fresh = plan(&commitment, rule, &config.calendar, &changed.history);
             let closed = (commitment.status != Status::Open).then_some(commitment.status);
             let changes = reconcile(&changed.steps, fresh, changed.since, closed);
             store.apply_step_changes(commitment.id, &changes, now)
@@ -98,14 +132,10 @@ fn plan_one(
             for step in changed
                 .steps
                 .iter()
-                .filter(|s| s.state == crate::planner::StepState::Planned)
+                .filter(|s| s.state == StepState::Planned)
             {
-                store.skip_step(
-                    step.id,
-                    SkipCode::Replanned,
-                    &format!("held: the row has problems ({reason})"),
-                    now,
-                )?;
+                let held = format!("held: the row has problems ({reason})");
+                store.skip_step(step.id, SkipCode::Replanned, &held, now)?;
             }
             Ok(())
         }
@@ -120,8 +150,13 @@ pub fn queue_due(store: &Store, config: &Config, now: Timestamp) -> Result<usize
             let due = s.due_steps(now, BATCH)?;
             let mut sent = 0;
             for step in &due {
-                if fire(s, config, step, now)? {
-                    sent += 1;
+                match s.isolated(|s| fire(s, config, step, now)) {
+                    Ok(true) => sent += 1,
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::error!(step = step.id, cause = %e, "cannot queue a step");
+                        s.fail_step(step.id, &format!("cannot be queued: {e}"), now)?;
+                    }
                 }
             }
             Ok::<_, StoreError>((due.len(), sent))
@@ -133,26 +168,22 @@ pub fn queue_due(store: &Store, config: &Config, now: Timestamp) -> Result<usize
     }
 }
 
-/// Decides one due step; returns true if it put mail in the outbox.
+/// Decides one due step; returns true if it put mail in the outbox (or, in a dry run,
+/// recorded the mail it would have sent).
 fn fire(
     store: &Store,
     config: &Config,
     step: &DueStep,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
-    let commitment = match step.row.check(config.calendar.zone()) {
-        Ok(c) => c,
-        Err(problems) => {
-            let reason = format!("held: the row has problems ({})", problems.join("; "));
-            store.skip_step(step.id, SkipCode::Replanned, &reason, now)?;
+    let (commitment, matched) = match checked(config, &step.row) {
+        Ok(found) => found,
+        Err(reason) => {
+            let held = format!("held: the row has problems ({reason})");
+            store.skip_step(step.id, SkipCode::Replanned, &held, now)?;
             return Ok(false);
         }
     };
-    if commitment.status != Status::Open {
-        let reason = format!("the commitment was marked {}", commitment.status);
-        store.skip_step(step.id, SkipCode::Closed, &reason, now)?;
-        return Ok(false);
-    }
     let kind: StepKind = match step.kind.parse() {
         Ok(kind) => kind,
         Err(e) => {
@@ -160,13 +191,33 @@ fn fire(
             return Ok(false);
         }
     };
-    let policy = config
+    if kind.needs_open() && commitment.status != Status::Open {
+        let reason = format!("the commitment was marked {}", commitment.status);
+        store.skip_step(step.id, SkipCode::Closed, &reason, now)?;
+        return Ok(false);
+    }
+    let rule = config
         .rules
         .iter()
         .find(|r| r.name == step.rule)
-        .map(|r| r.catch_up)
-        .unwrap_or_default();
-    let late = match policy.decide(step.fire_at, now, step.newer_due_exists) {
+        .unwrap_or(matched);
+    if writes_to_customer(kind, rule) {
+        let zone = commitment
+            .timezone
+            .as_ref()
+            .unwrap_or(config.calendar.zone());
+        let opens = config.calendar.next_open_in(now, zone);
+        if opens > now {
+            store.hold_step(step.id, opens, now)?;
+            return Ok(false);
+        }
+    }
+    let late = match rule.catch_up.decide(
+        step.fire_at,
+        now,
+        config.daemon.late_after,
+        step.newer_due_exists,
+    ) {
         FireDecision::Skip(reason) => {
             store.skip_step(step.id, SkipCode::CatchUp, &reason, now)?;
             return Ok(false);
@@ -180,74 +231,187 @@ fn fire(
         planned_at: step.planned_at,
         late,
     };
-    match owner_delivery(store, config, &commitment, step, &info, now) {
-        Ok(delivery) => {
-            store.add_delivery(&delivery, now)?;
-            store.queue_step(step.id, late, now)?;
-            Ok(true)
+    let revisions = store.revisions_of(commitment.id)?;
+    let update = match update_for(
+        kind,
+        &step.key,
+        &commitment,
+        rule,
+        &config.calendar,
+        &revisions,
+        now,
+    ) {
+        Ok(update) => update,
+        Err(reason) => return fail(store, &commitment, step, &reason, now),
+    };
+    let failure = match failure_for(store, kind, &step.key)? {
+        Ok(failure) => failure,
+        Err(reason) => return fail(store, &commitment, step, &reason, now),
+    };
+    let situation = Situation {
+        commitment: &commitment,
+        rule,
+        step: &info,
+        calendar: &config.calendar,
+        templates: &config.templates,
+        command: &config.command,
+        update: update.as_ref(),
+        failure: failure.as_ref(),
+        now,
+    };
+    let emails = match situation.emails() {
+        Ok(emails) => emails,
+        Err(e) => return fail(store, &commitment, step, &e.to_string(), now),
+    };
+    let deliveries = match deliveries(store, config, &commitment, step, &emails, now) {
+        Ok(deliveries) => deliveries,
+        Err(Failed::Store(e)) => return Err(e),
+        Err(Failed::Step(reason)) => return fail(store, &commitment, step, &reason, now),
+    };
+    if config.mail.dry_run {
+        for delivery in &deliveries {
+            store.add_skipped_delivery(
+                delivery,
+                "dry run: rendered and recorded, not sent",
+                now,
+            )?;
         }
-        Err(Compose::Store(e)) => Err(e),
-        Err(Compose::Failed(reason)) => {
-            tracing::error!(commitment = commitment.id, step = step.id, cause = %reason, "cannot compose the email for a step");
-            store.fail_step(step.id, &reason, now)?;
-            Ok(false)
-        }
+        store.skip_step(
+            step.id,
+            SkipCode::DryRun,
+            "dry run: rendered and recorded, not sent",
+            now,
+        )?;
+        return Ok(true);
     }
+    if kind == StepKind::CustomerUpdate
+        && let (Some(update), Some(rule_update)) = (&update, &rule.customer_update)
+    {
+        let zone = commitment
+            .timezone
+            .as_ref()
+            .unwrap_or(config.calendar.zone());
+        store.revise_due(
+            &NewRevision {
+                commitment_id: commitment.id,
+                old_due: step.row.due_at.clone().unwrap_or_default(),
+                new_due: format_stored(update.new_due, zone),
+                reason: None,
+                source: format!(
+                    "automatic update {} of {} (rule \"{}\")",
+                    update.number, rule_update.max, rule.name
+                ),
+                automatic: true,
+                notify: false,
+            },
+            now,
+        )?;
+    }
+    for delivery in &deliveries {
+        store.add_delivery(delivery, now)?;
+    }
+    store.queue_step(step.id, late, now)?;
+    Ok(true)
 }
 
-enum Compose {
+enum Failed {
     Store(StoreError),
-    Failed(String),
+    Step(String),
 }
 
-impl From<StoreError> for Compose {
+impl From<StoreError> for Failed {
     fn from(e: StoreError) -> Self {
-        Compose::Store(e)
+        Failed::Store(e)
     }
 }
 
-fn owner_delivery(
+fn fail(
+    store: &Store,
+    commitment: &Commitment,
+    step: &DueStep,
+    reason: &str,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    tracing::error!(commitment = commitment.id, step = step.id, cause = %reason, "cannot compose the email for a step");
+    store.fail_step(step.id, reason, now)?;
+    Ok(false)
+}
+
+/// For failure notices, the email that failed.
+fn failure_for(
+    store: &Store,
+    kind: StepKind,
+    key: &str,
+) -> Result<Result<Option<Failure>, String>, StoreError> {
+    if kind != StepKind::DeliveryFailed {
+        return Ok(Ok(None));
+    }
+    let Some(id) = key
+        .strip_prefix("delivery_failed#")
+        .and_then(|id| id.parse().ok())
+    else {
+        return Ok(Err(format!("'{key}' names no delivery")));
+    };
+    Ok(match store.delivery(id)? {
+        None => Err(format!("delivery {id} is not recorded")),
+        Some(d) => Ok(Some(Failure {
+            recipient: d.recipient,
+            audience: d.audience,
+            subject: d.subject,
+            error: d.last_error.unwrap_or_default(),
+            attempts: d.attempts,
+        })),
+    })
+}
+
+/// The outbox entries for a step's emails: Message-IDs that thread per audience, and
+/// the messages built.
+fn deliveries(
     store: &Store,
     config: &Config,
     commitment: &Commitment,
     step: &DueStep,
-    info: &StepInfo,
+    emails: &[Email],
     now: Timestamp,
-) -> Result<NewDelivery, Compose> {
-    let audience = Audience::Owner;
-    let ctx = context(commitment, info, &config.calendar, &config.command, now);
-    let rendered = config
-        .templates
-        .render("owner_reminder", &ctx)
-        .map_err(|e| Compose::Failed(e.to_string()))?;
+) -> Result<Vec<NewDelivery>, Failed> {
     let domain = id_domain(&config.mail.from);
-    let root = thread_root(commitment.id, audience, &domain);
-    let (message_id, reply_to_thread) = if store.thread_started(commitment.id, audience.as_str())? {
-        (
-            reply_id(commitment.id, audience, step.id, &domain),
-            Some(root.as_str()),
-        )
-    } else {
-        (root.clone(), None)
-    };
-    let message = build(&Outgoing {
-        from: &config.mail.from,
-        to: &commitment.owner,
-        rendered: &rendered,
-        message_id: &message_id,
-        reply_to_thread,
-        commitment_id: commitment.id,
-        date: now,
-    })
-    .map_err(|e| Compose::Failed(e.to_string()))?;
-    Ok(NewDelivery {
-        step_id: step.id,
-        commitment_id: commitment.id,
-        audience: audience.as_str().to_string(),
-        sender: config.mail.from.email.to_string(),
-        recipient: commitment.owner.email.to_string(),
-        subject: rendered.subject,
-        message_id,
-        message,
-    })
+    let mut out = Vec::with_capacity(emails.len());
+    for (index, email) in emails.iter().enumerate() {
+        let root = thread_root(commitment.id, email.audience, &domain);
+        let started = store.thread_started(commitment.id, email.audience.as_str())?
+            || out
+                .iter()
+                .any(|d: &NewDelivery| d.audience == email.audience.as_str());
+        let (message_id, reply_to_thread) = if started {
+            (
+                reply_id(commitment.id, email.audience, step.id, index, &domain),
+                Some(root.as_str()),
+            )
+        } else {
+            (root.clone(), None)
+        };
+        let message = build(&Outgoing {
+            from: &config.mail.from,
+            to: &email.to,
+            rendered: &email.rendered,
+            message_id: &message_id,
+            reply_to_thread,
+            commitment_id: Some(commitment.id),
+            date: now,
+        })
+        .map_err(|e| Failed::Step(e.to_string()))?;
+        out.push(NewDelivery {
+            origin: Origin::Step {
+                step_id: step.id,
+                commitment_id: commitment.id,
+            },
+            audience: email.audience.as_str().to_string(),
+            sender: config.mail.from.email.to_string(),
+            recipient: email.to.email.to_string(),
+            subject: email.rendered.subject.clone(),
+            message_id,
+            message,
+        });
+    }
+    Ok(out)
 }

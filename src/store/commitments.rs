@@ -8,7 +8,16 @@ use super::{Result, Store, StoreError};
 use crate::commitment::{Status, StoredCommitment};
 
 /// The columns of `commitments` in the order [`stored_from_row`] reads them.
-pub(crate) const COLUMNS: &str = "id, title, owner, customer, timezone, due_at, kind, status, note, external_ref, created_at, done_at";
+pub(crate) const COLUMNS: &str = "id, title, owner, customer, timezone, due_at, kind, status, note, external_ref, created_at, done_at, reason";
+
+/// [`COLUMNS`] qualified with a table alias, for joins: `c.id, c.title, ...`.
+pub(crate) fn columns_of(alias: &str) -> String {
+    COLUMNS
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// A commitment to insert, already checked by the caller.
 #[derive(Clone, Debug)]
@@ -29,6 +38,23 @@ pub struct NewCommitment {
     pub note: Option<String>,
     /// External reference.
     pub external_ref: Option<String>,
+    /// Why it may be late, for the customer.
+    pub reason: Option<String>,
+}
+
+/// A commitment read from an import file, with what `add` cannot set.
+#[derive(Clone, Debug)]
+pub struct Imported {
+    /// Keep this id, if the file gives one.
+    pub id: Option<i64>,
+    /// The fields `add` also has.
+    pub commitment: NewCommitment,
+    /// Its status.
+    pub status: Status,
+    /// When it was written, as stored.
+    pub created_at: Option<String>,
+    /// When it was done, as stored.
+    pub done_at: Option<String>,
 }
 
 /// Which commitments `list` shows.
@@ -73,6 +99,7 @@ pub(crate) fn stored_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<Stor
         external_ref: text(row, at + 9, false)?,
         created_at: text(row, at + 10, true)?,
         done_at: text(row, at + 11, true)?,
+        reason: text(row, at + 12, false)?,
     })
 }
 
@@ -80,9 +107,9 @@ impl Store {
     /// Inserts a commitment and returns its id.
     pub fn insert_commitment(&self, c: &NewCommitment) -> Result<i64> {
         self.conn.execute(
-            "INSERT INTO commitments (title, owner, customer, timezone, due_at, kind, status, note, external_ref)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8)",
-            params![c.title, c.owner, c.customer, c.timezone, c.due_at, c.kind, c.note, c.external_ref],
+            "INSERT INTO commitments (title, owner, customer, timezone, due_at, kind, status, note, external_ref, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8, ?9)",
+            params![c.title, c.owner, c.customer, c.timezone, c.due_at, c.kind, c.note, c.external_ref, c.reason],
         )?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -137,6 +164,96 @@ impl Store {
             )?;
             Ok::<_, StoreError>(previous)
         })
+    }
+
+    /// Inserts imported commitments in one transaction: all or nothing. Ids, statuses and
+    /// times are kept where the file gives them. Returns the ids.
+    pub fn import_commitments(&self, rows: &[Imported]) -> Result<Vec<i64>> {
+        self.transaction(|s| {
+            let mut stmt = s.conn.prepare_cached(
+                "INSERT INTO commitments (id, title, owner, customer, timezone, due_at, kind, status, note, external_ref,
+                                          reason, created_at, done_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
+                         COALESCE(?12, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), ?13)",
+            )?;
+            let mut ids = Vec::with_capacity(rows.len());
+            for row in rows {
+                let c = &row.commitment;
+                stmt.execute(params![
+                    row.id,
+                    c.title,
+                    c.owner,
+                    c.customer,
+                    c.timezone,
+                    c.due_at,
+                    c.kind,
+                    row.status.as_str(),
+                    c.note,
+                    c.external_ref,
+                    c.reason,
+                    row.created_at,
+                    row.done_at
+                ])?;
+                ids.push(s.conn.last_insert_rowid());
+            }
+            Ok::<_, StoreError>(ids)
+        })
+    }
+
+    /// True if a commitment has id `id`.
+    pub fn has_commitment(&self, id: i64) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM commitments WHERE id = ?1)")?
+            .query_row([id], |r| r.get(0))?)
+    }
+
+    /// Every commitment to the customer with address `address` (any case), in id order.
+    pub fn commitments_of_customer(&self, address: &str) -> Result<Vec<StoredCommitment>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM commitments
+             WHERE lower(trim(customer)) = lower(?1) OR lower(customer) LIKE '%<' || lower(?1) || '>'
+             ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([address.trim()], |row| stored_from_row(row, 0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Appends a dated line to the notes of commitment `id`.
+    pub fn append_note(&self, id: i64, line: &str) -> Result<()> {
+        let changed = self.conn.execute(
+            "UPDATE commitments SET note = CASE WHEN note IS NULL OR note = '' THEN ?2 ELSE note || char(10) || ?2 END
+             WHERE id = ?1",
+            params![id, line],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(id));
+        }
+        Ok(())
+    }
+
+    /// Sets the reason the customer is given for a delay of commitment `id`.
+    pub fn set_reason(&self, id: i64, reason: &str) -> Result<()> {
+        let changed = self.conn.execute(
+            "UPDATE commitments SET reason = ?2 WHERE id = ?1",
+            params![id, reason],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(id));
+        }
+        Ok(())
+    }
+
+    /// Every commitment whose row cannot be planned, with the reason and when it was
+    /// seen, in id order.
+    pub fn problems(&self) -> Result<Vec<(i64, String, jiff::Timestamp)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT commitment_id, reason, seen_at FROM problems ORDER BY commitment_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, super::from_ms(r.get(2)?)))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// The recorded problem of commitment `id`, if its row could not be planned.

@@ -13,11 +13,9 @@ use super::{Result, Store, from_ms, to_ms};
 /// One email to put in the outbox.
 #[derive(Debug, Clone)]
 pub struct NewDelivery {
-    /// Step it belongs to.
-    pub step_id: i64,
-    /// Commitment it is about.
-    pub commitment_id: i64,
-    /// owner, customer, team, ...
+    /// What it belongs to.
+    pub origin: Origin,
+    /// owner, customer, team, digest, report, ...
     pub audience: String,
     /// Envelope sender address.
     pub sender: String,
@@ -29,6 +27,23 @@ pub struct NewDelivery {
     pub message_id: String,
     /// The whole message.
     pub message: Vec<u8>,
+}
+
+/// What an email belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A step of a commitment.
+    Step {
+        /// The step.
+        step_id: i64,
+        /// Its commitment.
+        commitment_id: i64,
+    },
+    /// A run of a calendar job (digest, report).
+    Job {
+        /// The run.
+        run_id: i64,
+    },
 }
 
 /// An outbox entry ready for an attempt.
@@ -53,8 +68,8 @@ pub struct PendingDelivery {
 pub struct DeliveryRecord {
     /// Delivery id.
     pub id: i64,
-    /// Step id.
-    pub step_id: i64,
+    /// Step id, for an email of a commitment's step.
+    pub step_id: Option<i64>,
     /// Audience.
     pub audience: String,
     /// Recipient address.
@@ -77,6 +92,27 @@ pub struct DeliveryRecord {
     pub next_attempt_at: Timestamp,
 }
 
+const RECORD_COLUMNS: &str =
+    "id, step_id, audience, recipient, subject, message_id, state, attempts, last_error,
+     created_at, sent_at, next_attempt_at";
+
+fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRecord> {
+    Ok(DeliveryRecord {
+        id: r.get(0)?,
+        step_id: r.get(1)?,
+        audience: r.get(2)?,
+        recipient: r.get(3)?,
+        subject: r.get(4)?,
+        message_id: r.get(5)?,
+        state: r.get(6)?,
+        attempts: r.get(7)?,
+        last_error: r.get(8)?,
+        created_at: from_ms(r.get(9)?),
+        sent_at: r.get::<_, Option<i64>>(10)?.map(from_ms),
+        next_attempt_at: from_ms(r.get(11)?),
+    })
+}
+
 impl Store {
     /// True if commitment `id` already has an email to `audience` (the thread exists).
     pub fn thread_started(&self, commitment_id: i64, audience: &str) -> Result<bool> {
@@ -88,27 +124,52 @@ impl Store {
 
     /// Puts an email in the outbox, due for its first attempt at `now`.
     pub fn add_delivery(&self, d: &NewDelivery, now: Timestamp) -> Result<i64> {
+        let (step_id, commitment_id, run_id) = match d.origin {
+            Origin::Step {
+                step_id,
+                commitment_id,
+            } => (Some(step_id), Some(commitment_id), None),
+            Origin::Job { run_id } => (None, None, Some(run_id)),
+        };
         self.conn
             .prepare_cached(
-                "INSERT INTO deliveries (step_id, commitment_id, audience, sender, recipient, subject,
+                "INSERT INTO deliveries (step_id, commitment_id, job_run_id, audience, sender, recipient, subject,
                                          message_id, message, next_attempt_at, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+                 VALUES (?1, ?2, ?10, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
             )?
             .execute(params![
-                d.step_id,
-                d.commitment_id,
+                step_id,
+                commitment_id,
                 d.audience,
                 d.sender,
                 d.recipient,
                 d.subject,
                 d.message_id,
                 d.message,
-                to_ms(now)
+                to_ms(now),
+                run_id
             ])?;
         Ok(self.conn.last_insert_rowid())
     }
 
-    /// Up to `limit` pending deliveries due at `now`, oldest first, leaving out `busy`.
+    /// Records an email that is not sent (a dry run), with the reason, for `show`.
+    pub fn add_skipped_delivery(
+        &self,
+        d: &NewDelivery,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<i64> {
+        let id = self.add_delivery(d, now)?;
+        self.conn
+            .prepare_cached(
+                "UPDATE deliveries SET state = 'skipped', last_error = ?2 WHERE id = ?1",
+            )?
+            .execute(params![id, reason])?;
+        Ok(id)
+    }
+
+    /// Up to `limit` pending deliveries due at `now`, in the order they were queued (the
+    /// order of their steps' times), leaving out `busy`.
     pub fn pending_deliveries(
         &self,
         now: Timestamp,
@@ -118,7 +179,7 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, sender, recipient, message, attempts, created_at FROM deliveries
              WHERE state = 'pending' AND next_attempt_at <= ?1
-             ORDER BY next_attempt_at, id LIMIT ?2",
+             ORDER BY id LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![to_ms(now), (limit + busy.len()) as i64], |r| {
             Ok(PendingDelivery {
@@ -172,14 +233,70 @@ impl Store {
         Ok(())
     }
 
-    /// Records that delivery `id` failed for good.
+    /// Records that delivery `id` failed for good, and queues its commitment for
+    /// planning so that the owner's notice of the failure is planned.
     pub fn delivery_failed(&self, id: i64, error: &str, now: Timestamp) -> Result<()> {
         self.transaction(|s| {
             s.conn
-                .prepare_cached("UPDATE deliveries SET state = 'failed', attempts = attempts + 1, last_error = ?2 WHERE id = ?1")?
-                .execute(params![id, error])?;
+                .prepare_cached(
+                    "UPDATE deliveries SET state = 'failed', attempts = attempts + 1, last_error = ?2, failed_at = ?3
+                     WHERE id = ?1",
+                )?
+                .execute(params![id, error, to_ms(now)])?;
+            s.conn
+                .prepare_cached(
+                    "INSERT INTO changes (commitment_id, changed_at)
+                     SELECT commitment_id, ?2 FROM deliveries WHERE id = ?1 AND commitment_id IS NOT NULL",
+                )?
+                .execute(params![id, to_ms(now)])?;
             s.settle_step_of(id, now)
         })
+    }
+
+    /// Deliveries of commitment `id` that failed for good and that the owner must hear
+    /// of: all but the owner's own mail and the notices themselves. Id and time of failure.
+    pub fn failures_to_report(&self, id: i64) -> Result<Vec<(i64, Timestamp)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT d.id, COALESCE(d.failed_at, d.created_at) FROM deliveries d JOIN steps s ON s.id = d.step_id
+             WHERE d.commitment_id = ?1 AND d.state = 'failed' AND d.audience <> 'owner'
+               AND s.kind <> 'delivery_failed'
+             ORDER BY d.id",
+        )?;
+        let rows = stmt.query_map([id], |r| Ok((r.get(0)?, from_ms(r.get(1)?))))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Holds every pending delivery due before `until` back to `until`, with `why` as its
+    /// last error: the transport is down, so none of them could go sooner. They then go
+    /// in order when it is back.
+    pub fn postpone_pending(&self, until: Timestamp, why: &str) -> Result<usize> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "UPDATE deliveries SET next_attempt_at = ?1, last_error = ?2
+                 WHERE state = 'pending' AND next_attempt_at < ?1",
+            )?
+            .execute(params![to_ms(until), why])?)
+    }
+
+    /// Makes every pending delivery waiting for a retry due now: the transport works
+    /// again, so mail held back by an outage goes out at once, in order.
+    pub fn retry_now(&self, now: Timestamp) -> Result<usize> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "UPDATE deliveries SET next_attempt_at = ?1 WHERE state = 'pending' AND attempts > 0 AND next_attempt_at > ?1",
+            )?
+            .execute([to_ms(now)])?)
+    }
+
+    /// One delivery, for the notice that tells the owner it failed.
+    pub fn delivery(&self, id: i64) -> Result<Option<DeliveryRecord>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM deliveries WHERE id = ?1"
+        ))?;
+        let mut rows = stmt.query_map([id], record_from_row)?;
+        Ok(rows.next().transpose()?)
     }
 
     /// Once no delivery of a step is pending, the step is `sent` (all sent) or `failed`.
@@ -198,29 +315,21 @@ impl Store {
         Ok(())
     }
 
+    /// Every email to `address` (any case), oldest first.
+    pub fn deliveries_to(&self, address: &str) -> Result<Vec<DeliveryRecord>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {RECORD_COLUMNS} FROM deliveries WHERE recipient = ?1 COLLATE NOCASE ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([address.trim()], record_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Every delivery about commitment `id`, oldest first.
     pub fn deliveries_of(&self, id: i64) -> Result<Vec<DeliveryRecord>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, step_id, audience, recipient, subject, message_id, state, attempts, last_error,
-                    created_at, sent_at, next_attempt_at
-             FROM deliveries WHERE commitment_id = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map([id], |r| {
-            Ok(DeliveryRecord {
-                id: r.get(0)?,
-                step_id: r.get(1)?,
-                audience: r.get(2)?,
-                recipient: r.get(3)?,
-                subject: r.get(4)?,
-                message_id: r.get(5)?,
-                state: r.get(6)?,
-                attempts: r.get(7)?,
-                last_error: r.get(8)?,
-                created_at: from_ms(r.get(9)?),
-                sent_at: r.get::<_, Option<i64>>(10)?.map(from_ms),
-                next_attempt_at: from_ms(r.get(11)?),
-            })
-        })?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {RECORD_COLUMNS} FROM deliveries WHERE commitment_id = ?1 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([id], record_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }

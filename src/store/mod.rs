@@ -12,6 +12,8 @@
 
 mod commitments;
 mod deliveries;
+mod jobs;
+mod revisions;
 mod schema;
 mod steps;
 mod summary;
@@ -23,8 +25,10 @@ use std::time::Duration;
 use jiff::Timestamp;
 use rusqlite::Connection;
 
-pub use commitments::{NewCommitment, StatusFilter};
-pub use deliveries::{DeliveryRecord, NewDelivery, PendingDelivery};
+pub use commitments::{Imported, NewCommitment, StatusFilter};
+pub use deliveries::{DeliveryRecord, NewDelivery, Origin, PendingDelivery};
+pub use jobs::ReportRow;
+pub use revisions::{NewRevision, RevisionRecord};
 pub use steps::{ChangeBatch, DueStep, PlannedCommitment, StepRecord};
 pub use summary::{DeliveryError, NextStep, Summary, Workload};
 
@@ -130,6 +134,23 @@ impl Store {
             }
             Err(e) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `f` inside a savepoint of the current transaction: if `f` fails, its writes
+    /// are undone and the error returned, and the transaction goes on. One bad item then
+    /// cannot spoil a batch.
+    pub fn isolated<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+        self.conn.execute_batch("SAVEPOINT item")?;
+        match f(self) {
+            Ok(value) => {
+                self.conn.execute_batch("RELEASE item")?;
+                Ok(value)
+            }
+            Err(e) => {
+                self.conn.execute_batch("ROLLBACK TO item; RELEASE item")?;
                 Err(e)
             }
         }

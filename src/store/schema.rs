@@ -85,7 +85,7 @@ CREATE TABLE deliveries (
     last_error      TEXT,
     created_at      INTEGER NOT NULL,
     sent_at         INTEGER,
-    UNIQUE (step_id, recipient)
+    UNIQUE (step_id, audience, recipient)
 );
 CREATE INDEX deliveries_pending ON deliveries(next_attempt_at) WHERE state = 'pending';
 CREATE INDEX deliveries_commitment ON deliveries(commitment_id, audience);
@@ -97,9 +97,81 @@ CREATE TABLE problems (
 );
 "#;
 
+/// Version 2: the reason a customer is given for a delay, and the history of due times.
+const V2: &str = r#"
+ALTER TABLE commitments ADD COLUMN reason TEXT;
+
+CREATE TABLE revisions (
+    id            INTEGER PRIMARY KEY,
+    commitment_id INTEGER NOT NULL REFERENCES commitments(id),
+    old_due       TEXT NOT NULL,
+    new_due       TEXT NOT NULL,
+    reason        TEXT,
+    source        TEXT NOT NULL,
+    automatic     INTEGER NOT NULL DEFAULT 0,
+    notify        INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL
+);
+CREATE INDEX revisions_commitment ON revisions(commitment_id);
+"#;
+
+/// Version 3: when a delivery failed for good, so the owner's notice can be planned.
+const V3: &str = r#"
+ALTER TABLE deliveries ADD COLUMN failed_at INTEGER;
+"#;
+
+/// Version 4: calendar jobs. Their runs are recorded once per occurrence, and their
+/// emails (digests, reports) use the outbox like every other email, so a delivery
+/// belongs to a step of a commitment or to a job run.
+const V4: &str = r#"
+CREATE TABLE job_runs (
+    id         INTEGER PRIMARY KEY,
+    schedule   TEXT NOT NULL,
+    job        TEXT NOT NULL,
+    planned_at INTEGER NOT NULL,
+    ran_at     INTEGER NOT NULL,
+    summary    TEXT,
+    UNIQUE (schedule, planned_at)
+);
+
+CREATE TABLE deliveries_v4 (
+    id              INTEGER PRIMARY KEY,
+    step_id         INTEGER REFERENCES steps(id),
+    commitment_id   INTEGER REFERENCES commitments(id),
+    job_run_id      INTEGER REFERENCES job_runs(id),
+    audience        TEXT NOT NULL,
+    sender          TEXT NOT NULL,
+    recipient       TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    message_id      TEXT NOT NULL UNIQUE,
+    message         BLOB NOT NULL,
+    state           TEXT NOT NULL DEFAULT 'pending',
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    sent_at         INTEGER,
+    failed_at       INTEGER,
+    UNIQUE (step_id, audience, recipient),
+    UNIQUE (job_run_id, recipient),
+    CHECK ((step_id IS NULL) <> (job_run_id IS NULL))
+);
+INSERT INTO deliveries_v4 (id, step_id, commitment_id, audience, sender, recipient, subject, message_id,
+                           message, state, attempts, next_attempt_at, last_error, created_at, sent_at, failed_at)
+SELECT id, step_id, commitment_id, audience, sender, recipient, subject, message_id,
+       message, state, attempts, next_attempt_at, last_error, created_at, sent_at, failed_at
+FROM deliveries;
+DROP TABLE deliveries;
+ALTER TABLE deliveries_v4 RENAME TO deliveries;
+CREATE INDEX deliveries_pending ON deliveries(next_attempt_at) WHERE state = 'pending';
+CREATE INDEX deliveries_commitment ON deliveries(commitment_id, audience);
+CREATE INDEX deliveries_recipient ON deliveries(recipient);
+CREATE INDEX deliveries_sent ON deliveries(sent_at) WHERE state = 'sent';
+"#;
+
 /// Every migration in order; the store runs the ones a file has not had yet.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 #[cfg(test)]

@@ -5,10 +5,10 @@ use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::commitments::{COLUMNS, stored_from_row};
+use super::commitments::{COLUMNS, columns_of, stored_from_row};
 use super::{Result, Store, from_ms, to_ms};
 use crate::commitment::StoredCommitment;
-use crate::planner::{SkipCode, StepChange, StepState, StoredStep};
+use crate::planner::{History, SkipCode, StepChange, StepState, StoredStep};
 
 /// A commitment that changed since it was last planned.
 #[derive(Debug)]
@@ -21,6 +21,8 @@ pub struct PlannedCommitment {
     pub since: Timestamp,
     /// Its steps as stored.
     pub steps: Vec<StoredStep>,
+    /// Its revisions, as the planner needs them.
+    pub history: History,
 }
 
 /// A batch from the change queue.
@@ -37,6 +39,8 @@ pub struct ChangeBatch {
 pub struct DueStep {
     /// Step id.
     pub id: i64,
+    /// Step key.
+    pub key: String,
     /// Step kind as stored.
     pub kind: String,
     /// Rule name.
@@ -58,6 +62,8 @@ pub struct DueStep {
 pub struct StepRecord {
     /// Step id.
     pub id: i64,
+    /// Unique key per commitment.
+    pub key: String,
     /// Kind.
     pub kind: String,
     /// Rule name.
@@ -106,6 +112,7 @@ impl Store {
                 row,
                 since: from_ms(since),
                 steps: self.stored_steps(id)?,
+                history: self.history(id)?,
             });
         }
         Ok(Some(ChangeBatch {
@@ -116,7 +123,7 @@ impl Store {
 
     fn stored_steps(&self, commitment_id: i64) -> Result<Vec<StoredStep>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, key, state, skip_code, fire_at FROM steps WHERE commitment_id = ?1",
+            "SELECT id, key, state, skip_code, planned_at, fire_at FROM steps WHERE commitment_id = ?1",
         )?;
         let rows = stmt.query_map([commitment_id], |r| {
             let state: String = r.get(2)?;
@@ -125,7 +132,8 @@ impl Store {
                 key: r.get(1)?,
                 state: state.parse().unwrap_or(StepState::Skipped),
                 skip_code: r.get(3)?,
-                fire_at: from_ms(r.get(4)?),
+                planned_at: from_ms(r.get(4)?),
+                fire_at: from_ms(r.get(5)?),
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -155,7 +163,6 @@ impl Store {
         changes: &[StepChange],
         now: Timestamp,
     ) -> Result<()> {
-        let now = to_ms(now);
         for change in changes {
             match change {
                 StepChange::Add { step, skip } => {
@@ -180,32 +187,37 @@ impl Store {
                             state,
                             code,
                             skip,
-                            now
+                            to_ms(now)
                         ])?;
                 }
-                StepChange::Revive { id, step } => {
+                StepChange::Revive { id, step } | StepChange::Move { id, step } => {
                     self.conn
                         .prepare_cached(
-                            "UPDATE steps SET state = 'planned', skip_code = NULL, reason = NULL,
-                                 rule = ?2, label = ?3, fire_at = ?4, updated_at = ?5 WHERE id = ?1",
+                            "UPDATE steps SET state = 'planned', skip_code = NULL, reason = NULL, rule = ?2,
+                                 label = ?3, planned_at = ?4, fire_at = ?5, updated_at = ?6 WHERE id = ?1",
                         )?
-                        .execute(params![id, step.rule, step.label, to_ms(step.fire_at), now])?;
+                        .execute(params![
+                            id,
+                            step.rule,
+                            step.label,
+                            to_ms(step.planned_at),
+                            to_ms(step.fire_at),
+                            to_ms(now)
+                        ])?;
                 }
-                StepChange::Move { id, fire_at } => {
-                    self.conn
-                        .prepare_cached(
-                            "UPDATE steps SET fire_at = ?2, updated_at = ?3 WHERE id = ?1",
-                        )?
-                        .execute(params![id, to_ms(*fire_at), now])?;
+                StepChange::Retire { id, code, reason } => {
+                    self.skip_step(*id, *code, reason, now)?
                 }
-                StepChange::Retire { id, code, reason } => self.skip_step(
-                    *id,
-                    *code,
-                    reason,
-                    Timestamp::from_millisecond(now).unwrap_or(Timestamp::UNIX_EPOCH),
-                )?,
             }
         }
+        Ok(())
+    }
+
+    /// Holds a planned step until `fire_at` (customer mail outside business hours).
+    pub fn hold_step(&self, id: i64, fire_at: Timestamp, now: Timestamp) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE steps SET fire_at = ?2, updated_at = ?3 WHERE id = ?1")?
+            .execute(params![id, to_ms(fire_at), to_ms(now)])?;
         Ok(())
     }
 
@@ -248,13 +260,9 @@ impl Store {
 
     /// Up to `limit` planned steps whose fire time is at or before `now`, oldest first.
     pub fn due_steps(&self, now: Timestamp, limit: usize) -> Result<Vec<DueStep>> {
-        let columns: String = COLUMNS
-            .split(", ")
-            .map(|c| format!("c.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let columns = columns_of("c");
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT s.id, s.kind, s.rule, s.label, s.planned_at, s.fire_at,
+            "SELECT s.id, s.key, s.kind, s.rule, s.label, s.planned_at, s.fire_at,
                     EXISTS (SELECT 1 FROM steps n WHERE n.commitment_id = s.commitment_id
                             AND n.state = 'planned' AND n.fire_at <= ?1 AND n.fire_at > s.fire_at),
                     {columns}
@@ -265,13 +273,14 @@ impl Store {
         let rows = stmt.query_map(params![to_ms(now), limit as i64], |r| {
             Ok(DueStep {
                 id: r.get(0)?,
-                kind: r.get(1)?,
-                rule: r.get(2)?,
-                label: r.get(3)?,
-                planned_at: from_ms(r.get(4)?),
-                fire_at: from_ms(r.get(5)?),
-                newer_due_exists: r.get(6)?,
-                row: stored_from_row(r, 7)?,
+                key: r.get(1)?,
+                kind: r.get(2)?,
+                rule: r.get(3)?,
+                label: r.get(4)?,
+                planned_at: from_ms(r.get(5)?),
+                fire_at: from_ms(r.get(6)?),
+                newer_due_exists: r.get(7)?,
+                row: stored_from_row(r, 8)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -310,7 +319,7 @@ impl Store {
     /// Every step of commitment `id`, in firing order.
     pub fn steps_of(&self, id: i64) -> Result<Vec<StepRecord>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, kind, rule, label, planned_at, fire_at, state, reason, late, updated_at
+            "SELECT id, kind, rule, label, planned_at, fire_at, state, reason, late, updated_at, key
              FROM steps WHERE commitment_id = ?1 ORDER BY fire_at, id",
         )?;
         let rows = stmt.query_map([id], |r| {
@@ -325,6 +334,7 @@ impl Store {
                 reason: r.get(7)?,
                 late: r.get(8)?,
                 updated_at: from_ms(r.get(9)?),
+                key: r.get(10)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -167,6 +167,7 @@ mod tests {
                 kind: None,
                 note: None,
                 external_ref: None,
+                reason: None,
             })
             .unwrap();
         let summary = store.summary().unwrap();

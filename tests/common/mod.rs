@@ -56,6 +56,7 @@ impl Received {
 struct Inbox {
     messages: Vec<Received>,
     rejected: Vec<String>,
+    stall: Option<Duration>,
 }
 
 #[derive(Clone)]
@@ -108,6 +109,10 @@ impl Handler for Session {
     }
 
     fn data_end(&mut self) -> Response {
+        let stall = self.inbox.0.lock().unwrap().stall;
+        if let Some(stall) = stall {
+            std::thread::sleep(stall);
+        }
         let (lock, ready) = &*self.inbox;
         lock.lock().unwrap().messages.push(Received {
             from: self.from.clone(),
@@ -130,7 +135,12 @@ pub struct SmtpServer {
 impl SmtpServer {
     /// Starts a plain server on a free port; it runs until the test process ends.
     pub fn start() -> SmtpServer {
-        SmtpServer::serve(None, |_| {})
+        SmtpServer::start_on(0)
+    }
+
+    /// Starts the server on `port` (0 for any free one).
+    pub fn start_on(port: u16) -> SmtpServer {
+        SmtpServer::serve(port, None, |_| {})
     }
 
     /// Starts a server that offers STARTTLS with a self-signed certificate for
@@ -150,7 +160,7 @@ impl SmtpServer {
         // under test chooses its own.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let login = Some((user.to_string(), password.to_string()));
-        SmtpServer::serve(login, |server| {
+        SmtpServer::serve(0, login, |server| {
             server
                 .with_ssl(SslConfig::SelfSigned {
                     cert_path: cert_path.display().to_string(),
@@ -163,10 +173,11 @@ impl SmtpServer {
     }
 
     fn serve(
+        port: u16,
         login: Option<(String, String)>,
         configure: impl FnOnce(&mut Server<Session>),
     ) -> SmtpServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let inbox: Arc<(Mutex<Inbox>, Condvar)> = Arc::default();
         let session = Session {
@@ -198,6 +209,11 @@ impl SmtpServer {
             .push(address.to_string());
     }
 
+    /// Holds every message this long after its data before answering.
+    pub fn stall(&self, how_long: Duration) {
+        self.inbox.0.lock().unwrap().stall = Some(how_long);
+    }
+
     /// Everything received so far.
     pub fn messages(&self) -> Vec<Received> {
         self.inbox.0.lock().unwrap().messages.clone()
@@ -220,6 +236,64 @@ impl SmtpServer {
     }
 }
 
+/// A calendar open every hour of every day, so that customer mail in tests never waits
+/// for business hours unless a test says so.
+pub const ALWAYS_OPEN: &str = r#"[calendar]
+timezone = "Europe/London"
+business_hours = { mon = "00:00-24:00", tue = "00:00-24:00", wed = "00:00-24:00", thu = "00:00-24:00", fri = "00:00-24:00", sat = "00:00-24:00", sun = "00:00-24:00" }"#;
+
+/// Checks `raw` against the syntax of RFC 5322 strictly: CRLF line endings only, no
+/// line over 998 octets, a header section of well-formed fields in printable US-ASCII,
+/// an empty line before the body, and a 7-bit body where the message says 7bit. Returns
+/// the header field names in order, lower-cased.
+pub fn strict_rfc5322(raw: &[u8]) -> Vec<String> {
+    for (i, b) in raw.iter().enumerate() {
+        match b {
+            b'\n' => assert!(i > 0 && raw[i - 1] == b'\r', "bare LF at octet {i}"),
+            b'\r' => assert!(raw.get(i + 1) == Some(&b'\n'), "bare CR at octet {i}"),
+            0 => panic!("NUL at octet {i}"),
+            _ => {}
+        }
+    }
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .expect("an empty line between header and body");
+    let mut names = Vec::new();
+    for line in head.split("\r\n") {
+        assert!(line.len() <= 998, "header line over 998 octets: {line:?}");
+        assert!(
+            line.bytes().all(|b| b == b'\t' || (32..127).contains(&b)),
+            "header line with other than printable US-ASCII: {line:?}"
+        );
+        if line.starts_with(' ') || line.starts_with('\t') {
+            assert!(
+                !names.is_empty(),
+                "continuation line before any field: {line:?}"
+            );
+            continue;
+        }
+        let (name, _) = line
+            .split_once(':')
+            .unwrap_or_else(|| panic!("header line without a colon: {line:?}"));
+        assert!(
+            !name.is_empty() && name.bytes().all(|b| (33..127).contains(&b) && b != b':'),
+            "malformed field name {name:?}"
+        );
+        names.push(name.to_ascii_lowercase());
+    }
+    for line in body.split("\r\n") {
+        assert!(line.len() <= 998, "body line over 998 octets");
+    }
+    if head
+        .to_ascii_lowercase()
+        .contains("content-transfer-encoding: 7bit")
+    {
+        assert!(body.is_ascii(), "8-bit octets in a 7bit body");
+    }
+    names
+}
+
 /// The binary under test.
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_followup")
@@ -237,11 +311,16 @@ impl Env {
     /// An installation sending through SMTP to a fresh server, with `rules` (TOML for
     /// `[[rule]]` blocks and any extra tables) in `rules.toml`.
     pub fn new(rules: &str) -> Env {
+        Env::with_calendar(rules, ALWAYS_OPEN)
+    }
+
+    /// An installation like [`Env::new`] with `calendar` as the `[calendar]` table.
+    pub fn with_calendar(rules: &str, calendar: &str) -> Env {
         let smtp = SmtpServer::start();
         let root = tempfile::tempdir().unwrap();
         let env = Env { root, smtp };
         std::fs::create_dir_all(env.config_dir()).unwrap();
-        env.write_smtp_config(env.smtp.port, "tls = \"none\"\n");
+        env.write_main_config(calendar, env.smtp.port, "tls = \"none\"\n");
         env.write_config("rules.toml", rules);
         env
     }
@@ -249,6 +328,10 @@ impl Env {
     /// Writes `followup.toml`: this installation's store, and mail through the SMTP
     /// server on 127.0.0.1:`port` with `smtp` (more `[mail.smtp]` keys, one a line).
     pub fn write_smtp_config(&self, port: u16, smtp: &str) {
+        self.write_main_config(ALWAYS_OPEN, port, smtp);
+    }
+
+    fn write_main_config(&self, calendar: &str, port: u16, smtp: &str) {
         self.write_config(
             "followup.toml",
             &format!(
@@ -256,8 +339,7 @@ impl Env {
 [store]
 path = "{db}"
 
-[calendar]
-timezone = "Europe/London"
+{calendar}
 
 [mail]
 from = "Followup <followup@example.com>"
@@ -280,6 +362,30 @@ port = {port}
     /// The SQLite file.
     pub fn db_path(&self) -> PathBuf {
         self.root.path().join("state").join("followup.db")
+    }
+
+    /// Rewrites a file of the config directory with `edit`.
+    pub fn edit_config(&self, name: &str, edit: impl FnOnce(String) -> String) {
+        let path = self.config_dir().join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(path, edit(text)).unwrap();
+    }
+
+    /// Adds `lines` to the `[mail]` table.
+    pub fn mail_options(&self, lines: &str) {
+        self.edit_config("followup.toml", |t| {
+            t.replace(
+                "transport = \"smtp\"",
+                &format!("transport = \"smtp\"\n{lines}"),
+            )
+        });
+    }
+
+    /// Adds `lines` to the `[mail.smtp]` table.
+    pub fn smtp_options(&self, lines: &str) {
+        self.edit_config("followup.toml", |t| {
+            t.replace("tls = \"none\"", &format!("tls = \"none\"\n{lines}"))
+        });
     }
 
     /// Writes (or replaces) a file in the config directory.
@@ -334,8 +440,10 @@ port = {port}
         serde_json::from_str(&self.cli_ok(&["show", &id.to_string(), "--format", "json"])).unwrap()
     }
 
-    /// A connection of its own to the store, as another program would open it.
+    /// A connection of its own to the store, as another program would open it; the store
+    /// is created first if no command has created it yet.
     pub fn db(&self) -> rusqlite::Connection {
+        followup::store::Store::open(&self.db_path()).unwrap();
         let conn = rusqlite::Connection::open(self.db_path()).unwrap();
         conn.busy_timeout(Duration::from_secs(10)).unwrap();
         conn
@@ -452,7 +560,7 @@ impl Daemon {
         }
     }
 
-    /// The daemon's stderr so far.
+    /// What the daemon has logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -515,6 +623,25 @@ pub fn succeeded(what: &str, out: Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// A port on 127.0.0.1 that nothing listens on (it was free a moment ago).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The Message-ID header of a raw message.
+pub fn message_id(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    text.lines()
+        .find_map(|l| l.strip_prefix("Message-ID: "))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// Seconds between two instants, signed (`b - a`).

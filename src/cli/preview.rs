@@ -1,0 +1,128 @@
+//! `preview`: the future timeline of one commitment, each step with its local time and
+//! rule, and every email it would send, rendered as it would go out.
+
+use anyhow::bail;
+use jiff::Timestamp;
+
+use super::commitments::{checked, open};
+use crate::commitment::Status;
+use crate::config::Config;
+use crate::mail::compose::{Situation, update_for};
+use crate::mail::context::StepInfo;
+use crate::planner::plan;
+use crate::rule::rule_for;
+
+/// Prints what is ahead for commitment `id`.
+pub fn preview(config: &Config, id: i64) -> anyhow::Result<()> {
+    let store = open(config)?;
+    let (_, commitment) = checked(&store, config, id)?;
+    let Some(rule) = rule_for(&config.rules, &commitment) else {
+        bail!(
+            "no rule matches commitment {id} (kind '{}')",
+            commitment.kind.as_deref().unwrap_or("")
+        );
+    };
+    let history = store.history(id)?;
+    let revisions = store.revisions_of(id)?;
+    let stored = store.steps_of(id)?;
+    let now = Timestamp::now();
+    let ahead: Vec<_> = plan(&commitment, rule, &config.calendar, &history)
+        .into_iter()
+        .filter(|step| {
+            let done = stored
+                .iter()
+                .any(|s| s.key == step.key && s.state != "planned");
+            !done && step.fire_at >= now - crate::planner::PAST_GRACE
+        })
+        .collect();
+    println!(
+        "Commitment {id}: {} ({}, rule \"{}\")",
+        commitment.title, commitment.status, rule.name
+    );
+    if ahead.is_empty() {
+        let why = match commitment.status {
+            Status::Open => "every step of its timeline has happened",
+            Status::Done => "it is done and has no check-in ahead",
+            Status::Cancelled => "it is cancelled",
+        };
+        println!("Nothing ahead: {why}.");
+        return Ok(());
+    }
+    println!("Ahead, times in {}:", config.calendar.zone_name());
+    for step in &ahead {
+        println!();
+        let held = if step.fire_at > step.planned_at {
+            format!(
+                " (held from {} for business hours)",
+                config.calendar.display(step.planned_at)
+            )
+        } else {
+            String::new()
+        };
+        println!(
+            "{}  {}  {}  rule \"{}\"{held}",
+            config.calendar.display(step.fire_at),
+            step.kind,
+            step.label,
+            step.rule
+        );
+        let info = StepInfo {
+            kind: step.kind,
+            label: step.label.clone(),
+            rule: step.rule.clone(),
+            planned_at: step.planned_at,
+            late: false,
+        };
+        let update = match update_for(
+            step.kind,
+            &step.key,
+            &commitment,
+            rule,
+            &config.calendar,
+            &revisions,
+            step.fire_at,
+        ) {
+            Ok(update) => update,
+            Err(e) => {
+                println!("  cannot render: {e}");
+                continue;
+            }
+        };
+        let situation = Situation {
+            commitment: &commitment,
+            rule,
+            step: &info,
+            calendar: &config.calendar,
+            templates: &config.templates,
+            command: &config.command,
+            update: update.as_ref(),
+            failure: None,
+            now: step.fire_at,
+        };
+        match situation.emails() {
+            Err(e) => println!("  cannot render: {e}"),
+            Ok(emails) => {
+                for email in emails {
+                    println!(
+                        "  To: {} ({}, template {})",
+                        email.to,
+                        email.audience.as_str(),
+                        email.template
+                    );
+                    println!("  Subject: {}", email.rendered.subject);
+                    for line in email.rendered.text.lines() {
+                        println!("  | {line}");
+                    }
+                    if email.rendered.html.is_some() {
+                        println!("  (with an HTML part)");
+                    }
+                }
+            }
+        }
+    }
+    if config.mail.dry_run {
+        println!();
+        println!("[mail] dry_run is on: these are recorded, not sent.");
+    }
+    Ok(())
+}

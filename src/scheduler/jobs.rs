@@ -1,0 +1,248 @@
+//! Running calendar jobs inside the planning pass, on the store's thread.
+//!
+//! For each schedule the pass works out the next occurrence after its last run (or after
+//! the daemon started: occurrences missed while it was down are made up only with
+//! `catch_up = true`, and then once, for the latest). An occurrence whose time has come
+//! runs in one transaction that records the run under its occurrence and puts its emails
+//! in the outbox, so it runs once, also across restarts and crashes.
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::commitment::Status;
+use crate::config::Config;
+use crate::jobs::digest;
+use crate::jobs::report::{self, Fact};
+use crate::jobs::{Job, Schedule};
+use crate::mail::message::{Outgoing, build, id_domain};
+use crate::mail::templates::Rendered;
+use crate::store::{NewDelivery, Origin, ReportRow, StatusFilter, Store, StoreError};
+use crate::when::parse_stored;
+
+/// What running the due jobs did, and when the next one is.
+#[derive(Debug, Default)]
+pub struct JobsPass {
+    /// Emails put in the outbox.
+    pub queued: usize,
+    /// The earliest next occurrence of any schedule.
+    pub next_at: Option<Timestamp>,
+}
+
+/// How many past occurrences are walked to find the latest missed one.
+const MAX_WALK: usize = 1_000_000;
+
+/// Runs every schedule whose time has come, and says when the next one is.
+pub fn run_due(
+    store: &Store,
+    config: &Config,
+    started: Timestamp,
+    now: Timestamp,
+) -> Result<JobsPass, StoreError> {
+    let mut pass = JobsPass::default();
+    for schedule in &config.schedules {
+        let last = store.last_run(&schedule.name)?;
+        let base = match last {
+            Some(last) if schedule.catch_up => last,
+            Some(last) => last.max(started),
+            None => started,
+        };
+        let Some(mut due) = schedule.next_after(base) else {
+            continue;
+        };
+        if due <= now {
+            for _ in 0..MAX_WALK {
+                match schedule.next_after(due) {
+                    Some(next) if next <= now => due = next,
+                    _ => break,
+                }
+            }
+            if due < now - config.daemon.late_after {
+                tracing::info!(schedule = %schedule.name, missed = %due, "making up a run missed while the daemon was down");
+            }
+            pass.queued += store.transaction(|s| run_one(s, config, schedule, due, now))?;
+        }
+        let next = if due <= now {
+            schedule.next_after(now)
+        } else {
+            Some(due)
+        };
+        pass.next_at = match (pass.next_at, next) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    Ok(pass)
+}
+
+/// Runs one occurrence; returns the number of emails queued.
+fn run_one(
+    store: &Store,
+    config: &Config,
+    schedule: &Schedule,
+    occurrence: Timestamp,
+    now: Timestamp,
+) -> Result<usize, StoreError> {
+    let previous = store.last_ran_at(&schedule.name)?;
+    let Some(run) = store.record_run(&schedule.name, schedule.job.as_str(), occurrence, now)?
+    else {
+        return Ok(0);
+    };
+    let (emails, summary) = match schedule.job {
+        Job::Digest => {
+            let since = previous.unwrap_or(now - SignedDuration::from_hours(24));
+            let emails = digests(store, config, since, now)?;
+            let summary = format!("{} digests", emails.len());
+            (emails, summary)
+        }
+        Job::Report => {
+            let emails = report_emails(store, config, now)?;
+            let summary = format!("report to {} recipients", emails.len());
+            (emails, summary)
+        }
+        Job::Prune => {
+            let pruned = store.prune_sent(now - config.store.keep)?;
+            (
+                Vec::new(),
+                format!("pruned {pruned} records of sent emails"),
+            )
+        }
+    };
+    let queued = emails.len();
+    let domain = id_domain(&config.mail.from);
+    for (index, (audience, to, rendered)) in emails.into_iter().enumerate() {
+        let message_id = format!("<followup.{}.{run}.{index}@{domain}>", schedule.job);
+        let message = match build(&Outgoing {
+            from: &config.mail.from,
+            to: &to,
+            rendered: &rendered,
+            message_id: &message_id,
+            reply_to_thread: None,
+            commitment_id: None,
+            date: now,
+        }) {
+            Ok(message) => message,
+            Err(e) => {
+                tracing::error!(schedule = %schedule.name, cause = %e, "cannot build a job's email");
+                continue;
+            }
+        };
+        let delivery = NewDelivery {
+            origin: Origin::Job { run_id: run },
+            audience: audience.to_string(),
+            sender: config.mail.from.email.to_string(),
+            recipient: to.email.to_string(),
+            subject: rendered.subject.clone(),
+            message_id,
+            message,
+        };
+        if config.mail.dry_run {
+            store.add_skipped_delivery(
+                &delivery,
+                "dry run: rendered and recorded, not sent",
+                now,
+            )?;
+        } else {
+            store.add_delivery(&delivery, now)?;
+        }
+    }
+    tracing::info!(schedule = %schedule.name, job = %schedule.job, "{summary}");
+    store.finish_run(run, &summary)?;
+    Ok(queued)
+}
+
+type Email = (&'static str, lettre::message::Mailbox, Rendered);
+
+fn digests(
+    store: &Store,
+    config: &Config,
+    since: Timestamp,
+    now: Timestamp,
+) -> Result<Vec<Email>, StoreError> {
+    let zone = config.calendar.zone();
+    let open: Vec<_> = store
+        .commitments(StatusFilter::Only(Status::Open))?
+        .into_iter()
+        .filter_map(|row| row.check(zone).ok())
+        .collect();
+    let updates: Vec<_> = store
+        .customer_updates_since(since)?
+        .into_iter()
+        .filter_map(|(row, sent, subject)| row.check(zone).ok().map(|c| (c, sent, subject)))
+        .collect();
+    let mut emails = Vec::new();
+    for digest in digest::build(&open, &updates, &config.calendar, &config.command, now) {
+        let ctx = digest.context(&config.calendar, &config.command, now);
+        match config.templates.render("digest", &ctx) {
+            Ok(rendered) => emails.push(("digest", digest.owner.clone(), rendered)),
+            Err(e) => {
+                tracing::error!(owner = %digest.owner.email, cause = %e, "cannot render a digest")
+            }
+        }
+    }
+    Ok(emails)
+}
+
+/// The report's facts from the store's rows; rows that do not check are left out.
+pub fn facts(rows: Vec<ReportRow>, zone: &jiff::tz::TimeZone) -> Vec<Fact> {
+    rows.into_iter()
+        .filter_map(|r| {
+            let commitment = r.row.check(zone).ok()?;
+            let row_zone = commitment.timezone.clone().unwrap_or_else(|| zone.clone());
+            let first_due = r
+                .first_old_due
+                .as_deref()
+                .and_then(|text| parse_stored(text, &row_zone).ok())
+                .unwrap_or(commitment.due_at);
+            Some(Fact {
+                commitment,
+                first_due,
+                updates_sent: r.updates_sent,
+            })
+        })
+        .collect()
+}
+
+#[derive(serde::Serialize)]
+struct ReportContext {
+    report: ReportView,
+    date: String,
+}
+
+#[derive(serde::Serialize)]
+struct ReportView {
+    table: String,
+    from: String,
+    to: String,
+    by: String,
+}
+
+fn report_emails(store: &Store, config: &Config, now: Timestamp) -> Result<Vec<Email>, StoreError> {
+    let settings = &config.report;
+    let from = now - settings.since;
+    let rows = report::compute(
+        &facts(store.report_rows()?, config.calendar.zone()),
+        from,
+        now,
+        settings.by,
+    );
+    let ctx = ReportContext {
+        report: ReportView {
+            table: report::table(&rows, settings.by),
+            from: config.calendar.display(from),
+            to: config.calendar.display(now),
+            by: format!("{:?}", settings.by).to_lowercase(),
+        },
+        date: config.calendar.display(now),
+    };
+    let rendered = match config.templates.render("report", &ctx) {
+        Ok(rendered) => rendered,
+        Err(e) => {
+            tracing::error!(cause = %e, "cannot render the report");
+            return Ok(Vec::new());
+        }
+    };
+    Ok(settings
+        .to
+        .iter()
+        .map(|to| ("report", to.clone(), rendered.clone()))
+        .collect())
+}

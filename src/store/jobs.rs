@@ -1,0 +1,126 @@
+//! What calendar jobs read and write: their runs, the facts of the digest and the
+//! report, and pruning.
+
+use jiff::Timestamp;
+use rusqlite::{OptionalExtension, params};
+
+use super::commitments::{columns_of, stored_from_row};
+use super::{Result, Store, from_ms, to_ms};
+use crate::commitment::StoredCommitment;
+
+/// What the report needs of one commitment, as stored.
+#[derive(Debug, Clone)]
+pub struct ReportRow {
+    /// The row.
+    pub row: StoredCommitment,
+    /// The due time before its first change, if it changed.
+    pub first_old_due: Option<String>,
+    /// When updates or delay notices were sent to the customer.
+    pub updates_sent: Vec<Timestamp>,
+}
+
+impl Store {
+    /// When schedule `name` last ran: the occurrence it ran for.
+    pub fn last_run(&self, name: &str) -> Result<Option<Timestamp>> {
+        let ms: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT MAX(planned_at) FROM job_runs WHERE schedule = ?1")?
+            .query_row([name], |r| r.get(0))?;
+        Ok(ms.map(from_ms))
+    }
+
+    /// Records a run of schedule `name` for the occurrence `planned_at`; `None` if that
+    /// occurrence already ran.
+    pub fn record_run(
+        &self,
+        name: &str,
+        job: &str,
+        planned_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<i64>> {
+        let inserted = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO job_runs (schedule, job, planned_at, ran_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (schedule, planned_at) DO NOTHING",
+            )?
+            .execute(params![name, job, to_ms(planned_at), to_ms(now)])?;
+        Ok((inserted == 1).then(|| self.conn.last_insert_rowid()))
+    }
+
+    /// Notes what a run did.
+    pub fn finish_run(&self, id: i64, summary: &str) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE job_runs SET summary = ?2 WHERE id = ?1")?
+            .execute(params![id, summary])?;
+        Ok(())
+    }
+
+    /// Updates and delay notices sent to customers at or after `since`, with their
+    /// commitments' rows, subjects and times.
+    pub fn customer_updates_since(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<(StoredCommitment, Timestamp, String)>> {
+        let columns = columns_of("c");
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT d.sent_at, d.subject, {columns}
+             FROM deliveries d JOIN steps s ON s.id = d.step_id JOIN commitments c ON c.id = d.commitment_id
+             WHERE d.state = 'sent' AND d.audience = 'customer' AND d.sent_at >= ?1
+               AND s.kind IN ('customer_update', 'delay_notice')
+             ORDER BY d.sent_at"
+        ))?;
+        let rows = stmt.query_map([to_ms(since)], |r| {
+            Ok((stored_from_row(r, 2)?, from_ms(r.get(0)?), r.get(1)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every commitment with what the report needs: its first due time and the updates
+    /// sent to its customer.
+    pub fn report_rows(&self) -> Result<Vec<ReportRow>> {
+        let columns = columns_of("c");
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT (SELECT r.old_due FROM revisions r WHERE r.commitment_id = c.id ORDER BY r.id LIMIT 1),
+                    (SELECT group_concat(d.sent_at) FROM deliveries d JOIN steps s ON s.id = d.step_id
+                      WHERE d.commitment_id = c.id AND d.state = 'sent' AND d.audience = 'customer'
+                        AND s.kind IN ('customer_update', 'delay_notice')),
+                    {columns}
+             FROM commitments c ORDER BY c.id"
+        ))?;
+        let rows = stmt.query_map([], |r| {
+            let sent: Option<String> = r.get(1)?;
+            Ok(ReportRow {
+                first_old_due: r.get(0)?,
+                updates_sent: sent
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|ms| ms.parse().ok().map(from_ms))
+                    .collect(),
+                row: stored_from_row(r, 2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Deletes the records of emails sent before `before`; commitments, steps and
+    /// failed emails stay. Returns how many were deleted.
+    pub fn prune_sent(&self, before: Timestamp) -> Result<usize> {
+        Ok(self
+            .conn
+            .prepare_cached("DELETE FROM deliveries WHERE state = 'sent' AND sent_at < ?1")?
+            .execute([to_ms(before)])?)
+    }
+
+    /// When the last run of schedule `name` happened (wall-clock), if it ever ran.
+    pub fn last_ran_at(&self, name: &str) -> Result<Option<Timestamp>> {
+        let ms: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT ran_at FROM job_runs WHERE schedule = ?1 ORDER BY planned_at DESC LIMIT 1",
+            )?
+            .query_row([name], |r| r.get(0))
+            .optional()?;
+        Ok(ms.map(from_ms))
+    }
+}

@@ -1,0 +1,499 @@
+//! Delivery that loses nothing: kill -9 in a burst, an SMTP server that is down or
+//! refuses an address, downtime across due steps, concurrent writers, reloads, rate
+//! limits. Real binary, real SQLite file, real SMTP server on 127.0.0.1.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use common::{Env, SmtpServer, free_port, message_id};
+
+/// Inserts `n` commitments due now in one transaction, as another program would.
+fn insert_due_now(env: &Env, n: usize, kind: Option<&str>) {
+    let mut db = env.db();
+    let tx = db.transaction().unwrap();
+    let due = jiff::Timestamp::now().to_string();
+    for i in 0..n {
+        tx.execute(
+            "INSERT INTO commitments (title, owner, customer, due_at, kind) VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![
+                format!("Burst {i:05}"),
+                format!("owner{i}@example.com"),
+                "joe@example.org",
+                due,
+                kind
+            ],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+fn deliveries_by_state(env: &Env) -> HashMap<String, i64> {
+    let db = env.db();
+    let mut stmt = db
+        .prepare("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn kill_9_in_a_burst_loses_nothing_and_repeats_at_most_the_mails_in_flight() {
+    const N: usize = 2000;
+    let env = Env::new("[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
+    let connections = 4;
+    env.smtp_options(&format!("connections = {connections}"));
+    let daemon = env.start();
+    insert_due_now(&env, N, None);
+    let got = env.smtp.wait_for(300, Duration::from_secs(60));
+    assert!(got.len() >= 300, "the burst started");
+    daemon.kill();
+    let at_kill = env.smtp.messages().len();
+    assert!(
+        at_kill < N,
+        "killed in the middle of the burst ({at_kill} of {N} sent)"
+    );
+
+    let daemon = env.start();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let unique = loop {
+        let ids: HashSet<String> = env
+            .smtp
+            .messages()
+            .iter()
+            .map(|m| message_id(&m.data))
+            .collect();
+        if ids.len() >= N || Instant::now() > deadline {
+            break ids;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        unique.len(),
+        N,
+        "every delivery reached the server at least once"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let total = env.smtp.messages().len();
+    let duplicates = total - N;
+    assert!(
+        duplicates <= connections,
+        "{duplicates} duplicates; at most the {connections} in flight at the kill may repeat"
+    );
+    // The store agrees with the server.
+    assert_eq!(deliveries_by_state(&env).get("sent"), Some(&(N as i64)));
+    let db = env.db();
+    let stored: HashSet<String> = db
+        .prepare("SELECT message_id FROM deliveries")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(stored, unique);
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn mail_waits_out_an_smtp_outage_and_then_goes_in_order() {
+    let env = Env::new("[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
+    let port = free_port();
+    env.edit_config("followup.toml", |t| {
+        t.replace(
+            &format!("port = {}", env.smtp.port),
+            &format!("port = {port}"),
+        )
+    });
+    env.mail_options("retry_after = \"1s\"");
+    env.smtp_options("connections = 1");
+    let daemon = env.start();
+    let ids: Vec<i64> = ["+1s", "+2s", "+3s"]
+        .iter()
+        .enumerate()
+        .map(|(i, due)| env.add(&format!("Outage {i}"), due, &[]))
+        .collect();
+    std::thread::sleep(Duration::from_secs(5));
+    for id in &ids {
+        let shown = env.show(*id);
+        let delivery = &shown["deliveries"][0];
+        assert_eq!(delivery["state"], "pending", "{shown:#}");
+        assert!(
+            delivery["last_error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("onnect"),
+            "{shown:#}"
+        );
+    }
+    let server = SmtpServer::start_on(port);
+    let got = server.wait_for(3, Duration::from_secs(20));
+    assert_eq!(
+        got.len(),
+        3,
+        "everything is delivered once the server is up"
+    );
+    let subjects: Vec<String> = got.iter().map(|m| m.subject()).collect();
+    for (i, subject) in subjects.iter().enumerate() {
+        assert!(
+            subject.contains(&format!("Outage {i}")),
+            "in order of due time: {subjects:?}"
+        );
+    }
+    let shown = env.show(ids[0]);
+    let delivery = &shown["deliveries"][0];
+    assert_eq!(delivery["state"], "sent");
+    assert!(
+        delivery["attempts"].as_u64().unwrap() >= 2,
+        "the retries are visible: {shown:#}"
+    );
+    let table = env.cli_ok(&["show", &ids[0].to_string()]);
+    assert!(table.contains("sent"), "{table}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn an_address_the_server_refuses_fails_once_and_the_owner_is_told_once() {
+    let env = Env::new(
+        "[[rule]]\nname = \"upd\"\ncustomer_update = { at = \"0s\", extend_by = \"1d\" }\n",
+    );
+    env.smtp.reject("bad@example.org");
+    let daemon = env.start();
+    let good = env.add("For the good customer", "+1s", &[]);
+    let out = env.cli_ok(&[
+        "add",
+        "--title",
+        "For the bad address",
+        "--owner",
+        "Ana Ruiz <ana@example.com>",
+        "--customer",
+        "Bad <bad@example.org>",
+        "--due",
+        "+1s",
+    ]);
+    let bad: i64 = out.trim().parse().unwrap();
+    // The good customer's update, two copies to the owner, one failure notice.
+    env.smtp.wait_for(4, Duration::from_secs(15));
+    std::thread::sleep(Duration::from_secs(2));
+    let got = env.smtp.messages();
+    assert_eq!(
+        got.len(),
+        4,
+        "{:?}",
+        got.iter().map(|m| m.subject()).collect::<Vec<_>>()
+    );
+    assert!(got.iter().all(|m| m.to != vec!["bad@example.org"]));
+    let notices: Vec<_> = got
+        .iter()
+        .filter(|m| m.subject().starts_with("Not delivered"))
+        .collect();
+    assert_eq!(notices.len(), 1, "the owner is told once");
+    assert_eq!(notices[0].to, vec!["ana@example.com"]);
+    let text = notices[0].text();
+    assert!(
+        text.contains("bad@example.org") && text.contains("550"),
+        "{text}"
+    );
+    let shown = env.show(bad);
+    let failed: Vec<_> = shown["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["state"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["attempts"], 1, "a 5xx is not retried");
+    assert_eq!(env.show(good)["deliveries"][0]["state"], "sent");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn each_catch_up_policy_does_what_it_says_after_downtime() {
+    let env = Env::new(
+        r#"
+[[rule]]
+name = "send-all"
+match = { kind = "a" }
+remind = ["0s", "+1s", "+2s"]
+catch_up = "send"
+
+[[rule]]
+name = "newest-only"
+match = { kind = "b" }
+remind = ["0s", "+1s", "+2s"]
+catch_up = "latest"
+
+[[rule]]
+name = "recent-only"
+match = { kind = "c" }
+remind = ["0s", "+1s", "+2s"]
+catch_up = "skip_older_than:5s"
+"#,
+    );
+    env.write_config("daemon.toml", "[daemon]\nlate_after = \"1s\"\n");
+    let daemon = env.start();
+    let a = env.add("Policy send", "+2s", &["--kind", "a"]);
+    let b = env.add("Policy latest", "+2s", &["--kind", "b"]);
+    let c = env.add("Policy skip", "+2s", &["--kind", "c"]);
+    assert!(daemon.stop().success());
+    assert!(env.smtp.messages().is_empty());
+    // Steps at +2s, +3s and +4s pass while the daemon is down; restart near +8s.
+    std::thread::sleep(Duration::from_secs(8));
+    let daemon = env.start();
+    std::thread::sleep(Duration::from_secs(2));
+    let count = |title: &str| {
+        env.smtp
+            .messages()
+            .iter()
+            .filter(|m| m.subject().contains(title))
+            .count()
+    };
+    assert_eq!(count("Policy send"), 3);
+    assert_eq!(count("Policy latest"), 1);
+    assert_eq!(count("Policy skip"), 1);
+    let states = |id: i64| -> Vec<(String, bool)> {
+        env.show(id)["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["state"].as_str().unwrap().to_string(),
+                    s["late"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(states(a), vec![("sent".into(), true); 3]);
+    assert_eq!(
+        states(b),
+        vec![
+            ("skipped".into(), false),
+            ("skipped".into(), false),
+            ("sent".into(), true)
+        ]
+    );
+    assert_eq!(
+        states(c),
+        vec![
+            ("skipped".into(), false),
+            ("skipped".into(), false),
+            ("sent".into(), true)
+        ]
+    );
+    let late = env
+        .smtp
+        .messages()
+        .into_iter()
+        .find(|m| m.subject().contains("Policy send"))
+        .unwrap();
+    assert!(
+        late.text().contains("This reminder comes late"),
+        "{}",
+        late.text()
+    );
+    let shown = env.show(c);
+    assert!(
+        shown["timeline"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("skip_older_than")
+    );
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_writer_inserting_ten_thousand_commitments_meets_no_busy_errors_and_misses_nothing() {
+    const N: usize = 10_000;
+    let env = Env::new("[[rule]]\nname = \"later\"\nremind = [\"+1d\"]\n");
+    let daemon = env.start();
+    let writer = {
+        let path = env.db_path();
+        std::thread::spawn(move || {
+            let mut db = rusqlite::Connection::open(path).unwrap();
+            db.busy_timeout(Duration::from_secs(10)).unwrap();
+            let due = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(2)).to_string();
+            for chunk in 0..N / 50 {
+                let tx = db.transaction().unwrap();
+                for i in 0..50 {
+                    tx.execute(
+                        "INSERT INTO commitments (title, owner, customer, due_at) VALUES (?1, 'ana@example.com', 'joe@example.org', ?2)",
+                        rusqlite::params![format!("Row {}", chunk * 50 + i), due],
+                    )
+                    .unwrap();
+                }
+                tx.commit().unwrap();
+            }
+        })
+    };
+    // The CLI writes at the same time.
+    for i in 0..5 {
+        env.add(&format!("By hand {i}"), "+3h", &[]);
+    }
+    writer.join().unwrap();
+    let db = env.db();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pending: i64 = db
+            .query_row("SELECT COUNT(*) FROM changes", [], |r| r.get(0))
+            .unwrap();
+        let planned: i64 = db
+            .query_row(
+                "SELECT COUNT(DISTINCT commitment_id) FROM steps WHERE state = 'planned'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if pending == 0 && planned == (N + 5) as i64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{planned} of {} planned, {pending} changes pending",
+            N + 5
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = daemon.log();
+    assert!(!log.contains("ERROR") && !log.contains("WARN"), "{log}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn sighup_keeps_the_old_rules_when_the_new_ones_are_broken_and_applies_good_ones() {
+    let env = Env::new("[[rule]]\nname = \"r\"\nremind = [\"0s\", \"+1h\"]\n");
+    let mut daemon = env.start();
+    let id = env.add("Reload me", "+1s", &[]);
+    env.smtp.wait_for(1, Duration::from_secs(10));
+    // Read the store directly: the CLI refuses to run on the broken config too.
+    let db = env.db();
+    let labels = |state: &str| -> Vec<String> {
+        db.prepare(
+            "SELECT label FROM steps WHERE commitment_id = ?1 AND state = ?2 ORDER BY fire_at",
+        )
+        .unwrap()
+        .query_map(rusqlite::params![id, state], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    };
+    assert_eq!(labels("planned"), ["+1h"]);
+
+    env.write_config(
+        "rules.toml",
+        "[[rule]]\nname = \"r\"\nremind = [\"0s\", \"+2h\", \"sometime\"]\n",
+    );
+    daemon.signal("HUP");
+    daemon.wait_notice("RELOADING=1", Duration::from_secs(10));
+    daemon.wait_notice("READY=1", Duration::from_secs(10));
+    assert_eq!(
+        labels("planned"),
+        ["+1h"],
+        "the running rules stay in force"
+    );
+    let log = daemon.log();
+    assert!(
+        log.contains("rules.toml:3:") && log.contains("'sometime' is not an offset"),
+        "{log}"
+    );
+
+    env.write_config(
+        "rules.toml",
+        "[[rule]]\nname = \"r\"\nremind = [\"0s\", \"+2h\"]\n",
+    );
+    daemon.signal("HUP");
+    daemon.wait_notice("RELOADING=1", Duration::from_secs(10));
+    daemon.wait_notice("READY=1", Duration::from_secs(10));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while labels("planned") != ["+2h"] {
+        assert!(
+            Instant::now() < deadline,
+            "the new rules were not applied: {:?}",
+            labels("planned")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        env.smtp.messages().len(),
+        1,
+        "nothing already sent is sent again"
+    );
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn max_per_minute_holds_the_excess_back_without_dropping_it() {
+    let env = Env::new("[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
+    env.mail_options("max_per_minute = 3");
+    let daemon = env.start();
+    insert_due_now(&env, 5, None);
+    env.smtp.wait_for(3, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(env.smtp.messages().len(), 3, "three a minute");
+    let states = deliveries_by_state(&env);
+    assert_eq!(states.get("sent"), Some(&3));
+    assert_eq!(states.get("pending"), Some(&2), "the rest wait");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn list_problems_shows_rows_that_cannot_be_planned() {
+    let env =
+        Env::new("[[rule]]\nname = \"quotes\"\nmatch = { kind = \"quote\" }\nremind = [\"0s\"]\n");
+    let daemon = env.start();
+    let db = env.db();
+    db.execute(
+        "INSERT INTO commitments (title, owner, customer, due_at, kind) VALUES ('Odd kind', 'ana@example.com', 'joe@example.org', '2030-01-01 10:00', 'mystery')",
+        [],
+    )
+    .unwrap();
+    db.execute("INSERT INTO commitments (title, owner, customer, due_at, status) VALUES (NULL, NULL, 'joe@example.org', NULL, 'open')", [])
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let out = loop {
+        let out = env.cli_ok(&["list", "--problems"]);
+        if out.lines().count() >= 3 || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(out.contains("no rule matches kind 'mystery'"), "{out}");
+    assert!(
+        out.contains("title is empty") && out.contains("due_at is empty"),
+        "{out}"
+    );
+    let log = daemon.log();
+    assert_eq!(
+        log.matches("cannot be planned").count(),
+        2,
+        "logged once each: {log}"
+    );
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn sigterm_gives_a_stuck_send_ten_seconds_and_records_nothing_it_did_not_send() {
+    let env = Env::new("[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
+    env.smtp.stall(Duration::from_secs(60));
+    let daemon = env.start();
+    let id = env.add("Stuck", "+1s", &[]);
+    std::thread::sleep(Duration::from_secs(2));
+    let asked = Instant::now();
+    let status = daemon.stop();
+    let took = asked.elapsed();
+    assert!(status.success(), "exit 0 after SIGTERM: {status:?}");
+    assert!(
+        took < Duration::from_secs(13),
+        "stopped within the grace period: {took:?}"
+    );
+    let shown = env.show(id);
+    assert_eq!(
+        shown["deliveries"][0]["state"], "pending",
+        "not marked sent: {shown:#}"
+    );
+    assert_eq!(shown["timeline"][0]["state"], "queued");
+}

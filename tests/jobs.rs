@@ -1,0 +1,424 @@
+//! Owners see their whole day: calendar jobs (digest, report, prune), the report command,
+//! import and export, and a customer's history. Real binary, real SQLite file, real SMTP
+//! server on 127.0.0.1.
+
+mod common;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{Env, Received};
+
+const QUIET_RULE: &str = "[[rule]]\nname = \"quiet\"\n";
+
+fn add_as(env: &Env, owner: &str, title: &str, due: &str) -> i64 {
+    let out = env.cli_ok(&[
+        "add",
+        "--title",
+        title,
+        "--owner",
+        owner,
+        "--customer",
+        "Joe Mensah <joe@example.org>",
+        "--due",
+        due,
+    ]);
+    out.trim().parse().unwrap()
+}
+
+fn digests_to(mails: &[Received], address: &str) -> Vec<Received> {
+    mails
+        .iter()
+        .filter(|m| m.to == [address] && m.subject().starts_with("Your follow-ups"))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_per_second_digest_fires_on_time_and_groups_each_owners_work() {
+    let env = Env::new(&format!(
+        "{QUIET_RULE}\n[[schedule]]\nname = \"digest every two seconds\"\ncron = \"*/2 * * * * *\"\ntimezone = \"Europe/London\"\njob = \"digest\"\n"
+    ));
+    add_as(
+        &env,
+        "Ana Ruiz <ana@example.com>",
+        "Overdue quote",
+        "2020-01-01 10:00",
+    );
+    add_as(&env, "Ana Ruiz <ana@example.com>", "Quote due soon", "+3d");
+    add_as(&env, "bob@example.com", "Bob's callback", "+2h");
+    let done = add_as(&env, "carol@example.com", "Carol's finished job", "+1d");
+    env.cli_ok(&["done", &done.to_string()]);
+    let daemon = env.start();
+    let got = env.smtp.wait_for(4, Duration::from_secs(15));
+    assert!(got.len() >= 4, "two rounds of digests: {}", got.len());
+    for mail in &got {
+        let at = mail.at.duration_since(UNIX_EPOCH).unwrap();
+        assert_eq!(at.as_secs() % 2, 0, "fired on an even second: {at:?}");
+        assert!(
+            at.subsec_millis() < 500,
+            "within half a second of its time: {at:?}\n{}",
+            daemon.log()
+        );
+    }
+    let ana = digests_to(&got, "ana@example.com");
+    assert!(!ana.is_empty());
+    let text = ana[0].text();
+    let overdue = text.find("OVERDUE").expect("an overdue section");
+    let week = text.find("NEXT 7 DAYS").expect("a next-7-days section");
+    assert!(text[overdue..week].contains("Overdue quote"), "{text}");
+    assert!(text[week..].contains("Quote due soon"), "{text}");
+    assert!(!text.contains("Bob's callback"), "only Ana's work: {text}");
+    assert!(
+        ana[0].subject().contains("1 overdue"),
+        "{}",
+        ana[0].subject()
+    );
+    let bob = digests_to(&got, "bob@example.com");
+    assert!(!bob.is_empty() && bob[0].text().contains("Bob's callback"));
+    assert!(
+        digests_to(&env.smtp.messages(), "carol@example.com").is_empty(),
+        "nothing for an owner with nothing open"
+    );
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_schedule_with_catch_up_makes_up_one_missed_run_and_one_without_does_not() {
+    let env = Env::new(&format!(
+        "{QUIET_RULE}
+[[schedule]]
+name = \"made up\"
+cron = \"*/4 * * * * *\"
+job = \"prune\"
+catch_up = true
+
+[[schedule]]
+name = \"not made up\"
+cron = \"*/4 * * * * *\"
+job = \"prune\"
+"
+    ));
+    let runs = |schedule: &str| -> i64 {
+        env.db()
+            .query_row(
+                "SELECT COUNT(*) FROM job_runs WHERE schedule = ?1",
+                [schedule],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let daemon = env.start();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while runs("made up") < 1 || runs("not made up") < 1 {
+        assert!(Instant::now() < deadline, "the schedules ran");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(daemon.stop().success());
+    let before = (runs("made up"), runs("not made up"));
+    // Down across at least two occurrences.
+    std::thread::sleep(Duration::from_secs(9));
+    let daemon = env.start();
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        runs("made up"),
+        before.0 + 1,
+        "one run made up at start, not one per missed occurrence"
+    );
+    assert_eq!(
+        runs("not made up"),
+        before.1,
+        "missed runs are not made up without catch_up"
+    );
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn the_report_job_emails_the_table_and_prune_keeps_commitments() {
+    let env = Env::new(&format!(
+        "{QUIET_RULE}
+[report]
+to = [\"manager@example.com\"]
+since = \"7d\"
+
+[[schedule]]
+name = \"report\"
+cron = \"*/2 * * * * *\"
+job = \"report\"
+
+[[schedule]]
+name = \"prune\"
+cron = \"*/2 * * * * *\"
+job = \"prune\"
+"
+    ));
+    env.edit_config("followup.toml", |t| {
+        t.replace("[store]\n", "[store]\nkeep = \"1d\"\n")
+    });
+    let db = env.db();
+    let yesterday = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24)).to_string();
+    db.execute(
+        "INSERT INTO commitments (title, owner, customer, due_at, status, done_at) VALUES ('Kept', 'ana@example.com', 'joe@example.org', ?1, 'done', ?1)",
+        [&yesterday],
+    )
+    .unwrap();
+    let kept = db.last_insert_rowid();
+    // An email sent long ago, to prune.
+    db.execute(
+        "INSERT INTO steps (commitment_id, key, kind, rule, label, planned_at, fire_at, state, updated_at)
+         VALUES (?1, 'old', 'remind', 'quiet', 'old', 0, 0, 'sent', 0)",
+        [kept],
+    )
+    .unwrap();
+    let step = db.last_insert_rowid();
+    db.execute(
+        "INSERT INTO deliveries (step_id, commitment_id, audience, sender, recipient, subject, message_id, message,
+                                 state, attempts, next_attempt_at, created_at, sent_at)
+         VALUES (?1, ?2, 'owner', 'f@example.com', 'ana@example.com', 'old', '<old@example.com>', x'00', 'sent', 1, 0, 0, 0)",
+        [step, kept],
+    )
+    .unwrap();
+    let daemon = env.start();
+    let got = env.smtp.wait_for(1, Duration::from_secs(10));
+    let report = got
+        .iter()
+        .find(|m| m.to == ["manager@example.com"])
+        .expect("the report arrived");
+    assert!(
+        report.subject().starts_with("Promises kept"),
+        "{}",
+        report.subject()
+    );
+    let text = report.text();
+    assert!(
+        text.contains("OWNER") && text.contains("ON TIME") && text.contains("ana@example.com"),
+        "{text}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let old: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM deliveries WHERE message_id = '<old@example.com>'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(old, 0, "the old record was pruned");
+    let commitments: i64 = db
+        .query_row("SELECT COUNT(*) FROM commitments", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(commitments, 1, "commitments are never pruned");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn the_report_command_counts_the_stored_commitments() {
+    let env = Env::new(QUIET_RULE);
+    let hours_ago =
+        |h: i64| (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(h)).to_string();
+    let db = env.db();
+    // Ana's first was due two days ago and done three days ago: on time.
+    db.execute(
+        "INSERT INTO commitments (title, owner, customer, due_at, status, done_at) VALUES ('On time', 'ana@example.com', 'joe@example.org', ?1, 'done', ?2)",
+        rusqlite::params![hours_ago(48), hours_ago(72)],
+    )
+    .unwrap();
+    add_as(&env, "ana@example.com", "Missed", "2020-01-01 10:00");
+    let late = add_as(&env, "bob@example.com", "Late", "+1h");
+    // Bob's was first due two days ago, moved, and done yesterday.
+    let two_days_ago = hours_ago(48);
+    db.execute(
+        "INSERT INTO revisions (commitment_id, old_due, new_due, source, created_at) VALUES (?1, ?2, '2030-01-01T00:00:00Z', 'test', 0)",
+        rusqlite::params![late, two_days_ago],
+    )
+    .unwrap();
+    let yesterday = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24)).to_string();
+    db.execute(
+        "UPDATE commitments SET status = 'done', done_at = ?2 WHERE id = ?1",
+        rusqlite::params![late, yesterday],
+    )
+    .unwrap();
+    let out = env.cli_ok(&["report", "--since", "100000d", "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ana = &rows[0];
+    assert_eq!(ana["group"], "ana@example.com");
+    assert_eq!(
+        (
+            ana["due"].as_u64(),
+            ana["kept_on_time"].as_u64(),
+            ana["missed_silently"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1))
+    );
+    let bob = &rows[1];
+    assert_eq!(
+        (bob["due"].as_u64(), bob["kept_late_no_notice"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(bob["median_lateness_seconds"].as_i64(), Some(86400));
+    assert_eq!(rows[2]["group"], "total");
+    let table = env.cli_ok(&["report", "--since", "100000d", "--by", "customer"]);
+    assert!(
+        table.contains("CUSTOMER") && table.contains("joe@example.org"),
+        "{table}"
+    );
+    let csv = env.cli_ok(&["report", "--since", "100000d", "--format", "csv"]);
+    assert!(csv.starts_with("owner,due,kept_on_time"), "{csv}");
+}
+
+fn write(env: &Env, name: &str, text: &str) -> String {
+    let path = env.root.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn an_import_with_a_bad_line_names_it_and_imports_nothing_unless_told_to_skip() {
+    let env = Env::new(QUIET_RULE);
+    let file = write(
+        &env,
+        "in.csv",
+        "title,owner,customer,due,kind,note\n\
+         Quote for ACME,ana@example.com,Joe <joe@example.org>,2030-01-02 17:00,quote,two options\n\
+         Broken,not an address,joe@example.org,someday,,\n\
+         Callback,bob@example.com,joe@example.org,2030-01-03 09:00,,\n",
+    );
+    let out = env.cli(&["import", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("{file}:3:")), "{stderr}");
+    assert!(
+        stderr.contains("owner") && stderr.contains("due"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was imported"), "{stderr}");
+    assert_eq!(
+        env.cli_ok(&["list", "--status", "all", "--format", "json"])
+            .trim(),
+        "[]"
+    );
+
+    let out = env.cli_ok(&["import", &file, "--skip-bad"]);
+    assert!(
+        out.contains("imported 2") && out.contains("skipped 1"),
+        "{out}"
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&env.cli_ok(&["list", "--format", "json"])).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+
+    let unknown = write(
+        &env,
+        "bad-header.csv",
+        "title,owner,customer,when\nx,a@example.com,b@example.com,+1h\n",
+    );
+    let out = env.cli(&["import", &unknown]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains(":1: unknown column 'when'"));
+}
+
+#[test]
+fn export_then_import_preserves_every_field() {
+    let source = Env::new("[[rule]]\nname = \"all\"\n");
+    source.add(
+        "Quote, \"deluxe\"",
+        "2030-05-06 17:00",
+        &[
+            "--kind",
+            "quote",
+            "--note",
+            "line one\nline two, with comma",
+            "--ref",
+            "CRM-7",
+            "--tz",
+            "America/New_York",
+            "--reason",
+            "supplier late",
+        ],
+    );
+    let done = source.add("Done one", "2030-05-07 09:00", &[]);
+    source.cli_ok(&["done", &done.to_string()]);
+    let cancelled = source.add("Cancelled one", "2030-05-08 09:00", &[]);
+    source.cli_ok(&["cancel", &cancelled.to_string()]);
+    let exported = source.cli_ok(&["export"]);
+    let file = write(&source, "export.csv", &exported);
+
+    let target = Env::new("[[rule]]\nname = \"all\"\n");
+    let out = target.cli_ok(&["import", &file]);
+    assert!(out.contains("imported 3"), "{out}");
+    assert_eq!(
+        target.cli_ok(&["export"]),
+        exported,
+        "a round trip keeps every field"
+    );
+    let json_source: serde_json::Value =
+        serde_json::from_str(&source.cli_ok(&["export", "--format", "json"])).unwrap();
+    let json_target: serde_json::Value =
+        serde_json::from_str(&target.cli_ok(&["export", "--format", "json"])).unwrap();
+    assert_eq!(json_source, json_target);
+    // Importing the same file again would duplicate ids: refused, nothing written.
+    let out = target.cli(&["import", &file]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+}
+
+#[test]
+fn a_hundred_thousand_rows_import_in_seconds() {
+    let env = Env::new("[[rule]]\nname = \"all\"\n");
+    let mut text = String::from("title,owner,customer,due\n");
+    for i in 0..100_000 {
+        text.push_str(&format!(
+            "Row {i},owner{}@example.com,customer{i}@example.org,2030-01-01 10:00\n",
+            i % 50
+        ));
+    }
+    let file = write(&env, "big.csv", &text);
+    let started = SystemTime::now();
+    let out = env.cli_ok(&["import", &file]);
+    assert!(out.contains("imported 100000"), "{out}");
+    // Not a timing assertion: a sanity bound far above what the benchmark measures.
+    assert!(started.elapsed().unwrap() < Duration::from_secs(120));
+}
+
+#[test]
+fn a_customers_history_lists_their_commitments_and_emails() {
+    let env = Env::new(
+        "[[rule]]\nname = \"now\"\nremind = [\"0s\"]\ncustomer_update = { at = \"0s\", extend_by = \"1d\" }\n",
+    );
+    let daemon = env.start();
+    let first = env.add("First job", "+1s", &[]);
+    env.cli_ok(&[
+        "add",
+        "--title",
+        "Other customer",
+        "--owner",
+        "ana@example.com",
+        "--customer",
+        "zoe@example.org",
+        "--due",
+        "+1d",
+    ]);
+    let second = env.add("Second job", "+1d", &[]);
+    env.smtp.wait_for(3, Duration::from_secs(10));
+    let history: serde_json::Value = serde_json::from_str(&env.cli_ok(&[
+        "list",
+        "--customer",
+        "JOE@example.org",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let ids: Vec<i64> = history["commitments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [first, second]);
+    let emails = history["emails"].as_array().unwrap();
+    assert_eq!(emails.len(), 1, "the update to Joe: {history:#}");
+    assert_eq!(emails[0]["recipient"], "joe@example.org");
+    let table = env.cli_ok(&["show", &second.to_string()]);
+    assert!(
+        table.contains("Commitments to joe@example.org") && table.contains("First job"),
+        "{table}"
+    );
+    assert!(daemon.stop().success());
+}
