@@ -192,6 +192,18 @@ fn root_running_the_cli_leaves_every_store_file_to_the_service_user() {
         assert_eq!(uid, SERVICE_USER, "{name} belongs to {uid}");
     }
 
+    // A file only root may read is read before the switch.
+    let private = tempfile::tempdir().unwrap();
+    let csv = private.path().join("commitments.csv");
+    std::fs::write(
+        &csv,
+        "title,owner,customer,due\nRing back,ana@example.com,joe@example.org,2099-01-05 10:00\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&csv, std::fs::Permissions::from_mode(0o600)).unwrap();
+    env.cli_ok(&["import", &csv.display().to_string()]);
+    env.cli_ok(&["cancel", &(first + 1).to_string()]);
+
     // ...and uses it while the daemon, as the service user, has it open.
     let mut daemon = env.start();
     let second = env.add("Send quote for the boiler service", "+2h", &[]);

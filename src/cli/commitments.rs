@@ -319,8 +319,11 @@ pub fn note(config: &Config, args: NoteArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens the configured store, with the path in any error.
+/// Opens the configured store, with the path in any error. Run as root, it first
+/// becomes the store's owner ([`super::identity`]); files the command reads (an import)
+/// are opened before, as root.
 pub(super) fn open(config: &Config) -> anyhow::Result<Store> {
+    super::identity::adopt_store_owner(&config.store.path)?;
     Store::open(&config.store.path)
         .with_context(|| format!("opening the store {}", config.store.path.display()))
 }

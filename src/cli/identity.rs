@@ -17,7 +17,7 @@ use nix::unistd::{Gid, Uid, geteuid, getuid, setgid, setgroups, setuid};
 
 /// Becomes the owner of `store` (or of its directory) if running as root and that
 /// owner is someone else. Must run before the store is opened and before any thread
-/// is started.
+/// is started; once switched, later calls change nothing.
 pub fn adopt_store_owner(store: &Path) -> anyhow::Result<()> {
     if !geteuid().is_root() {
         return Ok(());

@@ -89,20 +89,6 @@ pub enum Command {
     Man(generate::ManArgs),
 }
 
-impl Command {
-    /// Whether the verb opens the store, and so, run as root, first becomes the
-    /// store's owner ([`identity`]).
-    fn opens_store(&self) -> bool {
-        !matches!(
-            self,
-            Command::CheckConfig
-                | Command::TestEmail(_)
-                | Command::Completions { .. }
-                | Command::Man(_)
-        )
-    }
-}
-
 /// Output formats of the listing verbs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -167,11 +153,10 @@ pub fn main() -> ExitCode {
 
 /// Runs a verb that needs the config.
 fn run_verb(command: Command, config: Config) -> anyhow::Result<()> {
-    if command.opens_store() {
-        identity::adopt_store_owner(&config.store.path)?;
-    }
     match command {
         Command::Run => {
+            // Before the runtime starts any thread; the other verbs do it in `open`.
+            identity::adopt_store_owner(&config.store.path)?;
             crate::logging::apply(config.log_level);
             run(config)
         }
