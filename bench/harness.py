@@ -1,0 +1,292 @@
+"""The parts every benchmark scenario uses: a scratch config and store, the daemon with a
+notify socket, postfix's smtp-sink with receive times, and readings from /proc.
+
+Only the standard library: the benchmark runs on a fresh machine with python3 and
+postfix's test tools.
+"""
+
+import ctypes
+import os
+import re
+import signal
+import socket
+import sqlite3
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BINARY = os.path.join(ROOT, "target", "release", "followup")
+OWNER = "Ana Ruiz <ana@example.com>"
+CUSTOMER = "Joe Mensah <joe@example.org>"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rfc3339_ms(ms):
+    """An RFC 3339 UTC time with milliseconds, as the store's writers may give it."""
+    t = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def now_ms():
+    return time.time_ns() // 1_000_000
+
+
+class Scratch:
+    """A config directory and a store file of their own, in a temporary directory."""
+
+    def __init__(self, name, smtp_port, connections=4, late_after="1m"):
+        self.dir = tempfile.mkdtemp(prefix=f"followup-bench-{name}-")
+        self.config = os.path.join(self.dir, "config")
+        os.makedirs(self.config)
+        self.db = os.path.join(self.dir, "var", "followup.db")
+        self.connections = connections
+        with open(os.path.join(self.config, "followup.toml"), "w") as f:
+            f.write(
+                f"""
+[store]
+path = "{self.db}"
+
+[calendar]
+timezone = "UTC"
+
+[daemon]
+late_after = "{late_after}"
+
+[mail]
+from = "Followup <followup@example.com>"
+transport = "smtp"
+
+[mail.smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+tls = "none"
+connections = {connections}
+
+[log]
+level = "warn"
+
+[[rule]]
+name = "bench"
+remind = ["0s"]
+catch_up = "send"
+"""
+            )
+        # The CLI creates and migrates the store.
+        subprocess.run(
+            [BINARY, "--config", self.config, "list"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def connect(self):
+        """A connection of another program: WAL, a busy timeout."""
+        db = sqlite3.connect(self.db, timeout=30, isolation_level=None)
+        db.execute("PRAGMA busy_timeout = 30000")
+        return db
+
+    def insert(self, rows):
+        """Inserts (title, due_ms) rows in one transaction; returns the commit time (ms)."""
+        db = self.connect()
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany(
+            "INSERT INTO commitments (title, owner, customer, due_at) VALUES (?, ?, ?, ?)",
+            ((title, OWNER, CUSTOMER, rfc3339_ms(due)) for title, due in rows),
+        )
+        db.execute("COMMIT")
+        done = now_ms()
+        db.close()
+        return done
+
+    def scalar(self, sql):
+        db = self.connect()
+        try:
+            return db.execute(sql).fetchone()[0]
+        finally:
+            db.close()
+
+    def wait_for(self, sql, want, timeout, poll=0.01):
+        """Polls `sql` until it returns `want`; returns the time it did (ms) or None."""
+        db = self.connect()
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if db.execute(sql).fetchone()[0] == want:
+                    return now_ms()
+                time.sleep(poll)
+            return None
+        finally:
+            db.close()
+
+
+class Daemon:
+    """`followup run` with a notify socket of our own, as systemd would start it."""
+
+    def __init__(self, scratch, watchdog_usec=None):
+        self.notify_path = os.path.join(scratch.dir, f"notify-{time.monotonic_ns()}")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.notify_path)
+        self.messages = []
+        self.ready = threading.Event()
+        env = dict(os.environ, NOTIFY_SOCKET=self.notify_path)
+        env.pop("WATCHDOG_USEC", None)
+        env.pop("WATCHDOG_PID", None)
+        if watchdog_usec:
+            env["WATCHDOG_USEC"] = str(watchdog_usec)
+        self.log = open(os.path.join(scratch.dir, "daemon.log"), "a")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [BINARY, "--config", scratch.config, "run"],
+            env=env,
+            stdout=self.log,
+            stderr=self.log,
+        )
+        threading.Thread(target=self._listen, daemon=True).start()
+
+    def _listen(self):
+        while True:
+            try:
+                data = self.sock.recv(4096)
+            except OSError:
+                return
+            at = time.monotonic()
+            for line in data.decode(errors="replace").splitlines():
+                self.messages.append((at, line))
+                if line == "READY=1":
+                    self.ready.set()
+
+    def wait_ready(self, timeout=120):
+        if not self.ready.wait(timeout):
+            raise RuntimeError("the daemon did not report READY=1")
+        return next(at for at, m in self.messages if m == "READY=1") - self.started
+
+    def count(self, message, since):
+        return sum(1 for at, m in self.messages if m == message and at >= since)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.sock.close()
+        self.log.close()
+
+
+class Proc:
+    """Readings of a running process from /proc."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, pid):
+        self.pid = pid
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / self.TICK
+
+    def switches(self):
+        """Context switches per thread: each time a thread sleeps after waking counts."""
+        total = {}
+        for tid in os.listdir(f"/proc/{self.pid}/task"):
+            try:
+                with open(f"/proc/{self.pid}/task/{tid}/status") as f:
+                    text = f.read()
+            except FileNotFoundError:
+                continue
+            n = sum(
+                int(m)
+                for m in re.findall(r"^(?:non)?voluntary_ctxt_switches:\s+(\d+)", text, re.M)
+            )
+            total[tid] = n
+        return total
+
+    def memory(self):
+        """(VmRSS, VmHWM) in MiB."""
+        with open(f"/proc/{self.pid}/status") as f:
+            text = f.read()
+        rss = int(re.search(r"VmRSS:\s+(\d+)", text).group(1)) / 1024
+        hwm = int(re.search(r"VmHWM:\s+(\d+)", text).group(1)) / 1024
+        return rss, hwm
+
+
+IN_CLOSE_WRITE = 0x8
+
+
+class Sink:
+    """postfix's smtp-sink on 127.0.0.1. With `dump`, every message is written to a file
+    of its own, and an inotify watch records the moment each file is closed: the time the
+    sink received the message."""
+
+    def __init__(self, dump=False):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="followup-bench-sink-")
+        self.received = []
+        args = ["smtp-sink"]
+        if dump:
+            self._watch()
+            args += ["-d", "m."]
+        if os.geteuid() == 0:
+            # smtp-sink refuses to keep root privileges.
+            os.chmod(self.dir, 0o777)
+            args += ["-u", "nobody"]
+        args += [f"127.0.0.1:{self.port}", "1024"]
+        self.proc = subprocess.Popen(args, cwd=self.dir, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("smtp-sink did not start")
+
+    def _watch(self):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        fd = libc.inotify_init1(0)
+        if fd < 0 or libc.inotify_add_watch(fd, self.dir.encode(), IN_CLOSE_WRITE) < 0:
+            raise OSError(ctypes.get_errno(), "inotify")
+
+        def listen():
+            while True:
+                data = os.read(fd, 1 << 16)
+                at = time.time_ns()
+                offset = 0
+                while offset < len(data):
+                    _, _, _, length = struct.unpack_from("iIII", data, offset)
+                    name = data[offset + 16 : offset + 16 + length].rstrip(b"\0").decode()
+                    self.received.append((at, name))
+                    offset += 16 + length
+
+        threading.Thread(target=listen, daemon=True).start()
+
+    def read(self, name):
+        with open(os.path.join(self.dir, name), "rb") as f:
+            return f.read()
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
