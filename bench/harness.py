@@ -19,7 +19,8 @@ import time
 from datetime import datetime, timezone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BINARY = os.path.join(ROOT, "target", "release", "followup")
+# FOLLOWUP_BIN measures another build of the daemon with the same scenarios.
+BINARY = os.environ.get("FOLLOWUP_BIN") or os.path.join(ROOT, "target", "release", "followup")
 OWNER = "Ana Ruiz <ana@example.com>"
 CUSTOMER = "Joe Mensah <joe@example.org>"
 
