@@ -1,0 +1,278 @@
+//! A wall-clock alarm: wakes the planning task when the wall clock reaches the next
+//! step's time, and at no other moment.
+//!
+//! Steps fall due at wall-clock instants ("17:00 in London"), but tokio's timers run on
+//! the monotonic clock, which stands still while the machine is suspended and does not
+//! follow when the wall clock is stepped (NTP correcting a bad boot time, an admin, a
+//! virtual machine restored from a snapshot). A tokio sleep of one hour armed at 16:00
+//! can therefore end long after 17:00. Guarding against that by waking at least once a
+//! minute to look again costs an idle daemon a wake-up a minute.
+//!
+//! [`Alarm`] arms a `timerfd` on `CLOCK_REALTIME` at the absolute instant
+//! (`TFD_TIMER_ABSTIME`), polled through tokio's reactor ([`AsyncFd`]). The kernel
+//! fires it when the wall clock reaches that instant, also at once after a resume from
+//! suspend if the instant passed meanwhile. With `TFD_TIMER_CANCEL_ON_SET`, a
+//! discontinuous change of the wall clock (including a resume) makes the read fail with
+//! `ECANCELED`: the alarm reports [`Wake::ClockChanged`] and the caller works out its
+//! next wake-up again. Nothing wakes the process in between, however far away the next
+//! step is.
+//!
+//! Where the kernel refuses a timerfd (a system-call filter, an emulated kernel), the
+//! alarm falls back to a tokio sleep of at most [`MAX_SLEEP`](super::MAX_SLEEP): late
+//! by at most that much after a clock step or a suspend, at the cost of a wake-up per
+//! [`MAX_SLEEP`](super::MAX_SLEEP).
+
+use std::future;
+use std::io;
+use std::os::fd::{AsFd as _, AsRawFd, RawFd};
+
+use jiff::Timestamp;
+use nix::errno::Errno;
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tokio::time::Instant;
+
+use super::sleep_for;
+
+/// Why [`Alarm::wait`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// The armed time came (or, in the fallback, the guard's limit was reached).
+    Time,
+    /// The wall clock was stepped or the machine resumed from suspend: the armed time
+    /// may now be nearer or further away than when it was set.
+    ClockChanged,
+}
+
+/// How the alarm waits.
+enum Mode {
+    /// A timerfd on `CLOCK_REALTIME`; `armed` is false while no time is set.
+    WallClock {
+        timer: AsyncFd<WallTimer>,
+        armed: bool,
+    },
+    /// A monotonic tokio sleep, capped by the guard; `None` while no time is set.
+    Fallback { deadline: Option<Instant> },
+}
+
+/// A one-shot alarm at a wall-clock instant. Arm it with [`Alarm::arm`], then await
+/// [`Alarm::wait`], typically in a `select!` (waiting is cancel-safe).
+pub struct Alarm {
+    mode: Mode,
+}
+
+impl Alarm {
+    /// A wall-clock alarm, or the fallback sleep if the kernel refuses a timerfd. Must
+    /// be called inside a tokio runtime with I/O enabled.
+    pub fn new() -> Alarm {
+        match wall_clock_timer() {
+            Ok(timer) => Alarm {
+                mode: Mode::WallClock {
+                    timer,
+                    armed: false,
+                },
+            },
+            Err(e) => {
+                tracing::warn!(cause = %e, "no wall-clock timer; the scheduler looks at the clock every minute instead");
+                Alarm::fallback()
+            }
+        }
+    }
+
+    /// The fallback alarm: a monotonic sleep of at most [`MAX_SLEEP`](super::MAX_SLEEP).
+    pub fn fallback() -> Alarm {
+        Alarm {
+            mode: Mode::Fallback { deadline: None },
+        }
+    }
+
+    /// Whether the alarm follows the wall clock (a timerfd), rather than the fallback.
+    pub fn follows_wall_clock(&self) -> bool {
+        matches!(self.mode, Mode::WallClock { .. })
+    }
+
+    /// Sets the alarm for `at`, replacing any earlier time; a time already past fires at
+    /// once. `None` clears it: [`Alarm::wait`] then waits for nothing but a change of
+    /// the wall clock, and the fallback for its guard.
+    pub fn arm(&mut self, at: Option<Timestamp>) {
+        match &mut self.mode {
+            Mode::WallClock { timer, armed } => {
+                let result = match at {
+                    Some(at) => timer.get_ref().0.set(
+                        Expiration::OneShot(timespec(at)),
+                        TimerSetTimeFlags::TFD_TIMER_ABSTIME
+                            | TimerSetTimeFlags::TFD_TIMER_CANCEL_ON_SET,
+                    ),
+                    None => timer.get_ref().0.unset(),
+                };
+                match result {
+                    Ok(()) => *armed = at.is_some(),
+                    Err(e) => {
+                        tracing::warn!(cause = %e, "cannot set the wall-clock timer; the scheduler looks at the clock every minute instead");
+                        *self = Alarm::fallback();
+                        self.arm(at);
+                    }
+                }
+            }
+            Mode::Fallback { deadline } => {
+                *deadline = Some(Instant::now() + sleep_for(at, Timestamp::now()));
+            }
+        }
+    }
+
+    /// Waits until the armed time comes or the wall clock changes. Without an armed
+    /// time (and a timerfd) it waits forever and costs no wake-up. After
+    /// [`Wake::Time`] the alarm is spent until armed again.
+    pub async fn wait(&mut self) -> Wake {
+        loop {
+            match &mut self.mode {
+                Mode::WallClock { armed: false, .. } => future::pending::<()>().await,
+                Mode::WallClock { timer, armed } => {
+                    let read = match timer.readable().await {
+                        Ok(mut ready) => {
+                            match ready.try_io(|timer| {
+                                let mut expirations = [0u8; 8];
+                                nix::unistd::read(&timer.get_ref().0, &mut expirations)
+                                    .map_err(io::Error::from)
+                            }) {
+                                Ok(read) => read,
+                                Err(_would_block) => continue,
+                            }
+                        }
+                        Err(e) => Err(e),
+                    };
+                    match read.map_err(|e| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw)) {
+                        Ok(_) => {
+                            *armed = false;
+                            return Wake::Time;
+                        }
+                        Err(Errno::ECANCELED) => return Wake::ClockChanged,
+                        Err(Errno::EINTR | Errno::EAGAIN) => continue,
+                        Err(e) => {
+                            tracing::warn!(cause = %e, "the wall-clock timer failed; the scheduler looks at the clock every minute instead");
+                            *self = Alarm::fallback();
+                            return Wake::ClockChanged;
+                        }
+                    }
+                }
+                Mode::Fallback { deadline: None } => future::pending::<()>().await,
+                Mode::Fallback { deadline: Some(at) } => {
+                    tokio::time::sleep_until(*at).await;
+                    self.mode = Mode::Fallback { deadline: None };
+                    return Wake::Time;
+                }
+            }
+        }
+    }
+}
+
+impl Default for Alarm {
+    fn default() -> Self {
+        Alarm::new()
+    }
+}
+
+/// The timerfd, as tokio's reactor takes it.
+struct WallTimer(TimerFd);
+
+impl AsRawFd for WallTimer {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
+fn wall_clock_timer() -> io::Result<AsyncFd<WallTimer>> {
+    let timer = TimerFd::new(
+        ClockId::CLOCK_REALTIME,
+        TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+    )?;
+    // SAFETY: the `TimerFd` owns its descriptor and closes it only when dropped, which
+    // happens when the `AsyncFd` that owns it is dropped; it always returns that same
+    // descriptor.
+    unsafe { AsyncFd::register_with_interest(WallTimer(timer), Interest::READABLE) }
+        .map_err(io::Error::from)
+}
+
+/// `at` as an absolute `CLOCK_REALTIME` time. An all-zero time would disarm the timer,
+/// so instants at or before the epoch become its first nanosecond (long past: fires).
+fn timespec(at: Timestamp) -> TimeSpec {
+    if at <= Timestamp::UNIX_EPOCH {
+        return TimeSpec::new(0, 1);
+    }
+    TimeSpec::new(at.as_second() as _, at.subsec_nanosecond() as _)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use jiff::SignedDuration;
+
+    use super::*;
+
+    fn in_ms(ms: i64) -> Timestamp {
+        Timestamp::now() + SignedDuration::from_millis(ms)
+    }
+
+    #[tokio::test]
+    async fn an_alarm_in_the_past_fires_at_once() {
+        let mut alarm = Alarm::new();
+        assert!(alarm.follows_wall_clock());
+        alarm.arm(Some(in_ms(-5_000)));
+        let woke = tokio::time::timeout(Duration::from_millis(500), alarm.wait()).await;
+        assert_eq!(woke, Ok(Wake::Time));
+        alarm.arm(Some(Timestamp::UNIX_EPOCH));
+        let woke = tokio::time::timeout(Duration::from_millis(500), alarm.wait()).await;
+        assert_eq!(woke, Ok(Wake::Time));
+    }
+
+    #[tokio::test]
+    async fn an_alarm_fires_when_the_wall_clock_reaches_its_time() {
+        let mut alarm = Alarm::new();
+        let at = in_ms(50);
+        alarm.arm(Some(at));
+        let woke = tokio::time::timeout(Duration::from_secs(2), alarm.wait()).await;
+        assert_eq!(woke, Ok(Wake::Time));
+        assert!(Timestamp::now() >= at, "fired before its time");
+        // Spent: it does not fire again until armed again.
+        let again = tokio::time::timeout(Duration::from_millis(100), alarm.wait()).await;
+        assert!(again.is_err(), "a spent alarm fired again");
+    }
+
+    #[tokio::test]
+    async fn arming_again_replaces_the_time_and_none_clears_it() {
+        let mut alarm = Alarm::new();
+        alarm.arm(Some(in_ms(3_600_000)));
+        alarm.arm(Some(in_ms(30)));
+        let woke = tokio::time::timeout(Duration::from_secs(2), alarm.wait()).await;
+        assert_eq!(woke, Ok(Wake::Time));
+
+        alarm.arm(Some(in_ms(30)));
+        alarm.arm(Some(in_ms(3_600_000)));
+        let early = tokio::time::timeout(Duration::from_millis(150), alarm.wait()).await;
+        assert!(early.is_err(), "fired at the replaced time");
+
+        alarm.arm(Some(in_ms(30)));
+        alarm.arm(None);
+        let cleared = tokio::time::timeout(Duration::from_millis(150), alarm.wait()).await;
+        assert!(cleared.is_err(), "a cleared alarm fired");
+
+        // A wait cut short by a timeout leaves the alarm usable.
+        alarm.arm(Some(in_ms(20)));
+        let woke = tokio::time::timeout(Duration::from_secs(2), alarm.wait()).await;
+        assert_eq!(woke, Ok(Wake::Time));
+    }
+
+    #[tokio::test]
+    async fn the_fallback_sleeps_until_the_time_or_the_guard() {
+        let mut alarm = Alarm::fallback();
+        assert!(!alarm.follows_wall_clock());
+        alarm.arm(Some(in_ms(30)));
+        let woke = tokio::time::timeout(Duration::from_secs(2), alarm.wait()).await;
+        assert_eq!(woke, Ok(Wake::Time));
+        let spent = tokio::time::timeout(Duration::from_millis(100), alarm.wait()).await;
+        assert!(spent.is_err(), "a spent fallback alarm fired again");
+    }
+}
