@@ -21,10 +21,16 @@
 //! alarm falls back to a tokio sleep of at most [`MAX_SLEEP`](super::MAX_SLEEP): late
 //! by at most that much after a clock step or a suspend, at the cost of a wake-up per
 //! [`MAX_SLEEP`](super::MAX_SLEEP).
+//!
+//! [`Ticker`] is the same kind of timer on the monotonic clock, repeating: the systemd
+//! watchdog's pings. A tokio interval of 15 seconds wakes the process about three
+//! times per period, as its timer wheel moves the deadline down its levels; a periodic
+//! timerfd wakes it once.
 
 use std::future;
 use std::io;
 use std::os::fd::{AsFd as _, AsRawFd, RawFd};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use nix::errno::Errno;
@@ -49,10 +55,7 @@ pub enum Wake {
 /// How the alarm waits.
 enum Mode {
     /// A timerfd on `CLOCK_REALTIME`; `armed` is false while no time is set.
-    WallClock {
-        timer: AsyncFd<WallTimer>,
-        armed: bool,
-    },
+    WallClock { timer: Timer, armed: bool },
     /// A monotonic tokio sleep, capped by the guard; `None` while no time is set.
     Fallback { deadline: Option<Instant> },
 }
@@ -67,7 +70,7 @@ impl Alarm {
     /// A wall-clock alarm, or the fallback sleep if the kernel refuses a timerfd. Must
     /// be called inside a tokio runtime with I/O enabled.
     pub fn new() -> Alarm {
-        match wall_clock_timer() {
+        match Timer::new(ClockId::CLOCK_REALTIME) {
             Ok(timer) => Alarm {
                 mode: Mode::WallClock {
                     timer,
@@ -100,12 +103,12 @@ impl Alarm {
         match &mut self.mode {
             Mode::WallClock { timer, armed } => {
                 let result = match at {
-                    Some(at) => timer.get_ref().0.set(
+                    Some(at) => timer.set(
                         Expiration::OneShot(timespec(at)),
                         TimerSetTimeFlags::TFD_TIMER_ABSTIME
                             | TimerSetTimeFlags::TFD_TIMER_CANCEL_ON_SET,
                     ),
-                    None => timer.get_ref().0.unset(),
+                    None => timer.unset(),
                 };
                 match result {
                     Ok(()) => *armed = at.is_some(),
@@ -129,34 +132,18 @@ impl Alarm {
         loop {
             match &mut self.mode {
                 Mode::WallClock { armed: false, .. } => future::pending::<()>().await,
-                Mode::WallClock { timer, armed } => {
-                    let read = match timer.readable().await {
-                        Ok(mut ready) => {
-                            match ready.try_io(|timer| {
-                                let mut expirations = [0u8; 8];
-                                nix::unistd::read(&timer.get_ref().0, &mut expirations)
-                                    .map_err(io::Error::from)
-                            }) {
-                                Ok(read) => read,
-                                Err(_would_block) => continue,
-                            }
-                        }
-                        Err(e) => Err(e),
-                    };
-                    match read.map_err(|e| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw)) {
-                        Ok(_) => {
-                            *armed = false;
-                            return Wake::Time;
-                        }
-                        Err(Errno::ECANCELED) => return Wake::ClockChanged,
-                        Err(Errno::EINTR | Errno::EAGAIN) => continue,
-                        Err(e) => {
-                            tracing::warn!(cause = %e, "the wall-clock timer failed; the scheduler looks at the clock every minute instead");
-                            *self = Alarm::fallback();
-                            return Wake::ClockChanged;
-                        }
+                Mode::WallClock { timer, armed } => match timer.expired().await {
+                    Ok(_) => {
+                        *armed = false;
+                        return Wake::Time;
                     }
-                }
+                    Err(Errno::ECANCELED) => return Wake::ClockChanged,
+                    Err(e) => {
+                        tracing::warn!(cause = %e, "the wall-clock timer failed; the scheduler looks at the clock every minute instead");
+                        *self = Alarm::fallback();
+                        return Wake::ClockChanged;
+                    }
+                },
                 Mode::Fallback { deadline: None } => future::pending::<()>().await,
                 Mode::Fallback { deadline: Some(at) } => {
                     tokio::time::sleep_until(*at).await;
@@ -174,25 +161,135 @@ impl Default for Alarm {
     }
 }
 
-/// The timerfd, as tokio's reactor takes it.
-struct WallTimer(TimerFd);
+/// A periodic timer on the monotonic clock: [`Ticker::tick`] completes at once, then
+/// once per period. Ticks missed while nobody waited make one tick; the ticks keep
+/// their phase.
+pub struct Ticker {
+    mode: TickMode,
+}
 
-impl AsRawFd for WallTimer {
+enum TickMode {
+    /// A timerfd on `CLOCK_MONOTONIC` with an interval.
+    Timer(Timer),
+    /// tokio's interval, if the kernel refuses a timerfd.
+    Interval(tokio::time::Interval),
+}
+
+impl Ticker {
+    /// A ticker every `period` (a zero period is taken as one millisecond). Must be
+    /// called inside a tokio runtime with I/O and time enabled.
+    pub fn new(period: Duration) -> Ticker {
+        let period = period.max(Duration::from_millis(1));
+        let timer = Timer::new(ClockId::CLOCK_MONOTONIC).and_then(|timer| {
+            timer
+                .set(
+                    Expiration::IntervalDelayed(
+                        TimeSpec::new(0, 1),
+                        TimeSpec::from_duration(period),
+                    ),
+                    TimerSetTimeFlags::empty(),
+                )
+                .map_err(io::Error::from)?;
+            Ok(timer)
+        });
+        let mode = match timer {
+            Ok(timer) => TickMode::Timer(timer),
+            Err(e) => {
+                tracing::debug!(cause = %e, "no timerfd for the ticker; using tokio's interval");
+                TickMode::Interval(Ticker::interval(period))
+            }
+        };
+        Ticker { mode }
+    }
+
+    fn interval(period: Duration) -> tokio::time::Interval {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval
+    }
+
+    /// Waits for the next tick (cancel-safe).
+    pub async fn tick(&mut self) {
+        match &mut self.mode {
+            TickMode::Timer(timer) => {
+                if let Err(e) = timer.expired().await {
+                    tracing::warn!(cause = %e, "the ticker's timer failed; using tokio's interval");
+                    let period = timer.period().unwrap_or(Duration::from_secs(1));
+                    self.mode = TickMode::Interval(Ticker::interval(period));
+                }
+            }
+            TickMode::Interval(interval) => {
+                interval.tick().await;
+            }
+        }
+    }
+}
+
+/// A non-blocking timerfd registered with tokio's reactor.
+struct Timer {
+    fd: AsyncFd<RawTimer>,
+}
+
+/// The timerfd, as tokio's reactor takes it.
+struct RawTimer(TimerFd);
+
+impl AsRawFd for RawTimer {
     fn as_raw_fd(&self) -> RawFd {
         self.0.as_fd().as_raw_fd()
     }
 }
 
-fn wall_clock_timer() -> io::Result<AsyncFd<WallTimer>> {
-    let timer = TimerFd::new(
-        ClockId::CLOCK_REALTIME,
-        TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
-    )?;
-    // SAFETY: the `TimerFd` owns its descriptor and closes it only when dropped, which
-    // happens when the `AsyncFd` that owns it is dropped; it always returns that same
-    // descriptor.
-    unsafe { AsyncFd::register_with_interest(WallTimer(timer), Interest::READABLE) }
-        .map_err(io::Error::from)
+impl Timer {
+    fn new(clock: ClockId) -> io::Result<Timer> {
+        let timer = TimerFd::new(clock, TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC)?;
+        // SAFETY: the `TimerFd` owns its descriptor and closes it only when dropped,
+        // which happens when the `AsyncFd` that owns it is dropped; it always returns
+        // that same descriptor.
+        let fd = unsafe { AsyncFd::register_with_interest(RawTimer(timer), Interest::READABLE) }
+            .map_err(io::Error::from)?;
+        Ok(Timer { fd })
+    }
+
+    fn set(&self, expiration: Expiration, flags: TimerSetTimeFlags) -> nix::Result<()> {
+        self.fd.get_ref().0.set(expiration, flags)
+    }
+
+    fn unset(&self) -> nix::Result<()> {
+        self.fd.get_ref().0.unset()
+    }
+
+    /// The interval of a periodic timer.
+    fn period(&self) -> Option<Duration> {
+        match self.fd.get_ref().0.get() {
+            Ok(Some(Expiration::Interval(every) | Expiration::IntervalDelayed(_, every))) => {
+                Some(Duration::from(every))
+            }
+            _ => None,
+        }
+    }
+
+    /// Waits until the timer has expired and returns how many times it did since the
+    /// last read; `ECANCELED` if the wall clock changed under a `CANCEL_ON_SET` timer.
+    async fn expired(&self) -> Result<u64, Errno> {
+        loop {
+            let mut ready = self
+                .fd
+                .readable()
+                .await
+                .map_err(|e| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw))?;
+            let mut count = [0u8; 8];
+            match ready.try_io(|fd| {
+                nix::unistd::read(&fd.get_ref().0, &mut count).map_err(io::Error::from)
+            }) {
+                Err(_would_block) => continue,
+                Ok(Ok(_)) => return Ok(u64::from_ne_bytes(count)),
+                Ok(Err(e)) => match e.raw_os_error().map_or(Errno::EIO, Errno::from_raw) {
+                    Errno::EINTR | Errno::EAGAIN => continue,
+                    e => return Err(e),
+                },
+            }
+        }
+    }
 }
 
 /// `at` as an absolute `CLOCK_REALTIME` time. An all-zero time would disarm the timer,
@@ -206,8 +303,6 @@ fn timespec(at: Timestamp) -> TimeSpec {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use jiff::SignedDuration;
 
     use super::*;
@@ -274,5 +369,31 @@ mod tests {
         assert_eq!(woke, Ok(Wake::Time));
         let spent = tokio::time::timeout(Duration::from_millis(100), alarm.wait()).await;
         assert!(spent.is_err(), "a spent fallback alarm fired again");
+    }
+
+    #[tokio::test]
+    async fn a_ticker_ticks_at_once_then_once_per_period() {
+        let period = Duration::from_millis(100);
+        let mut ticker = Ticker::new(period);
+        assert!(matches!(ticker.mode, TickMode::Timer(_)));
+        let started = std::time::Instant::now();
+        tokio::time::timeout(Duration::from_millis(50), ticker.tick())
+            .await
+            .expect("the first tick comes at once");
+        tokio::time::timeout(Duration::from_secs(2), ticker.tick())
+            .await
+            .expect("a tick per period");
+        assert!(started.elapsed() >= period);
+        // Ticks missed while nobody waited (at 200 and 300 ms) make one, and the next
+        // keeps the phase (400 ms).
+        std::thread::sleep(period * 3 + period / 2 - started.elapsed());
+        tokio::time::timeout(Duration::from_millis(20), ticker.tick())
+            .await
+            .expect("the missed ticks make one");
+        let next = tokio::time::timeout(Duration::from_millis(25), ticker.tick()).await;
+        assert!(next.is_err(), "missed ticks came one by one");
+        tokio::time::timeout(Duration::from_secs(2), ticker.tick())
+            .await
+            .expect("ticking goes on");
     }
 }
