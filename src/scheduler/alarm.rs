@@ -97,8 +97,8 @@ impl Alarm {
     }
 
     /// Sets the alarm for `at`, replacing any earlier time; a time already past fires at
-    /// once. `None` clears it: [`Alarm::wait`] then waits for nothing but a change of
-    /// the wall clock, and the fallback for its guard.
+    /// once. `None` clears it: with nothing to wait for, [`Alarm::wait`] then waits
+    /// forever (the fallback until its guard).
     pub fn arm(&mut self, at: Option<Timestamp>) {
         match &mut self.mode {
             Mode::WallClock { timer, armed } => {
@@ -282,7 +282,11 @@ impl Timer {
                 nix::unistd::read(&fd.get_ref().0, &mut count).map_err(io::Error::from)
             }) {
                 Err(_would_block) => continue,
-                Ok(Ok(_)) => return Ok(u64::from_ne_bytes(count)),
+                Ok(Ok(_)) => {
+                    // A read timerfd is not readable until it expires again.
+                    ready.clear_ready();
+                    return Ok(u64::from_ne_bytes(count));
+                }
                 Ok(Err(e)) => match e.raw_os_error().map_or(Errno::EIO, Errno::from_raw) {
                     Errno::EINTR | Errno::EAGAIN => continue,
                     e => return Err(e),
