@@ -6,6 +6,8 @@
 
 use sd_notify::NotifyState;
 
+use crate::scheduler::alarm::Ticker;
+
 fn send(states: &[NotifyState<'_>]) {
     if let Err(e) = sd_notify::notify(states) {
         tracing::warn!(cause = %e, "cannot notify the service manager");
@@ -53,28 +55,27 @@ pub fn enabled() -> bool {
 
 /// The watchdog's timer, owned by the loop whose liveness it proves: awaiting
 /// [`Watchdog::tick`] in that loop's `select!` pings every [`watchdog_interval`], so a
-/// loop that hangs stops pinging and systemd restarts the service. Without a watchdog
-/// the tick never completes and costs no wake-up.
+/// loop that hangs stops pinging and systemd restarts the service. The timer wakes the
+/// process once per ping ([`Ticker`]); without a watchdog there is no timer at all, and
+/// the tick never completes.
 pub struct Watchdog {
-    interval: Option<tokio::time::Interval>,
+    ticker: Option<Ticker>,
 }
 
 impl Watchdog {
-    /// A timer for the watchdog systemd asked for (`WATCHDOG_USEC`), if any.
+    /// A timer for the watchdog systemd asked for (`WATCHDOG_USEC`), if any. Must be
+    /// called inside the runtime when a watchdog is on.
     pub fn from_env() -> Self {
-        let interval = watchdog_interval().map(|every| {
-            let mut interval = tokio::time::interval(every);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            interval
-        });
-        Watchdog { interval }
+        Watchdog {
+            ticker: watchdog_interval().map(Ticker::new),
+        }
     }
 
     /// Waits for the next ping time and pings; pending forever without a watchdog.
     pub async fn tick(&mut self) {
-        match &mut self.interval {
-            Some(interval) => {
-                interval.tick().await;
+        match &mut self.ticker {
+            Some(ticker) => {
+                ticker.tick().await;
                 watchdog();
             }
             None => std::future::pending().await,

@@ -4,7 +4,8 @@
 //!   or until the store watcher reports a write by another program, or a reload asks
 //!   for a re-plan. Each time it wakes it plans the commitments in the change queue,
 //!   then turns every due step into deliveries in the outbox ([`work`]). It never polls:
-//!   its longest sleep is [`MAX_SLEEP`], a guard against wall-clock jumps and suspend.
+//!   the earliest step's time is a wall-clock [`alarm`], which also fires after a
+//!   suspend and tells of a clock step, so an idle daemon is not woken at all.
 //! - The **sender task** ([`sender::run`]) delivers the outbox with bounded concurrency,
 //!   records each outcome and schedules retries.
 //!
@@ -15,6 +16,7 @@
 //! stuck loop stops the pings, and refreshes the `STATUS=` line after each pass
 //! ([`health`]).
 
+pub mod alarm;
 pub mod health;
 pub mod jobs;
 pub mod sender;
@@ -31,9 +33,10 @@ use crate::config::Config;
 use crate::mail::Mailer;
 use crate::store::{Store, StoreError};
 
-/// The longest the planning task sleeps without a reason: it re-reads the next fire
-/// time at least this often, so a wall-clock step or a suspend costs at most this much
-/// lateness.
+/// The longest a monotonic sleep lasts before the time it waits for is looked at
+/// again, so a wall-clock step or a suspend costs at most this much lateness: the
+/// sender's retry waits, and the planning task's when the [`alarm`] has no wall-clock
+/// timer to use.
 pub const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 /// The store, shared between tasks; every call runs on a blocking thread.
@@ -155,6 +158,7 @@ fn sleep_for(next: Option<Timestamp>, now: Timestamp) -> Duration {
 pub async fn run_planning(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut watchdog = crate::notify::Watchdog::from_env();
     let mut status = health::StatusReport::default();
+    let mut alarm = alarm::Alarm::new();
     let mut replan_all = false;
     'work: loop {
         if *shutdown.borrow() {
@@ -189,18 +193,23 @@ pub async fn run_planning(shared: Arc<Shared>, mut shutdown: watch::Receiver<boo
             }
         };
         status.refresh(&shared).await;
-        let deadline = Instant::now() + sleep_for(next, Timestamp::now());
+        alarm.arm(next);
         let mut rechecks = Rechecks::default();
         loop {
             tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => continue 'work,
+                wake = alarm.wait() => {
+                    if wake == alarm::Wake::ClockChanged {
+                        tracing::info!("the wall clock changed; looking again for what is due");
+                    }
+                    continue 'work;
+                }
                 _ = shared.replan.notified() => {
                     replan_all = true;
                     continue 'work;
                 }
                 _ = shared.plan_now.notified() => continue 'work,
                 _ = shared.store_changed.notified() => rechecks.arm(Instant::now()),
-                _ = tokio::time::sleep_until(rechecks.next().unwrap_or(deadline)), if rechecks.next().is_some() => {
+                _ = tokio::time::sleep_until(rechecks.next().unwrap_or_else(Instant::now)), if rechecks.next().is_some() => {
                     rechecks.pop();
                     // Our own commits ring the bell too; only another connection's
                     // commit changes data_version.

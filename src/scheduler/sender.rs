@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::{MAX_SLEEP, Shared, sleep_for};
+use super::{Shared, sleep_for};
 use crate::config::TransportSettings;
 use crate::mail::{Mailer, SendError};
 use crate::store::{PendingDelivery, StoreError};
@@ -261,7 +261,6 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             // Held back by max_per_minute: wake when the window has room again.
             wake_at = limit.oldest().map(|t| t + RateLimit::WINDOW);
         }
-        let sleep = wake_at.unwrap_or_else(|| Instant::now() + MAX_SLEEP);
         tokio::select! {
             Some(done) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
                 let task = match &done {
@@ -277,7 +276,8 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                 }
             }
             _ = shared.outbox.notified() => {}
-            _ = tokio::time::sleep_until(sleep) => {}
+            // Nothing to wait for but the bell: no timer at all.
+            _ = tokio::time::sleep_until(wake_at.unwrap_or_else(Instant::now)), if wake_at.is_some() => {}
             _ = shutdown.changed() => {}
         }
     }
