@@ -312,10 +312,8 @@ impl SmtpPool {
                 });
             }
         };
-        let mut last = std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            "the host name has no address",
-        );
+        let mut last =
+            std::io::Error::new(std::io::ErrorKind::NotFound, "the host name has no address");
         for addr in resolved {
             match tokio::time::timeout(relay.timeout, TcpStream::connect(addr)).await {
                 Ok(Ok(tcp)) => return Ok(tcp),
@@ -340,8 +338,7 @@ impl SmtpPool {
         let smtp = &mut connection.smtp;
         let mut options = Vec::new();
         let ascii = |a: &lettre::Address| AsRef::<str>::as_ref(a).is_ascii();
-        let non_ascii =
-            !envelope.from().is_none_or(ascii) || !envelope.to().iter().all(ascii);
+        let non_ascii = !envelope.from().is_none_or(ascii) || !envelope.to().iter().all(ascii);
         if non_ascii {
             if !smtp.server_info().supports_feature(Extension::SmtpUtfEight) {
                 return Err((Stage::First, SmtpError::Unsupported("SMTPUTF8")));
