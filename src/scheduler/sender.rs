@@ -229,11 +229,12 @@ type Read = (Vec<PendingDelivery>, Option<Timestamp>);
 
 /// What one trip to the store brought back.
 struct Round {
-    /// The outcomes recorded, if any.
-    recorded: Option<(Decided, Result<usize, StoreError>)>,
-    /// The deliveries read, and when the next one not yet due is, if asked for.
-    read: Option<Result<Read, StoreError>>,
-    /// How many were asked for.
+    /// The outcomes it recorded, if any.
+    decided: Option<Decided>,
+    /// How many deliveries the records released (after an outage), and the deliveries
+    /// read, if asked for.
+    result: Result<(Option<usize>, Option<Read>), StoreError>,
+    /// How many deliveries were asked for.
     asked: usize,
 }
 
@@ -251,26 +252,36 @@ fn round(
     Box::pin(async move {
         store
             .call(move |s| {
-                let recorded = decided.map(|mut decided| {
-                    let result = s.record_outcomes(&decided.records);
-                    // The records are written: these sends no longer count as in flight.
-                    decided.permits.clear();
-                    (decided, result)
-                });
+                let mut decided = decided;
                 let asked = read;
-                let read = (asked > 0).then(|| {
-                    let now = Timestamp::now();
-                    let batch = s.pending_deliveries(now, asked, &skip)?;
-                    let next = if batch.len() < asked {
-                        s.next_attempt_at_after(now)?
+                // One transaction: its locks are taken once for the writes and every read.
+                let result = s.transaction(|s| {
+                    let released = match &decided {
+                        Some(decided) => Some(s.write_outcomes(&decided.records)?),
+                        None => None,
+                    };
+                    let read = if asked > 0 {
+                        let now = Timestamp::now();
+                        let batch = s.pending_deliveries(now, asked, &skip)?;
+                        let next = if batch.len() < asked {
+                            s.next_attempt_at_after(now)?
+                        } else {
+                            None
+                        };
+                        Some((batch, next))
                     } else {
                         None
                     };
-                    Ok((batch, next))
+                    Ok::<_, StoreError>((released, read))
                 });
+                if let Some(decided) = &mut decided {
+                    // Written or not, these sends no longer count as in flight: an
+                    // unwritten outcome leaves its delivery pending, to be sent again.
+                    decided.permits.clear();
+                }
                 Round {
-                    recorded,
-                    read,
+                    decided,
+                    result,
                     asked,
                 }
             })
@@ -283,7 +294,7 @@ fn round(
 fn recorded(
     shared: &Shared,
     decided: Decided,
-    result: Result<usize, StoreError>,
+    result: Result<usize, &StoreError>,
     busy: &mut HashSet<i64>,
 ) {
     for id in &decided.ids {
@@ -423,12 +434,14 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             }
             trip = async { store_trip.as_mut().expect("a trip to the store").await }, if store_trip.is_some() => {
                 store_trip = None;
-                if let Some((decided, result)) = trip.recorded {
-                    recorded(&shared, decided, result, &mut busy);
+                let Round { decided, result, asked } = trip;
+                if let Some(decided) = decided {
+                    let released = result.as_ref().map(|(released, _)| released.unwrap_or(0));
+                    recorded(&shared, decided, released, &mut busy);
                 }
-                match trip.read {
-                    Some(Ok((batch, next))) => {
-                        if batch.len() == trip.asked {
+                match result {
+                    Ok((_, Some((batch, next)))) => {
+                        if batch.len() == asked {
                             more = true;
                         }
                         retry_at = next.map(|at| Instant::now() + sleep_for(Some(at), Timestamp::now()));
@@ -437,11 +450,11 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                             queue.push_back(delivery);
                         }
                     }
-                    Some(Err(e)) => {
+                    Err(e) if asked > 0 => {
                         tracing::error!(cause = %e, "cannot read the outbox; trying again in 5 seconds");
                         retry_at = Some(Instant::now() + Duration::from_secs(5));
                     }
-                    None => {}
+                    _ => {}
                 }
             }
             _ = shared.outbox.notified() => more = true,
@@ -453,10 +466,14 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         }
     }
     let drain = async {
-        if let Some(trip) = store_trip.take()
-            && let Some((decided, result)) = trip.await.recorded
-        {
-            recorded(&shared, decided, result, &mut busy);
+        if let Some(trip) = store_trip.take() {
+            let Round {
+                decided, result, ..
+            } = trip.await;
+            if let Some(decided) = decided {
+                let released = result.as_ref().map(|(released, _)| released.unwrap_or(0));
+                recorded(&shared, decided, released, &mut busy);
+            }
         }
         while let Some(done) = in_flight.join_next().await {
             if let Ok(outcome) = done {
@@ -471,9 +488,12 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     }
     if !finished.is_empty() {
         let decided = decide(&shared, std::mem::take(&mut finished), &mut outage);
-        let trip = round(&shared, Some(decided), 0, HashSet::new()).await;
-        if let Some((decided, result)) = trip.recorded {
-            recorded(&shared, decided, result, &mut busy);
+        let Round {
+            decided, result, ..
+        } = round(&shared, Some(decided), 0, HashSet::new()).await;
+        if let Some(decided) = decided {
+            let released = result.as_ref().map(|(released, _)| released.unwrap_or(0));
+            recorded(&shared, decided, released, &mut busy);
         }
     }
 }

@@ -269,25 +269,29 @@ impl Store {
     /// Records the outcomes of many attempts, in order, in one transaction. Returns how
     /// many deliveries [`DeliveryOutcome::ReleaseAll`] made due.
     pub fn record_outcomes(&self, outcomes: &[DeliveryOutcome]) -> Result<usize> {
-        self.transaction(|s| {
-            let mut released = 0;
-            for outcome in outcomes {
-                match outcome {
-                    DeliveryOutcome::Sent { id, at } => s.mark_sent(*id, *at)?,
-                    DeliveryOutcome::Retry {
-                        id,
-                        error,
-                        retry_at,
-                    } => s.delivery_retry(*id, error, *retry_at)?,
-                    DeliveryOutcome::Failed { id, error, at } => s.mark_failed(*id, error, *at)?,
-                    DeliveryOutcome::HoldAll { until, why } => {
-                        s.postpone_pending(*until, why)?;
-                    }
-                    DeliveryOutcome::ReleaseAll { now } => released += s.retry_now(*now)?,
+        self.transaction(|s| s.write_outcomes(outcomes))
+    }
+
+    /// Records outcomes like [`Store::record_outcomes`], inside the caller's
+    /// transaction.
+    pub fn write_outcomes(&self, outcomes: &[DeliveryOutcome]) -> Result<usize> {
+        let mut released = 0;
+        for outcome in outcomes {
+            match outcome {
+                DeliveryOutcome::Sent { id, at } => self.mark_sent(*id, *at)?,
+                DeliveryOutcome::Retry {
+                    id,
+                    error,
+                    retry_at,
+                } => self.delivery_retry(*id, error, *retry_at)?,
+                DeliveryOutcome::Failed { id, error, at } => self.mark_failed(*id, error, *at)?,
+                DeliveryOutcome::HoldAll { until, why } => {
+                    self.postpone_pending(*until, why)?;
                 }
+                DeliveryOutcome::ReleaseAll { now } => released += self.retry_now(*now)?,
             }
-            Ok(released)
-        })
+        }
+        Ok(released)
     }
 
     /// Records that the server accepted delivery `id`.
