@@ -35,7 +35,7 @@ pub struct Pass {
     pub queued: usize,
     /// When the next planned step fires or the next calendar job runs.
     pub next_fire_at: Option<Timestamp>,
-    /// The store's `data_version` after the pass.
+    /// The store's `data_version` when the pass began.
     pub data_version: i64,
 }
 
@@ -79,9 +79,17 @@ pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, 
     let config = shared.config();
     let started = shared.started;
     let now = Timestamp::now();
-    if replan_all {
-        shared.store.call(|s| s.replan_open()).await?;
-    }
+    // Read before any of the work: a commit by another program while the pass runs,
+    // between two of its batches, then shows as a change after it.
+    let data_version = shared
+        .store
+        .call(move |s| {
+            if replan_all {
+                s.replan_open()?;
+            }
+            s.data_version()
+        })
+        .await?;
     let plan_all = || async {
         let mut planned = 0;
         loop {
@@ -127,7 +135,7 @@ pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, 
                 planned,
                 queued: queued + jobs.queued,
                 next_fire_at,
-                data_version: store.data_version()?,
+                data_version,
             })
         })
         .await
