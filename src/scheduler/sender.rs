@@ -465,19 +465,20 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.changed() => {}
         }
     }
+    // Sends waiting at the gate need the permits of finished ones back, so outcomes
+    // are recorded as they come in.
     let drain = async {
         if let Some(trip) = store_trip.take() {
-            let Round {
-                decided, result, ..
-            } = trip.await;
-            if let Some(decided) = decided {
-                let released = result.as_ref().map(|(released, _)| released.unwrap_or(0));
-                recorded(&shared, decided, released, &mut busy);
-            }
+            settle(&shared, trip.await, &mut busy);
         }
-        while let Some(done) = in_flight.join_next().await {
-            if let Ok(outcome) = done {
-                finished.push(outcome);
+        loop {
+            if !finished.is_empty() {
+                record_now(&shared, &mut finished, &mut outage, &mut busy).await;
+            }
+            match in_flight.join_next().await {
+                Some(Ok(outcome)) => finished.push(outcome),
+                Some(Err(_)) => {}
+                None => break,
             }
         }
     };
@@ -487,15 +488,31 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         );
     }
     if !finished.is_empty() {
-        let decided = decide(&shared, std::mem::take(&mut finished), &mut outage);
-        let Round {
-            decided, result, ..
-        } = round(&shared, Some(decided), 0, HashSet::new()).await;
-        if let Some(decided) = decided {
-            let released = result.as_ref().map(|(released, _)| released.unwrap_or(0));
-            recorded(&shared, decided, released, &mut busy);
-        }
+        record_now(&shared, &mut finished, &mut outage, &mut busy).await;
     }
+}
+
+/// Applies the records of a finished trip to the store.
+fn settle(shared: &Shared, trip: Round, busy: &mut HashSet<i64>) {
+    if let Some(decided) = trip.decided {
+        let released = trip
+            .result
+            .as_ref()
+            .map(|(released, _)| released.unwrap_or(0));
+        recorded(shared, decided, released, busy);
+    }
+}
+
+/// Records `finished` at once, on the way out.
+async fn record_now(
+    shared: &Shared,
+    finished: &mut Vec<Outcome>,
+    outage: &mut Outage,
+    busy: &mut HashSet<i64>,
+) {
+    let decided = decide(shared, std::mem::take(finished), outage);
+    let trip = round(shared, Some(decided), 0, HashSet::new()).await;
+    settle(shared, trip, busy);
 }
 
 #[cfg(test)]
