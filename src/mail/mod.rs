@@ -1,9 +1,10 @@
 //! Mail: what a step's email says ([`templates`], [`context`]), how it is built
-//! ([`message`]) and how it leaves ([`transport`]).
+//! ([`message`]) and how it leaves ([`transport`], over SMTP through [`smtp`]).
 
 pub mod compose;
 pub mod context;
 pub mod message;
+pub mod smtp;
 pub mod templates;
 pub mod transport;
 

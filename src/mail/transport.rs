@@ -9,13 +9,16 @@
 
 use std::path::{Path, PathBuf};
 
-use lettre::address::Envelope;
-use lettre::transport::smtp::PoolConfig;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
-use lettre::{AsyncSendmailTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use std::sync::Arc;
 
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::TlsParameters;
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{AsyncSendmailTransport, AsyncTransport, Tokio1Executor};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::smtp::{Relay, Security, SmtpError, SmtpPool};
 use crate::config::{MailSettings, PasswordError, SmtpSettings, TlsMode, TransportSettings};
 
 /// A send attempt that did not succeed.
@@ -53,7 +56,7 @@ pub enum Mailer {
     /// `.eml` files.
     File(FileOutbox),
     /// SMTP relay.
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(SmtpPool),
     /// sendmail program.
     Sendmail(AsyncSendmailTransport<Tokio1Executor>),
 }
@@ -66,7 +69,7 @@ impl Mailer {
             TransportSettings::Sendmail { command } => Mailer::Sendmail(
                 AsyncSendmailTransport::new_with_command(command.as_os_str()),
             ),
-            TransportSettings::Smtp(smtp) => Mailer::Smtp(smtp_transport(smtp)?),
+            TransportSettings::Smtp(smtp) => Mailer::Smtp(smtp_pool(smtp)?),
         })
     }
 
@@ -78,17 +81,49 @@ impl Mailer {
         message: &[u8],
         name: &str,
     ) -> Result<(), SendError> {
+        self.send_gated(envelope, message, name, None).await.0
+    }
+
+    /// Hands one message over like [`Mailer::send`]. With a `gate`, a permit is taken
+    /// from it before the message can have reached its destination (for SMTP, after the
+    /// relay said it is ready for the data) and returned with the result: whoever
+    /// records the outcome keeps it until the record is written, so the messages sent
+    /// but not yet recorded never outnumber the gate's permits.
+    pub async fn send_gated(
+        &self,
+        envelope: &Envelope,
+        message: &[u8],
+        name: &str,
+        gate: Option<&Arc<Semaphore>>,
+    ) -> (Result<(), SendError>, Option<OwnedSemaphorePermit>) {
+        let take = || async {
+            match gate {
+                Some(gate) => Some(
+                    gate.clone()
+                        .acquire_owned()
+                        .await
+                        .expect("the gate is never closed"),
+                ),
+                None => None,
+            }
+        };
         match self {
-            Mailer::File(outbox) => outbox.write(name, message).await,
-            Mailer::Smtp(smtp) => smtp
-                .send_raw(envelope, message)
-                .await
-                .map(|_| ())
-                .map_err(|e| classify_smtp(&e)),
-            Mailer::Sendmail(sendmail) => sendmail
-                .send_raw(envelope, message)
-                .await
-                .map_err(|e| SendError::Unreachable(format!("sendmail: {e}"))),
+            Mailer::File(outbox) => {
+                let permit = take().await;
+                (outbox.write(name, message).await, permit)
+            }
+            Mailer::Smtp(smtp) => {
+                let (result, permit) = smtp.send(envelope, message, gate).await;
+                (result.map_err(|e| classify(&e)), permit)
+            }
+            Mailer::Sendmail(sendmail) => {
+                let permit = take().await;
+                let result = sendmail
+                    .send_raw(envelope, message)
+                    .await
+                    .map_err(|e| SendError::Unreachable(format!("sendmail: {e}")));
+                (result, permit)
+            }
         }
     }
 
@@ -96,21 +131,13 @@ impl Mailer {
     pub async fn check(&self) -> Result<(), SendError> {
         match self {
             Mailer::File(outbox) => outbox.check().await,
-            Mailer::Smtp(smtp) => match smtp.test_connection().await {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(SendError::Unreachable(
-                    "the SMTP server did not answer NOOP".into(),
-                )),
-                Err(e) => Err(classify_smtp(&e)),
-            },
+            Mailer::Smtp(smtp) => smtp.check().await.map_err(|e| classify(&e)),
             Mailer::Sendmail(_) => Ok(()),
         }
     }
 }
 
-fn smtp_transport(
-    smtp: &SmtpSettings,
-) -> Result<AsyncSmtpTransport<Tokio1Executor>, TransportError> {
+fn smtp_pool(smtp: &SmtpSettings) -> Result<SmtpPool, TransportError> {
     let tls_parameters = || {
         TlsParameters::builder(smtp.host.clone())
             .dangerous_accept_invalid_certs(smtp.accept_invalid_certs)
@@ -121,25 +148,42 @@ fn smtp_transport(
                 source,
             })
     };
-    let tls = match smtp.tls {
-        TlsMode::None => Tls::None,
-        TlsMode::Starttls => Tls::Required(tls_parameters()?),
-        TlsMode::Tls => Tls::Wrapper(tls_parameters()?),
+    let security = match smtp.tls {
+        TlsMode::None => Security::None,
+        TlsMode::Starttls => Security::Starttls(tls_parameters()?),
+        TlsMode::Tls => Security::Wrapper(tls_parameters()?),
     };
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.clone())
-        .port(smtp.port)
-        .tls(tls)
-        .timeout(Some(smtp.timeout))
-        .pool_config(PoolConfig::new().max_size(smtp.connections));
-    if let Some(name) = &smtp.hello_name {
-        builder = builder.hello_name(ClientId::Domain(name.clone()));
+    let hello = match &smtp.hello_name {
+        Some(name) => ClientId::Domain(name.clone()),
+        None => ClientId::default(),
+    };
+    let credentials = match &smtp.username {
+        Some(user) => smtp
+            .password
+            .read()?
+            .map(|password| Credentials::new(user.clone(), password)),
+        None => None,
+    };
+    Ok(SmtpPool::new(Relay {
+        host: smtp.host.clone(),
+        port: smtp.port,
+        security,
+        hello,
+        credentials,
+        timeout: smtp.timeout,
+        max_idle: smtp.connections as usize,
+    }))
+}
+
+/// Sorts a failure of the SMTP client.
+fn classify(e: &SmtpError) -> SendError {
+    match e {
+        SmtpError::Protocol(e) => classify_smtp(e),
+        SmtpError::Unsupported(_) => SendError::Permanent(e.to_string()),
+        SmtpError::Connect { .. } | SmtpError::Timeout { .. } => {
+            SendError::Unreachable(crate::commitment::one_line(&e.to_string()))
+        }
     }
-    if let Some(user) = &smtp.username
-        && let Some(password) = smtp.password.read()?
-    {
-        builder = builder.credentials(Credentials::new(user.clone(), password));
-    }
-    Ok(builder.build())
 }
 
 /// Sorts an SMTP failure. Authentication replies (530, 534, 535, 538) are transient:

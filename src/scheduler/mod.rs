@@ -31,7 +31,7 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::mail::Mailer;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// The longest a monotonic sleep lasts before the time it waits for is looked at
 /// again, so a wall-clock step or a suspend costs at most this much lateness: the
@@ -164,18 +164,8 @@ pub async fn run_planning(shared: Arc<Shared>, mut shutdown: watch::Receiver<boo
         if *shutdown.borrow() {
             return;
         }
-        let config = shared.config();
-        let started = shared.started;
         let all = std::mem::take(&mut replan_all);
-        let result = shared
-            .store
-            .call(move |store| -> Result<work::Pass, StoreError> {
-                if all {
-                    store.replan_open()?;
-                }
-                work::pass(store, &config, started, Timestamp::now())
-            })
-            .await;
+        let result = work::pass_in_batches(&shared, all).await;
         let (next, version) = match result {
             Ok(pass) => {
                 if pass.queued > 0 {

@@ -10,23 +10,34 @@
 //! succeeds after failures, the transport works again, and every delivery waiting for a
 //! retry goes out at once.
 //!
+//! It reads the outbox a batch at a time ([`READ_BATCH`]) into a queue of its own, and
+//! records the outcomes that finished since the last write together, in one
+//! transaction; while that transaction runs, the other connections go on sending. A
+//! delivery counts as sent only once its record is written. Each send takes a permit
+//! from a gate of `connections` permits just before its data goes out and gives it
+//! back only when its outcome is recorded, so however the work overlaps, at most
+//! `connections` emails can have reached the server without being recorded as sent:
+//! those are all a crash can repeat.
+//!
 //! On shutdown it takes nothing new and gives in-flight sends [`SHUTDOWN_GRACE`] to
 //! finish; a send cut off there stays pending and is sent again after the restart.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use lettre::address::Envelope;
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::{Shared, sleep_for};
 use crate::config::TransportSettings;
 use crate::mail::{Mailer, SendError};
-use crate::store::{PendingDelivery, StoreError};
+use crate::store::{DeliveryOutcome, PendingDelivery, StoreError};
 
 /// How long in-flight sends may take to finish after a shutdown request.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -67,11 +78,6 @@ impl RateLimit {
         Ok(())
     }
 
-    /// The oldest send still in the window.
-    fn oldest(&self) -> Option<Instant> {
-        self.recent.front().copied()
-    }
-
     /// How many more sends `per_minute` allows at `now`.
     fn room(&mut self, per_minute: Option<u32>, now: Instant) -> usize {
         let Some(limit) = per_minute else {
@@ -88,14 +94,20 @@ impl RateLimit {
     }
 }
 
+/// How many pending deliveries one read of the outbox takes. The sender reads again
+/// when fewer than half of them are left to send.
+pub const READ_BATCH: usize = 256;
+
 struct Outcome {
     id: i64,
     attempts: u32,
     created_at: Timestamp,
     result: Result<(), SendError>,
+    /// Held from just before the data went out until the outcome is recorded.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
-async fn attempt(mailer: Arc<Mailer>, delivery: PendingDelivery) -> Outcome {
+async fn attempt(mailer: Arc<Mailer>, delivery: PendingDelivery, gate: Arc<Semaphore>) -> Outcome {
     let envelope = match (delivery.sender.parse(), delivery.recipient.parse()) {
         (Ok(from), Ok(to)) => Envelope::new(Some(from), vec![to])
             .map_err(|e| SendError::Permanent(format!("invalid envelope: {e}"))),
@@ -104,18 +116,21 @@ async fn attempt(mailer: Arc<Mailer>, delivery: PendingDelivery) -> Outcome {
             delivery.sender, delivery.recipient
         ))),
     };
-    let result = match envelope {
+    let (result, permit) = match envelope {
         Ok(envelope) => {
             let name = format!("followup-{:08}", delivery.id);
-            mailer.send(&envelope, &delivery.message, &name).await
+            mailer
+                .send_gated(&envelope, &delivery.message, &name, Some(&gate))
+                .await
         }
-        Err(e) => Err(e),
+        Err(e) => (Err(e), None),
     };
     Outcome {
         id: delivery.id,
         attempts: delivery.attempts + 1,
         created_at: delivery.created_at,
         result,
+        permit,
     }
 }
 
@@ -125,83 +140,203 @@ struct Outage {
     failures: u32,
 }
 
-/// Records one outcome. A success after an outage means the transport is back: every
-/// delivery waiting for a retry goes now.
-async fn record(shared: &Shared, outcome: Outcome, outage: &mut Outage) {
+/// What finished outcomes mean for the store, decided in the order they finished.
+#[derive(Default)]
+struct Decided {
+    records: Vec<DeliveryOutcome>,
+    ids: Vec<i64>,
+    permits: Vec<OwnedSemaphorePermit>,
+    /// Some delivery failed for good: its owner's notice must be planned.
+    failed: bool,
+    /// The transport is down: everything pending waits.
+    held: bool,
+    /// The transport is back: deliveries waiting for a retry go now.
+    released: bool,
+}
+
+/// Turns outcomes into records. A success after an outage means the transport is back:
+/// every delivery waiting for a retry goes now.
+fn decide(shared: &Shared, outcomes: Vec<Outcome>, outage: &mut Outage) -> Decided {
     let now = Timestamp::now();
-    let id = outcome.id;
     let retry = shared.config().mail.retry;
-    let result: Result<(), StoreError> = match outcome.result {
-        Ok(()) => {
-            tracing::info!(delivery = id, "sent");
-            let recovered = std::mem::take(&mut outage.failures) > 0;
-            shared
-                .store
-                .call(move |s| {
-                    s.delivery_sent(id, now)?;
-                    if recovered {
-                        let released = s.retry_now(now)?;
-                        if released > 0 {
-                            tracing::info!(
-                                deliveries = released,
-                                "mail goes out again; deliveries waiting for a retry are sent now"
-                            );
-                        }
-                    }
-                    Ok(())
-                })
-                .await
+    let mut decided = Decided::default();
+    for outcome in outcomes {
+        let id = outcome.id;
+        decided.ids.push(id);
+        decided.permits.extend(outcome.permit);
+        match outcome.result {
+            Ok(()) => {
+                tracing::info!(delivery = id, "sent");
+                decided.records.push(DeliveryOutcome::Sent { id, at: now });
+                if std::mem::take(&mut outage.failures) > 0 {
+                    decided.released = true;
+                    decided.records.push(DeliveryOutcome::ReleaseAll { now });
+                }
+            }
+            Err(SendError::Unreachable(error))
+                if now.duration_since(outcome.created_at) < retry.give_up_after =>
+            {
+                outage.failures += 1;
+                let retry_at = now + retry.backoff(outage.failures, fastrand::f64());
+                tracing::warn!(delivery = id, retry_at = %retry_at, cause = %error, "mail cannot go out; every pending delivery waits until the next attempt");
+                shared.note_error(format!("mail cannot go out: {error}"));
+                decided.held = true;
+                decided.records.push(DeliveryOutcome::HoldAll {
+                    until: retry_at,
+                    why: format!("waiting: {error}"),
+                });
+                decided.records.push(DeliveryOutcome::Retry {
+                    id,
+                    error,
+                    retry_at,
+                });
+            }
+            Err(SendError::Transient(error))
+                if now.duration_since(outcome.created_at) < retry.give_up_after =>
+            {
+                let retry_at = now + retry.backoff(outcome.attempts, fastrand::f64());
+                tracing::warn!(delivery = id, attempt = outcome.attempts, retry_at = %retry_at, cause = %error, "delivery will be retried");
+                shared.note_error(format!("delivery {id}: {error}"));
+                decided.records.push(DeliveryOutcome::Retry {
+                    id,
+                    error,
+                    retry_at,
+                });
+            }
+            Err(failure) => {
+                let error = match failure {
+                    SendError::Permanent(error) => error,
+                    SendError::Transient(error) | SendError::Unreachable(error) => format!(
+                        "gave up after {} attempts over {} (retry_for): {error}",
+                        outcome.attempts,
+                        crate::calendar::humanize(outcome.created_at, now)
+                    ),
+                };
+                tracing::warn!(delivery = id, cause = %error, "delivery failed for good; the owner will be told");
+                shared.note_error(format!("delivery {id} failed: {error}"));
+                decided.failed = true;
+                decided
+                    .records
+                    .push(DeliveryOutcome::Failed { id, error, at: now });
+            }
         }
-        Err(SendError::Unreachable(error))
-            if now.duration_since(outcome.created_at) < retry.give_up_after =>
-        {
-            outage.failures += 1;
-            let retry_at = now + retry.backoff(outage.failures, fastrand::f64());
-            tracing::warn!(delivery = id, retry_at = %retry_at, cause = %error, "mail cannot go out; every pending delivery waits until the next attempt");
-            shared.note_error(format!("mail cannot go out: {error}"));
-            shared
-                .store
-                .call(move |s| {
-                    s.transaction(|s| {
-                        s.delivery_retry(id, &error, retry_at)?;
-                        s.postpone_pending(retry_at, &format!("waiting: {error}"))
-                            .map(|_| ())
-                    })
-                })
-                .await
+    }
+    decided
+}
+
+/// Deliveries read from the outbox, and when the next one not yet due is due.
+type Read = (Vec<PendingDelivery>, Option<Timestamp>);
+
+/// What one trip to the store brought back.
+struct Round {
+    /// The outcomes it recorded, if any.
+    decided: Option<Decided>,
+    /// How many deliveries the records released (after an outage), and the deliveries
+    /// read, if asked for.
+    result: Result<(Option<usize>, Option<Read>), StoreError>,
+    /// How many deliveries were asked for.
+    asked: usize,
+}
+
+type RoundFuture = Pin<Box<dyn Future<Output = Round> + Send>>;
+
+/// One trip to the store: records `decided` (one transaction), then, if `read` is
+/// non-zero, reads up to that many due deliveries not in `skip`.
+fn round(
+    shared: &Shared,
+    decided: Option<Decided>,
+    read: usize,
+    skip: HashSet<i64>,
+) -> RoundFuture {
+    let store = shared.store.clone();
+    Box::pin(async move {
+        store
+            .call(move |s| {
+                let mut decided = decided;
+                let asked = read;
+                // One transaction: its locks are taken once for the writes and every read.
+                let result = s.transaction(|s| {
+                    let released = match &decided {
+                        Some(decided) => Some(s.write_outcomes(&decided.records)?),
+                        None => None,
+                    };
+                    let read = if asked > 0 {
+                        let now = Timestamp::now();
+                        let batch = s.pending_deliveries(now, asked, &skip)?;
+                        let next = if batch.len() < asked {
+                            s.next_attempt_at_after(now)?
+                        } else {
+                            None
+                        };
+                        Some((batch, next))
+                    } else {
+                        None
+                    };
+                    Ok::<_, StoreError>((released, read))
+                });
+                if let Some(decided) = &mut decided {
+                    // Written or not, these sends no longer count as in flight: an
+                    // unwritten outcome leaves its delivery pending, to be sent again.
+                    decided.permits.clear();
+                }
+                Round {
+                    decided,
+                    result,
+                    asked,
+                }
+            })
+            .await
+    })
+}
+
+/// Applies what a round recorded: logs, frees the deliveries, wakes the planning task
+/// for failures.
+fn recorded(
+    shared: &Shared,
+    decided: Decided,
+    result: Result<usize, &StoreError>,
+    busy: &mut HashSet<i64>,
+) {
+    for id in &decided.ids {
+        busy.remove(id);
+    }
+    match result {
+        Ok(released) => {
+            if released > 0 {
+                tracing::info!(
+                    deliveries = released,
+                    "mail goes out again; deliveries waiting for a retry are sent now"
+                );
+            }
+            if decided.failed {
+                shared.plan_now.notify_one();
+            }
         }
-        Err(SendError::Transient(error))
-            if now.duration_since(outcome.created_at) < retry.give_up_after =>
-        {
-            let retry_at = now + retry.backoff(outcome.attempts, fastrand::f64());
-            tracing::warn!(delivery = id, attempt = outcome.attempts, retry_at = %retry_at, cause = %error, "delivery will be retried");
-            shared.note_error(format!("delivery {id}: {error}"));
-            shared
-                .store
-                .call(move |s| s.delivery_retry(id, &error, retry_at))
-                .await
+        Err(e) => {
+            tracing::error!(deliveries = ?decided.ids, cause = %e, "cannot record delivery outcomes; they stay pending and may be sent again");
+            shared.note_error(format!("cannot record delivery outcomes: {e}"));
         }
-        Err(failure) => {
-            let error = match failure {
-                SendError::Permanent(error) => error,
-                SendError::Transient(error) | SendError::Unreachable(error) => format!(
-                    "gave up after {} attempts over {} (retry_for): {error}",
-                    outcome.attempts,
-                    crate::calendar::humanize(outcome.created_at, now)
-                ),
-            };
-            tracing::warn!(delivery = id, cause = %error, "delivery failed for good; the owner will be told");
-            shared.note_error(format!("delivery {id} failed: {error}"));
-            let result = shared
-                .store
-                .call(move |s| s.delivery_failed(id, &error, now))
-                .await;
-            shared.plan_now.notify_one();
-            result
+    }
+}
+
+/// The gate: `connections` permits, replaced when a reload changes the number.
+struct Gate {
+    size: usize,
+    permits: Arc<Semaphore>,
+}
+
+impl Gate {
+    fn new(size: usize) -> Gate {
+        Gate {
+            size,
+            permits: Arc::new(Semaphore::new(size)),
         }
-    };
-    if let Err(e) = result {
-        tracing::error!(delivery = id, cause = %e, "cannot record a delivery outcome; it stays pending and may be sent again");
+    }
+
+    fn resize(&mut self, size: usize) {
+        if size != self.size {
+            *self = Gate::new(size);
+        }
     }
 }
 
@@ -209,57 +344,75 @@ async fn record(shared: &Shared, outcome: Outcome, outage: &mut Outage) {
 /// or [`SHUTDOWN_GRACE`] has passed.
 pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut in_flight: JoinSet<Outcome> = JoinSet::new();
+    // Taken from the outbox and not yet recorded: queued, sending, or finished.
     let mut busy: HashSet<i64> = HashSet::new();
     let mut tasks: HashMap<tokio::task::Id, i64> = HashMap::new();
+    let mut queue: VecDeque<PendingDelivery> = VecDeque::new();
+    let mut finished: Vec<Outcome> = Vec::new();
+    let mut store_trip: Option<RoundFuture> = None;
+    // The outbox may hold due deliveries not read yet.
+    let mut more = true;
+    let mut retry_at: Option<Instant> = None;
+    let mut gate = Gate::new(concurrency(&shared));
     let mut limit = RateLimit::default();
     let mut outage = Outage::default();
     loop {
         if *shutdown.borrow() {
             break;
         }
+        let connections = concurrency(&shared);
+        gate.resize(connections);
         let per_minute = shared.config().mail.max_per_minute;
-        let free = concurrency(&shared)
-            .saturating_sub(busy.len())
-            .min(limit.room(per_minute, Instant::now()));
-        let now = Timestamp::now();
-        let mut wake_at: Option<Instant> = None;
-        if free > 0 {
-            let exclude = busy.clone();
-            let picked = shared
-                .store
-                .call(move |s| {
-                    let batch = s.pending_deliveries(now, free, &exclude)?;
-                    let next = if batch.len() < free {
-                        s.next_attempt_at_after(now)?
-                    } else {
-                        None
-                    };
-                    Ok::<_, StoreError>((batch, next))
-                })
-                .await;
-            match picked {
-                Ok((batch, next)) => {
-                    wake_at = next.map(|at| Instant::now() + sleep_for(Some(at), Timestamp::now()));
-                    let mailer = shared.mailer();
-                    for delivery in batch {
-                        if let Err(until) = limit.take(per_minute, Instant::now()) {
-                            wake_at = Some(until);
-                            break;
+        if store_trip.is_none() {
+            let room = limit.room(per_minute, Instant::now());
+            let read = if more && queue.len() < READ_BATCH / 2 && room > queue.len() {
+                READ_BATCH.min(room - queue.len())
+            } else {
+                0
+            };
+            if read > 0 || !finished.is_empty() {
+                let decided = (!finished.is_empty())
+                    .then(|| decide(&shared, std::mem::take(&mut finished), &mut outage));
+                if let Some(decided) = &decided {
+                    if decided.held {
+                        // Every pending delivery now waits for the retry time.
+                        for delivery in queue.drain(..) {
+                            busy.remove(&delivery.id);
                         }
-                        busy.insert(delivery.id);
-                        let id = delivery.id;
-                        let task = in_flight.spawn(attempt(mailer.clone(), delivery));
-                        tasks.insert(task.id(), id);
                     }
+                    more |= decided.held
+                        || decided.released
+                        || decided
+                            .records
+                            .iter()
+                            .any(|r| matches!(r, DeliveryOutcome::Retry { .. }));
                 }
-                Err(e) => {
-                    tracing::error!(cause = %e, "cannot read the outbox; trying again in 5 seconds");
-                    wake_at = Some(Instant::now() + Duration::from_secs(5));
+                let read = if decided.as_ref().is_some_and(|d| d.held) {
+                    0
+                } else {
+                    read
+                };
+                if read > 0 {
+                    more = false;
                 }
+                store_trip = Some(round(&shared, decided, read, busy.clone()));
             }
-        } else if busy.len() < concurrency(&shared) {
-            // Held back by max_per_minute: wake when the window has room again.
-            wake_at = limit.oldest().map(|t| t + RateLimit::WINDOW);
+        }
+        let mut wake_at: Option<Instant> = retry_at;
+        if !queue.is_empty() {
+            let mailer = shared.mailer();
+            while in_flight.len() < connections
+                && let Some(delivery) = queue.front()
+            {
+                if let Err(until) = limit.take(per_minute, Instant::now()) {
+                    wake_at = Some(wake_at.map_or(until, |w| w.min(until)));
+                    break;
+                }
+                let id = delivery.id;
+                let delivery = queue.pop_front().expect("a delivery is queued");
+                let task = in_flight.spawn(attempt(mailer.clone(), delivery, gate.permits.clone()));
+                tasks.insert(task.id(), id);
+            }
         }
         tokio::select! {
             Some(done) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
@@ -267,24 +420,65 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                     Ok((task, _)) => *task,
                     Err(e) => e.id(),
                 };
-                if let Some(id) = tasks.remove(&task) {
-                    busy.remove(&id);
-                }
+                let id = tasks.remove(&task);
                 match done {
-                    Ok((_, outcome)) => record(&shared, outcome, &mut outage).await,
-                    Err(e) => tracing::error!(cause = %e, "a send task ended abnormally; its delivery stays pending"),
+                    Ok((_, outcome)) => finished.push(outcome),
+                    Err(e) => {
+                        if let Some(id) = id {
+                            busy.remove(&id);
+                        }
+                        tracing::error!(cause = %e, "a send task ended abnormally; its delivery stays pending");
+                    }
                 }
             }
-            _ = shared.outbox.notified() => {}
+            trip = async { store_trip.as_mut().expect("a trip to the store").await }, if store_trip.is_some() => {
+                store_trip = None;
+                let Round { decided, result, asked } = trip;
+                if let Some(decided) = decided {
+                    let released = result.as_ref().map(|(released, _)| released.unwrap_or(0));
+                    recorded(&shared, decided, released, &mut busy);
+                }
+                match result {
+                    Ok((_, Some((batch, next)))) => {
+                        if batch.len() == asked {
+                            more = true;
+                        }
+                        retry_at = next.map(|at| Instant::now() + sleep_for(Some(at), Timestamp::now()));
+                        for delivery in batch {
+                            busy.insert(delivery.id);
+                            queue.push_back(delivery);
+                        }
+                    }
+                    Err(e) if asked > 0 => {
+                        tracing::error!(cause = %e, "cannot read the outbox; trying again in 5 seconds");
+                        retry_at = Some(Instant::now() + Duration::from_secs(5));
+                    }
+                    _ => {}
+                }
+            }
+            _ = shared.outbox.notified() => more = true,
             // Nothing to wait for but the bell: no timer at all.
-            _ = tokio::time::sleep_until(wake_at.unwrap_or_else(Instant::now)), if wake_at.is_some() => {}
+            _ = tokio::time::sleep_until(wake_at.unwrap_or_else(Instant::now)), if wake_at.is_some() => {
+                more = true;
+                retry_at = None;
+            }
             _ = shutdown.changed() => {}
         }
     }
+    // Sends waiting at the gate need the permits of finished ones back, so outcomes
+    // are recorded as they come in.
     let drain = async {
-        while let Some(done) = in_flight.join_next().await {
-            if let Ok(outcome) = done {
-                record(&shared, outcome, &mut outage).await;
+        if let Some(trip) = store_trip.take() {
+            settle(&shared, trip.await, &mut busy);
+        }
+        loop {
+            if !finished.is_empty() {
+                record_now(&shared, &mut finished, &mut outage, &mut busy).await;
+            }
+            match in_flight.join_next().await {
+                Some(Ok(outcome)) => finished.push(outcome),
+                Some(Err(_)) => {}
+                None => break,
             }
         }
     };
@@ -293,6 +487,32 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             "in-flight sends did not finish in time; they stay pending and are sent after the restart"
         );
     }
+    if !finished.is_empty() {
+        record_now(&shared, &mut finished, &mut outage, &mut busy).await;
+    }
+}
+
+/// Applies the records of a finished trip to the store.
+fn settle(shared: &Shared, trip: Round, busy: &mut HashSet<i64>) {
+    if let Some(decided) = trip.decided {
+        let released = trip
+            .result
+            .as_ref()
+            .map(|(released, _)| released.unwrap_or(0));
+        recorded(shared, decided, released, busy);
+    }
+}
+
+/// Records `finished` at once, on the way out.
+async fn record_now(
+    shared: &Shared,
+    finished: &mut Vec<Outcome>,
+    outage: &mut Outage,
+    busy: &mut HashSet<i64>,
+) {
+    let decided = decide(shared, std::mem::take(finished), outage);
+    let trip = round(shared, Some(decided), 0, HashSet::new()).await;
+    settle(shared, trip, busy);
 }
 
 #[cfg(test)]

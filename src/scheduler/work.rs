@@ -1,5 +1,5 @@
-//! One pass of the planning task, run on the store's thread: plan every commitment in
-//! the change queue, then turn each due step into deliveries.
+//! One pass of the planning task, a batch at a time on the store's thread: plan every
+//! commitment in the change queue, then turn each due step into deliveries.
 //!
 //! A bad row (unreadable due time, invalid address, no matching rule) is recorded in
 //! `problems`, logged once, and its planned steps are held; it never stops the pass.
@@ -21,8 +21,10 @@ use crate::store::{
 };
 use crate::when::format_stored;
 
+use super::Shared;
+
 /// How many changes or due steps one transaction takes.
-const BATCH: usize = 1000;
+const BATCH: usize = 250;
 
 /// What a pass did and what comes next.
 #[derive(Debug)]
@@ -33,62 +35,110 @@ pub struct Pass {
     pub queued: usize,
     /// When the next planned step fires or the next calendar job runs.
     pub next_fire_at: Option<Timestamp>,
-    /// The store's `data_version` after the pass.
+    /// The store's `data_version` when the pass began.
     pub data_version: i64,
-}
-
-/// Plans all queued changes and queues all due steps as of `now`. Steps that move due
-/// times queue changes of their own, which the pass plans before it ends.
-///
-/// Calendar jobs whose time has come run in the same pass; `started` is when the daemon
-/// started, which bounds the runs it makes up.
-pub fn pass(
-    store: &Store,
-    config: &Config,
-    started: Timestamp,
-    now: Timestamp,
-) -> Result<Pass, StoreError> {
-    let mut planned = plan_changes(store, config, now)?;
-    let mut queued = queue_due(store, config, now)?;
-    if queued > 0 {
-        planned += plan_changes(store, config, now)?;
-    }
-    let jobs = super::jobs::run_due(store, config, started, now)?;
-    queued += jobs.queued;
-    let next_fire_at = match (store.next_fire_at()?, jobs.next_at) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    Ok(Pass {
-        planned,
-        queued,
-        next_fire_at,
-        data_version: store.data_version()?,
-    })
 }
 
 /// Drains the change queue, a batch per transaction.
 pub fn plan_changes(store: &Store, config: &Config, now: Timestamp) -> Result<usize, StoreError> {
     let mut planned = 0;
     loop {
-        let n = store.transaction(|s| {
-            let Some(batch) = s.pending_changes(BATCH)? else {
-                return Ok::<_, StoreError>(0);
-            };
-            for changed in &batch.commitments {
-                if let Err(e) = s.isolated(|s| plan_one(s, config, changed, now)) {
-                    tracing::error!(commitment = changed.id, cause = %e, "cannot plan a commitment");
-                    s.set_problem(changed.id, &format!("cannot be planned: {e}"), now)?;
-                }
-            }
-            s.finish_changes(batch.last_seq)?;
-            Ok(batch.commitments.len().max(1))
-        })?;
+        let n = plan_batch(store, config, now)?;
         if n == 0 {
             return Ok(planned);
         }
         planned += n;
     }
+}
+
+/// Plans one batch of the change queue in one transaction; 0 when it was empty.
+fn plan_batch(store: &Store, config: &Config, now: Timestamp) -> Result<usize, StoreError> {
+    store.transaction(|s| {
+        let Some(batch) = s.pending_changes(BATCH)? else {
+            return Ok::<_, StoreError>(0);
+        };
+        for changed in &batch.commitments {
+            if let Err(e) = s.isolated(|s| plan_one(s, config, changed, now)) {
+                tracing::error!(commitment = changed.id, cause = %e, "cannot plan a commitment");
+                s.set_problem(changed.id, &format!("cannot be planned: {e}"), now)?;
+            }
+        }
+        s.finish_changes(batch.last_seq)?;
+        Ok(batch.commitments.len().max(1))
+    })
+}
+
+/// Plans all queued changes and queues all due steps as of now, then runs the calendar
+/// jobs whose time has come (`shared.started` bounds the runs they make up). Steps that
+/// move due times queue changes of their own, which the pass plans before it ends.
+///
+/// Each batch is its own trip to the store: between batches the store is free for the
+/// sender, and the outbox bell rings as soon as a batch of deliveries is committed, so
+/// the first emails leave while later steps are still being composed.
+pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, StoreError> {
+    let config = shared.config();
+    let started = shared.started;
+    let now = Timestamp::now();
+    // Read before any of the work: a commit by another program while the pass runs,
+    // between two of its batches, then shows as a change after it.
+    let data_version = shared
+        .store
+        .call(move |s| {
+            if replan_all {
+                s.replan_open()?;
+            }
+            s.data_version()
+        })
+        .await?;
+    let plan_all = || async {
+        let mut planned = 0;
+        loop {
+            let config = config.clone();
+            let n = shared
+                .store
+                .call(move |s| plan_batch(s, &config, now))
+                .await?;
+            if n == 0 {
+                return Ok::<_, StoreError>(planned);
+            }
+            planned += n;
+        }
+    };
+    let mut planned = plan_all().await?;
+    let mut queued = 0;
+    loop {
+        let config = config.clone();
+        let (seen, sent) = shared
+            .store
+            .call(move |s| queue_batch(s, &config, now))
+            .await?;
+        if sent > 0 {
+            shared.outbox.notify_one();
+        }
+        queued += sent;
+        if seen < BATCH {
+            break;
+        }
+    }
+    if queued > 0 {
+        planned += plan_all().await?;
+    }
+    shared
+        .store
+        .call(move |store| {
+            let jobs = super::jobs::run_due(store, &config, started, now)?;
+            let next_fire_at = match (store.next_fire_at()?, jobs.next_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            Ok(Pass {
+                planned,
+                queued: queued + jobs.queued,
+                next_fire_at,
+                data_version,
+            })
+        })
+        .await
 }
 
 /// The rule for a checked commitment, or the reason there is none.
@@ -146,26 +196,36 @@ fn plan_one(
 pub fn queue_due(store: &Store, config: &Config, now: Timestamp) -> Result<usize, StoreError> {
     let mut queued = 0;
     loop {
-        let (seen, sent) = store.transaction(|s| {
-            let due = s.due_steps(now, BATCH)?;
-            let mut sent = 0;
-            for step in &due {
-                match s.isolated(|s| fire(s, config, step, now)) {
-                    Ok(true) => sent += 1,
-                    Ok(false) => {}
-                    Err(e) => {
-                        tracing::error!(step = step.id, cause = %e, "cannot queue a step");
-                        s.fail_step(step.id, &format!("cannot be queued: {e}"), now)?;
-                    }
-                }
-            }
-            Ok::<_, StoreError>((due.len(), sent))
-        })?;
+        let (seen, sent) = queue_batch(store, config, now)?;
         queued += sent;
         if seen < BATCH {
             return Ok(queued);
         }
     }
+}
+
+/// Turns one batch of due steps into deliveries in one transaction: how many steps it
+/// took, and how many of them put mail in the outbox.
+fn queue_batch(
+    store: &Store,
+    config: &Config,
+    now: Timestamp,
+) -> Result<(usize, usize), StoreError> {
+    store.transaction(|s| {
+        let due = s.due_steps(now, BATCH)?;
+        let mut sent = 0;
+        for step in &due {
+            match s.isolated(|s| fire(s, config, step, now)) {
+                Ok(true) => sent += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(step = step.id, cause = %e, "cannot queue a step");
+                    s.fail_step(step.id, &format!("cannot be queued: {e}"), now)?;
+                }
+            }
+        }
+        Ok::<_, StoreError>((due.len(), sent))
+    })
 }
 
 /// Decides one due step; returns true if it put mail in the outbox (or, in a dry run,

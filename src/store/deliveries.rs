@@ -63,6 +63,49 @@ pub struct PendingDelivery {
     pub created_at: Timestamp,
 }
 
+/// What became of an attempt (or of the transport), as the sender records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// The server accepted delivery `id` at `at`.
+    Sent {
+        /// Delivery id.
+        id: i64,
+        /// When.
+        at: Timestamp,
+    },
+    /// The attempt failed; try again at `retry_at`.
+    Retry {
+        /// Delivery id.
+        id: i64,
+        /// Why it failed.
+        error: String,
+        /// The next attempt.
+        retry_at: Timestamp,
+    },
+    /// Delivery `id` failed for good at `at`; its owner is told.
+    Failed {
+        /// Delivery id.
+        id: i64,
+        /// Why.
+        error: String,
+        /// When.
+        at: Timestamp,
+    },
+    /// The transport is down: every pending delivery due before `until` waits until
+    /// then, with `why` as its last error.
+    HoldAll {
+        /// The next attempt.
+        until: Timestamp,
+        /// Why they wait.
+        why: String,
+    },
+    /// The transport works again: every delivery waiting for a retry is due at `now`.
+    ReleaseAll {
+        /// Now.
+        now: Timestamp,
+    },
+}
+
 /// A delivery as `show` prints it.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeliveryRecord {
@@ -169,34 +212,47 @@ impl Store {
     }
 
     /// Up to `limit` pending deliveries due at `now`, in the order they were queued (the
-    /// order of their steps' times), leaving out `busy`.
+    /// order of their steps' times), leaving out `skip` (those already taken).
+    ///
+    /// The ids come from the `deliveries_queue` index alone, so rows in `skip` and rows
+    /// not yet due cost an index entry each, and only the rows returned are read.
     pub fn pending_deliveries(
         &self,
         now: Timestamp,
         limit: usize,
-        busy: &HashSet<i64>,
+        skip: &HashSet<i64>,
     ) -> Result<Vec<PendingDelivery>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, sender, recipient, message, attempts, created_at FROM deliveries
-             WHERE state = 'pending' AND next_attempt_at <= ?1
-             ORDER BY id LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![to_ms(now), (limit + busy.len()) as i64], |r| {
-            Ok(PendingDelivery {
-                id: r.get(0)?,
-                sender: r.get(1)?,
-                recipient: r.get(2)?,
-                message: r.get(3)?,
-                attempts: r.get(4)?,
-                created_at: from_ms(r.get(5)?),
-            })
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let row = row?;
-            if !busy.contains(&row.id) && out.len() < limit {
-                out.push(row);
+        let mut ids = Vec::with_capacity(limit);
+        {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT id FROM deliveries INDEXED BY deliveries_queue
+                 WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY id",
+            )?;
+            let mut rows = stmt.query([to_ms(now)])?;
+            while ids.len() < limit
+                && let Some(row) = rows.next()?
+            {
+                let id: i64 = row.get(0)?;
+                if !skip.contains(&id) {
+                    ids.push(id);
+                }
             }
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, sender, recipient, message, attempts, created_at FROM deliveries WHERE id = ?1",
+        )?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(stmt.query_row([id], |r| {
+                Ok(PendingDelivery {
+                    id: r.get(0)?,
+                    sender: r.get(1)?,
+                    recipient: r.get(2)?,
+                    message: r.get(3)?,
+                    attempts: r.get(4)?,
+                    created_at: from_ms(r.get(5)?),
+                })
+            })?);
         }
         Ok(out)
     }
@@ -210,17 +266,47 @@ impl Store {
         Ok(ms.map(from_ms))
     }
 
+    /// Records the outcomes of many attempts, in order, in one transaction. Returns how
+    /// many deliveries [`DeliveryOutcome::ReleaseAll`] made due.
+    pub fn record_outcomes(&self, outcomes: &[DeliveryOutcome]) -> Result<usize> {
+        self.transaction(|s| s.write_outcomes(outcomes))
+    }
+
+    /// Records outcomes like [`Store::record_outcomes`], inside the caller's
+    /// transaction.
+    pub fn write_outcomes(&self, outcomes: &[DeliveryOutcome]) -> Result<usize> {
+        let mut released = 0;
+        for outcome in outcomes {
+            match outcome {
+                DeliveryOutcome::Sent { id, at } => self.mark_sent(*id, *at)?,
+                DeliveryOutcome::Retry {
+                    id,
+                    error,
+                    retry_at,
+                } => self.delivery_retry(*id, error, *retry_at)?,
+                DeliveryOutcome::Failed { id, error, at } => self.mark_failed(*id, error, *at)?,
+                DeliveryOutcome::HoldAll { until, why } => {
+                    self.postpone_pending(*until, why)?;
+                }
+                DeliveryOutcome::ReleaseAll { now } => released += self.retry_now(*now)?,
+            }
+        }
+        Ok(released)
+    }
+
     /// Records that the server accepted delivery `id`.
     pub fn delivery_sent(&self, id: i64, now: Timestamp) -> Result<()> {
-        self.transaction(|s| {
-            s.conn
-                .prepare_cached(
-                    "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, sent_at = ?2,
-                         last_error = NULL WHERE id = ?1",
-                )?
-                .execute(params![id, to_ms(now)])?;
-            s.settle_step_of(id, now)
-        })
+        self.transaction(|s| s.mark_sent(id, now))
+    }
+
+    fn mark_sent(&self, id: i64, now: Timestamp) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, sent_at = ?2,
+                     last_error = NULL WHERE id = ?1",
+            )?
+            .execute(params![id, to_ms(now)])?;
+        self.settle_step_of(id, now)
     }
 
     /// Records a failed attempt of delivery `id` that will be tried again at `retry_at`.
@@ -236,21 +322,23 @@ impl Store {
     /// Records that delivery `id` failed for good, and queues its commitment for
     /// planning so that the owner's notice of the failure is planned.
     pub fn delivery_failed(&self, id: i64, error: &str, now: Timestamp) -> Result<()> {
-        self.transaction(|s| {
-            s.conn
-                .prepare_cached(
-                    "UPDATE deliveries SET state = 'failed', attempts = attempts + 1, last_error = ?2, failed_at = ?3
-                     WHERE id = ?1",
-                )?
-                .execute(params![id, error, to_ms(now)])?;
-            s.conn
-                .prepare_cached(
-                    "INSERT INTO changes (commitment_id, changed_at)
-                     SELECT commitment_id, ?2 FROM deliveries WHERE id = ?1 AND commitment_id IS NOT NULL",
-                )?
-                .execute(params![id, to_ms(now)])?;
-            s.settle_step_of(id, now)
-        })
+        self.transaction(|s| s.mark_failed(id, error, now))
+    }
+
+    fn mark_failed(&self, id: i64, error: &str, now: Timestamp) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE deliveries SET state = 'failed', attempts = attempts + 1, last_error = ?2, failed_at = ?3
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, error, to_ms(now)])?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO changes (commitment_id, changed_at)
+                 SELECT commitment_id, ?2 FROM deliveries WHERE id = ?1 AND commitment_id IS NOT NULL",
+            )?
+            .execute(params![id, to_ms(now)])?;
+        self.settle_step_of(id, now)
     }
 
     /// Deliveries of commitment `id` that failed for good and that the owner must hear

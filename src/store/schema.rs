@@ -169,9 +169,16 @@ CREATE INDEX deliveries_recipient ON deliveries(recipient);
 CREATE INDEX deliveries_sent ON deliveries(sent_at) WHERE state = 'sent';
 "#;
 
+/// Version 5: the sender reads the outbox in the order emails were queued, a batch at
+/// a time; this index holds only pending emails, in that order, with the time of their
+/// next attempt, so a batch costs its own size however many emails wait or were sent.
+const V5: &str = r#"
+CREATE INDEX deliveries_queue ON deliveries(id, next_attempt_at) WHERE state = 'pending';
+"#;
+
 /// Every migration in order; the store runs the ones a file has not had yet.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
 }
 
 #[cfg(test)]

@@ -1,0 +1,574 @@
+//! The SMTP client: a small pool of connections to one relay.
+//!
+//! Each connection is opened here, on a TCP socket with `TCP_NODELAY` set: a message's
+//! body and its closing `.` are separate writes, and with Nagle's algorithm the second
+//! one waits for the relay's delayed acknowledgement of the first (tens of milliseconds
+//! a message). TLS (implicit or STARTTLS), EHLO, AUTH and the commands themselves come
+//! from lettre's `AsyncSmtpConnection`.
+//!
+//! A connection goes back to the pool after a message the relay accepted and is reused
+//! as it is: no NOOP round trip first. Whether the relay closed it meanwhile is seen
+//! without a round trip, on a duplicate of the socket (the relay's FIN or its `421`
+//! is already there to read). If the relay closes it anyway just as it is reused, the
+//! first command fails and the message goes again on a new connection; nothing of it was
+//! transferred, so that is not a failed attempt.
+//!
+//! Every command waits at most the configured timeout.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+/// How long a connection may sit unused in the pool before it is closed rather than
+/// reused; relays drop idle sessions after a few minutes.
+pub const IDLE_LIMIT: Duration = Duration::from_secs(60);
+
+/// A failure while talking to the relay. Never contains the password.
+#[derive(Debug, thiserror::Error)]
+pub enum SmtpError {
+    /// No TCP connection could be made.
+    #[error("cannot connect to the SMTP server {address}: {source}")]
+    Connect {
+        /// `host:port`.
+        address: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The relay did not answer in time.
+    #[error("the SMTP server did not answer within {after:?} ({during})")]
+    Timeout {
+        /// What was waited for.
+        during: &'static str,
+        /// The configured timeout.
+        after: Duration,
+    },
+    /// The message needs an extension the relay does not offer.
+    #[error("the SMTP server does not support {0}, which this message needs")]
+    Unsupported(&'static str),
+    /// A reply, TLS or protocol failure, as lettre reports it.
+    #[error(transparent)]
+    Protocol(#[from] lettre::transport::smtp::Error),
+}
+
+/// How the connection is protected.
+#[derive(Clone)]
+pub enum Security {
+    /// Plain text.
+    None,
+    /// STARTTLS after the greeting; the relay must offer it.
+    Starttls(TlsParameters),
+    /// TLS from the first byte.
+    Wrapper(TlsParameters),
+}
+
+/// Where and how to connect.
+pub struct Relay {
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// TLS.
+    pub security: Security,
+    /// Name sent in EHLO.
+    pub hello: ClientId,
+    /// Login, if any.
+    pub credentials: Option<Credentials>,
+    /// Longest wait for one step of the exchange.
+    pub timeout: Duration,
+    /// Most connections kept open between messages.
+    pub max_idle: usize,
+}
+
+/// A pool of connections to one relay.
+pub struct SmtpPool {
+    relay: Relay,
+    idle: Mutex<Vec<Parked>>,
+}
+
+/// An open, authenticated connection.
+struct Connection {
+    smtp: AsyncSmtpConnection,
+    /// The same socket, to look for a close without disturbing the SMTP stream.
+    probe: std::net::TcpStream,
+}
+
+struct Parked {
+    connection: Connection,
+    since: Instant,
+}
+
+/// Where a transfer failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Before the relay answered anything about this message.
+    First,
+    /// Later.
+    Later,
+}
+
+impl Connection {
+    /// True if the relay closed the connection or said something unasked (a `421`
+    /// before closing): either way it cannot carry another message.
+    fn closed_by_peer(&self) -> bool {
+        let mut byte = [0u8; 1];
+        match self.probe.peek(&mut byte) {
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+            Ok(_) => true,
+        }
+    }
+}
+
+impl SmtpPool {
+    /// A pool for `relay`; connections open when first needed.
+    pub fn new(relay: Relay) -> SmtpPool {
+        SmtpPool {
+            relay,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Connects, with TLS and login as configured, and keeps the connection for the
+    /// next message.
+    pub async fn check(&self) -> Result<(), SmtpError> {
+        let connection = self.connect().await?;
+        self.park(connection);
+        Ok(())
+    }
+
+    /// Sends one message. With a `gate`, a permit is taken from it just before the
+    /// message's data goes out (the point after which the relay may have accepted it)
+    /// and handed back with the result; the caller keeps it until the outcome is
+    /// recorded, which bounds the messages a crash can repeat.
+    pub async fn send(
+        &self,
+        envelope: &Envelope,
+        message: &[u8],
+        gate: Option<&Arc<Semaphore>>,
+    ) -> (Result<(), SmtpError>, Option<OwnedSemaphorePermit>) {
+        if let Some(connection) = self.take() {
+            let mut connection = connection;
+            let mut permit = None;
+            match self
+                .transfer(&mut connection, envelope, message, gate, &mut permit)
+                .await
+            {
+                Ok(()) => {
+                    self.park(connection);
+                    return (Ok(()), permit);
+                }
+                // The relay closed the parked connection as it was reused: nothing of
+                // the message was transferred, so it goes again on a new one.
+                Err((Stage::First, e)) if closed_on_reuse(&e) => {
+                    tracing::debug!(cause = %e, "a pooled SMTP connection was closed by the server; reconnecting");
+                }
+                Err((_, e)) => {
+                    self.discard(connection, &e).await;
+                    return (Err(e), permit);
+                }
+            }
+        }
+        let mut connection = match self.connect().await {
+            Ok(connection) => connection,
+            Err(e) => return (Err(e), None),
+        };
+        let mut permit = None;
+        match self
+            .transfer(&mut connection, envelope, message, gate, &mut permit)
+            .await
+        {
+            Ok(()) => {
+                self.park(connection);
+                (Ok(()), permit)
+            }
+            Err((_, e)) => {
+                self.discard(connection, &e).await;
+                (Err(e), permit)
+            }
+        }
+    }
+
+    /// A parked connection still open, if any; stale or closed ones are dropped.
+    fn take(&self) -> Option<Connection> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(parked) = idle.pop() {
+            if parked.since.elapsed() < IDLE_LIMIT && !parked.connection.closed_by_peer() {
+                return Some(parked.connection);
+            }
+            quit_later(parked.connection, self.relay.timeout);
+        }
+        None
+    }
+
+    fn park(&self, connection: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < self.relay.max_idle {
+            idle.push(Parked {
+                connection,
+                since: Instant::now(),
+            });
+        } else {
+            drop(idle);
+            quit_later(connection, self.relay.timeout);
+        }
+    }
+
+    /// Closes a connection after a failure: politely when the relay still answers (a
+    /// refused recipient), at once when it does not.
+    async fn discard(&self, mut connection: Connection, error: &SmtpError) {
+        if let SmtpError::Protocol(e) = error
+            && e.status().is_some()
+        {
+            let _ = tokio::time::timeout(self.relay.timeout, connection.smtp.quit()).await;
+        }
+    }
+
+    /// Runs `future`, failing after the relay's timeout.
+    async fn timed<T, E: Into<SmtpError>>(
+        &self,
+        during: &'static str,
+        future: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, SmtpError> {
+        match tokio::time::timeout(self.relay.timeout, future).await {
+            Ok(result) => result.map_err(Into::into),
+            Err(_) => Err(SmtpError::Timeout {
+                during,
+                after: self.relay.timeout,
+            }),
+        }
+    }
+
+    /// Opens a connection: TCP with `TCP_NODELAY`, TLS, EHLO, STARTTLS, AUTH.
+    async fn connect(&self) -> Result<Connection, SmtpError> {
+        let relay = &self.relay;
+        let address = format!("{}:{}", relay.host, relay.port);
+        let tcp = self.tcp(&address).await?;
+        let io_error = |source| SmtpError::Connect {
+            address: address.clone(),
+            source,
+        };
+        tcp.set_nodelay(true).map_err(io_error)?;
+        let socket = tcp.into_std().map_err(io_error)?;
+        let probe = socket.try_clone().map_err(io_error)?;
+        let tcp = TcpStream::from_std(socket).map_err(io_error)?;
+        let stream: Box<dyn AsyncTokioStream> = match &relay.security {
+            Security::Wrapper(tls) => {
+                #[allow(deprecated)]
+                let mut stream =
+                    lettre::transport::smtp::client::AsyncNetworkStream::use_existing_tokio1(
+                        Box::new(tcp),
+                    );
+                self.timed("the TLS handshake", stream.upgrade_tls(tls.clone()))
+                    .await?;
+                Box::new(Wrapped(stream))
+            }
+            _ => Box::new(tcp),
+        };
+        let mut smtp = self
+            .timed(
+                "the greeting",
+                AsyncSmtpConnection::connect_with_transport(stream, &relay.hello),
+            )
+            .await?;
+        if let Security::Starttls(tls) = &relay.security {
+            self.timed("STARTTLS", smtp.starttls(tls.clone(), &relay.hello))
+                .await?;
+        }
+        if let Some(credentials) = &relay.credentials {
+            self.timed("the login", smtp.auth(DEFAULT_MECHANISMS, credentials))
+                .await?;
+        }
+        Ok(Connection { smtp, probe })
+    }
+
+    async fn tcp(&self, address: &str) -> Result<TcpStream, SmtpError> {
+        let relay = &self.relay;
+        let fail = |source| SmtpError::Connect {
+            address: address.to_string(),
+            source,
+        };
+        let resolved = match tokio::time::timeout(
+            relay.timeout,
+            tokio::net::lookup_host((relay.host.as_str(), relay.port)),
+        )
+        .await
+        {
+            Ok(resolved) => resolved.map_err(fail)?,
+            Err(_) => {
+                return Err(SmtpError::Timeout {
+                    during: "the host name lookup",
+                    after: relay.timeout,
+                });
+            }
+        };
+        let mut last =
+            std::io::Error::new(std::io::ErrorKind::NotFound, "the host name has no address");
+        for addr in resolved {
+            match tokio::time::timeout(relay.timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(tcp)) => return Ok(tcp),
+                Ok(Err(e)) => last = e,
+                Err(_) => {
+                    last = std::io::Error::new(std::io::ErrorKind::TimedOut, "connection timed out")
+                }
+            }
+        }
+        Err(fail(last))
+    }
+
+    /// One mail transaction on `connection`.
+    async fn transfer(
+        &self,
+        connection: &mut Connection,
+        envelope: &Envelope,
+        message: &[u8],
+        gate: Option<&Arc<Semaphore>>,
+        permit: &mut Option<OwnedSemaphorePermit>,
+    ) -> Result<(), (Stage, SmtpError)> {
+        let smtp = &mut connection.smtp;
+        let mut options = Vec::new();
+        let ascii = |a: &lettre::Address| AsRef::<str>::as_ref(a).is_ascii();
+        let non_ascii = !envelope.from().is_none_or(ascii) || !envelope.to().iter().all(ascii);
+        if non_ascii {
+            if !smtp.server_info().supports_feature(Extension::SmtpUtfEight) {
+                return Err((Stage::First, SmtpError::Unsupported("SMTPUTF8")));
+            }
+            options.push(MailParameter::SmtpUtfEight);
+        }
+        if !message.is_ascii() {
+            if !smtp.server_info().supports_feature(Extension::EightBitMime) {
+                return Err((Stage::First, SmtpError::Unsupported("8BITMIME")));
+            }
+            options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        let timeout = self.relay.timeout;
+        let step = |during: &'static str, stage: Stage| {
+            move |result: Result<Result<_, lettre::transport::smtp::Error>, _>| match result {
+                Ok(Ok(response)) => Ok(response),
+                Ok(Err(e)) => Err((stage, SmtpError::Protocol(e))),
+                Err(_) => Err((
+                    stage,
+                    SmtpError::Timeout {
+                        during,
+                        after: timeout,
+                    },
+                )),
+            }
+        };
+        step("MAIL FROM", Stage::First)(
+            tokio::time::timeout(
+                timeout,
+                smtp.command(Mail::new(envelope.from().cloned(), options)),
+            )
+            .await,
+        )?;
+        for to in envelope.to() {
+            step("RCPT TO", Stage::Later)(
+                tokio::time::timeout(timeout, smtp.command(Rcpt::new(to.clone(), vec![]))).await,
+            )?;
+        }
+        step("DATA", Stage::Later)(tokio::time::timeout(timeout, smtp.command(Data)).await)?;
+        if let Some(gate) = gate {
+            *permit = Some(
+                gate.clone()
+                    .acquire_owned()
+                    .await
+                    .expect("the gate is never closed"),
+            );
+        }
+        step("the message", Stage::Later)(
+            tokio::time::timeout(timeout, smtp.message(message)).await,
+        )?;
+        Ok(())
+    }
+}
+
+/// True for a failure that shows the relay had closed the connection before the
+/// message began: no reply at all, or a `421` (closing).
+fn closed_on_reuse(e: &SmtpError) -> bool {
+    match e {
+        SmtpError::Protocol(e) => match e.status() {
+            None => true,
+            Some(code) => code.to_string() == "421",
+        },
+        _ => false,
+    }
+}
+
+/// Says QUIT on a connection no longer wanted, without waiting for it.
+fn quit_later(mut connection: Connection, timeout: Duration) {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(timeout, connection.smtp.quit()).await;
+        });
+    }
+}
+
+/// A TLS stream from lettre, for a connection that starts with TLS: lettre's
+/// connection is built over a tokio stream, and this one is TLS from the first byte.
+#[allow(deprecated)]
+#[derive(Debug)]
+struct Wrapped(lettre::transport::smtp::client::AsyncNetworkStream);
+
+impl AsyncRead for Wrapped {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let unfilled = buf.initialize_unfilled();
+        match futures_io::AsyncRead::poll_read(Pin::new(&mut self.0), cx, unfilled) {
+            Poll::Ready(Ok(n)) => {
+                buf.advance(n);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncWrite for Wrapped {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        futures_io::AsyncWrite::poll_write(Pin::new(&mut self.0), cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        futures_io::AsyncWrite::poll_flush(Pin::new(&mut self.0), cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        futures_io::AsyncWrite::poll_close(Pin::new(&mut self.0), cx)
+    }
+}
+
+impl AsyncTokioStream for Wrapped {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.0.peer_addr()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpListener;
+
+    /// How a test relay ends a session after accepting a message.
+    #[derive(Clone, Copy)]
+    enum After {
+        /// Closes the connection at once.
+        Close,
+        /// Answers the next command with 421 and closes.
+        Refuse,
+    }
+
+    /// A relay that accepts one message per connection, then ends the session as told.
+    /// Returns its port and the counts of connections and accepted messages.
+    async fn relay(after: After) -> (u16, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let sessions = Arc::new(AtomicUsize::new(0));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (s, a) = (sessions.clone(), accepted.clone());
+        tokio::spawn(async move {
+            loop {
+                let (socket, _) = listener.accept().await.unwrap();
+                s.fetch_add(1, Ordering::SeqCst);
+                let accepted = a.clone();
+                tokio::spawn(async move {
+                    let (read, mut write) = socket.into_split();
+                    let mut lines = BufReader::new(read).lines();
+                    write.write_all(b"220 test\r\n").await.unwrap();
+                    let mut in_data = false;
+                    let mut done = false;
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        if in_data {
+                            if line == "." {
+                                in_data = false;
+                                accepted.fetch_add(1, Ordering::SeqCst);
+                                write.write_all(b"250 queued\r\n").await.unwrap();
+                                done = true;
+                                if let After::Close = after {
+                                    return;
+                                }
+                            }
+                            continue;
+                        }
+                        let reply: &[u8] = if done {
+                            let _ = write.write_all(b"421 closing\r\n").await;
+                            return;
+                        } else if line.starts_with("EHLO") {
+                            b"250 test\r\n"
+                        } else if line == "DATA" {
+                            in_data = true;
+                            b"354 go on\r\n"
+                        } else {
+                            b"250 ok\r\n"
+                        };
+                        write.write_all(reply).await.unwrap();
+                    }
+                });
+            }
+        });
+        (port, sessions, accepted)
+    }
+
+    fn pool(port: u16) -> SmtpPool {
+        SmtpPool::new(Relay {
+            host: "127.0.0.1".into(),
+            port,
+            security: Security::None,
+            hello: ClientId::Domain("test".into()),
+            credentials: None,
+            timeout: Duration::from_secs(5),
+            max_idle: 2,
+        })
+    }
+
+    async fn send_twice(after: After) {
+        let (port, sessions, accepted) = relay(after).await;
+        let pool = pool(port);
+        let envelope = Envelope::new(
+            Some("a@example.com".parse().unwrap()),
+            vec!["b@example.com".parse().unwrap()],
+        )
+        .unwrap();
+        let message = b"Subject: test\r\n\r\nHello\r\n";
+        let gate = Arc::new(Semaphore::new(1));
+        for _ in 0..2 {
+            let (result, permit) = pool.send(&envelope, message, Some(&gate)).await;
+            result.unwrap();
+            assert!(permit.is_some(), "the data went out under a permit");
+            // Let the relay's close reach us.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        assert_eq!(sessions.load(Ordering::SeqCst), 2, "one new connection");
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_relay_closed_while_parked_is_replaced_before_use() {
+        send_twice(After::Close).await;
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_relay_refuses_on_reuse_is_replaced_without_a_failure() {
+        send_twice(After::Refuse).await;
+    }
+}
