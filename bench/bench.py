@@ -67,19 +67,28 @@ def throughput(results, connections=4, count=10_000):
     with tempfile.NamedTemporaryFile("wb", suffix=".eml", delete=False) as f:
         f.write(message.replace(b"\r\n", b"\n"))
         sample = f.name
-    started = time.monotonic()
-    subprocess.run(
-        ["smtp-source", "-s", str(connections), "-d", "-m", str(count), "-F", sample,
-         "-f", "followup@example.com", "-t", "ana@example.com", f"127.0.0.1:{sink.port}"],
-        check=True,
-    )
-    source = time.monotonic() - started
+
+    def source(*reuse):
+        started = time.monotonic()
+        subprocess.run(
+            ["smtp-source", "-s", str(connections), *reuse, "-m", str(count), "-F", sample,
+             "-f", "followup@example.com", "-t", "ana@example.com", f"127.0.0.1:{sink.port}"],
+            check=True,
+        )
+        return time.monotonic() - started
+
+    # smtp-source's sessions carry one message each by default; with -d they carry
+    # many, as the daemon's pooled connections do. Both are reported.
+    per_message, reused = source(), source("-d")
     sink.stop()
-    ratio = ours / source
     results.add("throughput", f"{count} reminders of {len(message)} bytes, {connections} connections",
                 f"{ours:.2f} s ({count / ours:.0f}/s)")
-    results.add("throughput", "smtp-source, same message, sessions and sink", f"{source:.2f} s")
-    results.add("throughput", "ours / smtp-source", f"{ratio:.2f}", "<= 2.0", ratio <= 2.0)
+    results.add("throughput", f"smtp-source -s {connections}: a session per message", f"{per_message:.2f} s")
+    results.add("throughput", "ours / smtp-source, a session per message",
+                f"{ours / per_message:.2f}", "<= 2.0", ours / per_message <= 2.0)
+    results.add("throughput", f"smtp-source -s {connections} -d: sessions reused", f"{reused:.2f} s")
+    results.add("throughput", "ours / smtp-source, sessions reused",
+                f"{ours / reused:.2f}", "<= 2.0", ours / reused <= 2.0)
     return ours / count
 
 

@@ -39,18 +39,6 @@ pub struct Pass {
     pub data_version: i64,
 }
 
-/// Drains the change queue, a batch per transaction.
-pub fn plan_changes(store: &Store, config: &Config, now: Timestamp) -> Result<usize, StoreError> {
-    let mut planned = 0;
-    loop {
-        let n = plan_batch(store, config, now)?;
-        if n == 0 {
-            return Ok(planned);
-        }
-        planned += n;
-    }
-}
-
 /// Plans one batch of the change queue in one transaction; 0 when it was empty.
 fn plan_batch(store: &Store, config: &Config, now: Timestamp) -> Result<usize, StoreError> {
     store.transaction(|s| {
@@ -188,18 +176,6 @@ fn plan_one(
                 store.skip_step(step.id, SkipCode::Replanned, &held, now)?;
             }
             Ok(())
-        }
-    }
-}
-
-/// Turns due steps into deliveries, a batch per transaction.
-pub fn queue_due(store: &Store, config: &Config, now: Timestamp) -> Result<usize, StoreError> {
-    let mut queued = 0;
-    loop {
-        let (seen, sent) = queue_batch(store, config, now)?;
-        queued += sent;
-        if seen < BATCH {
-            return Ok(queued);
         }
     }
 }

@@ -266,14 +266,8 @@ impl Store {
         Ok(ms.map(from_ms))
     }
 
-    /// Records the outcomes of many attempts, in order, in one transaction. Returns how
-    /// many deliveries [`DeliveryOutcome::ReleaseAll`] made due.
-    pub fn record_outcomes(&self, outcomes: &[DeliveryOutcome]) -> Result<usize> {
-        self.transaction(|s| s.write_outcomes(outcomes))
-    }
-
-    /// Records outcomes like [`Store::record_outcomes`], inside the caller's
-    /// transaction.
+    /// Records the outcomes of many attempts, in order, inside the caller's transaction.
+    /// Returns how many deliveries [`DeliveryOutcome::ReleaseAll`] made due.
     pub fn write_outcomes(&self, outcomes: &[DeliveryOutcome]) -> Result<usize> {
         let mut released = 0;
         for outcome in outcomes {

@@ -13,6 +13,11 @@ use std::sync::Arc;
 use inotify::{Inotify, WatchMask};
 use tokio::sync::Notify;
 
+/// After ringing, the watch waits this long before reading again, so a burst of writes
+/// (thousands a second while the daemon sends) rings a few hundred times a second at
+/// most. The first write after a quiet spell still rings at once.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// Why the watch could not be set up.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot watch {dir} for changes: {source}")]
@@ -57,6 +62,9 @@ pub fn spawn(db: &Path, wake: Arc<Notify>) -> Result<std::thread::JoinHandle<()>
                             .count();
                         if ours > 0 {
                             wake.notify_one();
+                            // Let a burst of writes gather into one read: each of the
+                            // daemon's own commits writes the WAL several times.
+                            std::thread::sleep(GATHER);
                         }
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
