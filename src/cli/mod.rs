@@ -181,8 +181,11 @@ fn run_verb(command: Command, config: Config) -> anyhow::Result<()> {
     }
 }
 
+/// The daemon runs on one thread (plus SQLite's blocking threads and the store watch):
+/// its tasks mostly wait, and during a burst one thread spares the hand-offs between
+/// worker threads.
 fn run(config: Config) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("followup")
         .build()?;

@@ -40,34 +40,33 @@ use crate::store::Store;
 pub const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 /// The store, shared between tasks; every call runs on a blocking thread.
+///
+/// Callers take turns in the order they asked (a fair lock): while the planning task
+/// composes a burst of emails a batch at a time, the sender's short trips to record
+/// what was sent get in between two batches instead of waiting for the whole burst.
 #[derive(Clone)]
 pub struct StoreHandle {
-    inner: Arc<Mutex<Store>>,
+    inner: Arc<tokio::sync::Mutex<Store>>,
 }
 
 impl StoreHandle {
     /// Wraps an open store.
     pub fn new(store: Store) -> Self {
         StoreHandle {
-            inner: Arc::new(Mutex::new(store)),
+            inner: Arc::new(tokio::sync::Mutex::new(store)),
         }
     }
 
-    /// Runs `f` with the store on a blocking thread.
+    /// Runs `f` with the store on a blocking thread, after the calls that asked before.
     pub async fn call<T, F>(&self, f: F) -> T
     where
         F: FnOnce(&Store) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let store = inner
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&store)
-        })
-        .await
-        .expect("store calls do not panic")
+        let store = self.inner.clone().lock_owned().await;
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .expect("store calls do not panic")
     }
 }
 

@@ -23,8 +23,13 @@ use crate::when::format_stored;
 
 use super::Shared;
 
-/// How many changes or due steps one transaction takes.
+/// How many changes one transaction plans.
 const BATCH: usize = 250;
+
+/// How many due steps one transaction turns into emails: few enough that composing
+/// them takes a few milliseconds, so that during a burst the sender's trips to record
+/// what was sent (which free its connections) wait no longer than that.
+const QUEUE_BATCH: usize = 32;
 
 /// What a pass did and what comes next.
 #[derive(Debug)]
@@ -104,7 +109,7 @@ pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, 
             shared.outbox.notify_one();
         }
         queued += sent;
-        if seen < BATCH {
+        if seen < QUEUE_BATCH {
             break;
         }
     }
@@ -188,7 +193,7 @@ fn queue_batch(
     now: Timestamp,
 ) -> Result<(usize, usize), StoreError> {
     store.transaction(|s| {
-        let due = s.due_steps(now, BATCH)?;
+        let due = s.due_steps(now, QUEUE_BATCH)?;
         let mut sent = 0;
         for step in &due {
             match s.isolated(|s| fire(s, config, step, now)) {
