@@ -157,26 +157,18 @@ impl SmtpPool {
         message: &[u8],
         gate: Option<&Arc<Semaphore>>,
     ) -> (Result<(), SmtpError>, Option<OwnedSemaphorePermit>) {
-        if let Some(connection) = self.take() {
-            let mut connection = connection;
+        if let Some(mut connection) = self.take() {
             let mut permit = None;
             match self
                 .transfer(&mut connection, envelope, message, gate, &mut permit)
                 .await
             {
-                Ok(()) => {
-                    self.park(connection);
-                    return (Ok(()), permit);
-                }
                 // The relay closed the parked connection as it was reused: nothing of
                 // the message was transferred, so it goes again on a new one.
                 Err((Stage::First, e)) if closed_on_reuse(&e) => {
                     tracing::debug!(cause = %e, "a pooled SMTP connection was closed by the server; reconnecting");
                 }
-                Err((_, e)) => {
-                    self.discard(connection, &e).await;
-                    return (Err(e), permit);
-                }
+                result => return self.settle(connection, result, permit).await,
             }
         }
         let mut connection = match self.connect().await {
@@ -184,10 +176,21 @@ impl SmtpPool {
             Err(e) => return (Err(e), None),
         };
         let mut permit = None;
-        match self
+        let result = self
             .transfer(&mut connection, envelope, message, gate, &mut permit)
-            .await
-        {
+            .await;
+        self.settle(connection, result, permit).await
+    }
+
+    /// After a transfer: a connection that worked goes back to the pool, one that failed
+    /// is closed.
+    async fn settle(
+        &self,
+        connection: Connection,
+        result: Result<(), (Stage, SmtpError)>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> (Result<(), SmtpError>, Option<OwnedSemaphorePermit>) {
+        match result {
             Ok(()) => {
                 self.park(connection);
                 (Ok(()), permit)
