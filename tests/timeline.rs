@@ -212,22 +212,70 @@ customer_update = { at = "-1s", extend_by = "1 business day" }
         "the owner's reminder came before opening"
     );
     let got = env.smtp.wait_for(3, Duration::from_secs(15));
-    let customer = to(&got, "joe@example.org");
-    assert_eq!(customer.len(), 1, "held, never dropped");
+    assert_held_until_opening(&env, id, &got, opens);
+    assert!(daemon.stop().success());
+}
+
+/// The customer update of commitment `id` reached the customer once, within a second of
+/// `opens`, and its step shows it sent at or after opening.
+fn assert_held_until_opening(env: &Env, id: i64, got: &[Received], opens: SystemTime) {
+    let customer = to(got, "joe@example.org");
+    assert_eq!(customer.len(), 1, "held until opening, then sent once");
     let after_opening = seconds_between(opens, customer[0].at);
     assert!(
         (0.0..=1.0).contains(&after_opening),
         "sent {after_opening:.3}s after opening"
     );
     let shown = env.show(id);
-    let step = shown["timeline"]
+    let update = shown["timeline"]
         .as_array()
         .unwrap()
         .iter()
         .find(|s| s["kind"] == "customer_update")
         .unwrap()
         .clone();
-    assert!(system_time(&step["fire_at"]) >= opens);
+    assert_eq!(update["state"], "sent");
+    assert!(system_time(&update["fire_at"]) >= opens);
+}
+
+#[test]
+fn catch_up_after_downtime_never_sends_a_customer_update_outside_business_hours() {
+    let (calendar, opens) = calendar_opening_in(Duration::from_secs(14));
+    let env = Env::with_calendar(
+        r#"
+[[rule]]
+name = "held"
+remind = ["-2s"]
+customer_update = { at = "-1s", extend_by = "1 business day" }
+catch_up = "send"
+"#,
+        &calendar,
+    );
+    env.write_config("daemon.toml", "[daemon]\nlate_after = \"1s\"\n");
+    let daemon = env.start();
+    let id = env.add("Quote for the new radiators", "+4s", &[]);
+    assert!(daemon.stop().success());
+    // The reminder (+2s) and the update (+3s) pass while the daemon is down; it comes
+    // back at +7s, still a week-night for the customer.
+    std::thread::sleep(Duration::from_secs(7));
+    let daemon = env.start();
+    let got = env.smtp.wait_for(1, Duration::from_secs(5));
+    assert_eq!(
+        to(&got, "ana@example.com").len(),
+        1,
+        "the owner's catch-up is not held"
+    );
+    let closed_for = opens
+        .duration_since(SystemTime::now())
+        .unwrap_or_default()
+        .saturating_sub(Duration::from_millis(500));
+    std::thread::sleep(closed_for);
+    assert!(
+        to(&env.smtp.messages(), "joe@example.org").is_empty(),
+        "a customer update went out before business hours because of catch-up"
+    );
+    let got = env.smtp.wait_for(3, Duration::from_secs(10));
+    assert_held_until_opening(&env, id, &got, opens);
     assert!(daemon.stop().success());
 }
 
