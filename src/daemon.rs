@@ -71,7 +71,11 @@ fn describe(config: &Config) -> String {
             format!("mail via {}", command.display())
         }
     };
-    format!("{} rules, {transport}", config.rules.len())
+    let rules = match config.rules.len() {
+        1 => "1 rule".to_string(),
+        n => format!("{n} rules"),
+    };
+    format!("{rules}, {transport}")
 }
 
 fn reload(shared: &Shared, dir: &std::path::Path) {
