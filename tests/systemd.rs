@@ -24,7 +24,7 @@ fn systemd_hears_ready_watchdog_reloading_and_stopping() {
     let env = Env::new("[[rule]]\nname = \"any\"\nremind = [\"0s\"]\n");
     let mut daemon = Daemon::start(env.root.path(), &env.config_dir(), &[WATCHDOG]);
     let ready = daemon.notices.last().unwrap().clone();
-    assert!(ready.contains("STATUS=serving: 1 rules"), "{ready}");
+    assert!(ready.contains("STATUS=serving: 1 rule,"), "{ready}");
 
     let pinged = pings(&daemon.notices_within(Duration::from_secs(3)));
     assert!(
