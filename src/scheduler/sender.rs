@@ -433,13 +433,9 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             }
             trip = async { store_trip.as_mut().expect("a trip to the store").await }, if store_trip.is_some() => {
                 store_trip = None;
-                let Round { decided, result, asked } = trip;
-                if let Some(decided) = decided {
-                    let released = result.as_ref().map(|(released, _)| released.unwrap_or(0));
-                    recorded(&shared, decided, released, &mut busy);
-                }
+                let (result, asked) = settle(&shared, trip, &mut busy);
                 match result {
-                    Ok((_, Some((batch, next)))) => {
+                    Ok(Some((batch, next))) => {
                         if batch.len() == asked {
                             more = true;
                         }
@@ -469,7 +465,7 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     // are recorded as they come in.
     let drain = async {
         if let Some(trip) = store_trip.take() {
-            settle(&shared, trip.await, &mut busy);
+            let _ = settle(&shared, trip.await, &mut busy);
         }
         loop {
             if !finished.is_empty() {
@@ -492,15 +488,23 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Applies the records of a finished trip to the store.
-fn settle(shared: &Shared, trip: Round, busy: &mut HashSet<i64>) {
-    if let Some(decided) = trip.decided {
-        let released = trip
-            .result
-            .as_ref()
-            .map(|(released, _)| released.unwrap_or(0));
+/// Applies what a finished trip to the store recorded; returns what it read, and how
+/// many deliveries it asked for.
+fn settle(
+    shared: &Shared,
+    trip: Round,
+    busy: &mut HashSet<i64>,
+) -> (Result<Option<Read>, StoreError>, usize) {
+    let Round {
+        decided,
+        result,
+        asked,
+    } = trip;
+    if let Some(decided) = decided {
+        let released = result.as_ref().map(|(released, _)| released.unwrap_or(0));
         recorded(shared, decided, released, busy);
     }
+    (result.map(|(_, read)| read), asked)
 }
 
 /// Records `finished` at once, on the way out.
@@ -512,7 +516,7 @@ async fn record_now(
 ) {
     let decided = decide(shared, std::mem::take(finished), outage);
     let trip = round(shared, Some(decided), 0, HashSet::new()).await;
-    settle(shared, trip, busy);
+    let _ = settle(shared, trip, busy);
 }
 
 #[cfg(test)]

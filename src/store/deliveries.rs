@@ -288,11 +288,7 @@ impl Store {
         Ok(released)
     }
 
-    /// Records that the server accepted delivery `id`.
-    pub fn delivery_sent(&self, id: i64, now: Timestamp) -> Result<()> {
-        self.transaction(|s| s.mark_sent(id, now))
-    }
-
+    /// Records that the server accepted delivery `id`, and settles its step.
     fn mark_sent(&self, id: i64, now: Timestamp) -> Result<()> {
         self.conn
             .prepare_cached(
@@ -315,10 +311,6 @@ impl Store {
 
     /// Records that delivery `id` failed for good, and queues its commitment for
     /// planning so that the owner's notice of the failure is planned.
-    pub fn delivery_failed(&self, id: i64, error: &str, now: Timestamp) -> Result<()> {
-        self.transaction(|s| s.mark_failed(id, error, now))
-    }
-
     fn mark_failed(&self, id: i64, error: &str, now: Timestamp) -> Result<()> {
         self.conn
             .prepare_cached(
