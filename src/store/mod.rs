@@ -99,6 +99,8 @@ impl Store {
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(open_err)?;
         schema::migrations()
             .to_latest(&mut conn)
             .map_err(|source| StoreError::Migrate {
