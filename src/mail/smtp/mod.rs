@@ -1,10 +1,10 @@
 //! The SMTP client: a small pool of connections to one relay.
 //!
-//! Each connection is opened here, on a TCP socket with `TCP_NODELAY` set: a message's
-//! body and its closing `.` are separate writes, and with Nagle's algorithm the second
-//! one waits for the relay's delayed acknowledgement of the first (tens of milliseconds
-//! a message). TLS (implicit or STARTTLS), EHLO, AUTH and the commands themselves come
-//! from lettre's `AsyncSmtpConnection`.
+//! Each connection is opened here, on a TCP socket with `TCP_NODELAY` set: with Nagle's
+//! algorithm a small write that follows another before its acknowledgement (a relay
+//! without PIPELINING, a message that is not text) waits for the relay's delayed
+//! acknowledgement, tens of milliseconds a message. TLS (implicit or STARTTLS), EHLO,
+//! AUTH and the commands themselves come from lettre's `AsyncSmtpConnection`.
 //!
 //! A connection goes back to the pool after a message the relay accepted and is reused
 //! as it is: no NOOP round trip first. Whether the relay closed it meanwhile is seen
@@ -12,6 +12,8 @@
 //! is already there to read). If the relay closes it anyway just as it is reused, the
 //! first command fails and the message goes again on a new connection; nothing of it was
 //! transferred, so that is not a failed attempt.
+//!
+//! The mail transaction itself, pipelined when the relay allows, is in [`transaction`].
 //!
 //! Every command waits at most the configured timeout.
 
@@ -24,12 +26,16 @@ use std::time::Duration;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
-use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::commands::Ehlo;
+use lettre::transport::smtp::extension::ClientId;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+
+use transaction::{Failure, Stage, Transaction};
+
+mod transaction;
 
 /// How long a connection may sit unused in the pool before it is closed rather than
 /// reused; relays drop idle sessions after a few minutes.
@@ -100,6 +106,8 @@ pub struct SmtpPool {
 /// An open, authenticated connection.
 struct Connection {
     smtp: AsyncSmtpConnection,
+    /// The relay offers PIPELINING: a message's commands go out in one write.
+    pipelining: bool,
     /// The same socket, to look for a close without disturbing the SMTP stream.
     probe: std::net::TcpStream,
 }
@@ -107,15 +115,6 @@ struct Connection {
 struct Parked {
     connection: Connection,
     since: Instant,
-}
-
-/// Where a transfer failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stage {
-    /// Before the relay answered anything about this message.
-    First,
-    /// Later.
-    Later,
 }
 
 impl Connection {
@@ -187,7 +186,7 @@ impl SmtpPool {
     async fn settle(
         &self,
         connection: Connection,
-        result: Result<(), (Stage, SmtpError)>,
+        result: Result<(), Failure>,
         permit: Option<OwnedSemaphorePermit>,
     ) -> (Result<(), SmtpError>, Option<OwnedSemaphorePermit>) {
         match result {
@@ -195,6 +194,7 @@ impl SmtpPool {
                 self.park(connection);
                 (Ok(()), permit)
             }
+            Err((Stage::Stuck, e)) => (Err(e), permit),
             Err((_, e)) => {
                 self.discard(connection, &e).await;
                 (Err(e), permit)
@@ -288,11 +288,25 @@ impl SmtpPool {
             self.timed("STARTTLS", smtp.starttls(tls.clone(), &relay.hello))
                 .await?;
         }
+        // lettre keeps only the extensions it uses from the EHLO reply; this one
+        // is asked again to see whether the relay takes commands pipelined.
+        let extensions = self
+            .timed("EHLO", smtp.command(Ehlo::new(relay.hello.clone())))
+            .await?;
+        let pipelining = extensions.message().skip(1).any(|line| {
+            line.split_whitespace()
+                .next()
+                .is_some_and(|keyword| keyword.eq_ignore_ascii_case("PIPELINING"))
+        });
         if let Some(credentials) = &relay.credentials {
             self.timed("the login", smtp.auth(DEFAULT_MECHANISMS, credentials))
                 .await?;
         }
-        Ok(Connection { smtp, probe })
+        Ok(Connection {
+            smtp,
+            pipelining,
+            probe,
+        })
     }
 
     async fn tcp(&self, address: &str) -> Result<TcpStream, SmtpError> {
@@ -337,62 +351,16 @@ impl SmtpPool {
         message: &[u8],
         gate: Option<&Arc<Semaphore>>,
         permit: &mut Option<OwnedSemaphorePermit>,
-    ) -> Result<(), (Stage, SmtpError)> {
-        let smtp = &mut connection.smtp;
-        let mut options = Vec::new();
-        let ascii = |a: &lettre::Address| AsRef::<str>::as_ref(a).is_ascii();
-        let non_ascii = !envelope.from().is_none_or(ascii) || !envelope.to().iter().all(ascii);
-        if non_ascii {
-            if !smtp.server_info().supports_feature(Extension::SmtpUtfEight) {
-                return Err((Stage::First, SmtpError::Unsupported("SMTPUTF8")));
-            }
-            options.push(MailParameter::SmtpUtfEight);
-        }
-        if !message.is_ascii() {
-            if !smtp.server_info().supports_feature(Extension::EightBitMime) {
-                return Err((Stage::First, SmtpError::Unsupported("8BITMIME")));
-            }
-            options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
-        }
-        let timeout = self.relay.timeout;
-        let step = |during: &'static str, stage: Stage| {
-            move |result: Result<Result<_, lettre::transport::smtp::Error>, _>| match result {
-                Ok(Ok(response)) => Ok(response),
-                Ok(Err(e)) => Err((stage, SmtpError::Protocol(e))),
-                Err(_) => Err((
-                    stage,
-                    SmtpError::Timeout {
-                        during,
-                        after: timeout,
-                    },
-                )),
-            }
+    ) -> Result<(), Failure> {
+        let transaction = Transaction {
+            envelope,
+            message,
+            timeout: self.relay.timeout,
+            gate,
         };
-        step("MAIL FROM", Stage::First)(
-            tokio::time::timeout(
-                timeout,
-                smtp.command(Mail::new(envelope.from().cloned(), options)),
-            )
-            .await,
-        )?;
-        for to in envelope.to() {
-            step("RCPT TO", Stage::Later)(
-                tokio::time::timeout(timeout, smtp.command(Rcpt::new(to.clone(), vec![]))).await,
-            )?;
-        }
-        step("DATA", Stage::Later)(tokio::time::timeout(timeout, smtp.command(Data)).await)?;
-        if let Some(gate) = gate {
-            *permit = Some(
-                gate.clone()
-                    .acquire_owned()
-                    .await
-                    .expect("the gate is never closed"),
-            );
-        }
-        step("the message", Stage::Later)(
-            tokio::time::timeout(timeout, smtp.message(message)).await,
-        )?;
-        Ok(())
+        transaction
+            .run(&mut connection.smtp, connection.pipelining, permit)
+            .await
     }
 }
 
@@ -466,112 +434,4 @@ impl AsyncTokioStream for Wrapped {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    use tokio::net::TcpListener;
-
-    /// How a test relay ends a session after accepting a message.
-    #[derive(Clone, Copy)]
-    enum After {
-        /// Closes the connection at once.
-        Close,
-        /// Answers the next command with 421 and closes.
-        Refuse,
-    }
-
-    /// A relay that accepts one message per connection, then ends the session as told.
-    /// Returns its port and the counts of connections and accepted messages.
-    async fn relay(after: After) -> (u16, Arc<AtomicUsize>, Arc<AtomicUsize>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let sessions = Arc::new(AtomicUsize::new(0));
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let (s, a) = (sessions.clone(), accepted.clone());
-        tokio::spawn(async move {
-            loop {
-                let (socket, _) = listener.accept().await.unwrap();
-                s.fetch_add(1, Ordering::SeqCst);
-                let accepted = a.clone();
-                tokio::spawn(async move {
-                    let (read, mut write) = socket.into_split();
-                    let mut lines = BufReader::new(read).lines();
-                    write.write_all(b"220 test\r\n").await.unwrap();
-                    let mut in_data = false;
-                    let mut done = false;
-                    while let Ok(Some(line)) = lines.next_line().await {
-                        if in_data {
-                            if line == "." {
-                                in_data = false;
-                                accepted.fetch_add(1, Ordering::SeqCst);
-                                write.write_all(b"250 queued\r\n").await.unwrap();
-                                done = true;
-                                if let After::Close = after {
-                                    return;
-                                }
-                            }
-                            continue;
-                        }
-                        let reply: &[u8] = if done {
-                            let _ = write.write_all(b"421 closing\r\n").await;
-                            return;
-                        } else if line.starts_with("EHLO") {
-                            b"250 test\r\n"
-                        } else if line == "DATA" {
-                            in_data = true;
-                            b"354 go on\r\n"
-                        } else {
-                            b"250 ok\r\n"
-                        };
-                        write.write_all(reply).await.unwrap();
-                    }
-                });
-            }
-        });
-        (port, sessions, accepted)
-    }
-
-    fn pool(port: u16) -> SmtpPool {
-        SmtpPool::new(Relay {
-            host: "127.0.0.1".into(),
-            port,
-            security: Security::None,
-            hello: ClientId::Domain("test".into()),
-            credentials: None,
-            timeout: Duration::from_secs(5),
-            max_idle: 2,
-        })
-    }
-
-    async fn send_twice(after: After) {
-        let (port, sessions, accepted) = relay(after).await;
-        let pool = pool(port);
-        let envelope = Envelope::new(
-            Some("a@example.com".parse().unwrap()),
-            vec!["b@example.com".parse().unwrap()],
-        )
-        .unwrap();
-        let message = b"Subject: test\r\n\r\nHello\r\n";
-        let gate = Arc::new(Semaphore::new(1));
-        for _ in 0..2 {
-            let (result, permit) = pool.send(&envelope, message, Some(&gate)).await;
-            result.unwrap();
-            assert!(permit.is_some(), "the data went out under a permit");
-            // Let the relay's close reach us.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert_eq!(accepted.load(Ordering::SeqCst), 2);
-        assert_eq!(sessions.load(Ordering::SeqCst), 2, "one new connection");
-    }
-
-    #[tokio::test]
-    async fn a_connection_the_relay_closed_while_parked_is_replaced_before_use() {
-        send_twice(After::Close).await;
-    }
-
-    #[tokio::test]
-    async fn a_connection_the_relay_refuses_on_reuse_is_replaced_without_a_failure() {
-        send_twice(After::Refuse).await;
-    }
-}
+mod tests;
