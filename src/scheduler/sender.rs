@@ -13,6 +13,8 @@
 //! It reads the outbox a batch at a time ([`READ_BATCH`]) into a queue of its own, and
 //! records the outcomes that finished since the last write together, in one
 //! transaction; while that transaction runs, the other connections go on sending. A
+//! finished outcome waits up to [`GATHER_OUTCOMES`] for sends whose data is out, so
+//! that one transaction records them all. A
 //! delivery counts as sent only once its record is written. Each send takes a permit
 //! from a gate of `connections` permits just before its data goes out and gives it
 //! back only when its outcome is recorded, so however the work overlaps, at most
@@ -94,6 +96,11 @@ impl RateLimit {
     }
 }
 
+/// Longest a finished send's outcome waits for others to be recorded with it. Each
+/// record is a transaction; while sends to a fast relay finish every few hundred
+/// microseconds, gathering them saves most of those transactions.
+const GATHER_OUTCOMES: Duration = Duration::from_millis(1);
+
 /// How many pending deliveries one read of the outbox takes. The sender reads again
 /// when fewer than half of them are left to send.
 pub const READ_BATCH: usize = 256;
@@ -105,6 +112,8 @@ struct Outcome {
     result: Result<(), SendError>,
     /// Held from just before the data went out until the outcome is recorded.
     permit: Option<OwnedSemaphorePermit>,
+    /// When the send ended.
+    finished_at: Instant,
 }
 
 async fn attempt(mailer: Arc<Mailer>, delivery: PendingDelivery, gate: Arc<Semaphore>) -> Outcome {
@@ -131,6 +140,7 @@ async fn attempt(mailer: Arc<Mailer>, delivery: PendingDelivery, gate: Arc<Semap
         created_at: delivery.created_at,
         result,
         permit,
+        finished_at: Instant::now(),
     }
 }
 
@@ -338,6 +348,18 @@ impl Gate {
             *self = Gate::new(size);
         }
     }
+
+    /// Until when to hold back recording `finished`, if at all: while other sends
+    /// whose data is out may answer within [`GATHER_OUTCOMES`], waiting lets one
+    /// transaction record them all. Once every permit is held by a finished send,
+    /// nothing more can go out before a record, so there is no waiting.
+    fn hold_outcomes_until(&self, finished: &[Outcome], now: Instant) -> Option<Instant> {
+        let oldest = finished.iter().map(|o| o.finished_at).min()?;
+        let taken = self.size.saturating_sub(self.permits.available_permits());
+        let answered = finished.iter().filter(|o| o.permit.is_some()).count();
+        let until = oldest + GATHER_OUTCOMES;
+        (taken > answered && until > now).then_some(until)
+    }
 }
 
 /// The sender task. Returns when `shutdown` turns true and in-flight sends are done
@@ -363,6 +385,7 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         let connections = concurrency(&shared);
         gate.resize(connections);
         let per_minute = shared.config().mail.max_per_minute;
+        let mut wake_at: Option<Instant> = retry_at;
         if store_trip.is_none() {
             let room = limit.room(per_minute, Instant::now());
             let read = if more && queue.len() < READ_BATCH / 2 && room > queue.len() {
@@ -370,7 +393,14 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             } else {
                 0
             };
-            if read > 0 || !finished.is_empty() {
+            let hold_until = if read == 0 {
+                gate.hold_outcomes_until(&finished, Instant::now())
+            } else {
+                None
+            };
+            if let Some(until) = hold_until {
+                wake_at = Some(wake_at.map_or(until, |w| w.min(until)));
+            } else if read > 0 || !finished.is_empty() {
                 let decided = (!finished.is_empty())
                     .then(|| decide(&shared, std::mem::take(&mut finished), &mut outage));
                 if let Some(decided) = &decided {
@@ -398,7 +428,6 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                 store_trip = Some(round(&shared, decided, read, busy.clone()));
             }
         }
-        let mut wake_at: Option<Instant> = retry_at;
         if !queue.is_empty() {
             let mailer = shared.mailer();
             while in_flight.len() < connections
