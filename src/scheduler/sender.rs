@@ -570,6 +570,39 @@ mod tests {
     }
 
     #[test]
+    fn an_outcome_waits_for_sends_still_answering_but_not_once_every_permit_is_done() {
+        let gate = Gate::new(2);
+        let now = Instant::now();
+        let outcome = |permit| Outcome {
+            id: 1,
+            attempts: 1,
+            created_at: Timestamp::UNIX_EPOCH,
+            result: Ok(()),
+            permit,
+            finished_at: now,
+        };
+        let first = gate.permits.clone().try_acquire_owned().unwrap();
+        let second = gate.permits.clone().try_acquire_owned().unwrap();
+        // One of two sends with their data out has answered: wait a little for the other.
+        let mut finished = vec![outcome(Some(first))];
+        assert_eq!(
+            gate.hold_outcomes_until(&finished, now),
+            Some(now + GATHER_OUTCOMES)
+        );
+        assert_eq!(
+            gate.hold_outcomes_until(&finished, now + GATHER_OUTCOMES),
+            None
+        );
+        // Both answered: nothing can go out before they are recorded.
+        finished.push(outcome(Some(second)));
+        assert_eq!(gate.hold_outcomes_until(&finished, now), None);
+        // Recorded: the permits are back, and an outcome without one waits for nobody.
+        drop(finished);
+        assert_eq!(gate.hold_outcomes_until(&[outcome(None)], now), None);
+        assert_eq!(gate.hold_outcomes_until(&[], now), None);
+    }
+
+    #[test]
     fn the_rate_limit_lets_through_n_a_minute_and_says_when_the_next_may_go() {
         let mut limit = RateLimit::default();
         let start = Instant::now();
