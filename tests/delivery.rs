@@ -497,3 +497,48 @@ fn sigterm_gives_a_stuck_send_ten_seconds_and_records_nothing_it_did_not_send() 
     );
     assert_eq!(shown["timeline"][0]["state"], "queued");
 }
+
+#[test]
+fn a_step_the_store_refuses_fails_alone_and_the_rest_of_its_batch_goes_out() {
+    let env = Env::new(
+        "[[rule]]\nname = \"upd\"\ncustomer_update = { at = \"0s\", extend_by = \"1d\" }\n",
+    );
+    let daemon = env.start();
+    // Both fall due at the same moment, so one batch queues them together.
+    let refused = env.add("Refused by the store", "+3s", &[]);
+    let good = env.add("Goes out", "+3s", &[]);
+    // Another program's trigger refuses this commitment's emails: its step fails in
+    // the middle of the batch.
+    env.db()
+        .execute_batch(&format!(
+            "CREATE TRIGGER refuse BEFORE INSERT ON deliveries WHEN NEW.commitment_id = {refused}
+             BEGIN SELECT RAISE(ABORT, 'refused by another program'); END;"
+        ))
+        .unwrap();
+    // The good commitment's update and its copy to the owner.
+    env.smtp.wait_for(2, Duration::from_secs(15));
+    std::thread::sleep(Duration::from_secs(1));
+    let got = env.smtp.messages();
+    assert_eq!(
+        got.len(),
+        2,
+        "{:?}",
+        got.iter().map(|m| m.subject()).collect::<Vec<_>>()
+    );
+    assert!(got.iter().all(|m| !m.subject().contains("Refused")));
+    assert_eq!(env.show(good)["deliveries"][0]["state"], "sent");
+    let (state, reason): (String, String) = env
+        .db()
+        .query_row(
+            "SELECT state, reason FROM steps WHERE commitment_id = ?1 AND kind = 'customer_update'",
+            [refused],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(state, "failed");
+    assert!(
+        reason.contains("cannot be queued") && reason.contains("refused by another program"),
+        "{reason}"
+    );
+    assert!(daemon.stop().success());
+}
