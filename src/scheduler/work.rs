@@ -187,26 +187,72 @@ fn plan_one(
 
 /// Turns one batch of due steps into deliveries in one transaction: how many steps it
 /// took, and how many of them put mail in the outbox.
+///
+/// A step that cannot be queued must not take the others down with it, so each step
+/// can run in a savepoint of its own. Savepoints cost a statement journal of every
+/// page a step touches, and steps almost never fail: the batch runs without them
+/// first, and only if a step fails is it rolled back and run again with them.
 fn queue_batch(
     store: &Store,
     config: &Config,
     now: Timestamp,
 ) -> Result<(usize, usize), StoreError> {
-    store.transaction(|s| {
-        let due = s.due_steps(now, QUEUE_BATCH)?;
-        let mut sent = 0;
-        for step in &due {
-            match s.isolated(|s| fire(s, config, step, now)) {
-                Ok(true) => sent += 1,
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::error!(step = step.id, cause = %e, "cannot queue a step");
-                    s.fail_step(step.id, &format!("cannot be queued: {e}"), now)?;
-                }
+    match store.transaction(|s| queue_steps(s, config, now, false)) {
+        Err(Queueing::StepFailed) => store
+            .transaction(|s| queue_steps(s, config, now, true))
+            .map_err(Queueing::into_store_error),
+        result => result.map_err(Queueing::into_store_error),
+    }
+}
+
+/// Why a batch of steps was not queued.
+enum Queueing {
+    /// The store failed.
+    Store(StoreError),
+    /// A step failed, outside a savepoint: the batch must run again with them.
+    StepFailed,
+}
+
+impl From<StoreError> for Queueing {
+    fn from(e: StoreError) -> Self {
+        Queueing::Store(e)
+    }
+}
+
+impl Queueing {
+    fn into_store_error(self) -> StoreError {
+        match self {
+            Queueing::Store(e) => e,
+            Queueing::StepFailed => unreachable!("steps in savepoints record their failures"),
+        }
+    }
+}
+
+fn queue_steps(
+    s: &Store,
+    config: &Config,
+    now: Timestamp,
+    isolate: bool,
+) -> Result<(usize, usize), Queueing> {
+    let due = s.due_steps(now, QUEUE_BATCH)?;
+    let mut sent = 0;
+    for step in &due {
+        let fired = if isolate {
+            s.isolated(|s| fire(s, config, step, now))
+        } else {
+            fire(s, config, step, now)
+        };
+        match fired {
+            Ok(true) => sent += 1,
+            Ok(false) => {}
+            Err(_) if !isolate => return Err(Queueing::StepFailed),
+            Err(e) => {
+                tracing::error!(step = step.id, cause = %e, "cannot queue a step");
+                s.fail_step(step.id, &format!("cannot be queued: {e}"), now)?;
             }
         }
-        Ok::<_, StoreError>((due.len(), sent))
-    })
+    }
+    Ok((due.len(), sent))
 }
 
 /// Decides one due step; returns true if it put mail in the outbox (or, in a dry run,
