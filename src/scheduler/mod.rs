@@ -19,6 +19,7 @@
 pub mod alarm;
 pub mod health;
 pub mod jobs;
+pub mod records;
 pub mod sender;
 pub mod work;
 
@@ -85,6 +86,8 @@ pub struct Shared {
     pub outbox: Notify,
     /// Rung when the daemon itself queued changes to plan (a delivery failed).
     pub plan_now: Notify,
+    /// Delivery outcomes waiting for the next transaction.
+    pub records: Arc<records::Records>,
     /// When the daemon started: calendar jobs make up runs missed before it only when
     /// their schedule says `catch_up = true`.
     pub started: Timestamp,
@@ -103,6 +106,7 @@ impl Shared {
             replan: Notify::new(),
             outbox: Notify::new(),
             plan_now: Notify::new(),
+            records: Arc::default(),
             started: Timestamp::now(),
             last_error: Mutex::new(None),
         })

@@ -10,16 +10,17 @@
 //! succeeds after failures, the transport works again, and every delivery waiting for a
 //! retry goes out at once.
 //!
-//! It reads the outbox a batch at a time ([`READ_BATCH`]) into a queue of its own, and
-//! records the outcomes that finished since the last write together, in one
-//! transaction; while that transaction runs, the other connections go on sending. A
-//! finished outcome waits up to [`GATHER_OUTCOMES`] for sends whose data is out, so
-//! that one transaction records them all. A
-//! delivery counts as sent only once its record is written. Each send takes a permit
-//! from a gate of `connections` permits just before its data goes out and gives it
-//! back only when its outcome is recorded, so however the work overlaps, at most
-//! `connections` emails can have reached the server without being recorded as sent:
-//! those are all a crash can repeat.
+//! It reads the outbox a batch at a time ([`READ_BATCH`]) into a queue of its own. The
+//! outcomes that finished together are left for the next transaction to commit
+//! ([`super::records`]): the sender's own trip to the store, or the planning task's
+//! batch that holds the store during a burst; while it runs, the other connections go
+//! on sending. A finished outcome waits up to [`GATHER_OUTCOMES`] for sends whose data
+//! is out, so that one transaction records them all. A delivery counts as sent only
+//! once its record is committed. Each send takes a permit from a gate of `connections`
+//! permits just before its data goes out and gives it back only when its outcome is
+//! committed, so however the work overlaps, at most `connections` emails can have
+//! reached the server without being recorded as sent: those are all a crash can
+//! repeat.
 //!
 //! On shutdown it takes nothing new and gives in-flight sends [`SHUTDOWN_GRACE`] to
 //! finish; a send cut off there stays pending and is sent again after the restart.
@@ -32,10 +33,12 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use lettre::address::Envelope;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::records::{Deposit, Taken, Written};
 use super::{Shared, sleep_for};
 use crate::config::TransportSettings;
 use crate::mail::{Mailer, SendError};
@@ -239,74 +242,49 @@ type Read = (Vec<PendingDelivery>, Option<Timestamp>);
 
 /// What one trip to the store brought back.
 struct Round {
-    /// The outcomes it recorded, if any.
-    decided: Option<Decided>,
-    /// How many deliveries the records released (after an outage), and the deliveries
-    /// read, if asked for.
-    result: Result<(Option<usize>, Option<Read>), StoreError>,
+    /// The deliveries read, if asked for.
+    result: Result<Option<Read>, StoreError>,
     /// How many deliveries were asked for.
     asked: usize,
 }
 
 type RoundFuture = Pin<Box<dyn Future<Output = Round> + Send>>;
 
-/// One trip to the store: records `decided` (one transaction), then, if `read` is
-/// non-zero, reads up to that many due deliveries not in `skip`.
-fn round(
-    shared: &Shared,
-    decided: Option<Decided>,
-    read: usize,
-    skip: HashSet<i64>,
-) -> RoundFuture {
+/// One trip to the store, one transaction: writes the records waiting for a
+/// transaction (see [`super::records`]), then, if `read` is non-zero, reads up to that
+/// many due deliveries not in `skip`.
+fn round(shared: &Shared, read: usize, skip: HashSet<i64>) -> RoundFuture {
     let store = shared.store.clone();
+    let records = shared.records.clone();
     Box::pin(async move {
         store
             .call(move |s| {
-                let mut decided = decided;
                 let asked = read;
-                // One transaction: its locks are taken once for the writes and every read.
+                let mut taken = Taken::default();
                 let result = s.transaction(|s| {
-                    let released = match &decided {
-                        Some(decided) => Some(s.write_outcomes(&decided.records)?),
-                        None => None,
-                    };
-                    let read = if asked > 0 {
-                        let now = Timestamp::now();
-                        let batch = s.pending_deliveries(now, asked, &skip)?;
-                        let next = if batch.len() < asked {
-                            s.next_attempt_at_after(now)?
-                        } else {
-                            None
-                        };
-                        Some((batch, next))
+                    records.write(s, &mut taken);
+                    if asked == 0 {
+                        return Ok(None);
+                    }
+                    let now = Timestamp::now();
+                    let batch = s.pending_deliveries(now, asked, &skip)?;
+                    let next = if batch.len() < asked {
+                        s.next_attempt_at_after(now)?
                     } else {
                         None
                     };
-                    Ok::<_, StoreError>((released, read))
+                    Ok::<_, StoreError>(Some((batch, next)))
                 });
-                if let Some(decided) = &mut decided {
-                    // Written or not, these sends no longer count as in flight: an
-                    // unwritten outcome leaves its delivery pending, to be sent again.
-                    decided.permits.clear();
-                }
-                Round {
-                    decided,
-                    result,
-                    asked,
-                }
+                records.settle(taken, &result);
+                Round { result, asked }
             })
             .await
     })
 }
 
-/// Applies what a round recorded: logs, frees the deliveries, wakes the planning task
-/// for failures.
-fn recorded(
-    shared: &Shared,
-    decided: Decided,
-    result: Result<usize, &StoreError>,
-    busy: &mut HashSet<i64>,
-) {
+/// Applies what became of a deposit: logs, frees the deliveries, wakes the planning
+/// task for failures.
+fn recorded(shared: &Shared, decided: Decided, result: Written, busy: &mut HashSet<i64>) {
     for id in &decided.ids {
         busy.remove(id);
     }
@@ -371,7 +349,13 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut tasks: HashMap<tokio::task::Id, i64> = HashMap::new();
     let mut queue: VecDeque<PendingDelivery> = VecDeque::new();
     let mut finished: Vec<Outcome> = Vec::new();
+    // Deposited records not yet settled, by ticket.
+    let mut recording: HashMap<u64, Decided> = HashMap::new();
+    let mut tickets = 0u64;
+    let mut results = shared.records.subscribe();
     let mut store_trip: Option<RoundFuture> = None;
+    // A read in flight when everything was held back: what it brings is not sent.
+    let mut stale_read = false;
     // The outbox may hold due deliveries not read yet.
     let mut more = true;
     let mut retry_at: Option<Instant> = None;
@@ -386,29 +370,17 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         gate.resize(connections);
         let per_minute = shared.config().mail.max_per_minute;
         let mut wake_at: Option<Instant> = retry_at;
-        if store_trip.is_none() {
-            let room = limit.room(per_minute, Instant::now());
-            let read = if more && queue.len() < READ_BATCH / 2 && room > queue.len() {
-                READ_BATCH.min(room - queue.len())
-            } else {
-                0
-            };
-            let hold_until = if read == 0 {
-                gate.hold_outcomes_until(&finished, Instant::now())
-            } else {
-                None
-            };
-            if let Some(until) = hold_until {
-                wake_at = Some(wake_at.map_or(until, |w| w.min(until)));
-            } else if read > 0 || !finished.is_empty() {
-                let decided = (!finished.is_empty())
-                    .then(|| decide(&shared, std::mem::take(&mut finished), &mut outage));
-                if let Some(decided) = &decided {
+        if !finished.is_empty() {
+            match gate.hold_outcomes_until(&finished, Instant::now()) {
+                Some(until) => wake_at = Some(wake_at.map_or(until, |w| w.min(until))),
+                None => {
+                    let mut decided = decide(&shared, std::mem::take(&mut finished), &mut outage);
                     if decided.held {
                         // Every pending delivery now waits for the retry time.
                         for delivery in queue.drain(..) {
                             busy.remove(&delivery.id);
                         }
+                        stale_read = store_trip.is_some();
                     }
                     more |= decided.held
                         || decided.released
@@ -416,16 +388,24 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                             .records
                             .iter()
                             .any(|r| matches!(r, DeliveryOutcome::Retry { .. }));
+                    tickets += 1;
+                    deposit(&shared, tickets, &mut decided);
+                    recording.insert(tickets, decided);
                 }
-                let read = if decided.as_ref().is_some_and(|d| d.held) {
-                    0
-                } else {
-                    read
-                };
+            }
+        }
+        if store_trip.is_none() {
+            let room = limit.room(per_minute, Instant::now());
+            let read = if more && queue.len() < READ_BATCH / 2 && room > queue.len() {
+                READ_BATCH.min(room - queue.len())
+            } else {
+                0
+            };
+            if read > 0 || shared.records.any() {
                 if read > 0 {
                     more = false;
                 }
-                store_trip = Some(round(&shared, decided, read, busy.clone()));
+                store_trip = Some(round(&shared, read, busy.clone()));
             }
         }
         if !queue.is_empty() {
@@ -460,10 +440,17 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                     }
                 }
             }
+            Some((ticket, written)) = results.recv() => {
+                if let Some(decided) = recording.remove(&ticket) {
+                    recorded(&shared, decided, written, &mut busy);
+                }
+            }
             trip = async { store_trip.as_mut().expect("a trip to the store").await }, if store_trip.is_some() => {
                 store_trip = None;
-                let (result, asked) = settle(&shared, trip, &mut busy);
+                take_results(&shared, &mut results, &mut recording, &mut busy);
+                let Round { result, asked } = trip;
                 match result {
+                    Ok(Some(_)) if std::mem::take(&mut stale_read) => more = true,
                     Ok(Some((batch, next))) => {
                         if batch.len() == asked {
                             more = true;
@@ -492,14 +479,22 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     }
     // Sends waiting at the gate need the permits of finished ones back, so outcomes
     // are recorded as they come in.
+    let mut record_now = async |finished: &mut Vec<Outcome>, busy: &mut HashSet<i64>| {
+        if !finished.is_empty() {
+            let mut decided = decide(&shared, std::mem::take(finished), &mut outage);
+            tickets += 1;
+            deposit(&shared, tickets, &mut decided);
+            recording.insert(tickets, decided);
+        }
+        let _ = round(&shared, 0, HashSet::new()).await;
+        take_results(&shared, &mut results, &mut recording, busy);
+    };
     let drain = async {
         if let Some(trip) = store_trip.take() {
-            let _ = settle(&shared, trip.await, &mut busy);
+            trip.await;
         }
         loop {
-            if !finished.is_empty() {
-                record_now(&shared, &mut finished, &mut outage, &mut busy).await;
-            }
+            record_now(&mut finished, &mut busy).await;
             match in_flight.join_next().await {
                 Some(Ok(outcome)) => finished.push(outcome),
                 Some(Err(_)) => {}
@@ -512,40 +507,33 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             "in-flight sends did not finish in time; they stay pending and are sent after the restart"
         );
     }
-    if !finished.is_empty() {
-        record_now(&shared, &mut finished, &mut outage, &mut busy).await;
+    if !finished.is_empty() || shared.records.any() {
+        record_now(&mut finished, &mut busy).await;
     }
 }
 
-/// Applies what a finished trip to the store recorded; returns what it read, and how
-/// many deliveries it asked for.
-fn settle(
-    shared: &Shared,
-    trip: Round,
-    busy: &mut HashSet<i64>,
-) -> (Result<Option<Read>, StoreError>, usize) {
-    let Round {
-        decided,
-        result,
-        asked,
-    } = trip;
-    if let Some(decided) = decided {
-        let released = result.as_ref().map(|(released, _)| released.unwrap_or(0));
-        recorded(shared, decided, released, busy);
-    }
-    (result.map(|(_, read)| read), asked)
+/// Leaves `decided`'s records for the next transaction; what becomes of them arrives
+/// later with `ticket`.
+fn deposit(shared: &Shared, ticket: u64, decided: &mut Decided) {
+    shared.records.deposit(Deposit {
+        ticket,
+        outcomes: std::mem::take(&mut decided.records),
+        permits: std::mem::take(&mut decided.permits),
+    });
 }
 
-/// Records `finished` at once, on the way out.
-async fn record_now(
+/// Applies the results that have arrived.
+fn take_results(
     shared: &Shared,
-    finished: &mut Vec<Outcome>,
-    outage: &mut Outage,
+    results: &mut UnboundedReceiver<(u64, Written)>,
+    recording: &mut HashMap<u64, Decided>,
     busy: &mut HashSet<i64>,
 ) {
-    let decided = decide(shared, std::mem::take(finished), outage);
-    let trip = round(shared, Some(decided), 0, HashSet::new()).await;
-    let _ = settle(shared, trip, busy);
+    while let Ok((ticket, written)) = results.try_recv() {
+        if let Some(decided) = recording.remove(&ticket) {
+            recorded(shared, decided, written, busy);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use crate::store::{
 use crate::when::format_stored;
 
 use super::Shared;
+use super::records::{Records, Taken};
 
 /// How many changes one transaction plans.
 const BATCH: usize = 250;
@@ -101,9 +102,10 @@ pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, 
     let mut queued = 0;
     loop {
         let config = config.clone();
+        let records = shared.records.clone();
         let (seen, sent) = shared
             .store
-            .call(move |s| queue_batch(s, &config, now))
+            .call(move |s| queue_batch(s, &config, now, &records))
             .await?;
         if sent > 0 {
             shared.outbox.notify_one();
@@ -196,13 +198,24 @@ fn queue_batch(
     store: &Store,
     config: &Config,
     now: Timestamp,
+    records: &Records,
 ) -> Result<(usize, usize), StoreError> {
-    match store.transaction(|s| queue_steps(s, config, now, false)) {
-        Err(Queueing::StepFailed) => store
-            .transaction(|s| queue_steps(s, config, now, true))
-            .map_err(Queueing::into_store_error),
-        result => result.map_err(Queueing::into_store_error),
+    // The sender's records ride along: its connections wait for them.
+    let mut taken = Taken::default();
+    let mut run = |isolate| {
+        store.transaction(|s| {
+            let queued = queue_steps(s, config, now, isolate)?;
+            records.write(s, &mut taken);
+            Ok(queued)
+        })
+    };
+    let result = match run(false) {
+        Err(Queueing::StepFailed) => run(true),
+        result => result,
     }
+    .map_err(Queueing::into_store_error);
+    records.settle(taken, &result);
+    result
 }
 
 /// Why a batch of steps was not queued.
