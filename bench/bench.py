@@ -240,8 +240,13 @@ def machine():
 
 
 def write(results, scenarios, elapsed):
-    commit = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
-                            capture_output=True, text=True).stdout.strip() or "unknown"
+    def git(*args):
+        return subprocess.run(["git", "-C", ROOT, *args], capture_output=True, text=True).stdout.strip()
+
+    # The results file of an earlier run does not make the measured tree dirty.
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    if git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/RESULTS.md"):
+        commit += "-dirty"
     lines = [
         "# Benchmark results",
         "",
