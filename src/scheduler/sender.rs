@@ -449,8 +449,9 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                 store_trip = None;
                 take_results(&shared, &mut results, &mut recording, &mut busy);
                 let Round { result, asked } = trip;
+                let stale = std::mem::take(&mut stale_read);
                 match result {
-                    Ok(Some(_)) if std::mem::take(&mut stale_read) => more = true,
+                    Ok(Some(_)) if stale => more = true,
                     Ok(Some((batch, next))) => {
                         if batch.len() == asked {
                             more = true;
