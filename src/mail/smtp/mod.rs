@@ -243,13 +243,7 @@ impl SmtpPool {
         during: &'static str,
         future: impl Future<Output = Result<T, E>>,
     ) -> Result<T, SmtpError> {
-        match tokio::time::timeout(self.relay.timeout, future).await {
-            Ok(result) => result.map_err(Into::into),
-            Err(_) => Err(SmtpError::Timeout {
-                during,
-                after: self.relay.timeout,
-            }),
-        }
+        within(self.relay.timeout, during, future).await
     }
 
     /// Opens a connection: TCP with `TCP_NODELAY`, TLS, EHLO, STARTTLS, AUTH.
@@ -361,6 +355,21 @@ impl SmtpPool {
         transaction
             .run(&mut connection.smtp, connection.pipelining, permit)
             .await
+    }
+}
+
+/// Runs `future`, failing with [`SmtpError::Timeout`] after `timeout`.
+async fn within<T, E: Into<SmtpError>>(
+    timeout: Duration,
+    during: &'static str,
+    future: impl Future<Output = Result<T, E>>,
+) -> Result<T, SmtpError> {
+    match tokio::time::timeout(timeout, future).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => Err(SmtpError::Timeout {
+            during,
+            after: timeout,
+        }),
     }
 }
 

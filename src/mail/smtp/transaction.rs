@@ -22,7 +22,7 @@ use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParam
 use lettre::transport::smtp::response::Response;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::SmtpError;
+use super::{SmtpError, within};
 
 /// Where a transaction failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,13 +173,7 @@ impl Transaction<'_> {
         during: &'static str,
         future: impl Future<Output = Result<T, impl Into<SmtpError>>>,
     ) -> Result<T, SmtpError> {
-        match tokio::time::timeout(self.timeout, future).await {
-            Ok(result) => result.map_err(Into::into),
-            Err(_) => Err(SmtpError::Timeout {
-                during,
-                after: self.timeout,
-            }),
-        }
+        within(self.timeout, during, future).await
     }
 }
 
