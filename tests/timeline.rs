@@ -190,18 +190,19 @@ fn calendar_opening_in(wait: Duration) -> (String, SystemTime) {
     (toml, SystemTime::from(opens))
 }
 
-#[test]
-fn an_update_due_outside_business_hours_waits_until_they_open() {
-    let (calendar, opens) = calendar_opening_in(Duration::from_secs(7));
-    let env = Env::with_calendar(
-        r#"
+/// A reminder to the owner 2 s before the due time, and a customer update 1 s before it
+/// that waits for business hours.
+const HELD_RULE: &str = r#"
 [[rule]]
 name = "held"
 remind = ["-2s"]
 customer_update = { at = "-1s", extend_by = "1 business day" }
-"#,
-        &calendar,
-    );
+"#;
+
+#[test]
+fn an_update_due_outside_business_hours_waits_until_they_open() {
+    let (calendar, opens) = calendar_opening_in(Duration::from_secs(7));
+    let env = Env::with_calendar(HELD_RULE, &calendar);
     let daemon = env.start();
     let id = env.add("Call back about the boiler", "+4s", &[]);
     // The owner's reminder is not held.
@@ -241,16 +242,7 @@ fn assert_held_until_opening(env: &Env, id: i64, got: &[Received], opens: System
 #[test]
 fn catch_up_after_downtime_never_sends_a_customer_update_outside_business_hours() {
     let (calendar, opens) = calendar_opening_in(Duration::from_secs(14));
-    let env = Env::with_calendar(
-        r#"
-[[rule]]
-name = "held"
-remind = ["-2s"]
-customer_update = { at = "-1s", extend_by = "1 business day" }
-catch_up = "send"
-"#,
-        &calendar,
-    );
+    let env = Env::with_calendar(&format!("{HELD_RULE}catch_up = \"send\"\n"), &calendar);
     env.write_config("daemon.toml", "[daemon]\nlate_after = \"1s\"\n");
     let daemon = env.start();
     let id = env.add("Quote for the new radiators", "+4s", &[]);
