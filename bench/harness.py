@@ -150,13 +150,16 @@ class Daemon:
             stdout=self.log,
             stderr=self.log,
         )
-        threading.Thread(target=self._listen, daemon=True).start()
+        self.listener = threading.Thread(target=self._listen, daemon=True)
+        self.listener.start()
 
     def _listen(self):
         while True:
             try:
                 data = self.sock.recv(4096)
             except OSError:
+                return
+            if not data:
                 return
             at = time.monotonic()
             for line in data.decode(errors="replace").splitlines():
@@ -184,6 +187,11 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        # The listener must be gone before the socket is closed: a thread still in
+        # recv() on a closed descriptor would read from the next socket to get its number
+        # (the next daemon's) and take its READY=1.
+        self.sock.shutdown(socket.SHUT_RDWR)
+        self.listener.join()
         self.sock.close()
         self.log.close()
 
