@@ -88,13 +88,15 @@ impl Store {
     /// Up to `limit` queued changes, grouped by commitment, with each commitment's row
     /// and stored steps; `None` when the queue is empty.
     pub fn pending_changes(&self, limit: usize) -> Result<Option<ChangeBatch>> {
-        let mut stmt = self.conn.prepare_cached(
+        // The limit is written into the statement: a bound LIMIT makes SQLite compile
+        // the statement again at every run.
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT commitment_id, MIN(changed_at), MAX(seq)
-             FROM (SELECT seq, commitment_id, changed_at FROM changes ORDER BY seq LIMIT ?1)
-             GROUP BY commitment_id ORDER BY MIN(seq)",
-        )?;
+             FROM (SELECT seq, commitment_id, changed_at FROM changes ORDER BY seq LIMIT {limit})
+             GROUP BY commitment_id ORDER BY MIN(seq)"
+        ))?;
         let groups: Vec<(i64, i64, i64)> = stmt
-            .query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<rusqlite::Result<_>>()?;
         if groups.is_empty() {
             return Ok(None);
@@ -261,6 +263,7 @@ impl Store {
     /// Up to `limit` planned steps whose fire time is at or before `now`, oldest first.
     pub fn due_steps(&self, now: Timestamp, limit: usize) -> Result<Vec<DueStep>> {
         let columns = columns_of("c");
+        // The limit is written into the statement, as in `pending_changes`.
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT s.id, s.key, s.kind, s.rule, s.label, s.planned_at, s.fire_at,
                     EXISTS (SELECT 1 FROM steps n WHERE n.commitment_id = s.commitment_id
@@ -268,9 +271,9 @@ impl Store {
                     {columns}
              FROM steps s JOIN commitments c ON c.id = s.commitment_id
              WHERE s.state = 'planned' AND s.fire_at <= ?1
-             ORDER BY s.fire_at, s.id LIMIT ?2"
+             ORDER BY s.fire_at, s.id LIMIT {limit}"
         ))?;
-        let rows = stmt.query_map(params![to_ms(now), limit as i64], |r| {
+        let rows = stmt.query_map(params![to_ms(now)], |r| {
             Ok(DueStep {
                 id: r.get(0)?,
                 key: r.get(1)?,
