@@ -32,7 +32,21 @@ pub async fn serve(
     let store_path = config.store.path.clone();
     let store = tokio::task::spawn_blocking({
         let path = store_path.clone();
-        move || Store::open(&path)
+        move || {
+            let store = Store::open(&path)?;
+            // Emails composed ahead by an earlier run are composed again: the commitment
+            // may have changed while no daemon was there to take them back, and a step
+            // whose time passed meanwhile owes its rule's catch-up.
+            let now = jiff::Timestamp::now();
+            let taken = store.transaction(|s| s.withdraw_all_ahead(now))?;
+            if taken > 0 {
+                tracing::info!(
+                    steps = taken,
+                    "emails composed ahead by the last run are composed again"
+                );
+            }
+            Ok::<_, store::StoreError>(store)
+        }
     })
     .await
     .context("opening the store")??;

@@ -83,6 +83,17 @@ impl StepKind {
     pub fn needs_open(self) -> bool {
         !matches!(self, StepKind::CheckIn | StepKind::DeliveryFailed)
     }
+
+    /// The kinds whose emails may be composed a little before their time, so that they
+    /// leave at it: emails to the owner or the team only, whose queueing changes nothing
+    /// else. A customer's email waits for their business hours and an automatic update
+    /// moves the due time, so both are composed when their time has come.
+    pub const AHEAD: [StepKind; 4] = [
+        StepKind::Remind,
+        StepKind::Overdue,
+        StepKind::Alert,
+        StepKind::Escalate,
+    ];
 }
 
 impl fmt::Display for StepKind {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use common::{Env, seconds_between, system_time};
 
@@ -134,6 +134,55 @@ overdue_max = 10
             .all(|s| s["reason"].as_str().unwrap().contains("marked done"))
     );
     assert!(steps_with_state(&shown, "planned").is_empty());
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_reminder_composed_ahead_leaves_at_its_time_or_not_at_all_once_done() {
+    let env = Env::new("[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
+    let daemon = env.start();
+    let kept = env.add("Quote for ACME", "+4s", &[]);
+    let done = env.add("Call Mr. Joe back", "+4s", &[]);
+    // Due within the lead: both are composed at once and wait in the outbox.
+    let waiting = |id: i64| {
+        let shown = env.show(id);
+        shown["timeline"][0]["state"] == "queued"
+            && shown["deliveries"].as_array().unwrap().len() == 1
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !(waiting(kept) && waiting(done)) {
+        assert!(Instant::now() < deadline, "{:#}", env.show(done));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        env.smtp.messages().is_empty(),
+        "nothing leaves before its time"
+    );
+    env.cli_ok(&["done", &done.to_string()]);
+
+    let got = env.smtp.wait_for(1, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(1));
+    let got_all = env.smtp.messages();
+    assert_eq!(got_all.len(), 1, "only the open commitment's reminder");
+    assert!(got[0].subject().contains("Quote for ACME"));
+    let step = &env.show(kept)["timeline"][0];
+    let lateness = seconds_between(system_time(&step["fire_at"]), got[0].at);
+    assert!(
+        (-0.05..=1.0).contains(&lateness),
+        "arrived {lateness:.3}s after its planned time"
+    );
+    let shown = env.show(done);
+    assert_eq!(shown["timeline"][0]["state"], "skipped", "{shown:#}");
+    assert!(
+        shown["timeline"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("marked done")
+    );
+    assert!(
+        shown["deliveries"].as_array().unwrap().is_empty(),
+        "the email composed ahead was taken back"
+    );
     assert!(daemon.stop().success());
 }
 

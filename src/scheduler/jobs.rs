@@ -141,7 +141,7 @@ fn run_one(
                 now,
             )?;
         } else {
-            store.add_delivery(&delivery, now)?;
+            store.add_delivery(&delivery, now, now)?;
         }
     }
     tracing::info!(schedule = %schedule.name, job = %schedule.job, "{summary}");

@@ -1,9 +1,10 @@
 //! The scheduler: two tasks that share the store.
 //!
-//! - The **planning task** ([`run_planning`]) sleeps until the earliest planned step,
-//!   or until the store watcher reports a write by another program, or a reload asks
-//!   for a re-plan. Each time it wakes it plans the commitments in the change queue,
-//!   then turns every due step into deliveries in the outbox ([`work`]). It never polls:
+//! - The **planning task** ([`run_planning`]) sleeps until the earliest planned step
+//!   (or [`work::LEAD`] before the earliest one composed ahead), or until the store
+//!   watcher reports a write by another program, or a reload asks for a re-plan. Each
+//!   time it wakes it plans the commitments in the change queue, then turns every due
+//!   step into deliveries in the outbox ([`work`]). It never polls:
 //!   the earliest step's time is a wall-clock [`alarm`], which also fires after a
 //!   suspend and tells of a clock step, so an idle daemon is not woken at all.
 //! - The **sender task** ([`sender::run`]) delivers the outbox with bounded concurrency,
@@ -193,6 +194,9 @@ pub async fn run_planning(shared: Arc<Shared>, mut shutdown: watch::Receiver<boo
                 wake = alarm.wait() => {
                     if wake == alarm::Wake::ClockChanged {
                         tracing::info!("the wall clock changed; looking again for what is due");
+                        // The sender waits for emails composed ahead on the monotonic
+                        // clock: it must measure again too.
+                        shared.outbox.notify_one();
                     }
                     continue 'work;
                 }

@@ -7,14 +7,14 @@
 //! open. A customer update moves the due time and records the revision in the same
 //! transaction that queues its emails, so it happens exactly once.
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use crate::commitment::{Commitment, Status};
 use crate::config::Config;
 use crate::mail::compose::{Email, Situation, update_for, writes_to_customer};
 use crate::mail::context::{Failure, StepInfo};
 use crate::mail::message::{Outgoing, build, id_domain, reply_id, thread_root};
-use crate::planner::{SkipCode, StepKind, StepState, plan, reconcile};
+use crate::planner::{SkipCode, StepKind, StepState, StoredStep, plan, reconcile};
 use crate::rule::{FireDecision, Rule, rule_for};
 use crate::store::{
     DueStep, NewDelivery, NewRevision, Origin, PlannedCommitment, Store, StoreError,
@@ -26,6 +26,14 @@ use super::records::{Records, Taken};
 
 /// How many changes one transaction plans.
 const BATCH: usize = 250;
+
+/// How long before their time the emails of an owner's or team's step
+/// ([`StepKind::AHEAD`]) are composed and put in the outbox, due at that time: the
+/// sender then only has to send them when it comes, so a burst of reminders due at one
+/// instant leaves at it instead of as fast as they can be composed. A change to the
+/// commitment planned before they leave takes them back
+/// ([`Store::withdraw_ahead`](crate::store::Store::withdraw_ahead)).
+pub const LEAD: SignedDuration = SignedDuration::from_secs(5);
 
 /// How many due steps one transaction turns into emails: few enough that composing
 /// them takes a few milliseconds, so that during a burst the sender's trips to record
@@ -122,7 +130,7 @@ pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, 
         .store
         .call(move |store| {
             let jobs = super::jobs::run_due(store, &config, started, now)?;
-            let next_fire_at = match (store.next_fire_at()?, jobs.next_at) {
+            let next_fire_at = match (store.next_fire_at(now, lead(&config))?, jobs.next_at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
@@ -153,6 +161,16 @@ fn checked<'c>(
     }
 }
 
+/// How long before their time steps are composed: [`LEAD`], or none in a dry run, which
+/// records its emails as not sent at once and has nothing to take back.
+fn lead(config: &Config) -> SignedDuration {
+    if config.mail.dry_run {
+        SignedDuration::ZERO
+    } else {
+        LEAD
+    }
+}
+
 fn plan_one(
     store: &Store,
     config: &Config,
@@ -162,29 +180,49 @@ fn plan_one(
     let Some(row) = &changed.row else {
         return Ok(());
     };
+    let steps = withdraw_ahead(store, changed)?;
     match checked(config, row) {
         Ok((commitment, rule)) => {
             store.clear_problem(commitment.id)?;
             let fresh = plan(&commitment, rule, &config.calendar, &changed.history);
             let closed = (commitment.status != Status::Open).then_some(commitment.status);
-            let changes = reconcile(&changed.steps, fresh, changed.since, closed);
+            let changes = reconcile(&steps, fresh, changed.since, closed);
             store.apply_step_changes(commitment.id, &changes, now)
         }
         Err(reason) => {
             if store.set_problem(changed.id, &reason, now)? {
                 tracing::warn!(commitment = changed.id, problem = %reason, "commitment cannot be planned; its steps are held until the row is fixed");
             }
-            for step in changed
-                .steps
-                .iter()
-                .filter(|s| s.state == StepState::Planned)
-            {
+            for step in steps.iter().filter(|s| s.state == StepState::Planned) {
                 let held = format!("held: the row has problems ({reason})");
                 store.skip_step(step.id, SkipCode::Replanned, &held, now)?;
             }
             Ok(())
         }
     }
+}
+
+/// The commitment's steps, after taking back the emails composed ahead of their time
+/// that have not left yet: those steps are planned again, so the fresh plan decides
+/// whether they still go, and when. Only commitments with a queued step are looked at.
+fn withdraw_ahead<'c>(
+    store: &Store,
+    changed: &'c PlannedCommitment,
+) -> Result<std::borrow::Cow<'c, [StoredStep]>, StoreError> {
+    if !changed.steps.iter().any(|s| s.state == StepState::Queued) {
+        return Ok(changed.steps.as_slice().into());
+    }
+    // The time of this transaction, not of the pass: see `Store::withdraw_ahead`.
+    let withdrawn = store.withdraw_ahead(changed.id, Timestamp::now())?;
+    if withdrawn.is_empty() {
+        return Ok(changed.steps.as_slice().into());
+    }
+    tracing::debug!(commitment = changed.id, steps = ?withdrawn, "emails composed ahead taken back");
+    let mut steps = changed.steps.clone();
+    for step in steps.iter_mut().filter(|s| withdrawn.contains(&s.id)) {
+        step.state = StepState::Planned;
+    }
+    Ok(steps.into())
 }
 
 /// Turns one batch of due steps into deliveries in one transaction: how many steps it
@@ -247,7 +285,7 @@ fn queue_steps(
     now: Timestamp,
     isolate: bool,
 ) -> Result<(usize, usize), Queueing> {
-    let due = s.due_steps(now, QUEUE_BATCH)?;
+    let due = s.due_steps(now, now + lead(config), QUEUE_BATCH)?;
     let mut sent = 0;
     for step in &due {
         let fired = if isolate {
@@ -270,12 +308,16 @@ fn queue_steps(
 
 /// Decides one due step; returns true if it put mail in the outbox (or, in a dry run,
 /// recorded the mail it would have sent).
+///
+/// A step composed ahead is decided and written as of its own time, when its emails
+/// will leave; what is recorded about the decision carries `now`.
 fn fire(
     store: &Store,
     config: &Config,
     step: &DueStep,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
+    let at = now.max(step.fire_at);
     let (commitment, matched) = match checked(config, &step.row) {
         Ok(found) => found,
         Err(reason) => {
@@ -306,15 +348,15 @@ fn fire(
             .timezone
             .as_ref()
             .unwrap_or(config.calendar.zone());
-        let opens = config.calendar.next_open_in(now, zone);
-        if opens > now {
+        let opens = config.calendar.next_open_in(at, zone);
+        if opens > at {
             store.hold_step(step.id, opens, now)?;
             return Ok(false);
         }
     }
     let late = match rule.catch_up.decide(
         step.fire_at,
-        now,
+        at,
         config.daemon.late_after,
         step.newer_due_exists,
     ) {
@@ -339,7 +381,7 @@ fn fire(
         rule,
         &config.calendar,
         &revisions,
-        now,
+        at,
     ) {
         Ok(update) => update,
         Err(reason) => return fail(store, &commitment, step, &reason, now),
@@ -357,13 +399,13 @@ fn fire(
         command: &config.command,
         update: update.as_ref(),
         failure: failure.as_ref(),
-        now,
+        now: at,
     };
     let emails = match situation.emails() {
         Ok(emails) => emails,
         Err(e) => return fail(store, &commitment, step, &e.to_string(), now),
     };
-    let deliveries = match deliveries(store, config, &commitment, step, &emails, now) {
+    let deliveries = match deliveries(store, config, &commitment, step, &emails, at) {
         Ok(deliveries) => deliveries,
         Err(Failed::Store(e)) => return Err(e),
         Err(Failed::Step(reason)) => return fail(store, &commitment, step, &reason, now),
@@ -408,7 +450,7 @@ fn fire(
         )?;
     }
     for delivery in &deliveries {
-        store.add_delivery(delivery, now)?;
+        store.add_delivery(delivery, now, at)?;
     }
     store.queue_step(step.id, late, now)?;
     Ok(true)
@@ -515,3 +557,6 @@ fn deliveries(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;

@@ -139,6 +139,13 @@ const RECORD_COLUMNS: &str =
     "id, step_id, audience, recipient, subject, message_id, state, attempts, last_error,
      created_at, sent_at, next_attempt_at";
 
+/// Holds for a step (`s`) whose emails were all composed before its time and are
+/// pending, never tried and due after `?2`.
+const AHEAD_UNSENT: &str = "EXISTS (SELECT 1 FROM deliveries d WHERE d.step_id = s.id)
+    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.step_id = s.id
+                    AND NOT (d.state = 'pending' AND d.attempts = 0
+                             AND d.created_at < s.fire_at AND d.next_attempt_at > ?2))";
+
 fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRecord> {
     Ok(DeliveryRecord {
         id: r.get(0)?,
@@ -165,8 +172,9 @@ impl Store {
             .query_row(params![commitment_id, audience], |r| r.get(0))?)
     }
 
-    /// Puts an email in the outbox, due for its first attempt at `now`.
-    pub fn add_delivery(&self, d: &NewDelivery, now: Timestamp) -> Result<i64> {
+    /// Puts an email in the outbox at `now`, due for its first attempt at `due` (later
+    /// than `now` for an email composed ahead of its time).
+    pub fn add_delivery(&self, d: &NewDelivery, now: Timestamp, due: Timestamp) -> Result<i64> {
         let (step_id, commitment_id, run_id) = match d.origin {
             Origin::Step {
                 step_id,
@@ -178,7 +186,7 @@ impl Store {
             .prepare_cached(
                 "INSERT INTO deliveries (step_id, commitment_id, job_run_id, audience, sender, recipient, subject,
                                          message_id, message, next_attempt_at, created_at)
-                 VALUES (?1, ?2, ?10, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+                 VALUES (?1, ?2, ?10, ?3, ?4, ?5, ?6, ?7, ?8, ?11, ?9)",
             )?
             .execute(params![
                 step_id,
@@ -190,9 +198,67 @@ impl Store {
                 d.message_id,
                 d.message,
                 to_ms(now),
-                run_id
+                run_id,
+                to_ms(due)
             ])?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Takes back the emails of `commitment_id` composed ahead of their time, for the
+    /// commitment changed before they left: every queued step whose emails were all
+    /// composed before its time and are pending, never tried and due after `now` loses
+    /// them and is planned again. Returns those steps. (An email composed at its time
+    /// and held back by an outage is not taken back.)
+    ///
+    /// `now` must be read in the caller's transaction: the sender reads what is due in
+    /// transactions of its own, so an email it has taken was due before this `now` and
+    /// is never taken back.
+    pub fn withdraw_ahead(&self, commitment_id: i64, now: Timestamp) -> Result<Vec<i64>> {
+        let steps = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT s.id FROM steps s
+                 WHERE s.commitment_id = ?1 AND s.state = 'queued' AND {AHEAD_UNSENT}"
+            ))?
+            .query_map(params![commitment_id, to_ms(now)], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<i64>>>()?;
+        self.plan_again(&steps, now)?;
+        Ok(steps)
+    }
+
+    /// Takes back every email composed ahead of its time and never tried, whether its
+    /// time has come or not; for the start, before the sender reads anything. The steps
+    /// are planned again, so one whose time passed while the daemon was down goes
+    /// through its rule's `catch_up` like any other. Returns how many steps.
+    pub fn withdraw_all_ahead(&self, now: Timestamp) -> Result<usize> {
+        // Candidates come from the pending deliveries (an index), not from the steps.
+        let steps = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT s.id FROM steps s
+                 WHERE s.id IN (SELECT d.step_id FROM deliveries d WHERE d.state = 'pending'
+                                AND d.attempts = 0 AND d.step_id IS NOT NULL)
+                   AND s.state = 'queued' AND {AHEAD_UNSENT}"
+            ))?
+            .query_map(params![Option::<i64>::None, i64::MIN], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<i64>>>()?;
+        self.plan_again(&steps, now)?;
+        Ok(steps.len())
+    }
+
+    /// Deletes the emails of `steps` and plans the steps again.
+    fn plan_again(&self, steps: &[i64], now: Timestamp) -> Result<()> {
+        for id in steps {
+            self.conn
+                .prepare_cached("DELETE FROM deliveries WHERE step_id = ?1")?
+                .execute([id])?;
+            self.conn
+                .prepare_cached(
+                    "UPDATE steps SET state = 'planned', late = 0, updated_at = ?2 WHERE id = ?1",
+                )?
+                .execute(params![id, to_ms(now)])?;
+        }
+        Ok(())
     }
 
     /// Records an email that is not sent (a dry run), with the reason, for `show`.
@@ -202,7 +268,7 @@ impl Store {
         reason: &str,
         now: Timestamp,
     ) -> Result<i64> {
-        let id = self.add_delivery(d, now)?;
+        let id = self.add_delivery(d, now, now)?;
         self.conn
             .prepare_cached(
                 "UPDATE deliveries SET state = 'skipped', last_error = ?2 WHERE id = ?1",

@@ -1,14 +1,23 @@
 //! Steps: the change queue that says which commitments to plan, the planned steps, and
 //! the ones whose time has come.
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::commitments::{COLUMNS, columns_of, stored_from_row};
 use super::{Result, Store, from_ms, to_ms};
 use crate::commitment::StoredCommitment;
-use crate::planner::{History, SkipCode, StepChange, StepState, StoredStep};
+use crate::planner::{History, SkipCode, StepChange, StepKind, StepState, StoredStep};
+
+/// The kinds composed ahead, as an SQL list: `'remind', 'overdue', ...`.
+fn ahead_kinds() -> String {
+    StepKind::AHEAD
+        .iter()
+        .map(|k| format!("'{}'", k.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// A commitment that changed since it was last planned.
 #[derive(Debug)]
@@ -251,17 +260,48 @@ impl Store {
         Ok(())
     }
 
-    /// When the earliest planned step fires, if any.
-    pub fn next_fire_at(&self) -> Result<Option<Timestamp>> {
-        let ms: Option<i64> = self
+    /// When the planning task must next look at the steps: the earliest planned step's
+    /// time, or `lead` before the earliest one of a kind composed ahead
+    /// ([`StepKind::AHEAD`]) that lies beyond `now + lead`, whichever comes first.
+    ///
+    /// Both are ranges of the `steps_due` index; the second is bounded by the first, so
+    /// neither reads more than the steps within `lead` of the earliest.
+    pub fn next_fire_at(&self, now: Timestamp, lead: SignedDuration) -> Result<Option<Timestamp>> {
+        let earliest: Option<i64> = self
             .conn
             .prepare_cached("SELECT MIN(fire_at) FROM steps WHERE state = 'planned'")?
             .query_row([], |r| r.get(0))?;
-        Ok(ms.map(from_ms))
+        let Some(earliest) = earliest.map(from_ms) else {
+            return Ok(None);
+        };
+        if lead.is_zero() {
+            return Ok(Some(earliest));
+        }
+        let ahead: Option<i64> = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT MIN(fire_at) FROM steps
+                 WHERE state = 'planned' AND fire_at > ?1 AND fire_at < ?2 AND kind IN ({})",
+                ahead_kinds()
+            ))?
+            .query_row(params![to_ms(now + lead), to_ms(earliest + lead)], |r| {
+                r.get(0)
+            })?;
+        Ok(Some(match ahead.map(from_ms) {
+            Some(at) => earliest.min(at - lead),
+            None => earliest,
+        }))
     }
 
-    /// Up to `limit` planned steps whose fire time is at or before `now`, oldest first.
-    pub fn due_steps(&self, now: Timestamp, limit: usize) -> Result<Vec<DueStep>> {
+    /// Up to `limit` planned steps to queue now, in firing order: those whose time is at
+    /// or before `now`, and those of a kind composed ahead ([`StepKind::AHEAD`]) whose
+    /// time is at or before `ahead`.
+    pub fn due_steps(
+        &self,
+        now: Timestamp,
+        ahead: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<DueStep>> {
         let columns = columns_of("c");
         // The limit is written into the statement, as in `pending_changes`.
         let mut stmt = self.conn.prepare_cached(&format!(
@@ -270,10 +310,12 @@ impl Store {
                             AND n.state = 'planned' AND n.fire_at <= ?1 AND n.fire_at > s.fire_at),
                     {columns}
              FROM steps s JOIN commitments c ON c.id = s.commitment_id
-             WHERE s.state = 'planned' AND s.fire_at <= ?1
-             ORDER BY s.fire_at, s.id LIMIT {limit}"
+             WHERE s.state = 'planned' AND s.fire_at <= ?2
+               AND (s.fire_at <= ?1 OR s.kind IN ({kinds}))
+             ORDER BY s.fire_at, s.id LIMIT {limit}",
+            kinds = ahead_kinds()
         ))?;
-        let rows = stmt.query_map(params![to_ms(now)], |r| {
+        let rows = stmt.query_map(params![to_ms(now), to_ms(ahead)], |r| {
             Ok(DueStep {
                 id: r.get(0)?,
                 key: r.get(1)?,
