@@ -119,7 +119,12 @@ pub fn normalize_body(text: &str) -> String {
 pub fn build(out: &Outgoing<'_>) -> Result<Vec<u8>, BuildError> {
     let date = SystemTime::UNIX_EPOCH
         + std::time::Duration::from_millis(out.date.as_millisecond().max(0) as u64);
+    // The envelope is given rather than read back from the headers, which lettre would
+    // do by parsing the addresses again; the outbox keeps its own sender and recipient.
+    let envelope =
+        lettre::address::Envelope::new(Some(out.from.email.clone()), vec![out.to.email.clone()])?;
     let mut builder = Message::builder()
+        .envelope(envelope)
         .from(out.from.clone())
         .to(out.to.clone())
         .subject(crate::commitment::one_line(&out.rendered.subject))
