@@ -231,13 +231,14 @@ impl Store {
     /// are planned again, so one whose time passed while the daemon was down goes
     /// through its rule's `catch_up` like any other. Returns how many steps.
     pub fn withdraw_all_ahead(&self, now: Timestamp) -> Result<usize> {
-        // Candidates come from the pending deliveries (an index), not from the steps.
+        // Candidates come from the pending deliveries' index, not from the steps or
+        // from every delivery ever sent, so a start costs what is pending.
         let steps = self
             .conn
             .prepare_cached(&format!(
                 "SELECT s.id FROM steps s
-                 WHERE s.id IN (SELECT d.step_id FROM deliveries d WHERE d.state = 'pending'
-                                AND d.attempts = 0 AND d.step_id IS NOT NULL)
+                 WHERE s.id IN (SELECT d.step_id FROM deliveries d INDEXED BY deliveries_pending
+                                WHERE d.state = 'pending' AND d.attempts = 0 AND d.step_id IS NOT NULL)
                    AND s.state = 'queued' AND {AHEAD_UNSENT}"
             ))?
             .query_map(params![Option::<i64>::None, i64::MIN], |r| r.get(0))?
