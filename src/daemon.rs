@@ -54,6 +54,11 @@ pub async fn serve(
     let summary = describe(&config);
     let shared = Shared::new(store, config, mailer);
     let _watcher = store::watch::spawn(&store_path, shared.store_changed.clone())?;
+    shared
+        .store
+        .call(|s| s.leave_checkpoints())
+        .await
+        .context("handing checkpoints to the store watch")?;
 
     let (stop, stopped) = watch::channel(false);
     let planning = tokio::spawn(scheduler::run_planning(shared.clone(), stopped.clone()));

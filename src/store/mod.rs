@@ -68,6 +68,10 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
 }
 
+/// WAL size in pages (of 4 KiB) at which a connection that leaves checkpoints to the
+/// watch checkpoints all the same; SQLite's default is 1,000.
+pub const FALLBACK_CHECKPOINT: i64 = 16_000;
+
 /// Result of store operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -111,6 +115,15 @@ impl Store {
             conn,
             path: path.to_path_buf(),
         })
+    }
+
+    /// Leaves checkpoints to the store watch ([`watch`]), which runs them on a connection
+    /// of its own: this connection checkpoints only once the WAL holds
+    /// [`FALLBACK_CHECKPOINT`] pages, which happens only if the watch falls far behind.
+    pub fn leave_checkpoints(&self) -> Result<()> {
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", FALLBACK_CHECKPOINT)?;
+        Ok(())
     }
 
     /// The file this store lives in.
