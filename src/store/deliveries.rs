@@ -241,6 +241,7 @@ impl Store {
                                 WHERE d.state = 'pending' AND d.attempts = 0 AND d.step_id IS NOT NULL)
                    AND s.state = 'queued' AND {AHEAD_UNSENT}"
             ))?
+            // ?1 is not used here; ?2 is "due after", and any time will do.
             .query_map(params![Option::<i64>::None, i64::MIN], |r| r.get(0))?
             .collect::<rusqlite::Result<Vec<i64>>>()?;
         self.plan_again(&steps, now)?;
