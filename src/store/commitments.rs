@@ -42,6 +42,24 @@ pub struct NewCommitment {
     pub reason: Option<String>,
 }
 
+#[cfg(test)]
+impl NewCommitment {
+    /// For tests: a quote Ana owes Joe, due at `due_at` (RFC 3339).
+    pub fn sample(due_at: &str) -> NewCommitment {
+        NewCommitment {
+            title: "Quote".into(),
+            owner: "ana@example.com".into(),
+            customer: "joe@example.org".into(),
+            timezone: None,
+            due_at: due_at.into(),
+            kind: None,
+            note: None,
+            external_ref: None,
+            reason: None,
+        }
+    }
+}
+
 /// A commitment read from an import file, with what `add` cannot set.
 #[derive(Clone, Debug)]
 pub struct Imported {

@@ -158,17 +158,7 @@ mod tests {
         let store = Store::open(&dir.path().join("f.db")).unwrap();
         assert_eq!(store.workload().unwrap(), Workload::default());
         store
-            .insert_commitment(&NewCommitment {
-                title: "Quote".into(),
-                owner: "ana@example.com".into(),
-                customer: "joe@example.org".into(),
-                timezone: None,
-                due_at: "2026-11-24T17:00:00Z".into(),
-                kind: None,
-                note: None,
-                external_ref: None,
-                reason: None,
-            })
+            .insert_commitment(&NewCommitment::sample("2026-11-24T17:00:00Z"))
             .unwrap();
         let summary = store.summary().unwrap();
         assert_eq!(summary.open_commitments, 1);

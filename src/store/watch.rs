@@ -123,17 +123,7 @@ mod tests {
         let started = std::time::Instant::now();
         while started.elapsed() < CHECKPOINT_EVERY * 3 {
             store
-                .insert_commitment(&NewCommitment {
-                    title: "Quote".into(),
-                    owner: "ana@example.com".into(),
-                    customer: "joe@example.org".into(),
-                    timezone: None,
-                    due_at: "2026-11-24T17:00:00Z".into(),
-                    kind: None,
-                    note: None,
-                    external_ref: None,
-                    reason: None,
-                })
+                .insert_commitment(&NewCommitment::sample("2026-11-24T17:00:00Z"))
                 .unwrap();
             std::thread::sleep(std::time::Duration::from_millis(2));
         }

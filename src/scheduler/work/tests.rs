@@ -44,17 +44,7 @@ impl Fixture {
         let store = Store::open(&dir.path().join("followup.db")).unwrap();
         let due = Timestamp::from_second(Timestamp::now().as_second() + 3600).unwrap();
         let id = store
-            .insert_commitment(&NewCommitment {
-                title: "Quote for the boiler".into(),
-                owner: "ana@example.com".into(),
-                customer: "joe@example.org".into(),
-                timezone: None,
-                due_at: due.to_string(),
-                kind: None,
-                note: None,
-                external_ref: None,
-                reason: None,
-            })
+            .insert_commitment(&NewCommitment::sample(&due.to_string()))
             .unwrap();
         let fixture = Fixture {
             _dir: dir,
