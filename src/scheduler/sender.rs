@@ -374,7 +374,7 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             match gate.hold_outcomes_until(&finished, Instant::now()) {
                 Some(until) => wake_at = Some(wake_at.map_or(until, |w| w.min(until))),
                 None => {
-                    let mut decided = decide(&shared, std::mem::take(&mut finished), &mut outage);
+                    let decided = decide(&shared, std::mem::take(&mut finished), &mut outage);
                     if decided.held {
                         // Every pending delivery now waits for the retry time.
                         for delivery in queue.drain(..) {
@@ -388,9 +388,7 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                             .records
                             .iter()
                             .any(|r| matches!(r, DeliveryOutcome::Retry { .. }));
-                    tickets += 1;
-                    deposit(&shared, tickets, &mut decided);
-                    recording.insert(tickets, decided);
+                    deposit(&shared, decided, &mut tickets, &mut recording);
                 }
             }
         }
@@ -482,12 +480,13 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     // are recorded as they come in.
     let mut record_now = async |finished: &mut Vec<Outcome>, busy: &mut HashSet<i64>| {
         if !finished.is_empty() {
-            let mut decided = decide(&shared, std::mem::take(finished), &mut outage);
-            tickets += 1;
-            deposit(&shared, tickets, &mut decided);
-            recording.insert(tickets, decided);
+            let decided = decide(&shared, std::mem::take(finished), &mut outage);
+            deposit(&shared, decided, &mut tickets, &mut recording);
         }
-        let _ = round(&shared, 0, HashSet::new()).await;
+        // A planning batch may have written them meanwhile: no empty transaction then.
+        if shared.records.any() {
+            let _ = round(&shared, 0, HashSet::new()).await;
+        }
         take_results(&shared, &mut results, &mut recording, busy);
     };
     let drain = async {
@@ -513,14 +512,21 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Leaves `decided`'s records for the next transaction; what becomes of them arrives
-/// later with `ticket`.
-fn deposit(shared: &Shared, ticket: u64, decided: &mut Decided) {
+/// Leaves `decided`'s records for the next transaction under a new ticket, and keeps
+/// `decided` in `recording` until what became of them arrives with that ticket.
+fn deposit(
+    shared: &Shared,
+    mut decided: Decided,
+    tickets: &mut u64,
+    recording: &mut HashMap<u64, Decided>,
+) {
+    *tickets += 1;
     shared.records.deposit(Deposit {
-        ticket,
+        ticket: *tickets,
         outcomes: std::mem::take(&mut decided.records),
         permits: std::mem::take(&mut decided.permits),
     });
+    recording.insert(*tickets, decided);
 }
 
 /// Applies the results that have arrived.
