@@ -309,20 +309,12 @@ impl SmtpPool {
             address: address.to_string(),
             source,
         };
-        let resolved = match tokio::time::timeout(
-            relay.timeout,
-            tokio::net::lookup_host((relay.host.as_str(), relay.port)),
-        )
-        .await
-        {
-            Ok(resolved) => resolved.map_err(fail)?,
-            Err(_) => {
-                return Err(SmtpError::Timeout {
-                    during: "the host name lookup",
-                    after: relay.timeout,
-                });
-            }
-        };
+        let resolved = within(relay.timeout, "the host name lookup", async {
+            tokio::net::lookup_host((relay.host.as_str(), relay.port))
+                .await
+                .map_err(fail)
+        })
+        .await?;
         let mut last =
             std::io::Error::new(std::io::ErrorKind::NotFound, "the host name has no address");
         for addr in resolved {
