@@ -7,22 +7,19 @@
 //! open. A customer update moves the due time and records the revision in the same
 //! transaction that queues its emails, so it happens exactly once.
 
+use std::collections::HashSet;
+
 use jiff::{SignedDuration, Timestamp};
 
 use crate::commitment::{Commitment, Status};
 use crate::config::Config;
-use crate::mail::compose::{Email, Situation, update_for, writes_to_customer};
-use crate::mail::context::{Failure, StepInfo};
-use crate::mail::message::{Outgoing, build, id_domain, reply_id, thread_root};
-use crate::planner::{SkipCode, StepKind, StepState, StoredStep, plan, reconcile};
-use crate::rule::{FireDecision, Rule, rule_for};
-use crate::store::{
-    DueStep, NewDelivery, NewRevision, Origin, PlannedCommitment, Store, StoreError,
-};
-use crate::when::format_stored;
+use crate::planner::{SkipCode, StepState, StoredStep, plan, reconcile};
+use crate::rule::{Rule, rule_for};
+use crate::store::{PlannedCommitment, Store, StoreError};
 
 use super::Shared;
 use super::records::{Records, Taken};
+use fire::Queueing;
 
 /// How many changes one transaction plans.
 const BATCH: usize = 250;
@@ -107,19 +104,37 @@ pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, 
         }
     };
     let mut planned = plan_all().await?;
+    // Composing runs on a thread of its own. Each trip to the store writes one batch
+    // and reads the one after the batch being composed meanwhile.
     let mut queued = 0;
+    let mut decided: Option<fire::Decided> = None;
+    let mut composing: Option<fire::Batch> = None;
     loop {
-        let config = config.clone();
-        let records = shared.records.clone();
-        let (seen, sent) = shared
+        let after = composing.as_ref().and_then(fire::Batch::last);
+        let busy = composing
+            .as_ref()
+            .map(fire::Batch::commitments)
+            .unwrap_or_default();
+        let (cfg, records) = (config.clone(), shared.records.clone());
+        let trip = shared
             .store
-            .call(move |s| queue_batch(s, &config, now, &records))
-            .await?;
-        if sent > 0 {
+            .call(move |s| queue_batch(s, &cfg, now, &records, decided.as_ref(), after, &busy));
+        let cfg = config.clone();
+        let compose = async move {
+            let batch = composing?;
+            let composed =
+                tokio::task::spawn_blocking(move || fire::decide_all(&cfg, batch, now)).await;
+            Some(composed.expect("composing does not panic"))
+        };
+        let (trip, composed) = tokio::join!(trip, compose);
+        let trip = trip?;
+        if trip.sent > 0 {
             shared.outbox.notify_one();
         }
-        queued += sent;
-        if seen < QUEUE_BATCH {
+        queued += trip.sent;
+        decided = if trip.stale { None } else { composed };
+        composing = trip.next;
+        if decided.is_none() && composing.is_none() {
             break;
         }
     }
@@ -225,26 +240,66 @@ fn withdraw_ahead<'c>(
     Ok(steps.into())
 }
 
-/// Turns one batch of due steps into deliveries in one transaction: how many steps it
-/// took, and how many of them put mail in the outbox.
+/// What one trip of the planning task to the store did.
+struct Trip {
+    /// How many steps put mail in the outbox.
+    sent: usize,
+    /// The next batch of due steps, to be decided.
+    next: Option<fire::Batch>,
+    /// Another program committed since the batches in flight were read: the one
+    /// decided was decided again here, and the one being decided must be dropped.
+    stale: bool,
+}
+
+/// One trip to the store, one transaction: writes `decided` (a batch decided off the
+/// store's thread) and the sender's waiting records, and reads the next batch of due
+/// steps after `after`, ending it before a step of a commitment in `busy` (see
+/// [`fire::read`]).
 ///
-/// A step that cannot be queued must not take the others down with it, so each step
-/// can run in a savepoint of its own. Savepoints cost a statement journal of every
-/// page a step touches, and steps almost never fail: the batch runs without them
-/// first, and only if a step fails is it rolled back and run again with them.
+/// If another program committed since `decided` was read, its decisions may rest on
+/// rows that changed: the steps due now are then read and decided again here, inside
+/// the transaction, and the next batch is read from the first due step.
 fn queue_batch(
     store: &Store,
     config: &Config,
     now: Timestamp,
     records: &Records,
-) -> Result<(usize, usize), StoreError> {
-    // The sender's records ride along: its connections wait for them.
+    decided: Option<&fire::Decided>,
+    after: Option<(Timestamp, i64)>,
+    busy: &HashSet<i64>,
+) -> Result<Trip, StoreError> {
+    let ahead = now + lead(config);
     let mut taken = Taken::default();
     let mut run = |isolate| {
         store.transaction(|s| {
-            let queued = queue_steps(s, config, now, isolate)?;
+            let (sent, stale) = match decided {
+                None => (0, false),
+                Some(decided) if decided.version == s.data_version()? => {
+                    (fire::apply_all(s, config, decided, now, isolate)?, false)
+                }
+                Some(_) => {
+                    tracing::debug!(
+                        "the store changed while steps were composed; composing them again"
+                    );
+                    let sent = match fire::read(s, now, ahead, None, &HashSet::new(), QUEUE_BATCH)?
+                    {
+                        Some(batch) => {
+                            let decided = fire::decide_all(config, batch, now);
+                            fire::apply_all(s, config, &decided, now, isolate)?
+                        }
+                        None => 0,
+                    };
+                    (sent, true)
+                }
+            };
+            let next = if stale {
+                fire::read(s, now, ahead, None, &HashSet::new(), QUEUE_BATCH)?
+            } else {
+                fire::read(s, now, ahead, after, busy, QUEUE_BATCH)?
+            };
+            // The sender's records ride along: its connections wait for them.
             records.write(s, &mut taken);
-            Ok(queued)
+            Ok(Trip { sent, next, stale })
         })
     };
     let result = match run(false) {
@@ -256,307 +311,6 @@ fn queue_batch(
     result
 }
 
-/// Why a batch of steps was not queued.
-enum Queueing {
-    /// The store failed.
-    Store(StoreError),
-    /// A step failed, outside a savepoint: the batch must run again with them.
-    StepFailed,
-}
-
-impl From<StoreError> for Queueing {
-    fn from(e: StoreError) -> Self {
-        Queueing::Store(e)
-    }
-}
-
-impl Queueing {
-    fn into_store_error(self) -> StoreError {
-        match self {
-            Queueing::Store(e) => e,
-            Queueing::StepFailed => unreachable!("steps in savepoints record their failures"),
-        }
-    }
-}
-
-fn queue_steps(
-    s: &Store,
-    config: &Config,
-    now: Timestamp,
-    isolate: bool,
-) -> Result<(usize, usize), Queueing> {
-    let due = s.due_steps(now, now + lead(config), QUEUE_BATCH)?;
-    let mut sent = 0;
-    for step in &due {
-        let fired = if isolate {
-            s.isolated(|s| fire(s, config, step, now))
-        } else {
-            fire(s, config, step, now)
-        };
-        match fired {
-            Ok(true) => sent += 1,
-            Ok(false) => {}
-            Err(_) if !isolate => return Err(Queueing::StepFailed),
-            Err(e) => {
-                tracing::error!(step = step.id, cause = %e, "cannot queue a step");
-                s.fail_step(step.id, &format!("cannot be queued: {e}"), now)?;
-            }
-        }
-    }
-    Ok((due.len(), sent))
-}
-
-/// Decides one due step; returns true if it put mail in the outbox (or, in a dry run,
-/// recorded the mail it would have sent).
-///
-/// A step composed ahead is decided and written as of its own time, when its emails
-/// will leave; what is recorded about the decision carries `now`.
-fn fire(
-    store: &Store,
-    config: &Config,
-    step: &DueStep,
-    now: Timestamp,
-) -> Result<bool, StoreError> {
-    let at = now.max(step.fire_at);
-    let (commitment, matched) = match checked(config, &step.row) {
-        Ok(found) => found,
-        Err(reason) => {
-            let held = format!("held: the row has problems ({reason})");
-            store.skip_step(step.id, SkipCode::Replanned, &held, now)?;
-            return Ok(false);
-        }
-    };
-    let kind: StepKind = match step.kind.parse() {
-        Ok(kind) => kind,
-        Err(e) => {
-            store.fail_step(step.id, &e, now)?;
-            return Ok(false);
-        }
-    };
-    if kind.needs_open() && commitment.status != Status::Open {
-        let reason = format!("the commitment was marked {}", commitment.status);
-        store.skip_step(step.id, SkipCode::Closed, &reason, now)?;
-        return Ok(false);
-    }
-    let rule = config
-        .rules
-        .iter()
-        .find(|r| r.name == step.rule)
-        .unwrap_or(matched);
-    if writes_to_customer(kind, rule) {
-        let zone = commitment
-            .timezone
-            .as_ref()
-            .unwrap_or(config.calendar.zone());
-        let opens = config.calendar.next_open_in(at, zone);
-        if opens > at {
-            store.hold_step(step.id, opens, now)?;
-            return Ok(false);
-        }
-    }
-    let late = match rule.catch_up.decide(
-        step.fire_at,
-        at,
-        config.daemon.late_after,
-        step.newer_due_exists,
-    ) {
-        FireDecision::Skip(reason) => {
-            store.skip_step(step.id, SkipCode::CatchUp, &reason, now)?;
-            return Ok(false);
-        }
-        FireDecision::Send { late } => late,
-    };
-    let info = StepInfo {
-        kind,
-        label: step.label.clone(),
-        rule: step.rule.clone(),
-        planned_at: step.planned_at,
-        late,
-    };
-    let revisions = store.revisions_of(commitment.id)?;
-    let update = match update_for(
-        kind,
-        &step.key,
-        &commitment,
-        rule,
-        &config.calendar,
-        &revisions,
-        at,
-    ) {
-        Ok(update) => update,
-        Err(reason) => return fail(store, &commitment, step, &reason, now),
-    };
-    let failure = match failure_for(store, kind, &step.key)? {
-        Ok(failure) => failure,
-        Err(reason) => return fail(store, &commitment, step, &reason, now),
-    };
-    let situation = Situation {
-        commitment: &commitment,
-        rule,
-        step: &info,
-        calendar: &config.calendar,
-        templates: &config.templates,
-        command: &config.command,
-        update: update.as_ref(),
-        failure: failure.as_ref(),
-        now: at,
-    };
-    let emails = match situation.emails() {
-        Ok(emails) => emails,
-        Err(e) => return fail(store, &commitment, step, &e.to_string(), now),
-    };
-    let deliveries = match deliveries(store, config, &commitment, step, &emails, at) {
-        Ok(deliveries) => deliveries,
-        Err(Failed::Store(e)) => return Err(e),
-        Err(Failed::Step(reason)) => return fail(store, &commitment, step, &reason, now),
-    };
-    if config.mail.dry_run {
-        for delivery in &deliveries {
-            store.add_skipped_delivery(
-                delivery,
-                "dry run: rendered and recorded, not sent",
-                now,
-            )?;
-        }
-        store.skip_step(
-            step.id,
-            SkipCode::DryRun,
-            "dry run: rendered and recorded, not sent",
-            now,
-        )?;
-        return Ok(true);
-    }
-    if kind == StepKind::CustomerUpdate
-        && let (Some(update), Some(rule_update)) = (&update, &rule.customer_update)
-    {
-        let zone = commitment
-            .timezone
-            .as_ref()
-            .unwrap_or(config.calendar.zone());
-        store.revise_due(
-            &NewRevision {
-                commitment_id: commitment.id,
-                old_due: step.row.due_at.clone().unwrap_or_default(),
-                new_due: format_stored(update.new_due, zone),
-                reason: None,
-                source: format!(
-                    "automatic update {} of {} (rule \"{}\")",
-                    update.number, rule_update.max, rule.name
-                ),
-                automatic: true,
-                notify: false,
-            },
-            now,
-        )?;
-    }
-    for delivery in &deliveries {
-        store.add_delivery(delivery, now, at)?;
-    }
-    store.queue_step(step.id, late, now)?;
-    Ok(true)
-}
-
-enum Failed {
-    Store(StoreError),
-    Step(String),
-}
-
-impl From<StoreError> for Failed {
-    fn from(e: StoreError) -> Self {
-        Failed::Store(e)
-    }
-}
-
-fn fail(
-    store: &Store,
-    commitment: &Commitment,
-    step: &DueStep,
-    reason: &str,
-    now: Timestamp,
-) -> Result<bool, StoreError> {
-    tracing::error!(commitment = commitment.id, step = step.id, cause = %reason, "cannot compose the email for a step");
-    store.fail_step(step.id, reason, now)?;
-    Ok(false)
-}
-
-/// For failure notices, the email that failed.
-fn failure_for(
-    store: &Store,
-    kind: StepKind,
-    key: &str,
-) -> Result<Result<Option<Failure>, String>, StoreError> {
-    if kind != StepKind::DeliveryFailed {
-        return Ok(Ok(None));
-    }
-    let Some(id) = key
-        .strip_prefix("delivery_failed#")
-        .and_then(|id| id.parse().ok())
-    else {
-        return Ok(Err(format!("'{key}' names no delivery")));
-    };
-    Ok(match store.delivery(id)? {
-        None => Err(format!("delivery {id} is not recorded")),
-        Some(d) => Ok(Some(Failure {
-            recipient: d.recipient,
-            audience: d.audience,
-            subject: d.subject,
-            error: d.last_error.unwrap_or_default(),
-            attempts: d.attempts,
-        })),
-    })
-}
-
-/// The outbox entries for a step's emails: Message-IDs that thread per audience, and
-/// the messages built.
-fn deliveries(
-    store: &Store,
-    config: &Config,
-    commitment: &Commitment,
-    step: &DueStep,
-    emails: &[Email],
-    now: Timestamp,
-) -> Result<Vec<NewDelivery>, Failed> {
-    let domain = id_domain(&config.mail.from);
-    let mut out = Vec::with_capacity(emails.len());
-    for (index, email) in emails.iter().enumerate() {
-        let root = thread_root(commitment.id, email.audience, &domain);
-        let started = store.thread_started(commitment.id, email.audience.as_str())?
-            || out
-                .iter()
-                .any(|d: &NewDelivery| d.audience == email.audience.as_str());
-        let (message_id, reply_to_thread) = if started {
-            (
-                reply_id(commitment.id, email.audience, step.id, index, &domain),
-                Some(root.as_str()),
-            )
-        } else {
-            (root.clone(), None)
-        };
-        let message = build(&Outgoing {
-            from: &config.mail.from,
-            to: &email.to,
-            rendered: &email.rendered,
-            message_id: &message_id,
-            reply_to_thread,
-            commitment_id: Some(commitment.id),
-            date: now,
-        })
-        .map_err(|e| Failed::Step(e.to_string()))?;
-        out.push(NewDelivery {
-            origin: Origin::Step {
-                step_id: step.id,
-                commitment_id: commitment.id,
-            },
-            audience: email.audience.as_str().to_string(),
-            sender: config.mail.from.email.to_string(),
-            recipient: email.to.email.to_string(),
-            subject: email.rendered.subject.clone(),
-            message_id,
-            message,
-        });
-    }
-    Ok(out)
-}
-
+mod fire;
 #[cfg(test)]
 mod tests;

@@ -164,12 +164,13 @@ fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRecord> {
 }
 
 impl Store {
-    /// True if commitment `id` already has an email to `audience` (the thread exists).
-    pub fn thread_started(&self, commitment_id: i64, audience: &str) -> Result<bool> {
-        Ok(self
+    /// The audiences commitment `id` already has an email to: each has its thread.
+    pub fn threads_of(&self, commitment_id: i64) -> Result<Vec<String>> {
+        let mut stmt = self
             .conn
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM deliveries WHERE commitment_id = ?1 AND audience = ?2)")?
-            .query_row(params![commitment_id, audience], |r| r.get(0))?)
+            .prepare_cached("SELECT DISTINCT audience FROM deliveries WHERE commitment_id = ?1")?;
+        let rows = stmt.query_map([commitment_id], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Puts an email in the outbox at `now`, due for its first attempt at `due` (later

@@ -293,13 +293,16 @@ impl Store {
         }))
     }
 
-    /// Up to `limit` planned steps to queue now, in firing order: those whose time is at
-    /// or before `now`, and those of a kind composed ahead ([`StepKind::AHEAD`]) whose
-    /// time is at or before `ahead`.
+    /// Up to `limit` planned steps to queue now, in firing order (time, then id): those
+    /// whose time is at or before `now`, and those of a kind composed ahead
+    /// ([`StepKind::AHEAD`]) whose time is at or before `ahead`. With `after`, a step's
+    /// time and id, only steps after it in that order: the planning task reads the next
+    /// batch while the one before is still being composed.
     pub fn due_steps(
         &self,
         now: Timestamp,
         ahead: Timestamp,
+        after: Option<(Timestamp, i64)>,
         limit: usize,
     ) -> Result<Vec<DueStep>> {
         let columns = columns_of("c");
@@ -310,12 +313,14 @@ impl Store {
                             AND n.state = 'planned' AND n.fire_at <= ?1 AND n.fire_at > s.fire_at),
                     {columns}
              FROM steps s JOIN commitments c ON c.id = s.commitment_id
-             WHERE s.state = 'planned' AND s.fire_at <= ?2
+             WHERE s.state = 'planned' AND s.fire_at <= ?2 AND (s.fire_at, s.id) > (?3, ?4)
                AND (s.fire_at <= ?1 OR s.kind IN ({kinds}))
              ORDER BY s.fire_at, s.id LIMIT {limit}",
             kinds = ahead_kinds()
         ))?;
-        let rows = stmt.query_map(params![to_ms(now), to_ms(ahead)], |r| {
+        let (after_at, after_id) = after.map_or((i64::MIN, i64::MIN), |(at, id)| (to_ms(at), id));
+        let params = params![to_ms(now), to_ms(ahead), after_at, after_id];
+        let rows = stmt.query_map(params, |r| {
             Ok(DueStep {
                 id: r.get(0)?,
                 key: r.get(1)?,

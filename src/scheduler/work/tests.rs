@@ -61,17 +61,52 @@ impl Fixture {
         while plan_batch(&self.store, &self.config, now).unwrap() > 0 {}
     }
 
-    /// Queues what is due at `now`; how many steps put mail in the outbox.
+    /// Queues what is due at `now`, a batch at a time as the planning task does, but
+    /// composing each batch before reading the next; how many steps put mail in the
+    /// outbox.
     fn queue(&self, now: Timestamp) -> usize {
         let mut queued = 0;
+        let mut decided = None;
         loop {
-            let (seen, sent) =
-                queue_batch(&self.store, &self.config, now, &Records::default()).unwrap();
-            queued += sent;
-            if seen < QUEUE_BATCH {
-                return queued;
+            let trip = self.trip(now, decided.as_ref());
+            assert!(!trip.stale, "nobody else writes");
+            queued += trip.sent;
+            match trip.next {
+                Some(batch) => decided = Some(fire::decide_all(&self.config, batch, now)),
+                None => return queued,
             }
         }
+    }
+
+    /// One trip to the store that writes `decided` and reads the next batch from the
+    /// first due step.
+    fn trip(&self, now: Timestamp, decided: Option<&fire::Decided>) -> Trip {
+        let records = Records::default();
+        queue_batch(
+            &self.store,
+            &self.config,
+            now,
+            &records,
+            decided,
+            None,
+            &HashSet::new(),
+        )
+        .unwrap()
+    }
+
+    /// Due steps read as the planning task reads them.
+    fn read(
+        &self,
+        now: Timestamp,
+        after: Option<(Timestamp, i64)>,
+        busy: &HashSet<i64>,
+    ) -> Option<fire::Batch> {
+        let ahead = now + lead(&self.config);
+        fire::read(&self.store, now, ahead, after, busy, QUEUE_BATCH).unwrap()
+    }
+
+    fn path(&self) -> std::path::PathBuf {
+        self._dir.path().join("followup.db")
     }
 
     fn step(&self, key: &str) -> StepRecord {
@@ -286,4 +321,65 @@ fn a_dry_run_composes_nothing_ahead() {
     assert_eq!(f.queue(f.due - secs(14)), 0);
     assert_eq!(f.next(f.due - secs(14)), Some(f.due - secs(10)));
     assert_eq!(f.queue(f.due - secs(10)), 1);
+}
+
+#[test]
+fn a_batch_has_one_step_of_a_commitment_and_the_next_goes_on_after_it() {
+    let f = Fixture::new("");
+    let (early, update, _) = keys(&f);
+    let nobody = HashSet::new();
+    let last_id = |batch: &fire::Batch| batch.last().map(|(_, id)| id);
+
+    // All three steps are due; a batch stops before the commitment's second step, so
+    // that the second is decided with what the first wrote.
+    let first = f.read(f.due, None, &nobody).unwrap();
+    assert_eq!(last_id(&first), Some(f.step(&early).id));
+    assert_eq!(first.commitments(), HashSet::from([f.id]));
+    // While the first batch is composed, the next read goes on after it, and stops
+    // before a step of a commitment that batch has.
+    let after = first.last();
+    assert!(f.read(f.due, after, &first.commitments()).is_none());
+    let second = f.read(f.due, after, &nobody).unwrap();
+    assert_eq!(last_id(&second), Some(f.step(&update).id));
+
+    // Written in order, each batch as decided: all three are queued.
+    assert_eq!(f.queue(f.due), 3);
+}
+
+#[test]
+fn steps_composed_while_another_program_wrote_are_decided_again() {
+    let f = Fixture::new("");
+    let (early, _, _) = keys(&f);
+    let now = f.due - secs(14);
+
+    // Nobody wrote meanwhile: the decision is written as it was made.
+    let batch = f.read(now, None, &HashSet::new()).unwrap();
+    let decided = fire::decide_all(&f.config, batch, now);
+    let trip = f.trip(now, Some(&decided));
+    assert!(!trip.stale);
+    assert_eq!(trip.sent, 1);
+    assert_eq!(f.store.deliveries_of(f.id).unwrap().len(), 1);
+    assert_eq!(f.step(&early).state, "queued");
+
+    // Another program marks the commitment done while the reminder due at the
+    // deadline is composed: the batch is decided again, and nothing goes.
+    let f = Fixture::new("");
+    let now = f.due - secs(5);
+    f.queue(f.due - secs(14));
+    let batch = f.read(now, None, &HashSet::new()).unwrap();
+    let decided = fire::decide_all(&f.config, batch, now);
+    let other = Store::open(&f.path()).unwrap();
+    other.set_status(f.id, Status::Done).unwrap();
+    let trip = f.trip(now, Some(&decided));
+    assert!(trip.stale, "the other program's commit is seen");
+    assert_eq!(trip.sent, 0);
+    let (_, _, on_time) = keys(&f);
+    let step = f.step(&on_time);
+    assert_eq!(step.state, "skipped", "{step:?}");
+    assert!(step.reason.unwrap().contains("marked done"));
+    assert_eq!(
+        f.store.deliveries_of(f.id).unwrap().len(),
+        1,
+        "only the early reminder, queued before"
+    );
 }

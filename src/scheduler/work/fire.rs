@@ -1,0 +1,452 @@
+//! Firing due steps, in three parts so that composing, the slow part, runs off the
+//! store's thread: [`read`] takes a batch of due steps with what deciding them needs
+//! from the store, [`decide_all`] (pure) decides each one and composes its emails, and
+//! [`apply_all`] writes the decisions inside a transaction.
+//!
+//! The store may change between reading and applying. Another program's commit moves
+//! the store's `data_version`, and the caller then throws the decisions away (see
+//! `queue_batch`). The daemon's own writes in between are the sender's records, which
+//! touch deliveries' states and queued steps only: nothing a decision rests on.
+
+use std::collections::HashSet;
+
+use jiff::Timestamp;
+
+use crate::commitment::Status;
+use crate::config::Config;
+use crate::mail::compose::{Email, Situation, update_for, writes_to_customer};
+use crate::mail::context::{Failure, StepInfo};
+use crate::mail::message::{Outgoing, build, id_domain, reply_id, thread_root};
+use crate::planner::{SkipCode, StepKind};
+use crate::store::{DueStep, NewDelivery, NewRevision, Origin, RevisionRecord, Store, StoreError};
+use crate::when::format_stored;
+
+use super::checked;
+
+/// A due step and what deciding it needs from the store.
+pub struct Due {
+    step: DueStep,
+    /// The store's answers, or why they could not be read.
+    facts: Result<Facts, String>,
+}
+
+/// What a step's decision reads besides the step and its commitment.
+struct Facts {
+    /// The commitment's due-time revisions, which number automatic updates.
+    revisions: Vec<RevisionRecord>,
+    /// For a failure notice, the email that failed.
+    failure: Result<Option<Failure>, String>,
+    /// The audiences that already have a thread about the commitment.
+    threads: Vec<String>,
+}
+
+/// Due steps read in one transaction, and the store's `data_version` then.
+pub struct Batch {
+    version: i64,
+    steps: Vec<Due>,
+}
+
+/// A batch's decisions, to be applied only if the store's `data_version` is still
+/// `version`.
+pub struct Decided {
+    /// The `data_version` the steps were read at.
+    pub version: i64,
+    decisions: Vec<(Target, Decision)>,
+}
+
+/// The step a decision is about.
+struct Target {
+    step_id: i64,
+    commitment_id: i64,
+}
+
+/// What becomes of a due step.
+enum Decision {
+    /// It waits for business hours: fires again at `until`.
+    Hold { until: Timestamp },
+    /// It does not go.
+    Skip { code: SkipCode, reason: String },
+    /// Its emails cannot be composed.
+    Fail { reason: String },
+    /// Its emails go, due at `at`; a customer update also moves the due time.
+    Send {
+        deliveries: Vec<NewDelivery>,
+        revision: Option<NewRevision>,
+        late: bool,
+        at: Timestamp,
+    },
+}
+
+/// Why a batch of decisions was not applied.
+pub enum Queueing {
+    /// The store failed.
+    Store(StoreError),
+    /// A step failed outside a savepoint: the batch must run again with them.
+    StepFailed,
+}
+
+impl From<StoreError> for Queueing {
+    fn from(e: StoreError) -> Self {
+        Queueing::Store(e)
+    }
+}
+
+impl Queueing {
+    /// The store's error; a failed step is recorded once steps run in savepoints.
+    pub fn into_store_error(self) -> StoreError {
+        match self {
+            Queueing::Store(e) => e,
+            Queueing::StepFailed => unreachable!("steps in savepoints record their failures"),
+        }
+    }
+}
+
+/// Up to `limit` due steps after `after` (see [`Store::due_steps`]) with what deciding
+/// them needs, or `None` when nothing is due. The batch ends before a step of a
+/// commitment in `busy` (another batch not yet written) or already in the batch, so
+/// that each decision sees what those before it wrote: a customer update's revision
+/// numbers the next one.
+pub fn read(
+    store: &Store,
+    now: Timestamp,
+    ahead: Timestamp,
+    after: Option<(Timestamp, i64)>,
+    busy: &HashSet<i64>,
+    limit: usize,
+) -> Result<Option<Batch>, StoreError> {
+    let version = store.data_version()?;
+    let mut commitments = HashSet::new();
+    let mut steps = Vec::new();
+    for step in store.due_steps(now, ahead, after, limit)? {
+        if busy.contains(&step.row.id) || !commitments.insert(step.row.id) {
+            break;
+        }
+        let facts = facts(store, &step).map_err(|e| format!("cannot be queued: {e}"));
+        steps.push(Due { step, facts });
+    }
+    Ok((!steps.is_empty()).then_some(Batch { version, steps }))
+}
+
+impl Batch {
+    /// Where the next read goes on from: this batch's last step.
+    pub fn last(&self) -> Option<(Timestamp, i64)> {
+        self.steps.last().map(|due| (due.step.fire_at, due.step.id))
+    }
+
+    /// The commitments of this batch's steps.
+    pub fn commitments(&self) -> HashSet<i64> {
+        self.steps.iter().map(|due| due.step.row.id).collect()
+    }
+}
+
+fn facts(store: &Store, step: &DueStep) -> Result<Facts, StoreError> {
+    Ok(Facts {
+        revisions: store.revisions_of(step.row.id)?,
+        failure: failure_for(store, step)?,
+        threads: store.threads_of(step.row.id)?,
+    })
+}
+
+/// Decides every step of `batch` as of `now` and composes the emails of those that go.
+pub fn decide_all(config: &Config, batch: Batch, now: Timestamp) -> Decided {
+    let decisions = batch
+        .steps
+        .iter()
+        .map(|due| {
+            let target = Target {
+                step_id: due.step.id,
+                commitment_id: due.step.row.id,
+            };
+            (target, decide(config, due, now))
+        })
+        .collect();
+    Decided {
+        version: batch.version,
+        decisions,
+    }
+}
+
+/// Writes `decided`; how many steps put mail in the outbox (or, in a dry run, recorded
+/// the mail they would have sent).
+///
+/// A step that cannot be written must not take the others down with it, so each step
+/// can run in a savepoint of its own. Savepoints cost a statement journal of every
+/// page a step touches, and steps almost never fail: the caller runs the batch without
+/// them first (`isolate` false), and only if a step fails runs it again with them.
+pub fn apply_all(
+    store: &Store,
+    config: &Config,
+    decided: &Decided,
+    now: Timestamp,
+    isolate: bool,
+) -> Result<usize, Queueing> {
+    let mut sent = 0;
+    for (target, decision) in &decided.decisions {
+        let applied = if isolate {
+            store.isolated(|s| apply(s, config, target, decision, now))
+        } else {
+            apply(store, config, target, decision, now)
+        };
+        match applied {
+            Ok(true) => sent += 1,
+            Ok(false) => {}
+            Err(_) if !isolate => return Err(Queueing::StepFailed),
+            Err(e) => {
+                tracing::error!(step = target.step_id, cause = %e, "cannot queue a step");
+                store.fail_step(target.step_id, &format!("cannot be queued: {e}"), now)?;
+            }
+        }
+    }
+    Ok(sent)
+}
+
+/// Decides one due step. A step composed ahead is decided and dated as of its own
+/// time, when its emails will leave.
+fn decide(config: &Config, due: &Due, now: Timestamp) -> Decision {
+    let step = &due.step;
+    let at = now.max(step.fire_at);
+    let (commitment, matched) = match checked(config, &step.row) {
+        Ok(found) => found,
+        Err(reason) => {
+            return Decision::Skip {
+                code: SkipCode::Replanned,
+                reason: format!("held: the row has problems ({reason})"),
+            };
+        }
+    };
+    let facts = match &due.facts {
+        Ok(facts) => facts,
+        Err(reason) => return fail(reason),
+    };
+    let kind: StepKind = match step.kind.parse() {
+        Ok(kind) => kind,
+        Err(reason) => return Decision::Fail { reason },
+    };
+    if kind.needs_open() && commitment.status != Status::Open {
+        return Decision::Skip {
+            code: SkipCode::Closed,
+            reason: format!("the commitment was marked {}", commitment.status),
+        };
+    }
+    let rule = config
+        .rules
+        .iter()
+        .find(|r| r.name == step.rule)
+        .unwrap_or(matched);
+    let zone = commitment
+        .timezone
+        .as_ref()
+        .unwrap_or(config.calendar.zone());
+    if writes_to_customer(kind, rule) {
+        let opens = config.calendar.next_open_in(at, zone);
+        if opens > at {
+            return Decision::Hold { until: opens };
+        }
+    }
+    let late = match rule.catch_up.decide(
+        step.fire_at,
+        at,
+        config.daemon.late_after,
+        step.newer_due_exists,
+    ) {
+        crate::rule::FireDecision::Skip(reason) => {
+            return Decision::Skip {
+                code: SkipCode::CatchUp,
+                reason,
+            };
+        }
+        crate::rule::FireDecision::Send { late } => late,
+    };
+    let info = StepInfo {
+        kind,
+        label: step.label.clone(),
+        rule: step.rule.clone(),
+        planned_at: step.planned_at,
+        late,
+    };
+    let update = match update_for(
+        kind,
+        &step.key,
+        &commitment,
+        rule,
+        &config.calendar,
+        &facts.revisions,
+        at,
+    ) {
+        Ok(update) => update,
+        Err(reason) => return fail(&reason),
+    };
+    let failure = match &facts.failure {
+        Ok(failure) => failure.as_ref(),
+        Err(reason) => return fail(reason),
+    };
+    let situation = Situation {
+        commitment: &commitment,
+        rule,
+        step: &info,
+        calendar: &config.calendar,
+        templates: &config.templates,
+        command: &config.command,
+        update: update.as_ref(),
+        failure,
+        now: at,
+    };
+    let emails = match situation.emails() {
+        Ok(emails) => emails,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let deliveries = match deliveries(config, due, &facts.threads, &emails, at) {
+        Ok(deliveries) => deliveries,
+        Err(reason) => return fail(&reason),
+    };
+    let revision = match (kind, &update, &rule.customer_update) {
+        (StepKind::CustomerUpdate, Some(update), Some(rule_update)) => Some(NewRevision {
+            commitment_id: commitment.id,
+            old_due: step.row.due_at.clone().unwrap_or_default(),
+            new_due: format_stored(update.new_due, zone),
+            reason: None,
+            source: format!(
+                "automatic update {} of {} (rule \"{}\")",
+                update.number, rule_update.max, rule.name
+            ),
+            automatic: true,
+            notify: false,
+        }),
+        _ => None,
+    };
+    Decision::Send {
+        deliveries,
+        revision,
+        late,
+        at,
+    }
+}
+
+fn fail(reason: &str) -> Decision {
+    Decision::Fail {
+        reason: reason.to_string(),
+    }
+}
+
+/// Writes one decision; true if it put mail in the outbox.
+fn apply(
+    store: &Store,
+    config: &Config,
+    target: &Target,
+    decision: &Decision,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let id = target.step_id;
+    match decision {
+        Decision::Hold { until } => store.hold_step(id, *until, now)?,
+        Decision::Skip { code, reason } => store.skip_step(id, *code, reason, now)?,
+        Decision::Fail { reason } => {
+            tracing::error!(commitment = target.commitment_id, step = id, cause = %reason, "cannot compose the email for a step");
+            store.fail_step(id, reason, now)?;
+        }
+        Decision::Send {
+            deliveries,
+            revision,
+            late,
+            at,
+        } => {
+            if config.mail.dry_run {
+                const DRY_RUN: &str = "dry run: rendered and recorded, not sent";
+                for delivery in deliveries {
+                    store.add_skipped_delivery(delivery, DRY_RUN, now)?;
+                }
+                store.skip_step(id, SkipCode::DryRun, DRY_RUN, now)?;
+                return Ok(true);
+            }
+            if let Some(revision) = revision {
+                store.revise_due(revision, now)?;
+            }
+            for delivery in deliveries {
+                store.add_delivery(delivery, now, *at)?;
+            }
+            store.queue_step(id, *late, now)?;
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// For a failure notice, the email that failed.
+fn failure_for(
+    store: &Store,
+    step: &DueStep,
+) -> Result<Result<Option<Failure>, String>, StoreError> {
+    if step.kind.parse() != Ok(StepKind::DeliveryFailed) {
+        return Ok(Ok(None));
+    }
+    let Some(id) = step
+        .key
+        .strip_prefix("delivery_failed#")
+        .and_then(|id| id.parse().ok())
+    else {
+        return Ok(Err(format!("'{}' names no delivery", step.key)));
+    };
+    Ok(match store.delivery(id)? {
+        None => Err(format!("delivery {id} is not recorded")),
+        Some(d) => Ok(Some(Failure {
+            recipient: d.recipient,
+            audience: d.audience,
+            subject: d.subject,
+            error: d.last_error.unwrap_or_default(),
+            attempts: d.attempts,
+        })),
+    })
+}
+
+/// The outbox entries for a step's emails: Message-IDs that thread per audience (a
+/// thread is started by the audience's first email about the commitment), and the
+/// messages built.
+fn deliveries(
+    config: &Config,
+    due: &Due,
+    threads: &[String],
+    emails: &[Email],
+    at: Timestamp,
+) -> Result<Vec<NewDelivery>, String> {
+    let step = &due.step;
+    let commitment_id = step.row.id;
+    let domain = id_domain(&config.mail.from);
+    let mut out = Vec::with_capacity(emails.len());
+    for (index, email) in emails.iter().enumerate() {
+        let audience = email.audience.as_str();
+        let root = thread_root(commitment_id, email.audience, &domain);
+        let started = threads.iter().any(|t| t == audience)
+            || out.iter().any(|d: &NewDelivery| d.audience == audience);
+        let (message_id, reply_to_thread) = if started {
+            (
+                reply_id(commitment_id, email.audience, step.id, index, &domain),
+                Some(root.as_str()),
+            )
+        } else {
+            (root.clone(), None)
+        };
+        let message = build(&Outgoing {
+            from: &config.mail.from,
+            to: &email.to,
+            rendered: &email.rendered,
+            message_id: &message_id,
+            reply_to_thread,
+            commitment_id: Some(commitment_id),
+            date: at,
+        })
+        .map_err(|e| e.to_string())?;
+        out.push(NewDelivery {
+            origin: Origin::Step {
+                step_id: step.id,
+                commitment_id,
+            },
+            audience: audience.to_string(),
+            sender: config.mail.from.email.to_string(),
+            recipient: email.to.email.to_string(),
+            subject: email.rendered.subject.clone(),
+            message_id,
+            message,
+        });
+    }
+    Ok(out)
+}
