@@ -24,7 +24,7 @@ use crate::when::format_stored;
 use super::checked;
 
 /// A due step and what deciding it needs from the store.
-pub struct Due {
+struct Due {
     step: DueStep,
     /// The store's answers, or why they could not be read.
     facts: Result<Facts, String>,
