@@ -1,5 +1,6 @@
-//! One pass of the planning task, a batch at a time on the store's thread: plan every
-//! commitment in the change queue, then turn each due step into deliveries.
+//! One pass of the planning task, a batch at a time: plan every commitment in the change
+//! queue, then turn each due step into deliveries, composed off the store's thread
+//! (`fire`).
 //!
 //! A bad row (unreadable due time, invalid address, no matching rule) is recorded in
 //! `problems`, logged once, and its planned steps are held; it never stops the pass.
@@ -32,9 +33,10 @@ const BATCH: usize = 250;
 /// ([`Store::withdraw_ahead`](crate::store::Store::withdraw_ahead)).
 pub const LEAD: SignedDuration = SignedDuration::from_secs(5);
 
-/// How many due steps one transaction turns into emails: few enough that composing
-/// them takes a few milliseconds, so that during a burst the sender's trips to record
-/// what was sent (which free its connections) wait no longer than that.
+/// How many due steps one transaction reads to be composed, and the next writes: few
+/// enough that a trip to the store takes about a millisecond, so that during a burst
+/// the sender's trips to record what was sent (which free its connections) wait no
+/// longer than that.
 const QUEUE_BATCH: usize = 32;
 
 /// What a pass did and what comes next.
