@@ -14,7 +14,7 @@
 //! outcomes that finished together are left for the next transaction to commit
 //! ([`super::records`]): the sender's own trip to the store, or the planning task's
 //! batch that holds the store during a burst; while it runs, the other connections go
-//! on sending. A finished outcome waits up to [`GATHER_OUTCOMES`] for sends whose data
+//! on sending. A finished outcome waits up to `GATHER_OUTCOMES` for sends whose data
 //! is out, so that one transaction records them all. A delivery counts as sent only
 //! once its record is committed. Each send takes a permit from a gate of `connections`
 //! permits just before its data goes out and gives it back only when its outcome is

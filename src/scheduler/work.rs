@@ -26,10 +26,10 @@ use fire::Queueing;
 const BATCH: usize = 250;
 
 /// How long before their time the emails of an owner's or team's step
-/// ([`StepKind::AHEAD`]) are composed and put in the outbox, due at that time: the
-/// sender then only has to send them when it comes, so a burst of reminders due at one
-/// instant leaves at it instead of as fast as they can be composed. A change to the
-/// commitment planned before they leave takes them back
+/// ([`StepKind::AHEAD`](crate::planner::StepKind::AHEAD)) are composed and put in the
+/// outbox, due at that time: the sender then only has to send them when it comes, so a
+/// burst of reminders due at one instant leaves at it instead of as fast as they can be
+/// composed. A change to the commitment planned before they leave takes them back
 /// ([`Store::withdraw_ahead`](crate::store::Store::withdraw_ahead)).
 pub const LEAD: SignedDuration = SignedDuration::from_secs(5);
 

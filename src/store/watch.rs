@@ -37,7 +37,7 @@ pub struct WatchError {
 }
 
 /// Starts watching the directory of `db` and calls `wake.notify_one()` whenever the
-/// database or its WAL is written, checkpointing at most every [`CHECKPOINT_EVERY`]
+/// database or its WAL is written, checkpointing at most every `CHECKPOINT_EVERY`
 /// meanwhile. The watch runs on a thread of its own that blocks in `read(2)` on the
 /// inotify descriptor, so it costs nothing while nothing happens.
 pub fn spawn(db: &Path, wake: Arc<Notify>) -> Result<std::thread::JoinHandle<()>, WatchError> {

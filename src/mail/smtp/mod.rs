@@ -13,7 +13,7 @@
 //! first command fails and the message goes again on a new connection; nothing of it was
 //! transferred, so that is not a failed attempt.
 //!
-//! The mail transaction itself, pipelined when the relay allows, is in [`transaction`].
+//! The mail transaction itself, pipelined when the relay allows, is in `transaction`.
 //!
 //! Every command waits at most the configured timeout.
 
