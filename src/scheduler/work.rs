@@ -274,6 +274,8 @@ fn queue_batch(
     let mut taken = Taken::default();
     let mut run = |isolate| {
         store.transaction(|s| {
+            let from_first = HashSet::new();
+            let read = |after, busy| fire::read(s, now, ahead, after, busy, QUEUE_BATCH);
             let (sent, stale) = match decided {
                 None => (0, false),
                 Some(decided) if decided.version == s.data_version()? => {
@@ -283,8 +285,7 @@ fn queue_batch(
                     tracing::debug!(
                         "the store changed while steps were composed; composing them again"
                     );
-                    let sent = match fire::read(s, now, ahead, None, &HashSet::new(), QUEUE_BATCH)?
-                    {
+                    let sent = match read(None, &from_first)? {
                         Some(batch) => {
                             let decided = fire::decide_all(config, batch, now);
                             fire::apply_all(s, config, &decided, now, isolate)?
@@ -295,9 +296,9 @@ fn queue_batch(
                 }
             };
             let next = if stale {
-                fire::read(s, now, ahead, None, &HashSet::new(), QUEUE_BATCH)?
+                read(None, &from_first)?
             } else {
-                fire::read(s, now, ahead, after, busy, QUEUE_BATCH)?
+                read(after, busy)?
             };
             // The sender's records ride along: its connections wait for them.
             records.write(s, &mut taken);
