@@ -9,6 +9,7 @@ use serde::de::{IntoDeserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
+use crate::address::check_domain;
 use crate::calendar::{Hours, Offset, Week, Zone};
 use crate::commitment::parse_mailbox;
 use crate::rule::{CatchUp, CheckInTo};
@@ -344,15 +345,28 @@ impl<T> OneOrMany<T> {
     }
 }
 
-/// An address in config, read with the same rules as addresses in commitments.
+/// An address in config, read with the same rules as addresses in commitments, and
+/// refused if its domain has no dot ([`crate::address::check_domain`]).
 #[derive(Debug, Clone)]
 pub(crate) struct MailboxSetting(pub Mailbox);
 
 impl<'de> Deserialize<'de> for MailboxSetting {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        parse_mailbox(&text)
-            .map(MailboxSetting)
-            .map_err(serde::de::Error::custom)
+        // A visitor, not `String::deserialize` then a check: an error raised inside
+        // the deserializer gets this value's place, so a bad address in a list is
+        // reported at the address rather than at the list.
+        struct Address;
+        impl Visitor<'_> for Address {
+            type Value = MailboxSetting;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an email address such as \"Name <name@example.com>\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                let mailbox = parse_mailbox(text).map_err(E::custom)?;
+                check_domain(&mailbox.email).map_err(E::custom)?;
+                Ok(MailboxSetting(mailbox))
+            }
+        }
+        deserializer.deserialize_str(Address)
     }
 }

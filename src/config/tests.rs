@@ -398,3 +398,47 @@ fn the_log_level_is_read_strictly() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn an_address_without_a_dot_in_its_domain_is_refused_wherever_config_names_one() {
+    let dir = dir_with(&[
+        ("a.toml", "[mail]\nfrom = \"Followup <followup@hughes>\"\n"),
+        (
+            "b.toml",
+            "[[rule]]\nname = \"a\"\nalert = { to = [\"ok@example.com\", \"team@hughes\"] }\n",
+        ),
+        (
+            "c.toml",
+            "[[rule]]\nname = \"b\"\nescalate = { after = \"4h\", to = \"joan.patel@example\" }\n",
+        ),
+        (
+            "d.toml",
+            "[report]\nto = [\"boss@example.com\", \"boss@firm\"]\n",
+        ),
+        (
+            "e.toml",
+            "[[rule]]\nname = \"c\"\nalert = { to = \"root@localhost\" }\n",
+        ),
+    ]);
+    let errors = errors_of(dir.path());
+    let expected = [
+        ("a.toml:2:8", "followup@hughes"),
+        ("b.toml:3:35", "team@hughes"),
+        ("c.toml:3:33", "joan.patel@example"),
+        ("d.toml:2:27", "boss@firm"),
+    ];
+    for (place, address) in expected {
+        assert!(
+            errors.iter().any(|e| e.contains(place)
+                && e.contains(&format!("'{address}'"))
+                && e.contains("no dot in its domain")),
+            "no error at {place} for {address}: {errors:#?}"
+        );
+    }
+    assert!(
+        !errors
+            .iter()
+            .any(|e| e.contains("e.toml") && e.contains("localhost")),
+        "localhost is allowed: {errors:#?}"
+    );
+}
