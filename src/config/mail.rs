@@ -250,30 +250,18 @@ pub(super) fn check(
 ) -> Option<MailSettings> {
     let transport = match mail.transport {
         TransportKind::File => TransportSettings::File {
-            dir: resolve(
-                base,
-                &mail
-                    .file
-                    .map(|f| f.dir)
-                    .unwrap_or_else(|| PathBuf::from("var/outbox")),
-            ),
+            dir: resolve(base, &mail.file.unwrap_or_default().dir),
         },
         TransportKind::Sendmail => TransportSettings::Sendmail {
-            command: mail
-                .sendmail
-                .map(|s| s.command)
-                .unwrap_or_else(|| PathBuf::from("/usr/sbin/sendmail")),
+            command: mail.sendmail.unwrap_or_default().command,
         },
         TransportKind::Smtp => {
-            let Some(smtp) = mail.smtp else {
-                errors.push(ConfigError::whole(
-                    file,
-                    "transport = \"smtp\" needs a [mail.smtp] table with at least host",
-                ));
-                return None;
+            // Without a [mail.smtp] table every key takes its default, and no check
+            // below can fail, so no error needs the table's place.
+            let (span, smtp) = match mail.smtp {
+                Some(smtp) => (smtp.span(), smtp.into_inner()),
+                None => (0..0, sections::SmtpSection::default()),
             };
-            let span = smtp.span();
-            let smtp = smtp.into_inner();
             let at = |span, message: &str| ConfigError::at(file, source, Some(span), message);
             if smtp.host.trim().is_empty() {
                 errors.push(at(span.clone(), "[mail.smtp] host is empty"));

@@ -442,3 +442,77 @@ fn an_address_without_a_dot_in_its_domain_is_refused_wherever_config_names_one()
         "localhost is allowed: {errors:#?}"
     );
 }
+
+#[test]
+fn a_table_with_its_keys_left_out_takes_the_readme_defaults() {
+    let dir = dir_with(&[(
+        "a.toml",
+        "[store]\n[calendar]\n[mail]\n[mail.file]\n[mail.smtp]\n[mail.sendmail]\n[log]\n[daemon]\n[report]\n",
+    )]);
+    let config = load(dir.path(), false).unwrap();
+    let parent = dir.path().parent().unwrap();
+    assert_eq!(config.store.path, parent.join("var/followup.db"));
+    assert_eq!(
+        config.store.keep,
+        jiff::SignedDuration::from_hours(400 * 24)
+    );
+    assert_eq!(config.calendar.zone_name(), "Europe/London");
+    assert_eq!(
+        config.mail.from.to_string(),
+        "Followup <followup@example.com>"
+    );
+    assert!(!config.mail.dry_run);
+    assert_eq!(config.mail.retry, mail::RetryPolicy::default());
+    assert_eq!(config.mail.max_per_minute, None);
+    let TransportSettings::File { dir: outbox } = &config.mail.transport else {
+        panic!("file is the default transport")
+    };
+    assert_eq!(outbox, &parent.join("var/outbox"));
+    assert_eq!(config.log_level, LogLevel::Info);
+    assert_eq!(config.daemon.late_after, jiff::SignedDuration::from_mins(1));
+    assert!(config.report.to.is_empty());
+
+    let smtp = dir_with(&[("a.toml", "[mail]\ntransport = \"smtp\"\n[mail.smtp]\n")]);
+    let TransportSettings::Smtp(smtp) = load(smtp.path(), false).unwrap().mail.transport else {
+        panic!("smtp")
+    };
+    assert_eq!((smtp.host.as_str(), smtp.port), ("127.0.0.1", 25));
+    assert_eq!((smtp.tls, smtp.username), (TlsMode::None, None));
+    assert_eq!(smtp.password, PasswordSource::None);
+    assert_eq!(smtp.timeout, std::time::Duration::from_secs(30));
+    assert_eq!(smtp.connections, 4);
+    assert!(!smtp.accept_invalid_certs && smtp.hello_name.is_none());
+    let no_table = dir_with(&[("a.toml", "[mail]\ntransport = \"smtp\"\n")]);
+    assert!(matches!(
+        load(no_table.path(), false).unwrap().mail.transport,
+        TransportSettings::Smtp(SmtpSettings { ref host, .. }) if host == "127.0.0.1"
+    ));
+
+    let sendmail = dir_with(&[(
+        "a.toml",
+        "[mail]\ntransport = \"sendmail\"\n[mail.sendmail]\n",
+    )]);
+    let TransportSettings::Sendmail { command } =
+        load(sendmail.path(), false).unwrap().mail.transport
+    else {
+        panic!("sendmail")
+    };
+    assert_eq!(command, Path::new("/usr/sbin/sendmail"));
+}
+
+#[test]
+fn the_readme_defaults_are_the_shipped_values() {
+    let empty = dir_with(&[("a.toml", "[store]\n[calendar]\n[mail]\n[mail.file]\n")]);
+    let defaults = dir_with(&[]);
+    let (empty, defaults) = (
+        load(empty.path(), false).unwrap(),
+        load(defaults.path(), false).unwrap(),
+    );
+    assert_eq!(empty.store.path, defaults.store.path);
+    assert_eq!(empty.calendar.zone_name(), defaults.calendar.zone_name());
+    assert_eq!(empty.mail.from, defaults.mail.from);
+    assert_eq!(
+        format!("{:?}", empty.mail.transport),
+        format!("{:?}", defaults.mail.transport)
+    );
+}
