@@ -345,7 +345,7 @@ job = "report"
 
 #[test]
 fn a_systemd_credential_names_the_password_and_falls_back_to_the_config_dir() {
-    let smtp = "[mail]\nfrom = \"f@example.com\"\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"relay\"\nusername = \"u\"\n";
+    let smtp = "[mail]\nfrom = \"f@example.com\"\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"relay\"\ntls = \"tls\"\nusername = \"u\"\n";
     let dir = dir_with(&[(
         "m.toml",
         &format!("{smtp}password_credential = \"smtp-password\"\n"),
@@ -368,7 +368,7 @@ fn a_systemd_credential_names_the_password_and_falls_back_to_the_config_dir() {
     )]);
     let errors = errors_of(path.path());
     assert!(
-        errors[0].contains("m.toml:7:") && errors[0].contains("not a path"),
+        errors[0].contains("m.toml:8:") && errors[0].contains("not a path"),
         "{errors:?}"
     );
     let both = dir_with(&[(
@@ -377,7 +377,7 @@ fn a_systemd_credential_names_the_password_and_falls_back_to_the_config_dir() {
     )]);
     let errors = errors_of(both.path());
     assert!(
-        errors[0].contains("m.toml:8:") && errors[0].contains("not several"),
+        errors[0].contains("m.toml:9:") && errors[0].contains("not several"),
         "{errors:?}"
     );
 }
@@ -514,5 +514,51 @@ fn the_readme_defaults_are_the_shipped_values() {
     assert_eq!(
         format!("{:?}", empty.mail.transport),
         format!("{:?}", defaults.mail.transport)
+    );
+}
+
+#[test]
+fn a_username_over_plain_text_to_another_host_is_an_error_naming_the_fix() {
+    let smtp = |host: &str, tls: &str| {
+        format!(
+            "[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"{host}\"\n{tls}username = \"u\"\npassword_env = \"PW\"\n"
+        )
+    };
+    for (host, tls) in [
+        ("smtp.example.com", ""),
+        ("192.0.2.7", "tls = \"none\"\n"),
+        ("relay", "tls = \"none\"\n"),
+    ] {
+        let dir = dir_with(&[("m.toml", &smtp(host, tls))]);
+        let errors = errors_of(dir.path());
+        let line = if tls.is_empty() { 5 } else { 6 };
+        assert!(
+            errors.len() == 1
+                && errors[0].contains(&format!("m.toml:{line}:12"))
+                && errors[0].contains(host)
+                && errors[0].contains("clear text")
+                && errors[0].contains("tls = \"starttls\"")
+                && errors[0].contains("tls = \"tls\""),
+            "{host}: {errors:#?}"
+        );
+    }
+    for host in ["127.0.0.1", "127.3.4.5", "::1", "localhost", "LOCALHOST"] {
+        let dir = dir_with(&[("m.toml", &smtp(host, "tls = \"none\"\n"))]);
+        assert!(load(dir.path(), false).is_ok(), "{host} is loopback");
+    }
+    for tls in ["starttls", "tls"] {
+        let dir = dir_with(&[(
+            "m.toml",
+            &smtp("smtp.example.com", &format!("tls = \"{tls}\"\n")),
+        )]);
+        assert!(load(dir.path(), false).is_ok(), "{tls}");
+    }
+    let no_user = dir_with(&[(
+        "m.toml",
+        "[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"smtp.example.com\"\n",
+    )]);
+    assert!(
+        load(no_user.path(), false).is_ok(),
+        "no AUTH, no password to leak"
     );
 }
