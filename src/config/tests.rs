@@ -220,29 +220,13 @@ check_in = { after = "1d", to = "manager" }
     let errors = errors_of(dir.path());
     assert_eq!(
         errors.len(),
-        1,
-        "serde stops at the first error in a file: {errors:#?}"
+        4,
+        "a value serde refuses hides none of the others: {errors:#?}"
     );
-    assert!(
-        errors[0].contains("r.toml:6:") && errors[0].contains("manager"),
-        "{}",
-        errors[0]
-    );
-    std::fs::write(
-        dir.path().join("r.toml"),
-        r#"[[rule]]
-name = "a"
-customer_update = { at = "-1h", extend_by = "-1d" }
-alert = { at = "-5m", to = ["team@example.com"] }
-escalate = { after = "4h", to = [] }
-"#,
-    )
-    .unwrap();
-    let errors = errors_of(dir.path());
-    assert_eq!(errors.len(), 3, "{errors:#?}");
     assert!(errors[0].contains("r.toml:3:") && errors[0].contains("extend_by"));
     assert!(errors[1].contains("r.toml:4:") && errors[1].contains("before the due time"));
     assert!(errors[2].contains("r.toml:5:") && errors[2].contains("nobody"));
+    assert!(errors[3].contains("r.toml:6:") && errors[3].contains("manager"));
     std::fs::write(
         dir.path().join("r.toml"),
         "[[rule]]\nname = \"a\"\nalert = { to = [\"team@example.com\", \"not an address\"] }\n",
@@ -318,12 +302,12 @@ job = "report"
         errors[0]
     );
     assert!(
-        errors[1].contains("s.toml:15:12") && errors[1].contains("unknown time zone"),
+        errors[1].contains("s.toml:12:") && errors[1].contains("[report] to names nobody"),
         "{}",
         errors[1]
     );
     assert!(
-        errors[2].contains("s.toml:12:") && errors[2].contains("[report] to names nobody"),
+        errors[2].contains("s.toml:15:12") && errors[2].contains("unknown time zone"),
         "{}",
         errors[2]
     );
@@ -561,4 +545,22 @@ fn a_username_over_plain_text_to_another_host_is_an_error_naming_the_fix() {
         load(no_user.path(), false).is_ok(),
         "no AUTH, no password to leak"
     );
+}
+
+#[test]
+fn a_rule_with_a_mistake_still_owns_the_template_it_names() {
+    let dir = dir_with(&[(
+        "r.toml",
+        "[[rule]]\nname = \"a\"\noverdue_max = 2\ncustomer_update = { at = \"-1h\", extend_by = \"1d\", template = \"sorry\" }\n",
+    )]);
+    std::fs::create_dir(dir.path().join("templates")).unwrap();
+    std::fs::write(
+        dir.path().join("templates/sorry.txt"),
+        "Subject: Sorry\n\n{{ update.new_time }}\n",
+    )
+    .unwrap();
+    let errors = errors_of(dir.path());
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(errors[0].contains("r.toml:3:") && errors[0].contains("overdue_every"));
+    assert!(errors[1].contains("sorry.txt:3:") && errors[1].contains("update.new_time"));
 }
