@@ -7,6 +7,7 @@
 //!
 //! The modules follow those words:
 //!
+//! - [`address`]: checks every address must pass beyond its syntax (a dot in the domain).
 //! - [`commitment`]: the promise itself and how a stored row becomes one (pure).
 //! - [`when`]: reading the times users type (`+2h`, `2026-11-24 17:00`, RFC 3339).
 //! - [`calendar`]: time zone and offsets such as `-1d` (pure).
@@ -27,6 +28,7 @@
 //! - [`logging`]: structured log lines on stderr, with journald priorities under systemd.
 //! - [`cli`]: the command line: one file per group of verbs.
 
+pub mod address;
 pub mod calendar;
 pub mod cli;
 pub mod commitment;

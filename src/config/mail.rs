@@ -223,6 +223,16 @@ pub fn default_port(tls: TlsMode) -> u16 {
     }
 }
 
+/// Whether `host` is this machine (127.0.0.0/8, ::1, `localhost`), the only place a
+/// password may go without TLS.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// `path` made absolute against `base` if it is relative.
 pub fn resolve(base: &Path, path: &Path) -> PathBuf {
     if path.is_absolute() {
@@ -250,38 +260,42 @@ pub(super) fn check(
 ) -> Option<MailSettings> {
     let transport = match mail.transport {
         TransportKind::File => TransportSettings::File {
-            dir: resolve(
-                base,
-                &mail
-                    .file
-                    .map(|f| f.dir)
-                    .unwrap_or_else(|| PathBuf::from("var/outbox")),
-            ),
+            dir: resolve(base, &mail.file.unwrap_or_default().dir),
         },
         TransportKind::Sendmail => TransportSettings::Sendmail {
-            command: mail
-                .sendmail
-                .map(|s| s.command)
-                .unwrap_or_else(|| PathBuf::from("/usr/sbin/sendmail")),
+            command: mail.sendmail.unwrap_or_default().command,
         },
         TransportKind::Smtp => {
-            let Some(smtp) = mail.smtp else {
-                errors.push(ConfigError::whole(
-                    file,
-                    "transport = \"smtp\" needs a [mail.smtp] table with at least host",
-                ));
-                return None;
+            // Without a [mail.smtp] table every key takes its default, and no check
+            // below can fail, so no error needs the table's place.
+            let (span, smtp) = match mail.smtp {
+                Some(smtp) => (smtp.span(), smtp.into_inner()),
+                None => (0..0, sections::SmtpSection::default()),
             };
-            let span = smtp.span();
-            let smtp = smtp.into_inner();
             let at = |span, message: &str| ConfigError::at(file, source, Some(span), message);
             if smtp.host.trim().is_empty() {
                 errors.push(at(span.clone(), "[mail.smtp] host is empty"));
             }
             let password = password_source(dir, base, &smtp, file, source, errors);
-            let username = Some(smtp.username.trim().to_string()).filter(|u| !u.is_empty());
+            let username = smtp
+                .username
+                .as_ref()
+                .map(|u| u.get_ref().trim().to_string())
+                .filter(|u| !u.is_empty());
             if username.is_none() && password != PasswordSource::None {
                 errors.push(at(span.clone(), "a password is set but username is empty"));
+            }
+            if let Some(user) = smtp.username.as_ref().filter(|_| username.is_some())
+                && smtp.tls == TlsMode::None
+                && !is_loopback(smtp.host.trim())
+            {
+                errors.push(at(
+                    user.span(),
+                    &format!(
+                        "username is set with tls = \"none\", so the password would cross the network to {} in clear text: set tls = \"starttls\" (usually port 587) or tls = \"tls\" (usually port 465)",
+                        smtp.host.trim()
+                    ),
+                ));
             }
             let timeout = match &smtp.timeout {
                 None => Duration::from_secs(30),

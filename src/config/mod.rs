@@ -1,9 +1,10 @@
 //! Configuration: every `*.toml` in the config directory, merged and checked before use.
 //!
 //! Two layers, as in ntpd-rs: serde reads each file strictly (unknown keys, bad zones,
-//! bad offsets and bad addresses fail with their line and column), then [`load`] checks
-//! that the merged whole makes sense. Every problem found is returned, each as
-//! `FILE:LINE:COL: message`, so one `check-config` run lists them all.
+//! bad offsets and bad addresses fail with their line and column; `read` carries on
+//! past each one), then [`load`] checks that the merged whole makes sense. Every
+//! problem found is returned, each as `FILE:LINE:COL: message` in file and line order,
+//! so one `check-config` run lists them all.
 //!
 //! Merging: files are read in file-name order. `[store]`, `[calendar]`, `[mail]` and
 //! `[log]` may each appear in one file only; `[[rule]]` blocks from all files add up. A
@@ -13,6 +14,7 @@
 mod error;
 mod jobs;
 pub mod mail;
+mod read;
 mod rules;
 mod sections;
 
@@ -134,14 +136,13 @@ pub fn load(dir: &Path, allow_missing: bool) -> Result<Config, ConfigErrors> {
             "the config directory does not exist (set --config or FOLLOWUP_CONFIG)",
         )]));
     }
+    let mut echoes = Vec::new();
     let parsed: Vec<(PathBuf, String, FileConfig)> = files
         .into_iter()
-        .filter_map(|(path, text)| match toml::from_str::<FileConfig>(&text) {
-            Ok(cfg) => Some((path, text, cfg)),
-            Err(e) => {
-                errors.push(ConfigError::at(&path, &text, e.span(), e.message().trim()));
-                None
-            }
+        .filter_map(|(path, text)| {
+            let read = read::file::<FileConfig>(&path, &text, &mut errors)?;
+            echoes.extend(read.echoes.into_iter().map(|(l, c)| (path.clone(), l, c)));
+            Some((path, text, read.value))
         })
         .collect();
     let defaults: FileConfig = toml::from_str(EMBEDDED_DEFAULTS).expect("built-in defaults parse");
@@ -149,11 +150,17 @@ pub fn load(dir: &Path, allow_missing: bool) -> Result<Config, ConfigErrors> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| dir.clone());
-    let config = build(&dir, &base, parsed, defaults, &mut errors);
-    let wanted: Vec<(String, TemplateKind)> = config
-        .as_ref()
-        .map(|c| c.rules.iter().flat_map(rules::templates_of).collect())
-        .unwrap_or_default();
+    let mut second_layer = Vec::new();
+    let (config, wanted) = match build(&dir, &base, parsed, defaults, &mut second_layer) {
+        Some((config, wanted)) => (Some(config), wanted),
+        None => (None, Vec::new()),
+    };
+    second_layer.retain(|e| {
+        !echoes
+            .iter()
+            .any(|(file, l, c)| *file == e.file && Some(*l) == e.line && Some(*c) == e.column)
+    });
+    errors.extend(second_layer);
     let templates = Templates::load(&dir.join("templates"), &wanted);
     match (config, templates) {
         (Some(mut config), Ok(templates)) if errors.is_empty() => {
@@ -166,6 +173,13 @@ pub fn load(dir: &Path, allow_missing: bool) -> Result<Config, ConfigErrors> {
         }
         _ => Err(ConfigErrors(errors)),
     }
+    .map_err(|mut errors| {
+        // In reading order, whichever layer found them.
+        errors
+            .0
+            .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        errors
+    })
 }
 
 fn toml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -230,7 +244,7 @@ fn build(
     parsed: Vec<(PathBuf, String, FileConfig)>,
     defaults: FileConfig,
     errors: &mut Vec<ConfigError>,
-) -> Option<Config> {
+) -> Option<(Config, Vec<(String, TemplateKind)>)> {
     let embedded = Path::new(EMBEDDED_NAME);
 
     let (store, store_place) = match single("store", &parsed, |c| c.store.as_ref(), errors) {
@@ -286,6 +300,12 @@ fn build(
             rule_sources.push((embedded, EMBEDDED_DEFAULTS, rule));
         }
     }
+    // Read from the blocks as written, so a rule with a mistake elsewhere still claims
+    // its templates and their own mistakes are reported.
+    let wanted = rule_sources
+        .iter()
+        .flat_map(|(_, _, rule)| rules::templates_of(rule.get_ref()))
+        .collect();
     let mut rules: Vec<Rule> = Vec::new();
     let mut names: Vec<String> = Vec::new();
     for (path, text, spanned) in rule_sources {
@@ -305,7 +325,7 @@ fn build(
     } else {
         format!("followup --config {}", dir.display())
     };
-    Some(Config {
+    let config = Config {
         dir: dir.to_path_buf(),
         store: StoreSettings {
             path: mail::resolve(base, &store.path),
@@ -320,7 +340,8 @@ fn build(
         log_level,
         templates: Arc::new(Templates::builtin()),
         command,
-    })
+    };
+    Some((config, wanted))
 }
 
 fn check_calendar(

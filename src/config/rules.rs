@@ -5,7 +5,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use super::ConfigError;
-use super::sections::{OneOrMany, RuleSection};
+use super::sections::{CheckInSection, CustomerUpdateSection, OneOrMany, RuleSection};
 use crate::mail::templates::TemplateKind;
 use crate::rule::{Alert, CheckIn, CheckInTo, CustomerUpdate, Escalate, Overdue, Rule};
 
@@ -89,7 +89,7 @@ pub(super) fn check(
             at: update.at.clone(),
             extend_by: update.extend_by.clone(),
             max,
-            template: update.template.clone().unwrap_or_else(|| DEFAULT_UPDATE_TEMPLATE.to_string()),
+            template: update_template(update),
         }
     });
 
@@ -133,14 +133,10 @@ pub(super) fn check(
                 format!("check_in: after '{}' must not be negative: it counts from when the commitment was done", check_in.after),
             ));
         }
-        let template = check_in.template.clone().unwrap_or_else(|| match check_in.to {
-            CheckInTo::Owner => "check_in_owner".to_string(),
-            CheckInTo::Customer => "check_in_customer".to_string(),
-        });
         CheckIn {
             after: check_in.after.clone(),
             to: check_in.to,
-            template,
+            template: check_in_template(check_in),
         }
     });
 
@@ -183,14 +179,35 @@ fn recipients(
     list
 }
 
-/// The templates a rule uses beyond the built-in owner ones, with what they are for.
-pub(super) fn templates_of(rule: &Rule) -> Vec<(String, TemplateKind)> {
+fn update_template(update: &CustomerUpdateSection) -> String {
+    update
+        .template
+        .clone()
+        .unwrap_or_else(|| DEFAULT_UPDATE_TEMPLATE.to_string())
+}
+
+fn check_in_template(check_in: &CheckInSection) -> String {
+    check_in
+        .template
+        .clone()
+        .unwrap_or_else(|| match check_in.to {
+            CheckInTo::Owner => "check_in_owner".to_string(),
+            CheckInTo::Customer => "check_in_customer".to_string(),
+        })
+}
+
+/// The templates a rule block uses beyond the built-in owner ones, with what they are
+/// for.
+pub(super) fn templates_of(rule: &RuleSection) -> Vec<(String, TemplateKind)> {
     let mut wanted = Vec::new();
     if let Some(update) = &rule.customer_update {
-        wanted.push((update.template.clone(), TemplateKind::CustomerUpdate));
+        wanted.push((
+            update_template(update.get_ref()),
+            TemplateKind::CustomerUpdate,
+        ));
     }
     if let Some(check_in) = &rule.check_in {
-        wanted.push((check_in.template.clone(), TemplateKind::CheckIn));
+        wanted.push((check_in_template(check_in.get_ref()), TemplateKind::CheckIn));
     }
     wanted
 }

@@ -9,9 +9,20 @@ use serde::de::{IntoDeserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
+use crate::address::check_domain;
 use crate::calendar::{Hours, Offset, Week, Zone};
 use crate::commitment::parse_mailbox;
 use crate::rule::{CatchUp, CheckInTo};
+
+// What a table that is present takes for the keys it leaves out, as README.md lists
+// them; the same values as the shipped `config/followup.toml`, which a table left out
+// altogether takes (a unit test holds the two together).
+const DEFAULT_STORE_PATH: &str = "var/followup.db";
+const DEFAULT_ZONE: &str = "Europe/London";
+const DEFAULT_FROM: &str = "Followup <followup@example.com>";
+const DEFAULT_OUTBOX: &str = "var/outbox";
+const DEFAULT_SMTP_HOST: &str = "127.0.0.1";
+const DEFAULT_SENDMAIL: &str = "/usr/sbin/sendmail";
 
 /// One `*.toml` file. Every table is optional; `[[rule]]` blocks add up across files.
 #[derive(Debug, Deserialize)]
@@ -66,6 +77,7 @@ pub(crate) struct DaemonSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LogSection {
+    #[serde(default)]
     pub level: LogLevel,
 }
 
@@ -103,6 +115,7 @@ impl LogLevel {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct StoreSection {
+    #[serde(default = "default_store_path")]
     pub path: PathBuf,
     #[serde(default)]
     pub keep: Option<Spanned<Offset>>,
@@ -112,6 +125,7 @@ pub(crate) struct StoreSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CalendarSection {
+    #[serde(default = "default_zone")]
     pub timezone: Zone,
     #[serde(default)]
     pub business_hours: Option<Spanned<WeekSection>>,
@@ -144,6 +158,7 @@ impl WeekSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MailSection {
+    #[serde(default = "default_from")]
     pub from: MailboxSetting,
     #[serde(default)]
     pub transport: TransportKind,
@@ -178,36 +193,52 @@ pub enum TransportKind {
 
 /// `[mail.file]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct FileSection {
     pub dir: PathBuf,
 }
 
+impl Default for FileSection {
+    fn default() -> Self {
+        FileSection {
+            dir: PathBuf::from(DEFAULT_OUTBOX),
+        }
+    }
+}
+
 /// `[mail.smtp]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct SmtpSection {
     pub host: String,
-    #[serde(default)]
     pub port: Option<u16>,
-    #[serde(default)]
     pub tls: TlsMode,
-    #[serde(default)]
-    pub username: String,
-    #[serde(default)]
+    pub username: Option<Spanned<String>>,
     pub password_file: Option<Spanned<PathBuf>>,
-    #[serde(default)]
     pub password_env: Option<Spanned<String>>,
-    #[serde(default)]
     pub password_credential: Option<Spanned<String>>,
-    #[serde(default)]
     pub timeout: Option<Offset>,
-    #[serde(default)]
     pub connections: Option<u32>,
-    #[serde(default)]
     pub accept_invalid_certs: bool,
-    #[serde(default)]
     pub hello_name: Option<String>,
+}
+
+impl Default for SmtpSection {
+    fn default() -> Self {
+        SmtpSection {
+            host: DEFAULT_SMTP_HOST.to_string(),
+            port: None,
+            tls: TlsMode::default(),
+            username: None,
+            password_file: None,
+            password_env: None,
+            password_credential: None,
+            timeout: None,
+            connections: None,
+            accept_invalid_certs: false,
+            hello_name: None,
+        }
+    }
 }
 
 /// How the SMTP connection is protected.
@@ -225,9 +256,36 @@ pub enum TlsMode {
 
 /// `[mail.sendmail]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct SendmailSection {
     pub command: PathBuf,
+}
+
+impl Default for SendmailSection {
+    fn default() -> Self {
+        SendmailSection {
+            command: PathBuf::from(DEFAULT_SENDMAIL),
+        }
+    }
+}
+
+fn default_store_path() -> PathBuf {
+    PathBuf::from(DEFAULT_STORE_PATH)
+}
+
+fn default_zone() -> Zone {
+    Zone(
+        jiff::tz::TimeZone::get(DEFAULT_ZONE)
+            .expect("the built-in zone database has the default zone"),
+    )
+}
+
+fn default_from() -> MailboxSetting {
+    MailboxSetting(
+        DEFAULT_FROM
+            .parse()
+            .expect("the default sender is an address"),
+    )
 }
 
 /// One `[[rule]]` block as written.
@@ -344,15 +402,28 @@ impl<T> OneOrMany<T> {
     }
 }
 
-/// An address in config, read with the same rules as addresses in commitments.
+/// An address in config, read with the same rules as addresses in commitments, and
+/// refused if its domain has no dot ([`crate::address::check_domain`]).
 #[derive(Debug, Clone)]
 pub(crate) struct MailboxSetting(pub Mailbox);
 
 impl<'de> Deserialize<'de> for MailboxSetting {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        parse_mailbox(&text)
-            .map(MailboxSetting)
-            .map_err(serde::de::Error::custom)
+        // A visitor, not `String::deserialize` then a check: an error raised inside
+        // the deserializer gets this value's place, so a bad address in a list is
+        // reported at the address rather than at the list.
+        struct Address;
+        impl Visitor<'_> for Address {
+            type Value = MailboxSetting;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an email address such as \"Name <name@example.com>\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                let mailbox = parse_mailbox(text).map_err(E::custom)?;
+                check_domain(&mailbox.email).map_err(E::custom)?;
+                Ok(MailboxSetting(mailbox))
+            }
+        }
+        deserializer.deserialize_str(Address)
     }
 }

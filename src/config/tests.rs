@@ -220,29 +220,13 @@ check_in = { after = "1d", to = "manager" }
     let errors = errors_of(dir.path());
     assert_eq!(
         errors.len(),
-        1,
-        "serde stops at the first error in a file: {errors:#?}"
+        4,
+        "a value serde refuses hides none of the others: {errors:#?}"
     );
-    assert!(
-        errors[0].contains("r.toml:6:") && errors[0].contains("manager"),
-        "{}",
-        errors[0]
-    );
-    std::fs::write(
-        dir.path().join("r.toml"),
-        r#"[[rule]]
-name = "a"
-customer_update = { at = "-1h", extend_by = "-1d" }
-alert = { at = "-5m", to = ["team@example.com"] }
-escalate = { after = "4h", to = [] }
-"#,
-    )
-    .unwrap();
-    let errors = errors_of(dir.path());
-    assert_eq!(errors.len(), 3, "{errors:#?}");
     assert!(errors[0].contains("r.toml:3:") && errors[0].contains("extend_by"));
     assert!(errors[1].contains("r.toml:4:") && errors[1].contains("before the due time"));
     assert!(errors[2].contains("r.toml:5:") && errors[2].contains("nobody"));
+    assert!(errors[3].contains("r.toml:6:") && errors[3].contains("manager"));
     std::fs::write(
         dir.path().join("r.toml"),
         "[[rule]]\nname = \"a\"\nalert = { to = [\"team@example.com\", \"not an address\"] }\n",
@@ -318,12 +302,12 @@ job = "report"
         errors[0]
     );
     assert!(
-        errors[1].contains("s.toml:15:12") && errors[1].contains("unknown time zone"),
+        errors[1].contains("s.toml:12:") && errors[1].contains("[report] to names nobody"),
         "{}",
         errors[1]
     );
     assert!(
-        errors[2].contains("s.toml:12:") && errors[2].contains("[report] to names nobody"),
+        errors[2].contains("s.toml:15:12") && errors[2].contains("unknown time zone"),
         "{}",
         errors[2]
     );
@@ -345,7 +329,7 @@ job = "report"
 
 #[test]
 fn a_systemd_credential_names_the_password_and_falls_back_to_the_config_dir() {
-    let smtp = "[mail]\nfrom = \"f@example.com\"\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"relay\"\nusername = \"u\"\n";
+    let smtp = "[mail]\nfrom = \"f@example.com\"\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"relay\"\ntls = \"tls\"\nusername = \"u\"\n";
     let dir = dir_with(&[(
         "m.toml",
         &format!("{smtp}password_credential = \"smtp-password\"\n"),
@@ -368,7 +352,7 @@ fn a_systemd_credential_names_the_password_and_falls_back_to_the_config_dir() {
     )]);
     let errors = errors_of(path.path());
     assert!(
-        errors[0].contains("m.toml:7:") && errors[0].contains("not a path"),
+        errors[0].contains("m.toml:8:") && errors[0].contains("not a path"),
         "{errors:?}"
     );
     let both = dir_with(&[(
@@ -377,7 +361,7 @@ fn a_systemd_credential_names_the_password_and_falls_back_to_the_config_dir() {
     )]);
     let errors = errors_of(both.path());
     assert!(
-        errors[0].contains("m.toml:8:") && errors[0].contains("not several"),
+        errors[0].contains("m.toml:9:") && errors[0].contains("not several"),
         "{errors:?}"
     );
 }
@@ -397,4 +381,186 @@ fn the_log_level_is_read_strictly() {
         errors[0].contains("l.toml:2:") && errors[0].contains("verbose"),
         "{errors:?}"
     );
+}
+
+#[test]
+fn an_address_without_a_dot_in_its_domain_is_refused_wherever_config_names_one() {
+    let dir = dir_with(&[
+        ("a.toml", "[mail]\nfrom = \"Followup <followup@hughes>\"\n"),
+        (
+            "b.toml",
+            "[[rule]]\nname = \"a\"\nalert = { to = [\"ok@example.com\", \"team@hughes\"] }\n",
+        ),
+        (
+            "c.toml",
+            "[[rule]]\nname = \"b\"\nescalate = { after = \"4h\", to = \"joan.patel@example\" }\n",
+        ),
+        (
+            "d.toml",
+            "[report]\nto = [\"boss@example.com\", \"boss@firm\"]\n",
+        ),
+        (
+            "e.toml",
+            "[[rule]]\nname = \"c\"\nalert = { to = \"root@localhost\" }\n",
+        ),
+    ]);
+    let errors = errors_of(dir.path());
+    let expected = [
+        ("a.toml:2:8", "followup@hughes"),
+        ("b.toml:3:35", "team@hughes"),
+        ("c.toml:3:33", "joan.patel@example"),
+        ("d.toml:2:27", "boss@firm"),
+    ];
+    for (place, address) in expected {
+        assert!(
+            errors.iter().any(|e| e.contains(place)
+                && e.contains(&format!("'{address}'"))
+                && e.contains("no dot in its domain")),
+            "no error at {place} for {address}: {errors:#?}"
+        );
+    }
+    assert!(
+        !errors
+            .iter()
+            .any(|e| e.contains("e.toml") && e.contains("localhost")),
+        "localhost is allowed: {errors:#?}"
+    );
+}
+
+#[test]
+fn a_table_with_its_keys_left_out_takes_the_readme_defaults() {
+    let dir = dir_with(&[(
+        "a.toml",
+        "[store]\n[calendar]\n[mail]\n[mail.file]\n[mail.smtp]\n[mail.sendmail]\n[log]\n[daemon]\n[report]\n",
+    )]);
+    let config = load(dir.path(), false).unwrap();
+    let parent = dir.path().parent().unwrap();
+    assert_eq!(config.store.path, parent.join("var/followup.db"));
+    assert_eq!(
+        config.store.keep,
+        jiff::SignedDuration::from_hours(400 * 24)
+    );
+    assert_eq!(config.calendar.zone_name(), "Europe/London");
+    assert_eq!(
+        config.mail.from.to_string(),
+        "Followup <followup@example.com>"
+    );
+    assert!(!config.mail.dry_run);
+    assert_eq!(config.mail.retry, mail::RetryPolicy::default());
+    assert_eq!(config.mail.max_per_minute, None);
+    let TransportSettings::File { dir: outbox } = &config.mail.transport else {
+        panic!("file is the default transport")
+    };
+    assert_eq!(outbox, &parent.join("var/outbox"));
+    assert_eq!(config.log_level, LogLevel::Info);
+    assert_eq!(config.daemon.late_after, jiff::SignedDuration::from_mins(1));
+    assert!(config.report.to.is_empty());
+
+    let smtp = dir_with(&[("a.toml", "[mail]\ntransport = \"smtp\"\n[mail.smtp]\n")]);
+    let TransportSettings::Smtp(smtp) = load(smtp.path(), false).unwrap().mail.transport else {
+        panic!("smtp")
+    };
+    assert_eq!((smtp.host.as_str(), smtp.port), ("127.0.0.1", 25));
+    assert_eq!((smtp.tls, smtp.username), (TlsMode::None, None));
+    assert_eq!(smtp.password, PasswordSource::None);
+    assert_eq!(smtp.timeout, std::time::Duration::from_secs(30));
+    assert_eq!(smtp.connections, 4);
+    assert!(!smtp.accept_invalid_certs && smtp.hello_name.is_none());
+    let no_table = dir_with(&[("a.toml", "[mail]\ntransport = \"smtp\"\n")]);
+    assert!(matches!(
+        load(no_table.path(), false).unwrap().mail.transport,
+        TransportSettings::Smtp(SmtpSettings { ref host, .. }) if host == "127.0.0.1"
+    ));
+
+    let sendmail = dir_with(&[(
+        "a.toml",
+        "[mail]\ntransport = \"sendmail\"\n[mail.sendmail]\n",
+    )]);
+    let TransportSettings::Sendmail { command } =
+        load(sendmail.path(), false).unwrap().mail.transport
+    else {
+        panic!("sendmail")
+    };
+    assert_eq!(command, Path::new("/usr/sbin/sendmail"));
+}
+
+#[test]
+fn the_readme_defaults_are_the_shipped_values() {
+    let empty = dir_with(&[("a.toml", "[store]\n[calendar]\n[mail]\n[mail.file]\n")]);
+    let defaults = dir_with(&[]);
+    let (empty, defaults) = (
+        load(empty.path(), false).unwrap(),
+        load(defaults.path(), false).unwrap(),
+    );
+    assert_eq!(empty.store.path, defaults.store.path);
+    assert_eq!(empty.calendar.zone_name(), defaults.calendar.zone_name());
+    assert_eq!(empty.mail.from, defaults.mail.from);
+    assert_eq!(
+        format!("{:?}", empty.mail.transport),
+        format!("{:?}", defaults.mail.transport)
+    );
+}
+
+#[test]
+fn a_username_over_plain_text_to_another_host_is_an_error_naming_the_fix() {
+    let smtp = |host: &str, tls: &str| {
+        format!(
+            "[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"{host}\"\n{tls}username = \"u\"\npassword_env = \"PW\"\n"
+        )
+    };
+    for (host, tls) in [
+        ("smtp.example.com", ""),
+        ("192.0.2.7", "tls = \"none\"\n"),
+        ("relay", "tls = \"none\"\n"),
+    ] {
+        let dir = dir_with(&[("m.toml", &smtp(host, tls))]);
+        let errors = errors_of(dir.path());
+        let line = if tls.is_empty() { 5 } else { 6 };
+        assert!(
+            errors.len() == 1
+                && errors[0].contains(&format!("m.toml:{line}:12"))
+                && errors[0].contains(host)
+                && errors[0].contains("clear text")
+                && errors[0].contains("tls = \"starttls\"")
+                && errors[0].contains("tls = \"tls\""),
+            "{host}: {errors:#?}"
+        );
+    }
+    for host in ["127.0.0.1", "127.3.4.5", "::1", "localhost", "LOCALHOST"] {
+        let dir = dir_with(&[("m.toml", &smtp(host, "tls = \"none\"\n"))]);
+        assert!(load(dir.path(), false).is_ok(), "{host} is loopback");
+    }
+    for tls in ["starttls", "tls"] {
+        let dir = dir_with(&[(
+            "m.toml",
+            &smtp("smtp.example.com", &format!("tls = \"{tls}\"\n")),
+        )]);
+        assert!(load(dir.path(), false).is_ok(), "{tls}");
+    }
+    let no_user = dir_with(&[(
+        "m.toml",
+        "[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"smtp.example.com\"\n",
+    )]);
+    assert!(
+        load(no_user.path(), false).is_ok(),
+        "no AUTH, no password to leak"
+    );
+}
+
+#[test]
+fn a_rule_with_a_mistake_still_owns_the_template_it_names() {
+    let dir = dir_with(&[(
+        "r.toml",
+        "[[rule]]\nname = \"a\"\noverdue_max = 2\ncustomer_update = { at = \"-1h\", extend_by = \"1d\", template = \"sorry\" }\n",
+    )]);
+    std::fs::create_dir(dir.path().join("templates")).unwrap();
+    std::fs::write(
+        dir.path().join("templates/sorry.txt"),
+        "Subject: Sorry\n\n{{ update.new_time }}\n",
+    )
+    .unwrap();
+    let errors = errors_of(dir.path());
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(errors[0].contains("r.toml:3:") && errors[0].contains("overdue_every"));
+    assert!(errors[1].contains("sorry.txt:3:") && errors[1].contains("update.new_time"));
 }
