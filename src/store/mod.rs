@@ -13,6 +13,7 @@
 mod commitments;
 mod deliveries;
 mod jobs;
+mod lock;
 mod revisions;
 mod schema;
 mod steps;
@@ -28,6 +29,7 @@ use rusqlite::Connection;
 pub use commitments::{Imported, NewCommitment, StatusFilter};
 pub use deliveries::{DeliveryOutcome, DeliveryRecord, NewDelivery, Origin, PendingDelivery};
 pub use jobs::ReportRow;
+pub use lock::{DaemonLock, Holder, LockError, lock_path, running_daemon};
 pub use revisions::{NewRevision, RevisionRecord};
 pub use steps::{ChangeBatch, DueStep, PlannedCommitment, StepRecord};
 pub use summary::{DeliveryError, NextStep, Summary, Workload};
