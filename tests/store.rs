@@ -141,3 +141,42 @@ fn writing_verbs_warn_only_while_no_daemon_runs_and_status_says_which() {
     // A daemon that stopped leaves its lock file behind, and no lock.
     assert!(String::from_utf8_lossy(&add("After it stopped").stderr).contains(WARNING));
 }
+
+#[test]
+fn two_stores_give_one_commitment_different_message_ids_and_one_store_keeps_its_own() {
+    const TWO_REMINDERS: &str = "[[rule]]\nname = \"two\"\nremind = [\"-3s\", \"0s\"]\n";
+    let staging = Env::new(TWO_REMINDERS);
+    let production = Env::new(TWO_REMINDERS);
+    let mut first_ids = Vec::new();
+    for env in [&staging, &production] {
+        let daemon = env.start();
+        assert_eq!(env.add("Send the quote", "+4s", &[]), 1);
+        let got = env.smtp.wait_for(1, Duration::from_secs(10));
+        assert_eq!(got.len(), 1, "{}", daemon.log());
+        first_ids.push(common::message_id(&got[0].data));
+        assert!(daemon.stop().success());
+    }
+    assert_ne!(
+        first_ids[0], first_ids[1],
+        "the same commitment id in two stores"
+    );
+    let store_id: String = staging
+        .db()
+        .query_row("SELECT id FROM store_identity", [], |r| r.get(0))
+        .unwrap();
+    assert!(first_ids[0].contains(&store_id), "{first_ids:?} {store_id}");
+
+    // After a restart the store's next email goes on the same thread, from the same store.
+    let daemon = staging.start();
+    let got = staging.smtp.wait_for(2, Duration::from_secs(10));
+    assert_eq!(got.len(), 2, "{}", daemon.log());
+    let second = got[1].parsed();
+    assert_eq!(
+        second.in_reply_to().as_text(),
+        Some(first_ids[0].trim_matches(['<', '>']))
+    );
+    let second_id = common::message_id(&got[1].data);
+    assert!(second_id.contains(&store_id), "{second_id}");
+    assert_ne!(second_id, first_ids[0]);
+    assert!(daemon.stop().success());
+}
