@@ -44,7 +44,7 @@ pub enum LockError {
 }
 
 /// The daemon that holds a store's lock, as its lock file names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Holder {
     /// Its process id; `None` in the instant between locking and writing it.
     pub pid: Option<u32>,
