@@ -11,7 +11,7 @@ use crate::config::{self, Config};
 use crate::mail::Mailer;
 use crate::notify;
 use crate::scheduler::{self, Shared, sender};
-use crate::store::{self, Store};
+use crate::store::{self, DaemonLock, Store};
 
 /// What the outside world asks of a running daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,9 +30,12 @@ pub async fn serve(
     mut control: mpsc::Receiver<Control>,
 ) -> anyhow::Result<()> {
     let store_path = config.store.path.clone();
-    let store = tokio::task::spawn_blocking({
+    let (_lock, store) = tokio::task::spawn_blocking({
         let path = store_path.clone();
         move || {
+            // Before anything writes the store: a second daemon would send every due
+            // step again.
+            let lock = DaemonLock::acquire(&path)?;
             let store = Store::open(&path)?;
             // Emails composed ahead by an earlier run are composed again: the commitment
             // may have changed while no daemon was there to take them back, and a step
@@ -45,7 +48,7 @@ pub async fn serve(
                     "emails composed ahead by the last run are composed again"
                 );
             }
-            Ok::<_, store::StoreError>(store)
+            Ok::<_, anyhow::Error>((lock, store))
         }
     })
     .await

@@ -153,7 +153,8 @@ pub fn main() -> ExitCode {
 
 /// Runs a verb that needs the config.
 fn run_verb(command: Command, config: Config) -> anyhow::Result<()> {
-    match command {
+    let written = writes_commitments(&command).then(|| config.store.path.clone());
+    let result = match command {
         Command::Run => {
             // Before the runtime starts any thread; the other verbs do it in `open`.
             identity::adopt_store_owner(&config.store.path)?;
@@ -178,6 +179,37 @@ fn run_verb(command: Command, config: Config) -> anyhow::Result<()> {
         Command::CheckConfig | Command::Completions { .. } | Command::Man(_) => {
             unreachable!("handled without a config")
         }
+    };
+    if let (Ok(()), Some(store)) = (&result, written) {
+        warn_without_daemon(&store);
+    }
+    result
+}
+
+/// Whether `command` writes commitments, which only a running daemon acts on.
+fn writes_commitments(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Add(_)
+            | Command::Done { .. }
+            | Command::Cancel { .. }
+            | Command::Delay(_)
+            | Command::Note(_)
+            | Command::Import(_)
+    )
+}
+
+/// Says on stderr that what was just written waits, when no daemon holds the lock of
+/// `store` ([`crate::store::running_daemon`]).
+fn warn_without_daemon(store: &Path) {
+    match crate::store::running_daemon(store) {
+        Ok(Some(_)) => {}
+        Ok(None) => eprintln!(
+            "followup: warning: no daemon is running on {}; nothing will be sent until \
+             `followup run` starts",
+            store.display()
+        ),
+        Err(e) => tracing::warn!(cause = %e, "cannot tell whether a daemon is running"),
     }
 }
 

@@ -24,24 +24,43 @@ pub struct StatusArgs {
 #[derive(Serialize)]
 struct Shown<'a> {
     store: String,
+    daemon: Daemon,
     #[serde(flatten)]
     summary: &'a Summary,
+}
+
+/// Whether a daemon serves the store, from the lock it holds.
+#[derive(Serialize)]
+struct Daemon {
+    running: bool,
+    pid: Option<u32>,
 }
 
 /// Prints the summary of the configured store.
 pub fn status(config: &Config, args: StatusArgs) -> anyhow::Result<()> {
     let summary = open(config)?.summary()?;
+    let holder = crate::store::running_daemon(&config.store.path)?;
+    let daemon = Daemon {
+        running: holder.is_some(),
+        pid: holder.and_then(|h| h.pid),
+    };
     let store = config.store.path.display().to_string();
     match args.format {
         Format::Json => println!(
             "{}",
             serde_json::to_string_pretty(&Shown {
                 store,
+                daemon,
                 summary: &summary
             })?
         ),
         Format::Table => {
             println!("{:<13}{store}", "store:");
+            let running = match holder {
+                Some(holder) => format!("yes, {holder}"),
+                None => "no: nothing will be sent until `followup run` starts".to_string(),
+            };
+            println!("{:<13}{running}", "running:");
             for (label, text) in lines(&summary, &config.calendar, Timestamp::now()) {
                 println!("{:<13}{text}", format!("{label}:"));
             }

@@ -72,25 +72,57 @@ pub fn id_domain(from: &Mailbox) -> String {
     from.email.domain().to_string()
 }
 
-/// The Message-ID that starts the thread of `audience` about commitment `id`: the first
-/// message to that audience carries it, every later one refers to it.
-pub fn thread_root(commitment_id: i64, audience: Audience, domain: &str) -> String {
-    format!("<followup.{commitment_id}.{}@{domain}>", audience.as_str())
+/// The one place Message-IDs are made. Each is `<followup.STORE.PARTS@DOMAIN>`: the
+/// store's random id ([`crate::store::Store::id`]) keeps two stores (staging and
+/// production, or a store made again after a loss) from ever giving two emails one id,
+/// the parts make it unique within the store and the same on every attempt, and the
+/// domain of `From:` makes it unique among other senders.
+#[derive(Clone, Debug)]
+pub struct MessageIds {
+    store_id: String,
+    domain: String,
 }
 
-/// The Message-ID of a later message in the thread: the step and the recipient's place
-/// among the step's emails make it unique, and the same on every attempt.
-pub fn reply_id(
-    commitment_id: i64,
-    audience: Audience,
-    step_id: i64,
-    index: usize,
-    domain: &str,
-) -> String {
-    format!(
-        "<followup.{commitment_id}.{}.{step_id}.{index}@{domain}>",
-        audience.as_str()
-    )
+impl MessageIds {
+    /// Message-IDs of the store with id `store_id`, sending as `from`.
+    pub fn new(store_id: &str, from: &Mailbox) -> MessageIds {
+        MessageIds {
+            store_id: store_id.to_string(),
+            domain: id_domain(from),
+        }
+    }
+
+    /// The Message-ID that starts the thread of `audience` about commitment
+    /// `commitment_id`: the first message to that audience carries it, every later one
+    /// refers to it.
+    pub fn thread_root(&self, commitment_id: i64, audience: Audience) -> String {
+        self.make(format_args!("{commitment_id}.{}", audience.as_str()))
+    }
+
+    /// The Message-ID of a later message in the thread: the step and the recipient's
+    /// place among the step's emails make it unique.
+    pub fn reply(
+        &self,
+        commitment_id: i64,
+        audience: Audience,
+        step_id: i64,
+        index: usize,
+    ) -> String {
+        self.make(format_args!(
+            "{commitment_id}.{}.{step_id}.{index}",
+            audience.as_str()
+        ))
+    }
+
+    /// The Message-ID of email `index` of run `run_id` of a calendar job (`digest`,
+    /// `report`).
+    pub fn job(&self, job: &str, run_id: i64, index: usize) -> String {
+        self.make(format_args!("{job}.{run_id}.{index}"))
+    }
+
+    fn make(&self, parts: std::fmt::Arguments<'_>) -> String {
+        format!("<followup.{}.{parts}@{}>", self.store_id, self.domain)
+    }
 }
 
 /// Text with every line break as CRLF and no other control character than tab: what
@@ -178,6 +210,29 @@ mod tests {
         assert_eq!(
             normalize_body("x\n.\nMAIL FROM:<x@evil>\n"),
             "x\r\n.\r\nMAIL FROM:<x@evil>\r\n"
+        );
+    }
+
+    #[test]
+    fn message_ids_carry_the_store_so_two_stores_never_share_one() {
+        let from = parse_mailbox("Followup <followup@example.com>").unwrap();
+        let staging = MessageIds::new("0a1b2c3d4e5f6071", &from);
+        let production = MessageIds::new("9f8e7d6c5b4a3928", &from);
+        assert_eq!(
+            staging.thread_root(1, Audience::Owner),
+            "<followup.0a1b2c3d4e5f6071.1.owner@example.com>"
+        );
+        assert_eq!(
+            staging.reply(1, Audience::Customer, 5, 0),
+            "<followup.0a1b2c3d4e5f6071.1.customer.5.0@example.com>"
+        );
+        assert_eq!(
+            staging.job("digest", 3, 1),
+            "<followup.0a1b2c3d4e5f6071.digest.3.1@example.com>"
+        );
+        assert_ne!(
+            staging.thread_root(1, Audience::Owner),
+            production.thread_root(1, Audience::Owner)
         );
     }
 

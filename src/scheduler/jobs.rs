@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::jobs::digest;
 use crate::jobs::report::{self, Fact};
 use crate::jobs::{Job, Schedule};
-use crate::mail::message::{Outgoing, build, id_domain};
+use crate::mail::message::{MessageIds, Outgoing, build};
 use crate::mail::templates::Rendered;
 use crate::store::{NewDelivery, Origin, ReportRow, StatusFilter, Store, StoreError};
 use crate::when::parse_stored;
@@ -107,9 +107,9 @@ fn run_one(
         }
     };
     let queued = emails.len();
-    let domain = id_domain(&config.mail.from);
+    let ids = MessageIds::new(store.id(), &config.mail.from);
     for (index, (audience, to, rendered)) in emails.into_iter().enumerate() {
-        let message_id = format!("<followup.{}.{run}.{index}@{domain}>", schedule.job);
+        let message_id = ids.job(schedule.job.as_str(), run, index);
         let message = match build(&Outgoing {
             from: &config.mail.from,
             to: &to,

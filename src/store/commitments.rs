@@ -85,21 +85,34 @@ pub enum StatusFilter {
 }
 
 /// A column read as text whatever type another program stored in it. Integers in time
-/// columns are Unix seconds.
+/// columns are Unix seconds. The time columns are declared `TEXT`, so SQLite's type
+/// affinity stores an integer written there as its digits: digits alone in a time
+/// column are Unix seconds too.
 fn text(row: &Row<'_>, index: usize, is_time: bool) -> rusqlite::Result<Option<String>> {
     Ok(match row.get_ref(index)? {
         ValueRef::Null => None,
         ValueRef::Text(bytes) | ValueRef::Blob(bytes) => {
-            Some(String::from_utf8_lossy(bytes).into_owned())
+            let text = String::from_utf8_lossy(bytes);
+            let digits = text.trim();
+            match digits.parse::<i64>() {
+                Ok(n) if is_time && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                    Some(unix_seconds(n))
+                }
+                _ => Some(text.into_owned()),
+            }
         }
-        ValueRef::Integer(n) if is_time => Some(
-            jiff::Timestamp::from_second(n)
-                .map(|t| t.to_string())
-                .unwrap_or_else(|_| n.to_string()),
-        ),
+        ValueRef::Integer(n) if is_time => Some(unix_seconds(n)),
         ValueRef::Integer(n) => Some(n.to_string()),
         ValueRef::Real(f) => Some(f.to_string()),
     })
+}
+
+/// Unix seconds as the RFC 3339 text the other time columns hold; out of range, the
+/// number itself, which checking the row then names.
+fn unix_seconds(n: i64) -> String {
+    jiff::Timestamp::from_second(n)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| n.to_string())
 }
 
 /// Reads a row selected with [`COLUMNS`], starting at column `at`.
@@ -284,5 +297,33 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::Store;
+
+    #[test]
+    fn a_due_time_in_unix_seconds_reads_the_same_as_an_integer_or_as_digits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("f.db")).unwrap();
+        let insert = "INSERT INTO commitments (title, owner, customer, due_at) VALUES ('Quote', 'ana@example.com', 'joe@example.org', ?1)";
+        store.conn.execute(insert, [1_796_153_293_i64]).unwrap();
+        store.conn.execute(insert, [" 1796153293 "]).unwrap();
+        store.conn.execute(insert, ["1796153293x"]).unwrap();
+        let zone = jiff::tz::TimeZone::UTC;
+        let expected: jiff::Timestamp = "2026-12-01T19:28:13Z".parse().unwrap();
+        for id in [1, 2] {
+            let row = store.commitment(id).unwrap();
+            assert_eq!(row.check(&zone).unwrap().due_at, expected, "{row:?}");
+        }
+        let garbage = store.commitment(3).unwrap().check(&zone).unwrap_err();
+        assert!(
+            garbage
+                .iter()
+                .any(|p| p.contains("cannot read '1796153293x'")),
+            "{garbage:?}"
+        );
     }
 }

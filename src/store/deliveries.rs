@@ -163,14 +163,29 @@ fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRecord> {
     })
 }
 
+/// The mail threads of one commitment: what its next emails' Message-IDs build on.
+#[derive(Clone, Debug, Default)]
+pub struct Threads {
+    /// The store's id ([`Store::id`]), which every Message-ID carries.
+    pub store_id: String,
+    /// For each audience that has had an email about the commitment, that first
+    /// email's Message-ID: the thread's root, which later emails refer to. Read back
+    /// rather than made again, so a thread begun before the store had an id goes on.
+    pub roots: Vec<(String, String)>,
+}
+
 impl Store {
-    /// The audiences commitment `id` already has an email to: each has its thread.
-    pub fn threads_of(&self, commitment_id: i64) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT DISTINCT audience FROM deliveries WHERE commitment_id = ?1")?;
-        let rows = stmt.query_map([commitment_id], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    /// The threads commitment `id` already has, one per audience it has emailed.
+    pub fn threads_of(&self, commitment_id: i64) -> Result<Threads> {
+        // SQLite takes the bare column from the row that has the MIN().
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT audience, message_id, MIN(id) FROM deliveries WHERE commitment_id = ?1 GROUP BY audience",
+        )?;
+        let rows = stmt.query_map([commitment_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(Threads {
+            store_id: self.id.clone(),
+            roots: rows.collect::<rusqlite::Result<_>>()?,
+        })
     }
 
     /// Puts an email in the outbox at `now`, due for its first attempt at `due` (later
@@ -474,5 +489,63 @@ impl Store {
         ))?;
         let rows = stmt.query_map([id], record_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{NewCommitment, Store};
+
+    #[test]
+    fn a_thread_goes_on_from_its_first_email_even_one_sent_before_the_store_had_an_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("f.db")).unwrap();
+        let id = store
+            .insert_commitment(&NewCommitment::sample("2026-11-24T17:00:00Z"))
+            .unwrap();
+        store
+            .conn
+            .execute(
+                "INSERT INTO steps (commitment_id, key, kind, rule, label, planned_at, fire_at, updated_at)
+                 VALUES (?1, 'remind#0s', 'remind', 'any', '0s', 0, 0, 0)",
+                [id],
+            )
+            .unwrap();
+        for (n, (audience, message_id)) in [
+            ("owner", "<followup.1.owner@example.com>"),
+            ("owner", "<followup.1.owner.1.0@example.com>"),
+            ("customer", "<followup.ab.1.customer@example.com>"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            store
+                .conn
+                .execute(
+                    "INSERT INTO deliveries (step_id, commitment_id, audience, sender, recipient, subject,
+                                             message_id, message, next_attempt_at, created_at)
+                     VALUES (1, ?1, ?2, 'f@example.com', ?4 || '@example.org', 's', ?3, x'', 0, 0)",
+                    rusqlite::params![id, audience, message_id, n as i64],
+                )
+                .unwrap();
+        }
+        let threads = store.threads_of(id).unwrap();
+        assert_eq!(threads.store_id, store.id());
+        assert_eq!(store.id().len(), 16, "{}", store.id());
+        let mut roots = threads.roots;
+        roots.sort();
+        assert_eq!(
+            roots,
+            [
+                (
+                    "customer".into(),
+                    "<followup.ab.1.customer@example.com>".into()
+                ),
+                ("owner".into(), "<followup.1.owner@example.com>".into()),
+            ]
+        );
+        drop(store);
+        let again = Store::open(&dir.path().join("f.db")).unwrap();
+        assert_eq!(again.id(), threads.store_id, "the id is kept across opens");
     }
 }

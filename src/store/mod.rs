@@ -13,6 +13,7 @@
 mod commitments;
 mod deliveries;
 mod jobs;
+mod lock;
 mod revisions;
 mod schema;
 mod steps;
@@ -26,8 +27,11 @@ use jiff::Timestamp;
 use rusqlite::Connection;
 
 pub use commitments::{Imported, NewCommitment, StatusFilter};
-pub use deliveries::{DeliveryOutcome, DeliveryRecord, NewDelivery, Origin, PendingDelivery};
+pub use deliveries::{
+    DeliveryOutcome, DeliveryRecord, NewDelivery, Origin, PendingDelivery, Threads,
+};
 pub use jobs::ReportRow;
+pub use lock::{DaemonLock, Holder, LockError, lock_path, running_daemon};
 pub use revisions::{NewRevision, RevisionRecord};
 pub use steps::{ChangeBatch, DueStep, PlannedCommitment, StepRecord};
 pub use summary::{DeliveryError, NextStep, Summary, Workload};
@@ -79,6 +83,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    id: String,
 }
 
 impl Store {
@@ -111,10 +116,20 @@ impl Store {
                 path: path.to_path_buf(),
                 source,
             })?;
+        let id = conn
+            .query_row("SELECT id FROM store_identity", [], |row| row.get(0))
+            .map_err(open_err)?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            id,
         })
+    }
+
+    /// The store's random id, made with it: every Message-ID carries it, so no two
+    /// stores send emails with one id.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// Leaves checkpoints to the store watch ([`watch`]), which runs them on a connection

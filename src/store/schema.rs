@@ -176,9 +176,29 @@ const V5: &str = r#"
 CREATE INDEX deliveries_queue ON deliveries(id, next_attempt_at) WHERE state = 'pending';
 "#;
 
+/// Version 6: a random id for the store, made when the store is created (or first
+/// opened by a version that has it), which every Message-ID carries: staging and
+/// production, or a store made again after a loss, then never give two emails one id.
+const V6: &str = r#"
+CREATE TABLE store_identity (
+    one        INTEGER PRIMARY KEY CHECK (one = 1),
+    id         TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+INSERT INTO store_identity (one, id, created_at)
+VALUES (1, lower(hex(randomblob(8))), CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER));
+"#;
+
 /// Every migration in order; the store runs the ones a file has not had yet.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(V2),
+        M::up(V3),
+        M::up(V4),
+        M::up(V5),
+        M::up(V6),
+    ])
 }
 
 #[cfg(test)]

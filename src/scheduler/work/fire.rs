@@ -16,9 +16,11 @@ use crate::commitment::Status;
 use crate::config::Config;
 use crate::mail::compose::{Email, Situation, update_for, writes_to_customer};
 use crate::mail::context::{Failure, StepInfo};
-use crate::mail::message::{Outgoing, build, id_domain, reply_id, thread_root};
+use crate::mail::message::{MessageIds, Outgoing, build};
 use crate::planner::{SkipCode, StepKind};
-use crate::store::{DueStep, NewDelivery, NewRevision, Origin, RevisionRecord, Store, StoreError};
+use crate::store::{
+    DueStep, NewDelivery, NewRevision, Origin, RevisionRecord, Store, StoreError, Threads,
+};
 use crate::when::format_stored;
 
 use super::checked;
@@ -36,8 +38,8 @@ struct Facts {
     revisions: Vec<RevisionRecord>,
     /// For a failure notice, the email that failed.
     failure: Result<Option<Failure>, String>,
-    /// The audiences that already have a thread about the commitment.
-    threads: Vec<String>,
+    /// The threads the commitment already has.
+    threads: Threads,
 }
 
 /// Due steps read in one transaction, and the store's `data_version` then.
@@ -404,26 +406,33 @@ fn failure_for(
 fn deliveries(
     config: &Config,
     due: &Due,
-    threads: &[String],
+    threads: &Threads,
     emails: &[Email],
     at: Timestamp,
 ) -> Result<Vec<NewDelivery>, String> {
     let step = &due.step;
     let commitment_id = step.row.id;
-    let domain = id_domain(&config.mail.from);
+    let ids = MessageIds::new(&threads.store_id, &config.mail.from);
     let mut out = Vec::with_capacity(emails.len());
     for (index, email) in emails.iter().enumerate() {
         let audience = email.audience.as_str();
-        let root = thread_root(commitment_id, email.audience, &domain);
-        let started = threads.iter().any(|t| t == audience)
-            || out.iter().any(|d: &NewDelivery| d.audience == audience);
-        let (message_id, reply_to_thread) = if started {
-            (
-                reply_id(commitment_id, email.audience, step.id, index, &domain),
-                Some(root.as_str()),
+        // The thread's first email, stored or composed for this step, is its root.
+        let root = threads
+            .roots
+            .iter()
+            .map(|(a, id)| (a, id))
+            .chain(
+                out.iter()
+                    .map(|d: &NewDelivery| (&d.audience, &d.message_id)),
             )
-        } else {
-            (root.clone(), None)
+            .find(|(a, _)| *a == audience)
+            .map(|(_, id)| id.clone());
+        let (message_id, reply_to_thread) = match &root {
+            Some(root) => (
+                ids.reply(commitment_id, email.audience, step.id, index),
+                Some(root.as_str()),
+            ),
+            None => (ids.thread_root(commitment_id, email.audience), None),
         };
         let message = build(&Outgoing {
             from: &config.mail.from,
