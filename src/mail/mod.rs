@@ -3,6 +3,7 @@
 
 pub mod compose;
 pub mod context;
+pub mod header;
 pub mod message;
 pub mod smtp;
 pub mod templates;
