@@ -1,0 +1,120 @@
+//! Mail at its edges: the sendmail program's failures sorted by exit status, headers that
+//! stay within a line whatever the data, and what customers' mail does not carry.
+//! Real binary, real SQLite file; a shell script as the sendmail program, or the real
+//! SMTP server on 127.0.0.1.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::Env;
+
+/// Waits until `dir` holds at least `count` `.eml` files; returns their contents.
+fn wait_for_files(dir: &Path, count: usize, timeout: Duration) -> Vec<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut found: Vec<String> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            .collect();
+        if found.len() >= count {
+            found.sort();
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {count} messages in {} within {timeout:?}",
+            found.len(),
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Points the installation at a sendmail script that refuses `bad@example.org` with
+/// exit status 67 (EX_NOUSER) and keeps every other message in `sent/`, as
+/// `ARGUMENTS` and the message. Returns the directory.
+fn sendmail_refusing_one_address(env: &Env) -> PathBuf {
+    let sent = env.root.path().join("sent");
+    std::fs::create_dir_all(&sent).unwrap();
+    let script = env.root.path().join("sendmail");
+    std::fs::write(
+        &script,
+        format!(
+            r#"#!/bin/sh
+for arg in "$@"; do
+  case "$arg" in
+    bad@example.org) echo "bad@example.org... User unknown" >&2; exit 67 ;;
+  esac
+done
+tmp=$(mktemp "{sent}/.msg.XXXXXX")
+echo "$@" > "$tmp"
+cat >> "$tmp"
+mv "$tmp" "$tmp.eml"
+"#,
+            sent = sent.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.edit_config("followup.toml", |t| {
+        t.replace("transport = \"smtp\"", "transport = \"sendmail\"")
+            + &format!("\n[mail.sendmail]\ncommand = \"{}\"\n", script.display())
+    });
+    sent
+}
+
+#[test]
+fn an_address_sendmail_refuses_fails_at_once_and_the_other_mail_goes_out() {
+    let env = Env::new(
+        "[[rule]]\nname = \"upd\"\ncustomer_update = { at = \"0s\", extend_by = \"1d\" }\n",
+    );
+    let sent = sendmail_refusing_one_address(&env);
+    let daemon = env.start();
+    let bad = env.add_for("Bad <bad@example.org>", "For the bad address", "+1s");
+    let good = env.add("For the good customer", "+1s", &[]);
+    // The notice of the failure reaches the owner without waiting for any retry.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let notice = loop {
+        let files = wait_for_files(&sent, 1, Duration::from_secs(20));
+        if let Some(notice) = files.iter().find(|f| f.contains("Subject: Not delivered")) {
+            break notice.clone();
+        }
+        assert!(Instant::now() < deadline, "no failure notice: {files:#?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(notice.starts_with("-i -f followup@example.com -- ana@example.com\n"));
+    assert!(notice.contains("bad@example.org"), "{notice}");
+    let shown = env.show(bad);
+    let failed: Vec<_> = shown["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["state"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{shown:#}");
+    assert_eq!(failed[0]["attempts"], 1, "EX_NOUSER is not retried");
+    let error = failed[0]["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("unknown recipient (exit status 67)") && error.contains("User unknown"),
+        "{error}"
+    );
+    let files = wait_for_files(&sent, 1, Duration::from_secs(20));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while env.show(good)["deliveries"][0]["state"] != "sent" {
+        assert!(Instant::now() < deadline, "{:#}", env.show(good));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        wait_for_files(&sent, files.len(), Duration::from_secs(1))
+            .iter()
+            .any(|f| f.starts_with("-i -f followup@example.com -- joe@example.org\n")),
+        "the good customer's update went out"
+    );
+    assert!(daemon.stop().success());
+}
