@@ -175,6 +175,7 @@ fn classify(e: &SmtpError) -> SendError {
     match e {
         SmtpError::Protocol(e) => classify_smtp(e),
         SmtpError::Unsupported(_) => SendError::Permanent(e.to_string()),
+        SmtpError::NoLogin(_) => SendError::Unreachable(e.to_string()),
         SmtpError::Connect { .. } | SmtpError::Timeout { .. } => {
             SendError::Unreachable(crate::commitment::one_line(&e.to_string()))
         }

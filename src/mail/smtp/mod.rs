@@ -27,7 +27,7 @@ use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
 use lettre::transport::smtp::commands::Ehlo;
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::extension::{ClientId, Extension};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -63,6 +63,9 @@ pub enum SmtpError {
     /// The message needs an extension the relay does not offer.
     #[error("the SMTP server does not support {0}, which this message needs")]
     Unsupported(&'static str),
+    /// A username is set but the relay offers no login method this client has.
+    #[error("{0}")]
+    NoLogin(&'static str),
     /// A reply, TLS or protocol failure, as lettre reports it.
     #[error(transparent)]
     Protocol(#[from] lettre::transport::smtp::Error),
@@ -293,6 +296,13 @@ impl SmtpPool {
                 .is_some_and(|keyword| keyword.eq_ignore_ascii_case("PIPELINING"))
         });
         if let Some(credentials) = &relay.credentials {
+            if smtp
+                .server_info()
+                .get_auth_mechanism(DEFAULT_MECHANISMS)
+                .is_none()
+            {
+                return Err(no_login(&relay.security, &smtp));
+            }
             self.timed("the login", smtp.auth(DEFAULT_MECHANISMS, credentials))
                 .await?;
         }
@@ -363,6 +373,23 @@ async fn within<T, E: Into<SmtpError>>(
             after: timeout,
         }),
     }
+}
+
+/// Why a login cannot even be tried: relays commonly offer AUTH only once the
+/// connection is encrypted, which with `tls = "none"` it never is.
+fn no_login(security: &Security, smtp: &AsyncSmtpConnection) -> SmtpError {
+    let starttls = smtp.server_info().supports_feature(Extension::StartTls);
+    SmtpError::NoLogin(match security {
+        Security::None if starttls => {
+            "the SMTP server offers a login only after STARTTLS: set [mail.smtp] tls = \"starttls\" (the password must not go in clear text anyway)"
+        }
+        Security::None => {
+            "the SMTP server offers no login on a plain connection: set [mail.smtp] tls = \"starttls\" or \"tls\" as the relay's documentation says, or remove username if it needs none"
+        }
+        _ => {
+            "the SMTP server offers none of the login methods followup has (PLAIN, LOGIN): check [mail.smtp] username, or remove it if the relay needs no login"
+        }
+    })
 }
 
 /// True for a failure that shows the relay had closed the connection before the
