@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::Env;
+use common::{Env, SmtpServer};
 
 /// Waits until `dir` holds at least `count` `.eml` files; returns their contents.
 fn wait_for_files(dir: &Path, count: usize, timeout: Duration) -> Vec<String> {
@@ -116,5 +116,84 @@ fn an_address_sendmail_refuses_fails_at_once_and_the_other_mail_goes_out() {
             .any(|f| f.starts_with("-i -f followup@example.com -- joe@example.org\n")),
         "the good customer's update went out"
     );
+    assert!(daemon.stop().success());
+}
+
+/// An installation with a login but `tls = "none"`, against `server`, which offers
+/// AUTH only after STARTTLS.
+fn plain_login_against(server: &SmtpServer) -> Env {
+    let env = Env::new("[[rule]]\nname = \"any\"\nremind = [\"0s\"]\n");
+    env.write_config("smtp-password", "secret\n");
+    env.write_smtp_config(
+        server.port,
+        "tls = \"none\"\nusername = \"followup\"\npassword_file = \"config/smtp-password\"\ntimeout = \"10s\"\n",
+    );
+    env
+}
+
+#[test]
+fn a_login_over_a_plain_connection_to_a_relay_that_wants_starttls_says_to_use_it() {
+    let root = tempfile::tempdir().unwrap();
+    let server = SmtpServer::start_with_login(root.path(), "followup", "secret");
+    let env = plain_login_against(&server);
+    let out = env.cli(&["test-email", "--to", "ana@example.com"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("only after STARTTLS") && stderr.contains("tls = \"starttls\""),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("No compatible"), "{stderr}");
+    // The daemon records the same words on the email that waits.
+    let daemon = env.start();
+    let id = env.add("Send the quote", "+1s", &[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let error = loop {
+        let shown = env.show(id);
+        if let Some(error) = shown["deliveries"][0]["last_error"].as_str() {
+            break error.to_string();
+        }
+        assert!(Instant::now() < deadline, "{shown:#}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(error.contains("tls = \"starttls\""), "{error}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn customer_mail_carries_no_internal_id_and_the_owner_copy_does() {
+    let env = Env::new(
+        "[[rule]]\nname = \"upd\"\ncustomer_update = { at = \"0s\", extend_by = \"1d\" }\n",
+    );
+    let daemon = env.start();
+    let id = env.add("Send the quote", "+1s", &[]);
+    let got = env.smtp.wait_for(2, Duration::from_secs(20));
+    let header = |to: &str| {
+        let message = got
+            .iter()
+            .find(|m| m.to == vec![to.to_string()])
+            .unwrap_or_else(|| panic!("no mail to {to}: {got:?}"));
+        message
+            .parsed()
+            .header_raw("X-Followup-Commitment")
+            .map(|v| v.trim().to_string())
+    };
+    assert_eq!(header("joe@example.org"), None);
+    assert_eq!(header("ana@example.com"), Some(id.to_string()));
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_title_of_one_long_word_reaches_the_owner_in_lines_a_relay_accepts() {
+    let env = Env::new("[[rule]]\nname = \"any\"\nremind = [\"0s\"]\n");
+    let daemon = env.start();
+    let title = "x".repeat(1200);
+    env.add(&title, "+1s", &[]);
+    let got = env.smtp.wait_for(1, Duration::from_secs(20));
+    let raw = String::from_utf8_lossy(&got[0].data).into_owned();
+    for line in raw.split("\r\n") {
+        assert!(line.len() <= 998, "a line of {} octets", line.len());
+    }
+    assert!(got[0].subject().contains(&title), "{}", got[0].subject());
     assert!(daemon.stop().success());
 }

@@ -32,6 +32,13 @@ pub enum Audience {
 }
 
 impl Audience {
+    /// True for the business's own people. Only their mail may carry internal ids
+    /// (`X-Followup-Commitment`): a customer has no use for them, and they tell
+    /// outsiders how many promises the business records.
+    pub fn is_internal(self) -> bool {
+        self != Audience::Customer
+    }
+
     /// The word stored in `deliveries.audience` and used in Message-IDs.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -56,8 +63,8 @@ pub struct Outgoing<'a> {
     pub message_id: &'a str,
     /// The thread's root Message-ID, if this message is a reply in the thread.
     pub reply_to_thread: Option<&'a str>,
-    /// The commitment it is about, for `X-Followup-Commitment` (none for digests and
-    /// reports).
+    /// The commitment it is about, for `X-Followup-Commitment` (none for digests,
+    /// reports and customer mail: see [`Audience::is_internal`]).
     pub commitment_id: Option<i64>,
     /// `Date:`.
     pub date: Timestamp,
