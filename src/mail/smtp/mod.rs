@@ -15,7 +15,8 @@
 //!
 //! The mail transaction itself, pipelined when the relay allows, is in `transaction`.
 //!
-//! Every command waits at most the configured timeout.
+//! Every command waits at most the configured timeout, and so does the whole connect
+//! (`connect`), however many addresses the host name has.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -26,7 +27,7 @@ use std::time::Duration;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
-use lettre::transport::smtp::commands::Ehlo;
+use lettre::transport::smtp::commands::{Ehlo, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -35,6 +36,7 @@ use tokio::time::Instant;
 
 use transaction::{Failure, Stage, Transaction};
 
+mod connect;
 mod transaction;
 
 /// How long a connection may sit unused in the pool before it is closed rather than
@@ -184,8 +186,8 @@ impl SmtpPool {
         self.settle(connection, result, permit).await
     }
 
-    /// After a transfer: a connection that worked goes back to the pool, one that failed
-    /// is closed.
+    /// After a transfer: a connection that worked goes back to the pool, and so does
+    /// one whose message the relay refused; any other is closed.
     async fn settle(
         &self,
         connection: Connection,
@@ -230,14 +232,26 @@ impl SmtpPool {
         }
     }
 
-    /// Closes a connection after a failure: politely when the relay still answers (a
-    /// refused recipient), at once when it does not.
+    /// After a failure: when the relay refused the message (a recipient, say) but
+    /// still answers, RSET readies the connection for the next message and it goes
+    /// back to the pool; otherwise it is closed, politely if the relay still answers.
     async fn discard(&self, mut connection: Connection, error: &SmtpError) {
-        if let SmtpError::Protocol(e) = error
-            && e.status().is_some()
+        let SmtpError::Protocol(e) = error else {
+            return;
+        };
+        let Some(code) = e.status() else {
+            return;
+        };
+        if code.to_string() != "421"
+            && self
+                .timed("RSET", connection.smtp.command(Rset))
+                .await
+                .is_ok()
         {
-            let _ = tokio::time::timeout(self.relay.timeout, connection.smtp.quit()).await;
+            self.park(connection);
+            return;
         }
+        let _ = tokio::time::timeout(self.relay.timeout, connection.smtp.quit()).await;
     }
 
     /// Runs `future`, failing after the relay's timeout.
@@ -319,24 +333,17 @@ impl SmtpPool {
             address: address.to_string(),
             source,
         };
+        // One deadline for the lookup and every address it gives.
+        let deadline = Instant::now() + relay.timeout;
         let resolved = within(relay.timeout, "the host name lookup", async {
             tokio::net::lookup_host((relay.host.as_str(), relay.port))
                 .await
                 .map_err(fail)
         })
         .await?;
-        let mut last =
-            std::io::Error::new(std::io::ErrorKind::NotFound, "the host name has no address");
-        for addr in resolved {
-            match tokio::time::timeout(relay.timeout, TcpStream::connect(addr)).await {
-                Ok(Ok(tcp)) => return Ok(tcp),
-                Ok(Err(e)) => last = e,
-                Err(_) => {
-                    last = std::io::Error::new(std::io::ErrorKind::TimedOut, "connection timed out")
-                }
-            }
-        }
-        Err(fail(last))
+        connect::first_to_answer(resolved, deadline, TcpStream::connect)
+            .await
+            .map_err(fail)
     }
 
     /// One mail transaction on `connection`.
