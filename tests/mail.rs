@@ -36,37 +36,38 @@ fn wait_for_files(dir: &Path, count: usize, timeout: Duration) -> Vec<String> {
     }
 }
 
-/// Points the installation at a sendmail script that refuses `bad@example.org` with
-/// exit status 67 (EX_NOUSER) and keeps every other message in `sent/`, as
-/// `ARGUMENTS` and the message. Returns the directory.
-fn sendmail_refusing_one_address(env: &Env) -> PathBuf {
+/// Points the installation at a sendmail script: `script`, where `$SENT` is a directory
+/// that a message kept with [`KEEP`] goes to. Returns the directory.
+fn sendmail_script(env: &Env, script: &str) -> PathBuf {
     let sent = env.root.path().join("sent");
     std::fs::create_dir_all(&sent).unwrap();
-    let script = env.root.path().join("sendmail");
-    std::fs::write(
-        &script,
-        format!(
-            r#"#!/bin/sh
-for arg in "$@"; do
+    let path = env.root.path().join("sendmail");
+    let text = format!("#!/bin/sh\nSENT='{}'\n{script}", sent.display());
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.edit_config("followup.toml", |t| {
+        t.replace("transport = \"smtp\"", "transport = \"sendmail\"")
+            + &format!("\n[mail.sendmail]\ncommand = \"{}\"\n", path.display())
+    });
+    sent
+}
+
+/// Keeps the message in `tmp` in `$SENT` under a name of its own, whole or not at all.
+const KEEP: &str = "mv \"$tmp\" \"$tmp.eml\"\n";
+
+/// A sendmail that refuses `bad@example.org` with exit status 67 (EX_NOUSER) and keeps
+/// every other message as `ARGUMENTS` and the message. Returns the directory.
+fn sendmail_refusing_one_address(env: &Env) -> PathBuf {
+    let script = r#"for arg in "$@"; do
   case "$arg" in
     bad@example.org) echo "bad@example.org... User unknown" >&2; exit 67 ;;
   esac
 done
-tmp=$(mktemp "{sent}/.msg.XXXXXX")
+tmp=$(mktemp "$SENT/.msg.XXXXXX")
 echo "$@" > "$tmp"
 cat >> "$tmp"
-mv "$tmp" "$tmp.eml"
-"#,
-            sent = sent.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    env.edit_config("followup.toml", |t| {
-        t.replace("transport = \"smtp\"", "transport = \"sendmail\"")
-            + &format!("\n[mail.sendmail]\ncommand = \"{}\"\n", script.display())
-    });
-    sent
+"#;
+    sendmail_script(env, &format!("{script}{KEEP}"))
 }
 
 #[test]
@@ -195,5 +196,58 @@ fn a_title_of_one_long_word_reaches_the_owner_in_lines_a_relay_accepts() {
         assert!(line.len() <= 998, "a line of {} octets", line.len());
     }
     assert!(got[0].subject().contains(&title), "{}", got[0].subject());
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn an_owners_own_reminder_that_fails_for_good_reaches_them_through_status_and_the_digest() {
+    let env = Env::new(
+        "[[rule]]\nname = \"any\"\nremind = [\"0s\"]\n\n[[schedule]]\nname = \"digest\"\ncron = \"* * * * * *\"\njob = \"digest\"\n",
+    );
+    // The program refuses every reminder about this title, as a relay refuses a line
+    // too long, and takes everything else.
+    let script = r#"tmp=$(mktemp "$SENT/.msg.XXXXXX")
+cat > "$tmp"
+if grep -q '^Subject:.*Refused title' "$tmp"; then
+  rm "$tmp"; echo "500 Line too long" >&2; exit 65
+fi
+"#;
+    let sent = sendmail_script(&env, &format!("{script}{KEEP}"));
+    let daemon = env.start();
+    let id = env.add("Refused title", "+1s", &[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let digest = loop {
+        let files = wait_for_files(&sent, 0, Duration::from_secs(1));
+        if let Some(digest) = files
+            .iter()
+            .find(|f| f.contains("EMAILS TO YOU THAT COULD NOT BE DELIVERED"))
+        {
+            break digest.clone();
+        }
+        assert!(Instant::now() < deadline, "no digest listing the failure");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let parsed = mail_parser::MessageParser::default()
+        .parse(digest.as_bytes())
+        .unwrap();
+    let to = parsed.to().and_then(|a| a.first()).unwrap();
+    assert_eq!(to.address(), Some("ana@example.com"));
+    let text = parsed.body_text(0).unwrap();
+    assert!(
+        text.contains(&format!("#{id}  Refused title")) && text.contains("exit status 65"),
+        "{text}"
+    );
+    let status = env.cli_ok(&["status"]);
+    assert!(
+        status.contains("not told:")
+            && status.contains(&format!("commitment {id}, to Ana Ruiz <ana@example.com>")),
+        "{status}"
+    );
+    let log = daemon.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("ERROR") && l.contains("delivery failed for good")),
+        "{log}"
+    );
     assert!(daemon.stop().success());
 }
