@@ -4,7 +4,7 @@
 //! or not.
 
 use clap::Args;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
 use super::Format;
@@ -27,6 +27,22 @@ struct Shown<'a> {
     daemon: Daemon,
     #[serde(flatten)]
     summary: &'a Summary,
+    /// Owners' own emails that failed for good lately, oldest first.
+    owner_mail_failed: &'a [OwnerFailure],
+}
+
+/// How far back `status` looks for owners' own emails that failed for good.
+const OWNER_FAILURES_FOR: SignedDuration = SignedDuration::from_hours(7 * 24);
+
+/// An owner's own email that failed for good: nobody is told of it by email, so
+/// `status` shows it (and the owner's next digest lists it).
+#[derive(Debug, Serialize)]
+struct OwnerFailure {
+    commitment_id: i64,
+    owner: String,
+    subject: String,
+    failed_at: Timestamp,
+    error: String,
 }
 
 /// Whether a daemon serves the store, from the lock it holds.
@@ -38,12 +54,25 @@ struct Daemon {
 
 /// Prints the summary of the configured store.
 pub fn status(config: &Config, args: StatusArgs) -> anyhow::Result<()> {
-    let summary = open(config)?.summary()?;
+    let opened = open(config)?;
+    let summary = opened.summary()?;
     let holder = crate::store::running_daemon(&config.store.path)?;
     let daemon = Daemon {
         running: holder.is_some(),
         pid: holder.and_then(|h| h.pid),
     };
+    let now = Timestamp::now();
+    let failed: Vec<OwnerFailure> = opened
+        .owner_mail_failed_since(now - OWNER_FAILURES_FOR)?
+        .into_iter()
+        .map(|(row, failed_at, subject, error)| OwnerFailure {
+            commitment_id: row.id,
+            owner: row.owner.unwrap_or_default(),
+            subject,
+            failed_at,
+            error,
+        })
+        .collect();
     let store = config.store.path.display().to_string();
     match args.format {
         Format::Json => println!(
@@ -51,7 +80,8 @@ pub fn status(config: &Config, args: StatusArgs) -> anyhow::Result<()> {
             serde_json::to_string_pretty(&Shown {
                 store,
                 daemon,
-                summary: &summary
+                summary: &summary,
+                owner_mail_failed: &failed,
             })?
         ),
         Format::Table => {
@@ -61,7 +91,9 @@ pub fn status(config: &Config, args: StatusArgs) -> anyhow::Result<()> {
                 None => "no: nothing will be sent until `followup run` starts".to_string(),
             };
             println!("{:<13}{running}", "running:");
-            for (label, text) in lines(&summary, &config.calendar, Timestamp::now()) {
+            let mut all = lines(&summary, &config.calendar, now);
+            all.extend(owner_failures(&failed, &config.calendar));
+            for (label, text) in all {
                 println!("{:<13}{text}", format!("{label}:"));
             }
         }
@@ -150,6 +182,23 @@ fn lines(s: &Summary, calendar: &Calendar, now: Timestamp) -> Vec<(&'static str,
     out
 }
 
+/// The line for owners' own failed emails, if there are any.
+fn owner_failures(failed: &[OwnerFailure], calendar: &Calendar) -> Option<(&'static str, String)> {
+    let latest = failed.last()?;
+    Some((
+        "not told",
+        format!(
+            "{} to their owners failed for good in the last 7 days; their next digest lists them. Latest: commitment {}, to {} at {}, \"{}\": {}",
+            count(failed.len() as u64, "email"),
+            latest.commitment_id,
+            latest.owner,
+            calendar.display(latest.failed_at),
+            latest.subject,
+            latest.error
+        ),
+    ))
+}
+
 fn count(n: u64, noun: &str) -> String {
     if n == 1 {
         format!("1 {noun}")
@@ -207,6 +256,27 @@ mod tests {
                 "last sent: Tue 24 Nov 2026 14:57 GMT, 3 minutes ago (7 sent in all)",
                 "last error: email 9 about commitment 4 (will be retried): Connection refused",
             ]
+        );
+    }
+
+    #[test]
+    fn an_owners_own_failed_email_is_named_with_its_commitment_and_owner() {
+        let calendar = Calendar::new(jiff::tz::TimeZone::get("Europe/London").unwrap());
+        assert_eq!(owner_failures(&[], &calendar), None);
+        let failed = [OwnerFailure {
+            commitment_id: 5,
+            owner: "Ana Ruiz <ana@example.com>".into(),
+            subject: "Due now: the quote".into(),
+            failed_at: "2026-11-24T14:57:00Z".parse().unwrap(),
+            error: "500 Line too long".into(),
+        }];
+        let (label, text) = owner_failures(&failed, &calendar).unwrap();
+        assert_eq!(label, "not told");
+        assert_eq!(
+            text,
+            "1 email to their owners failed for good in the last 7 days; their next digest lists them. \
+             Latest: commitment 5, to Ana Ruiz <ana@example.com> at Tue 24 Nov 2026 14:57 GMT, \
+             \"Due now: the quote\": 500 Line too long"
         );
     }
 }

@@ -1,7 +1,9 @@
 //! The digest: for each owner with open work, one email listing what is overdue (and by
 //! how much), what is due today, what is due in the next 7 days, and the updates sent to
-//! their customers since the last digest. Owners with nothing open get nothing. Pure:
-//! the caller passes the commitments, the updates and the time.
+//! their customers since the last digest. It also lists the owner's own emails that
+//! failed for good since then: no other email can tell them. Owners with neither get
+//! nothing. Pure: the caller passes the commitments, the updates, the failures and the
+//! time.
 
 use std::collections::BTreeMap;
 
@@ -45,6 +47,21 @@ pub struct UpdateItem {
     pub subject: String,
 }
 
+/// An email to the owner that failed for good since the last digest.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct FailedItem {
+    /// Commitment id.
+    pub id: i64,
+    /// What was promised.
+    pub title: String,
+    /// When it failed, in the calendar's zone.
+    pub failed: String,
+    /// Its subject.
+    pub subject: String,
+    /// Why it failed.
+    pub error: String,
+}
+
 /// One owner's digest.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OwnerDigest {
@@ -60,16 +77,24 @@ pub struct OwnerDigest {
     pub later: usize,
     /// Updates sent to their customers since the last digest.
     pub updates: Vec<UpdateItem>,
+    /// Their own emails that failed for good since the last digest.
+    pub failed: Vec<FailedItem>,
 }
 
 /// An update sent to a customer: the commitment, when, and its subject.
 pub type SentUpdate = (Commitment, Timestamp, String);
 
-/// One digest per owner of an open commitment in `open`, in order of the owner's
-/// address. `updates` are the updates sent since the last digest, of any commitment.
+/// An owner's own email that failed for good: the commitment, when, its subject and
+/// the error.
+pub type FailedMail = (Commitment, Timestamp, String, String);
+
+/// One digest per owner of an open commitment in `open` or of an email in `failed`, in
+/// order of the owner's address. `updates` are the updates sent since the last digest,
+/// of any commitment; `failed` the owners' own emails that failed for good since then.
 pub fn build(
     open: &[Commitment],
     updates: &[SentUpdate],
+    failed: &[FailedMail],
     calendar: &Calendar,
     command: &str,
     now: Timestamp,
@@ -81,16 +106,7 @@ pub fn build(
     let mut sorted: Vec<&Commitment> = open.iter().collect();
     sorted.sort_by_key(|c| (c.due_at, c.id));
     for c in sorted {
-        let digest = digests
-            .entry(c.owner.email.to_string().to_lowercase())
-            .or_insert_with(|| OwnerDigest {
-                owner: c.owner.clone(),
-                overdue: Vec::new(),
-                today: Vec::new(),
-                week: Vec::new(),
-                later: 0,
-                updates: Vec::new(),
-            });
+        let digest = of_owner(&mut digests, &c.owner);
         let item = |when: String| Item {
             id: c.id,
             title: c.title.clone(),
@@ -126,7 +142,34 @@ pub fn build(
             });
         }
     }
+    for (c, at, subject, error) in failed {
+        of_owner(&mut digests, &c.owner).failed.push(FailedItem {
+            id: c.id,
+            title: c.title.clone(),
+            failed: calendar.display(*at),
+            subject: subject.clone(),
+            error: error.clone(),
+        });
+    }
     digests.into_values().collect()
+}
+
+/// The digest of `owner`, started empty if there is none yet.
+fn of_owner<'a>(
+    digests: &'a mut BTreeMap<String, OwnerDigest>,
+    owner: &Mailbox,
+) -> &'a mut OwnerDigest {
+    digests
+        .entry(owner.email.to_string().to_lowercase())
+        .or_insert_with(|| OwnerDigest {
+            owner: owner.clone(),
+            overdue: Vec::new(),
+            today: Vec::new(),
+            week: Vec::new(),
+            later: 0,
+            updates: Vec::new(),
+            failed: Vec::new(),
+        })
 }
 
 /// The template context of one digest.
@@ -146,6 +189,8 @@ pub struct DigestContext {
     pub later: usize,
     /// Updates sent since the last digest.
     pub updates: Vec<UpdateItem>,
+    /// The owner's own emails that failed for good since the last digest.
+    pub failed: Vec<FailedItem>,
     /// Commands for the whole list.
     pub commands: DigestCommands,
 }
@@ -183,6 +228,7 @@ impl OwnerDigest {
             week: self.week.clone(),
             later: self.later,
             updates: self.updates.clone(),
+            failed: self.failed.clone(),
             commands: DigestCommands {
                 list: format!("{command} list"),
             },
@@ -233,7 +279,7 @@ mod tests {
             ts("2026-11-29T09:00:00Z"),
             "Update on Promise 1".to_string(),
         )];
-        let digests = build(&commitments, &updates, &cal, "followup", now);
+        let digests = build(&commitments, &updates, &[], &cal, "followup", now);
         assert_eq!(digests.len(), 2);
         let ana = &digests[0];
         assert_eq!(ana.owner.email.to_string(), "ana@example.com");
@@ -251,6 +297,26 @@ mod tests {
     #[test]
     fn an_owner_with_nothing_open_gets_no_digest() {
         let cal = Calendar::new(jiff::tz::TimeZone::UTC);
-        assert!(build(&[], &[], &cal, "followup", ts("2026-11-30T08:00:00Z")).is_empty());
+        assert!(build(&[], &[], &[], &cal, "followup", ts("2026-11-30T08:00:00Z")).is_empty());
+    }
+
+    #[test]
+    fn an_owners_own_failed_email_is_listed_even_with_nothing_open() {
+        let cal = Calendar::new(jiff::tz::TimeZone::UTC);
+        let now = ts("2026-11-30T08:00:00Z");
+        let mut done = open(7, "Ana <ana@example.com>", "2026-11-29T10:00:00Z");
+        done.status = Status::Done;
+        let failed = [(
+            done,
+            ts("2026-11-29T10:00:05Z"),
+            "Due now: the quote".to_string(),
+            "500 Line too long".to_string(),
+        )];
+        let digests = build(&[], &[], &failed, &cal, "followup", now);
+        assert_eq!(digests.len(), 1);
+        assert_eq!(digests[0].owner.email.to_string(), "ana@example.com");
+        assert_eq!(digests[0].failed.len(), 1);
+        assert_eq!(digests[0].failed[0].id, 7);
+        assert_eq!(digests[0].failed[0].error, "500 Line too long");
     }
 }

@@ -14,6 +14,7 @@ use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 
+use crate::mail::header;
 use crate::mail::templates::Rendered;
 
 /// Who a message is for; each audience of a commitment has its own thread.
@@ -31,6 +32,13 @@ pub enum Audience {
 }
 
 impl Audience {
+    /// True for the business's own people. Only their mail may carry internal ids
+    /// (`X-Followup-Commitment`): a customer has no use for them, and they tell
+    /// outsiders how many promises the business records.
+    pub fn is_internal(self) -> bool {
+        self != Audience::Customer
+    }
+
     /// The word stored in `deliveries.audience` and used in Message-IDs.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -55,8 +63,8 @@ pub struct Outgoing<'a> {
     pub message_id: &'a str,
     /// The thread's root Message-ID, if this message is a reply in the thread.
     pub reply_to_thread: Option<&'a str>,
-    /// The commitment it is about, for `X-Followup-Commitment` (none for digests and
-    /// reports).
+    /// The commitment it is about, for `X-Followup-Commitment` (none for digests,
+    /// reports and customer mail: see [`Audience::is_internal`]).
     pub commitment_id: Option<i64>,
     /// `Date:`.
     pub date: Timestamp,
@@ -155,11 +163,22 @@ pub fn build(out: &Outgoing<'_>) -> Result<Vec<u8>, BuildError> {
     // do by parsing the addresses again; the outbox keeps its own sender and recipient.
     let envelope =
         lettre::address::Envelope::new(Some(out.from.email.clone()), vec![out.to.email.clone()])?;
-    let mut builder = Message::builder()
-        .envelope(envelope)
-        .from(out.from.clone())
-        .to(out.to.clone())
-        .subject(crate::commitment::one_line(&out.rendered.subject))
+    let mut builder = Message::builder().envelope(envelope);
+    builder = match &out.from.name {
+        Some(name) if header::needs_splitting(name) => {
+            builder.raw_header(header::mailbox("From", out.from))
+        }
+        _ => builder.from(out.from.clone()),
+    };
+    builder = match &out.to.name {
+        Some(name) if header::needs_splitting(name) => {
+            builder.raw_header(header::mailbox("To", out.to))
+        }
+        _ => builder.to(out.to.clone()),
+    };
+    let subject = crate::commitment::one_line(&out.rendered.subject);
+    let mut builder = builder
+        .raw_header(header::text("Subject", &subject))
         .date(date)
         .message_id(Some(out.message_id.to_string()))
         .raw_header(HeaderValue::new(
@@ -199,7 +218,7 @@ pub fn build(out: &Outgoing<'_>) -> Result<Vec<u8>, BuildError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commitment::parse_mailbox;
+    use crate::commitment::{one_line, parse_mailbox};
 
     #[test]
     fn every_line_ending_becomes_crlf_and_controls_go() {
@@ -278,5 +297,74 @@ mod tests {
             !text.replace("\r\n", "").contains('\n'),
             "no bare LF: {text:?}"
         );
+    }
+
+    fn built(from: &str, to: &str, subject: &str) -> Vec<u8> {
+        let from = parse_mailbox(from).unwrap();
+        let to = parse_mailbox(to).unwrap();
+        let rendered = Rendered {
+            subject: subject.into(),
+            text: format!("Hello\n{subject}\n"),
+            html: None,
+        };
+        build(&Outgoing {
+            from: &from,
+            to: &to,
+            rendered: &rendered,
+            message_id: "<followup.1.owner@example.com>",
+            reply_to_thread: None,
+            commitment_id: Some(1),
+            date: "2026-11-24T17:00:00Z".parse().unwrap(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn no_header_line_is_longer_than_78_octets_whatever_the_data() {
+        let word = "x".repeat(1200);
+        let long_name = "Z".repeat(1100);
+        let cases = [
+            (format!("Due: {word}"), "Ana <ana@example.com>".to_string()),
+            (
+                format!("{word} and {word}"),
+                format!("{long_name} <zoe@example.org>"),
+            ),
+            (
+                format!("Fällig: {}", "ä".repeat(700)),
+                format!("Zoë {long_name} Å <zoe@example.org>"),
+            ),
+            (
+                "a ".repeat(600),
+                format!("{} <zoe@example.org>", "Jo ".repeat(400)),
+            ),
+            (
+                format!("\"quoted\" {word}?= =?utf-8?b?"),
+                "\"Doe, Jo\" <jo@example.org>".to_string(),
+            ),
+        ];
+        for (subject, to) in cases {
+            let from = format!("{} <followup@example.com>", "F".repeat(200));
+            let bytes = built(&from, &to, &subject);
+            let text = String::from_utf8(bytes.clone()).unwrap();
+            let head = &text[..text.find("\r\n\r\n").unwrap()];
+            for line in head.split("\r\n") {
+                assert!(line.len() <= 78, "{} octets: {line}", line.len());
+            }
+            for line in text.split("\r\n") {
+                assert!(
+                    line.len() <= 998,
+                    "the body has a line of {} octets",
+                    line.len()
+                );
+            }
+            let parsed = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+            assert_eq!(parsed.subject(), Some(one_line(&subject).as_str()));
+            let to = parse_mailbox(&to).unwrap();
+            let received = parsed.to().and_then(|a| a.first()).unwrap();
+            assert_eq!(received.name(), to.name.as_deref());
+            assert_eq!(received.address(), Some(to.email.as_ref()));
+            let received = parsed.from().and_then(|a| a.first()).unwrap();
+            assert_eq!(received.name(), Some("F".repeat(200).as_str()));
+        }
     }
 }

@@ -3,7 +3,9 @@
 
 pub mod compose;
 pub mod context;
+pub mod header;
 pub mod message;
+pub mod sendmail;
 pub mod smtp;
 pub mod templates;
 pub mod transport;

@@ -159,7 +159,8 @@ pub const FAILURE_VARIABLES: &[&str] = &[
 ];
 
 /// Variables of the digest: lists of items with `id`, `title`, `customer`, `due`,
-/// `when`, `done`, and of updates with `id`, `title`, `customer`, `sent`, `subject`.
+/// `when`, `done`, of updates with `id`, `title`, `customer`, `sent`, `subject`, and of
+/// failed emails with `id`, `title`, `failed`, `subject`, `error`.
 pub const DIGEST_VARIABLES: &[&str] = &[
     "owner.name",
     "owner.email",
@@ -169,6 +170,7 @@ pub const DIGEST_VARIABLES: &[&str] = &[
     "week",
     "later",
     "updates",
+    "failed",
     "commands.list",
 ];
 

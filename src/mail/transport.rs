@@ -1,5 +1,6 @@
 //! How messages leave: an SMTP relay (pooled connections, STARTTLS or TLS, AUTH), the
-//! local sendmail program, or `.eml` files in a directory.
+//! local sendmail program ([`super::sendmail`], sorted by its exit status), or `.eml`
+//! files in a directory.
 //!
 //! Every failure is sorted into [`SendError::Unreachable`] (the relay cannot be used at
 //! all: connection refused, timeouts, TLS, 421, a refused login; every message waits),
@@ -15,9 +16,9 @@ use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::TlsParameters;
 use lettre::transport::smtp::extension::ClientId;
-use lettre::{AsyncSendmailTransport, AsyncTransport, Tokio1Executor};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::sendmail::Sendmail;
 use super::smtp::{Relay, Security, SmtpError, SmtpPool};
 use crate::config::{MailSettings, PasswordError, SmtpSettings, TlsMode, TransportSettings};
 
@@ -58,7 +59,7 @@ pub enum Mailer {
     /// SMTP relay.
     Smtp(SmtpPool),
     /// sendmail program.
-    Sendmail(AsyncSendmailTransport<Tokio1Executor>),
+    Sendmail(Sendmail),
 }
 
 impl Mailer {
@@ -66,9 +67,7 @@ impl Mailer {
     pub fn build(settings: &MailSettings) -> Result<Mailer, TransportError> {
         Ok(match &settings.transport {
             TransportSettings::File { dir } => Mailer::File(FileOutbox::new(dir)),
-            TransportSettings::Sendmail { command } => Mailer::Sendmail(
-                AsyncSendmailTransport::new_with_command(command.as_os_str()),
-            ),
+            TransportSettings::Sendmail { command } => Mailer::Sendmail(Sendmail::new(command)),
             TransportSettings::Smtp(smtp) => Mailer::Smtp(smtp_pool(smtp)?),
         })
     }
@@ -118,11 +117,7 @@ impl Mailer {
             }
             Mailer::Sendmail(sendmail) => {
                 let permit = take().await;
-                let result = sendmail
-                    .send_raw(envelope, message)
-                    .await
-                    .map_err(|e| SendError::Unreachable(format!("sendmail: {e}")));
-                (result, permit)
+                (sendmail.send(envelope, message).await, permit)
             }
         }
     }
@@ -180,6 +175,7 @@ fn classify(e: &SmtpError) -> SendError {
     match e {
         SmtpError::Protocol(e) => classify_smtp(e),
         SmtpError::Unsupported(_) => SendError::Permanent(e.to_string()),
+        SmtpError::NoLogin(_) => SendError::Unreachable(e.to_string()),
         SmtpError::Connect { .. } | SmtpError::Timeout { .. } => {
             SendError::Unreachable(crate::commitment::one_line(&e.to_string()))
         }

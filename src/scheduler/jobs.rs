@@ -168,8 +168,23 @@ fn digests(
         .into_iter()
         .filter_map(|(row, sent, subject)| row.check(zone).ok().map(|c| (c, sent, subject)))
         .collect();
+    let failed: Vec<_> = store
+        .owner_mail_failed_since(since)?
+        .into_iter()
+        .filter_map(|(row, at, subject, error)| {
+            row.check(zone).ok().map(|c| (c, at, subject, error))
+        })
+        .collect();
     let mut emails = Vec::new();
-    for digest in digest::build(&open, &updates, &config.calendar, &config.command, now) {
+    let digests = digest::build(
+        &open,
+        &updates,
+        &failed,
+        &config.calendar,
+        &config.command,
+        now,
+    );
+    for digest in digests {
         let ctx = digest.context(&config.calendar, &config.command, now);
         match config.templates.render("digest", &ctx) {
             Ok(rendered) => emails.push(("digest", digest.owner.clone(), rendered)),

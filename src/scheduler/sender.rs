@@ -225,7 +225,7 @@ fn decide(shared: &Shared, outcomes: Vec<Outcome>, outage: &mut Outage) -> Decid
                         crate::calendar::humanize(outcome.created_at, now)
                     ),
                 };
-                tracing::warn!(delivery = id, cause = %error, "delivery failed for good; the owner will be told");
+                tracing::error!(delivery = id, cause = %error, "delivery failed for good; the owner is told by email, or of their own email by `followup status` and their next digest");
                 shared.note_error(format!("delivery {id} failed: {error}"));
                 decided.failed = true;
                 decided

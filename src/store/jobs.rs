@@ -19,6 +19,10 @@ pub struct ReportRow {
     pub updates_sent: Vec<Timestamp>,
 }
 
+/// An owner's own email that failed for good: the commitment's row, when it failed,
+/// its subject and the error.
+pub type OwnerMailFailed = (StoredCommitment, Timestamp, String, String);
+
 impl Store {
     /// When schedule `name` last ran: the occurrence it ran for.
     pub fn last_run(&self, name: &str) -> Result<Option<Timestamp>> {
@@ -72,6 +76,29 @@ impl Store {
         ))?;
         let rows = stmt.query_map([to_ms(since)], |r| {
             Ok((stored_from_row(r, 2)?, from_ms(r.get(0)?), r.get(1)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The owners' own emails that failed for good at or after `since`, oldest first,
+    /// with their commitments' rows, failure times, subjects and errors. Nobody else
+    /// hears of these failures, so the digest and `status` show them.
+    pub fn owner_mail_failed_since(&self, since: Timestamp) -> Result<Vec<OwnerMailFailed>> {
+        let columns = columns_of("c");
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT COALESCE(d.failed_at, d.created_at), d.subject, COALESCE(d.last_error, ''), {columns}
+             FROM deliveries d JOIN commitments c ON c.id = d.commitment_id
+             WHERE d.state = 'failed' AND d.audience = 'owner'
+               AND COALESCE(d.failed_at, d.created_at) >= ?1
+             ORDER BY COALESCE(d.failed_at, d.created_at), d.id"
+        ))?;
+        let rows = stmt.query_map([to_ms(since)], |r| {
+            Ok((
+                stored_from_row(r, 3)?,
+                from_ms(r.get(0)?),
+                r.get(1)?,
+                r.get(2)?,
+            ))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }

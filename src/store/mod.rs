@@ -30,7 +30,7 @@ pub use commitments::{Imported, NewCommitment, StatusFilter};
 pub use deliveries::{
     DeliveryOutcome, DeliveryRecord, NewDelivery, Origin, PendingDelivery, Threads,
 };
-pub use jobs::ReportRow;
+pub use jobs::{OwnerMailFailed, ReportRow};
 pub use lock::{DaemonLock, Holder, LockError, lock_path, running_daemon};
 pub use revisions::{NewRevision, RevisionRecord};
 pub use steps::{ChangeBatch, DueStep, PlannedCommitment, StepRecord};

@@ -435,6 +435,22 @@ port = {port}
         self.cli_ok(&args).trim().parse().unwrap()
     }
 
+    /// `followup add` of a promise to `customer`, owned by Ana Ruiz; returns the id.
+    pub fn add_for(&self, customer: &str, title: &str, due: &str) -> i64 {
+        let args = [
+            "add",
+            "--title",
+            title,
+            "--owner",
+            "Ana Ruiz <ana@example.com>",
+            "--customer",
+            customer,
+            "--due",
+            due,
+        ];
+        self.cli_ok(&args).trim().parse().unwrap()
+    }
+
     /// `followup show ID --format json`, parsed.
     pub fn show(&self, id: i64) -> serde_json::Value {
         serde_json::from_str(&self.cli_ok(&["show", &id.to_string(), "--format", "json"])).unwrap()

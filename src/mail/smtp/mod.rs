@@ -15,7 +15,8 @@
 //!
 //! The mail transaction itself, pipelined when the relay allows, is in `transaction`.
 //!
-//! Every command waits at most the configured timeout.
+//! Every command waits at most the configured timeout, and so does the whole connect
+//! (`connect`), however many addresses the host name has.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -26,8 +27,8 @@ use std::time::Duration;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
-use lettre::transport::smtp::commands::Ehlo;
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::commands::{Ehlo, Rset};
+use lettre::transport::smtp::extension::{ClientId, Extension};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -35,6 +36,7 @@ use tokio::time::Instant;
 
 use transaction::{Failure, Stage, Transaction};
 
+mod connect;
 mod transaction;
 
 /// How long a connection may sit unused in the pool before it is closed rather than
@@ -63,6 +65,9 @@ pub enum SmtpError {
     /// The message needs an extension the relay does not offer.
     #[error("the SMTP server does not support {0}, which this message needs")]
     Unsupported(&'static str),
+    /// A username is set but the relay offers no login method this client has.
+    #[error("{0}")]
+    NoLogin(&'static str),
     /// A reply, TLS or protocol failure, as lettre reports it.
     #[error(transparent)]
     Protocol(#[from] lettre::transport::smtp::Error),
@@ -181,8 +186,8 @@ impl SmtpPool {
         self.settle(connection, result, permit).await
     }
 
-    /// After a transfer: a connection that worked goes back to the pool, one that failed
-    /// is closed.
+    /// After a transfer: a connection that worked goes back to the pool, and so does
+    /// one whose message the relay refused; any other is closed.
     async fn settle(
         &self,
         connection: Connection,
@@ -227,14 +232,26 @@ impl SmtpPool {
         }
     }
 
-    /// Closes a connection after a failure: politely when the relay still answers (a
-    /// refused recipient), at once when it does not.
+    /// After a failure: when the relay refused the message (a recipient, say) but
+    /// still answers, RSET readies the connection for the next message and it goes
+    /// back to the pool; otherwise it is closed, politely if the relay still answers.
     async fn discard(&self, mut connection: Connection, error: &SmtpError) {
-        if let SmtpError::Protocol(e) = error
-            && e.status().is_some()
+        let SmtpError::Protocol(e) = error else {
+            return;
+        };
+        let Some(code) = e.status() else {
+            return;
+        };
+        if code.to_string() != "421"
+            && self
+                .timed("RSET", connection.smtp.command(Rset))
+                .await
+                .is_ok()
         {
-            let _ = tokio::time::timeout(self.relay.timeout, connection.smtp.quit()).await;
+            self.park(connection);
+            return;
         }
+        let _ = tokio::time::timeout(self.relay.timeout, connection.smtp.quit()).await;
     }
 
     /// Runs `future`, failing after the relay's timeout.
@@ -293,6 +310,13 @@ impl SmtpPool {
                 .is_some_and(|keyword| keyword.eq_ignore_ascii_case("PIPELINING"))
         });
         if let Some(credentials) = &relay.credentials {
+            if smtp
+                .server_info()
+                .get_auth_mechanism(DEFAULT_MECHANISMS)
+                .is_none()
+            {
+                return Err(no_login(&relay.security, &smtp));
+            }
             self.timed("the login", smtp.auth(DEFAULT_MECHANISMS, credentials))
                 .await?;
         }
@@ -309,24 +333,17 @@ impl SmtpPool {
             address: address.to_string(),
             source,
         };
+        // One deadline for the lookup and every address it gives.
+        let deadline = Instant::now() + relay.timeout;
         let resolved = within(relay.timeout, "the host name lookup", async {
             tokio::net::lookup_host((relay.host.as_str(), relay.port))
                 .await
                 .map_err(fail)
         })
         .await?;
-        let mut last =
-            std::io::Error::new(std::io::ErrorKind::NotFound, "the host name has no address");
-        for addr in resolved {
-            match tokio::time::timeout(relay.timeout, TcpStream::connect(addr)).await {
-                Ok(Ok(tcp)) => return Ok(tcp),
-                Ok(Err(e)) => last = e,
-                Err(_) => {
-                    last = std::io::Error::new(std::io::ErrorKind::TimedOut, "connection timed out")
-                }
-            }
-        }
-        Err(fail(last))
+        connect::first_to_answer(resolved, deadline, TcpStream::connect)
+            .await
+            .map_err(fail)
     }
 
     /// One mail transaction on `connection`.
@@ -363,6 +380,23 @@ async fn within<T, E: Into<SmtpError>>(
             after: timeout,
         }),
     }
+}
+
+/// Why a login cannot even be tried: relays commonly offer AUTH only once the
+/// connection is encrypted, which with `tls = "none"` it never is.
+fn no_login(security: &Security, smtp: &AsyncSmtpConnection) -> SmtpError {
+    let starttls = smtp.server_info().supports_feature(Extension::StartTls);
+    SmtpError::NoLogin(match security {
+        Security::None if starttls => {
+            "the SMTP server offers a login only after STARTTLS: set [mail.smtp] tls = \"starttls\" (the password must not go in clear text anyway)"
+        }
+        Security::None => {
+            "the SMTP server offers no login on a plain connection: set [mail.smtp] tls = \"starttls\" or \"tls\" as the relay's documentation says, or remove username if it needs none"
+        }
+        _ => {
+            "the SMTP server offers none of the login methods followup has (PLAIN, LOGIN): check [mail.smtp] username, or remove it if the relay needs no login"
+        }
+    })
 }
 
 /// True for a failure that shows the relay had closed the connection before the

@@ -73,12 +73,13 @@ impl Transaction<'_> {
             self.one_by_one(smtp, mail, recipients).await?;
         }
         if let Some(gate) = self.gate {
-            *permit = Some(
-                gate.clone()
-                    .acquire_owned()
-                    .await
-                    .expect("the gate is never closed"),
-            );
+            // The relay waits for the message meanwhile; if no turn comes in time, the
+            // connection is dropped unused, like one stuck after DATA.
+            let turn = self.timed("a turn to send the message", async {
+                let permit = gate.clone().acquire_owned().await;
+                Ok::<_, SmtpError>(permit.expect("the gate is never closed"))
+            });
+            *permit = Some(turn.await.map_err(|e| (Stage::Stuck, e))?);
         }
         let sent = match std::str::from_utf8(self.message) {
             Ok(text) => {

@@ -440,7 +440,7 @@ fn deliveries(
             rendered: &email.rendered,
             message_id: &message_id,
             reply_to_thread,
-            commitment_id: Some(commitment_id),
+            commitment_id: email.audience.is_internal().then_some(commitment_id),
             date: at,
         })
         .map_err(|e| e.to_string())?;
