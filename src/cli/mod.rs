@@ -13,6 +13,7 @@ mod preview;
 mod report;
 mod show;
 mod status;
+mod target;
 mod test_email;
 mod transfer;
 
@@ -50,24 +51,15 @@ pub enum Command {
     /// Show one commitment, its timeline and what was sent.
     Show(show::ShowArgs),
     /// Mark a commitment done: later reminders stop.
-    Done {
-        /// Commitment id.
-        id: i64,
-    },
+    Done(target::Target),
     /// Cancel a commitment: every later step stops.
-    Cancel {
-        /// Commitment id.
-        id: i64,
-    },
+    Cancel(target::Target),
     /// Move a commitment's due time, record why, and tell the customer.
     Delay(commitments::DelayArgs),
     /// Add a note to a commitment, or (with --reason) the reason the customer is given.
     Note(commitments::NoteArgs),
     /// Print a commitment's future timeline and render every email it would send.
-    Preview {
-        /// Commitment id.
-        id: i64,
-    },
+    Preview(target::Target),
     /// How the commitments due in a period went: kept on time, after notice, missed.
     Report(report::ReportArgs),
     /// Import commitments from a CSV file (all or nothing, or --skip-bad).
@@ -163,13 +155,15 @@ fn run_verb(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Add(args) => commitments::add(&config, args),
         Command::List(args) => show::list(&config, args),
         Command::Show(args) => show::show(&config, args),
-        Command::Done { id } => commitments::close(&config, id, crate::commitment::Status::Done),
-        Command::Cancel { id } => {
-            commitments::close(&config, id, crate::commitment::Status::Cancelled)
+        Command::Done(target) => {
+            commitments::close(&config, &target, crate::commitment::Status::Done)
+        }
+        Command::Cancel(target) => {
+            commitments::close(&config, &target, crate::commitment::Status::Cancelled)
         }
         Command::Delay(args) => commitments::delay(&config, args),
         Command::Note(args) => commitments::note(&config, args),
-        Command::Preview { id } => preview::preview(&config, id),
+        Command::Preview(target) => preview::preview(&config, &target),
         Command::Report(args) => report::report(&config, args),
         Command::Import(args) => transfer::import(&config, args),
         Command::Export(args) => transfer::export(&config, args),

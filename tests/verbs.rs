@@ -1,0 +1,198 @@
+//! The verbs people reach for: commitments named by their CRM reference, customers found
+//! by part of a name, one stored email printed as it was sent, corrections with `edit`,
+//! a dry run that says so, and the report. Real binary, real SQLite file, real SMTP
+//! server on 127.0.0.1.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Env;
+
+const QUIET_RULE: &str = "[[rule]]\nname = \"quiet\"\n";
+
+const REMIND_NOW: &str = "[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n";
+
+/// The stderr of a command that must have failed with exit code 1.
+fn failed(env: &Env, args: &[&str]) -> String {
+    let out = env.cli(args);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "followup {args:?}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Waits until `ready` holds for the commitment's `show --format json`; panics after 20 s.
+fn wait_shown(env: &Env, id: i64, what: &str, ready: impl Fn(&serde_json::Value) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let shown = env.show(id);
+        if ready(&shown) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {what} within 20 s: {shown:#}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_commitment_is_named_by_its_crm_reference_wherever_an_id_is_taken() {
+    let env = Env::new(QUIET_RULE);
+    let job = env.add("Fit the boiler", "+2d", &["--ref", "JOB-2291"]);
+    let shown = env.cli_ok(&["show", "--ref", "JOB-2291"]);
+    assert!(
+        shown.starts_with(&format!("Commitment {job}: Fit the boiler")),
+        "{shown}"
+    );
+    env.cli_ok(&["note", "--ref", "JOB-2291", "bring the long ladder"]);
+    env.cli_ok(&[
+        "delay",
+        "--ref",
+        "JOB-2291",
+        "--until",
+        "+3d",
+        "--reason",
+        "the part is late",
+        "--no-notify",
+    ]);
+    env.cli_ok(&["preview", "--ref", "JOB-2291"]);
+    env.cli_ok(&["done", "--ref", "JOB-2291"]);
+    let shown = env.show(job);
+    assert_eq!(shown["commitment"]["status"], "done");
+    assert!(
+        shown["commitment"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("long ladder")
+    );
+    assert_eq!(shown["revisions"].as_array().unwrap().len(), 1);
+
+    let unknown = failed(&env, &["done", "--ref", "JOB-9999"]);
+    assert!(
+        unknown.contains("no commitment has --ref 'JOB-9999'"),
+        "{unknown}"
+    );
+    let first = env.add("Quote for the roof", "+2d", &["--ref", "CRM-7"]);
+    let second = env.add("Quote for the gutters", "+2d", &["--ref", "CRM-7"]);
+    let shared = failed(&env, &["cancel", "--ref", "CRM-7"]);
+    assert!(
+        shared.contains(&format!("shared by commitments {first}, {second}")),
+        "{shared}"
+    );
+    let both = env.cli(&["done", "1", "--ref", "CRM-7"]);
+    assert_eq!(both.status.code(), Some(2), "an id and a --ref at once");
+}
+
+#[test]
+fn list_customer_finds_a_customer_by_part_of_the_name_in_any_case() {
+    let env = Env::new(QUIET_RULE);
+    let job = env.add("Fit the boiler", "+2d", &[]);
+    env.cli_ok(&[
+        "add",
+        "--title",
+        "Other customer",
+        "--owner",
+        "ana@example.com",
+        "--customer",
+        "Zoe Hughes <zoe@example.net>",
+        "--due",
+        "+1d",
+    ]);
+    for text in ["mensah", "JOE", "joe@example", "Joe Mensah"] {
+        let history: serde_json::Value =
+            serde_json::from_str(&env.cli_ok(&["list", "--customer", text, "--format", "json"]))
+                .unwrap();
+        let ids: Vec<i64> = history["commitments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids, [job], "{text}: {history:#}");
+        assert_eq!(history["customer"], "joe@example.org", "{text}");
+    }
+    let both = env.cli_ok(&["list", "--customer", "example"]);
+    assert!(
+        both.contains("Commitments to joe@example.org, zoe@example.net:")
+            && both.contains("Zoe Hughes"),
+        "{both}"
+    );
+    let none = failed(&env, &["list", "--customer", "nobody"]);
+    assert!(none.contains("'nobody'"), "{none}");
+}
+
+#[test]
+fn show_email_prints_the_stored_message_as_the_relay_received_it() {
+    let env = Env::new(REMIND_NOW);
+    let daemon = env.start();
+    let id = env.add("Call back about the leak", "+1s", &[]);
+    let got = env.smtp.wait_for(1, Duration::from_secs(20));
+    assert_eq!(got.len(), 1);
+    wait_shown(&env, id, "sent email", |s| {
+        s["deliveries"][0]["state"] == "sent"
+    });
+    let email = env.show(id)["deliveries"][0]["id"].as_i64().unwrap();
+    let table = env.cli_ok(&["show", &id.to_string()]);
+    assert!(table.contains("  EMAIL  WHEN"), "{table}");
+    let out = env.cli(&["show", &id.to_string(), "--email", &email.to_string()]);
+    assert!(out.status.success());
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let received = String::from_utf8_lossy(&got[0].data);
+    assert_eq!(printed.trim_end(), received.trim_end());
+    assert!(printed.contains("Call back about the leak"), "{printed}");
+    let other = failed(&env, &["show", &id.to_string(), "--email", "999"]);
+    assert!(
+        other.contains(&format!("commitment {id} has no email 999")),
+        "{other}"
+    );
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn show_email_prints_what_a_dry_run_would_have_sent() {
+    let env = Env::new(REMIND_NOW);
+    env.mail_options("dry_run = true");
+    let daemon = env.start();
+    let id = env.add("Quote for the dry run", "+1s", &[]);
+    wait_shown(&env, id, "skipped email", |s| {
+        s["deliveries"][0]["state"] == "skipped"
+    });
+    let email = env.show(id)["deliveries"][0]["id"].as_i64().unwrap();
+    let printed = env.cli_ok(&["show", &id.to_string(), "--email", &email.to_string()]);
+    assert!(
+        printed.contains("Quote for the dry run") && printed.contains("Message-ID: "),
+        "{printed}"
+    );
+    assert!(env.smtp.messages().is_empty(), "a dry run sends nothing");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn show_prints_due_time_changes_like_every_other_table() {
+    let env = Env::new(QUIET_RULE);
+    let id = env.add("Fit the boiler", "2030-06-03 10:00", &[]);
+    env.cli_ok(&[
+        "delay",
+        &id.to_string(),
+        "--until",
+        "2030-06-05 16:30",
+        "--reason",
+        "the part is late",
+        "--no-notify",
+    ]);
+    let table = env.cli_ok(&["show", &id.to_string()]);
+    let line = table
+        .lines()
+        .find(|l| l.contains("the part is late"))
+        .expect("the change is listed");
+    assert!(
+        line.contains("Mon 3 Jun 2030 10:00 BST -> Wed 5 Jun 2030 16:30 BST"),
+        "{table}"
+    );
+}
