@@ -196,3 +196,99 @@ fn show_prints_due_time_changes_like_every_other_table() {
         "{table}"
     );
 }
+
+#[test]
+fn an_edited_title_reaches_the_reminder_and_show_lists_the_edit() {
+    let env = Env::new(REMIND_NOW);
+    let daemon = env.start();
+    let id = env.add("Quote for the boilr", "+6s", &[]);
+    wait_shown(&env, id, "planned reminder", |s| {
+        s["timeline"].as_array().is_some_and(|t| !t.is_empty())
+    });
+    let out = env.cli_ok(&[
+        "edit",
+        &id.to_string(),
+        "--title",
+        "Quote for the boiler service",
+    ]);
+    assert!(
+        out.contains("title: 'Quote for the boilr' -> 'Quote for the boiler service'"),
+        "{out}"
+    );
+    let got = env.smtp.wait_for(1, Duration::from_secs(20));
+    assert_eq!(got.len(), 1);
+    let (subject, text) = (got[0].subject(), got[0].text());
+    assert!(
+        subject.contains("Quote for the boiler service") && !text.contains("boilr"),
+        "{subject}\n{text}"
+    );
+    let shown = env.show(id);
+    assert_eq!(shown["commitment"]["title"], "Quote for the boiler service");
+    let change = &shown["revisions"][0]["changes"][0];
+    assert_eq!(
+        (&change["field"], &change["old"], &change["new"]),
+        (
+            &serde_json::json!("title"),
+            &serde_json::json!("Quote for the boilr"),
+            &serde_json::json!("Quote for the boiler service")
+        )
+    );
+    let table = env.cli_ok(&["show", &id.to_string()]);
+    assert!(
+        table.contains("Edits:")
+            && table.contains(
+                "followup edit  title: 'Quote for the boilr' -> 'Quote for the boiler service'"
+            ),
+        "{table}"
+    );
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn an_edit_that_changes_nothing_or_is_wrong_is_refused_clearly() {
+    let env = Env::new(QUIET_RULE);
+    let id = env.add("Fit the boiler", "+2d", &[]);
+    let id_text = id.to_string();
+    let cases: [(&[&str], &str); 5] = [
+        (&["edit", &id_text], "nothing to edit"),
+        (
+            &["edit", &id_text, "--title", "Fit the boiler"],
+            "nothing to change",
+        ),
+        (
+            &["edit", "999", "--title", "T"],
+            "no commitment with id 999",
+        ),
+        (
+            &["edit", &id_text, "--customer", "joe@@example.org"],
+            "--customer: 'joe@@example.org' is not an email address",
+        ),
+        (
+            &["edit", &id_text, "--tz", "Mars/Olympus"],
+            "--tz: unknown time zone 'Mars/Olympus'",
+        ),
+    ];
+    for (args, expected) in cases {
+        let stderr = failed(&env, args);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    assert!(env.show(id)["revisions"].as_array().unwrap().is_empty());
+
+    // A new zone keeps the due instant; an empty value clears an optional field.
+    let before = env.show(id)["commitment"]["due_at"].clone();
+    env.cli_ok(&[
+        "edit",
+        &id_text,
+        "--tz",
+        "America/New_York",
+        "--ref",
+        "JOB-1",
+    ]);
+    env.cli_ok(&["edit", &id_text, "--ref", ""]);
+    let shown = env.show(id);
+    let instant = |v: &serde_json::Value| v.as_str().unwrap().parse::<jiff::Timestamp>().unwrap();
+    assert_eq!(instant(&shown["commitment"]["due_at"]), instant(&before));
+    assert_eq!(shown["commitment"]["timezone"], "America/New_York");
+    assert_eq!(shown["commitment"]["ref"], serde_json::Value::Null);
+    assert_eq!(shown["revisions"].as_array().unwrap().len(), 2);
+}

@@ -90,7 +90,7 @@ pub(super) struct Fields<'a> {
     pub reason: Option<&'a str>,
 }
 
-fn mailbox_text(text: &str) -> Result<String, String> {
+pub(super) fn mailbox_text(text: &str) -> Result<String, String> {
     let mailbox = parse_mailbox(text)?;
     Ok(match &mailbox.name {
         Some(name) => format!("{name} <{}>", mailbox.email),
@@ -98,7 +98,7 @@ fn mailbox_text(text: &str) -> Result<String, String> {
     })
 }
 
-fn filled(value: Option<&str>) -> Option<&str> {
+pub(super) fn filled(value: Option<&str>) -> Option<&str> {
     value.map(str::trim).filter(|v| !v.is_empty())
 }
 

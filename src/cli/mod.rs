@@ -7,6 +7,7 @@
 
 mod commitments;
 mod config;
+mod edit;
 mod generate;
 mod identity;
 mod preview;
@@ -54,6 +55,8 @@ pub enum Command {
     Done(target::Target),
     /// Cancel a commitment: every later step stops.
     Cancel(target::Target),
+    /// Correct a commitment's fields; recorded as a revision, and the timeline re-planned.
+    Edit(edit::EditArgs),
     /// Move a commitment's due time, record why, and tell the customer.
     Delay(commitments::DelayArgs),
     /// Add a note to a commitment, or (with --reason) the reason the customer is given.
@@ -161,6 +164,7 @@ fn run_verb(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Cancel(target) => {
             commitments::close(&config, &target, crate::commitment::Status::Cancelled)
         }
+        Command::Edit(args) => edit::edit(&config, args),
         Command::Delay(args) => commitments::delay(&config, args),
         Command::Note(args) => commitments::note(&config, args),
         Command::Preview(target) => preview::preview(&config, &target),

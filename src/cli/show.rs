@@ -481,11 +481,12 @@ fn print_shown(config: &Config, shown: &Shown) {
         Ok(at) => cal.display(at),
         Err(_) => stored.to_string(),
     };
-    if !shown.revisions.is_empty() {
+    let (edits, moves): (Vec<&RevisionRecord>, Vec<&RevisionRecord>) =
+        shown.revisions.iter().partition(|r| !r.changes.is_empty());
+    if !moves.is_empty() {
         println!();
         println!("Due time changes:");
-        let rows: Vec<Vec<String>> = shown
-            .revisions
+        let rows: Vec<Vec<String>> = moves
             .iter()
             .map(|r| {
                 let told = if r.notify || r.automatic {
@@ -503,6 +504,23 @@ fn print_shown(config: &Config, shown: &Shown) {
             })
             .collect();
         print_table(&["  WHEN", "DUE", "BY", "NOTICE", "REASON"], &rows);
+    }
+    if !edits.is_empty() {
+        println!();
+        println!("Edits:");
+        let rows: Vec<Vec<String>> = edits
+            .iter()
+            .flat_map(|r| {
+                r.changes.iter().map(|change| {
+                    vec![
+                        format!("  {}", cal.display(r.created_at)),
+                        r.source.clone(),
+                        super::edit::describe(change),
+                    ]
+                })
+            })
+            .collect();
+        print_table(&["  WHEN", "BY", "CHANGE"], &rows);
     }
     println!();
     println!("Timeline ({}):", cal.zone_name());

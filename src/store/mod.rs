@@ -28,7 +28,7 @@ use rusqlite::Connection;
 pub use commitments::{Imported, NewCommitment, StatusFilter};
 pub use deliveries::{DeliveryOutcome, DeliveryRecord, NewDelivery, Origin, PendingDelivery};
 pub use jobs::ReportRow;
-pub use revisions::{NewRevision, RevisionRecord};
+pub use revisions::{Field, FieldChange, NewEdit, NewRevision, RevisionRecord};
 pub use steps::{ChangeBatch, DueStep, PlannedCommitment, StepRecord};
 pub use summary::{DeliveryError, NextStep, Summary, Workload};
 

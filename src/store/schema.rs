@@ -176,9 +176,22 @@ const V5: &str = r#"
 CREATE INDEX deliveries_queue ON deliveries(id, next_attempt_at) WHERE state = 'pending';
 "#;
 
+/// Version 8: an edit of a commitment is a revision too, recording each field it
+/// changed (a JSON list of `{field, old, new}`); NULL for moves of the due time.
+const V8: &str = r#"
+ALTER TABLE revisions ADD COLUMN changes TEXT;
+"#;
+
 /// Every migration in order; the store runs the ones a file has not had yet.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(V2),
+        M::up(V3),
+        M::up(V4),
+        M::up(V5),
+        M::up(V8),
+    ])
 }
 
 #[cfg(test)]
