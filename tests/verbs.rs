@@ -292,3 +292,29 @@ fn an_edit_that_changes_nothing_or_is_wrong_is_refused_clearly() {
     assert_eq!(shown["commitment"]["ref"], serde_json::Value::Null);
     assert_eq!(shown["revisions"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn a_dry_run_says_so_at_start_in_status_and_in_check_config() {
+    let env = Env::new(QUIET_RULE);
+    env.mail_options("dry_run = true");
+    let checked = env.cli_ok(&["check-config"]);
+    assert!(checked.contains("DRY RUN"), "{checked}");
+    let status = env.cli_ok(&["status"]);
+    assert!(status.contains("DRY RUN:"), "{status}");
+    let json: serde_json::Value =
+        serde_json::from_str(&env.cli_ok(&["status", "--format", "json"])).unwrap();
+    assert_eq!(json["dry_run"], true);
+    let daemon = env.start();
+    let log = daemon.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("mail via SMTP") && l.contains("DRY RUN")),
+        "{log}"
+    );
+    assert!(daemon.stop().success());
+
+    // Without it, none of them says so.
+    env.edit_config("followup.toml", |t| t.replace("dry_run = true", ""));
+    assert!(!env.cli_ok(&["status"]).contains("DRY RUN"));
+    assert!(!env.cli_ok(&["check-config"]).contains("DRY RUN"));
+}

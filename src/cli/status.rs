@@ -24,6 +24,8 @@ pub struct StatusArgs {
 #[derive(Serialize)]
 struct Shown<'a> {
     store: String,
+    /// `[mail] dry_run`: nothing is sent, whatever the figures below say.
+    dry_run: bool,
     #[serde(flatten)]
     summary: &'a Summary,
 }
@@ -37,11 +39,18 @@ pub fn status(config: &Config, args: StatusArgs) -> anyhow::Result<()> {
             "{}",
             serde_json::to_string_pretty(&Shown {
                 store,
+                dry_run: config.mail.dry_run,
                 summary: &summary
             })?
         ),
         Format::Table => {
             println!("{:<13}{store}", "store:");
+            if config.mail.dry_run {
+                println!(
+                    "{:<13}[mail] dry_run = true: emails are rendered and recorded, not sent",
+                    "DRY RUN:"
+                );
+            }
             for (label, text) in lines(&summary, &config.calendar, Timestamp::now()) {
                 println!("{:<13}{text}", format!("{label}:"));
             }
