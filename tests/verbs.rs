@@ -318,3 +318,97 @@ fn a_dry_run_says_so_at_start_in_status_and_in_check_config() {
     assert!(!env.cli_ok(&["status"]).contains("DRY RUN"));
     assert!(!env.cli_ok(&["check-config"]).contains("DRY RUN"));
 }
+
+#[test]
+fn the_report_takes_weeks_and_shows_the_share_kept() {
+    let env = Env::new(QUIET_RULE);
+    let db = env.db();
+    let days_ago =
+        |d: i64| (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * d)).to_string();
+    // Due ten days ago: one kept on time, one kept late with no word, one never done.
+    for (title, status, done) in [
+        ("Kept", "done", Some(days_ago(11))),
+        ("Late", "done", Some(days_ago(9))),
+        ("Missed", "open", None),
+    ] {
+        db.execute(
+            "INSERT INTO commitments (title, owner, customer, due_at, status, done_at)
+             VALUES (?1, 'ana@example.com', 'joe@example.org', ?2, ?3, ?4)",
+            rusqlite::params![title, days_ago(10), status, done],
+        )
+        .unwrap();
+    }
+    let table = env.cli_ok(&["report", "--since", "2w"]);
+    let header = table.lines().find(|l| l.starts_with("OWNER")).unwrap();
+    for column in [
+        "DUE IN PERIOD",
+        "KEPT ON TIME",
+        "OPEN, NOT YET DUE",
+        "% KEPT",
+    ] {
+        assert!(header.contains(column), "{table}");
+    }
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("total") && l.contains("33%")),
+        "{table}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&env.cli_ok(&["report", "--since", "2w", "--format", "json"]))
+            .unwrap();
+    assert_eq!(
+        (json[0]["due"].as_u64(), json[0]["kept_percent"].as_u64()),
+        (Some(3), Some(33))
+    );
+    let week: serde_json::Value =
+        serde_json::from_str(&env.cli_ok(&["report", "--since", "1w", "--format", "json"]))
+            .unwrap();
+    assert_eq!(week[0]["due"], 0, "ten days ago is not in the last week");
+    let bad = failed(&env, &["report", "--since", "2mo"]);
+    assert!(bad.contains("--since '2mo'"), "{bad}");
+}
+
+#[test]
+fn the_emailed_report_fits_72_columns_and_explains_every_column() {
+    let env = Env::new(&format!(
+        "{QUIET_RULE}
+[report]
+to = [\"manager@example.com\"]
+since = \"7d\"
+
+[[schedule]]
+name = \"report\"
+cron = \"*/2 * * * * *\"
+job = \"report\"
+"
+    ));
+    let db = env.db();
+    let yesterday = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24)).to_string();
+    db.execute(
+        "INSERT INTO commitments (title, owner, customer, due_at, status, done_at)
+         VALUES ('Kept', 'ana.maria.fernandez@plumbing-and-heating.example.com', 'joe@example.org', ?1, 'done', ?1)",
+        [&yesterday],
+    )
+    .unwrap();
+    let daemon = env.start();
+    let got = env.smtp.wait_for(1, Duration::from_secs(20));
+    let report = got.first().expect("the report arrived");
+    let text = report.text();
+    for line in text.lines() {
+        assert!(
+            line.chars().count() <= 72,
+            "over 72 columns: {line:?}\n{text}"
+        );
+    }
+    for column in [
+        "DUE", "ON TIME", "NOTICE", "LATE", "MISSED", "TOLD", "OPEN", "%KEPT", "MEDIAN", "UPDATES",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{column}  "))),
+            "no legend line for {column}:\n{text}"
+        );
+    }
+    assert!(text.contains("100%"), "{text}");
+    assert!(daemon.stop().success());
+}
