@@ -97,7 +97,12 @@ fn describe(config: &Config) -> String {
         1 => "1 rule".to_string(),
         n => format!("{n} rules"),
     };
-    format!("{rules}, {transport}")
+    let dry_run = if config.mail.dry_run {
+        ", DRY RUN: nothing is sent"
+    } else {
+        ""
+    };
+    format!("{rules}, {transport}{dry_run}")
 }
 
 fn reload(shared: &Shared, dir: &std::path::Path) {

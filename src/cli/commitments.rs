@@ -4,6 +4,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use jiff::Timestamp;
 
+use super::target::Target;
 use crate::calendar::{display_in, parse_zone};
 use crate::commitment::{Status, StoredCommitment, one_line, parse_mailbox};
 use crate::config::Config;
@@ -46,8 +47,9 @@ pub struct AddArgs {
 /// `followup delay`.
 #[derive(Debug, Args)]
 pub struct DelayArgs {
-    /// Commitment id.
-    pub id: i64,
+    /// The commitment.
+    #[command(flatten)]
+    pub target: Target,
     /// The new due time: RFC 3339, local "YYYY-MM-DD HH:MM", or "+2h", "+2 business days".
     #[arg(long, value_name = "WHEN")]
     pub until: String,
@@ -62,10 +64,12 @@ pub struct DelayArgs {
 /// `followup note`.
 #[derive(Debug, Args)]
 pub struct NoteArgs {
-    /// Commitment id.
-    pub id: i64,
-    /// The note.
-    pub text: String,
+    /// The commitment's id, then the note; with --ref, the note alone.
+    #[arg(value_name = "ID TEXT", num_args = 1..=2, required = true)]
+    pub words: Vec<String>,
+    /// The commitment's id in another system (as given to `add --ref`), instead of ID.
+    #[arg(long = "ref", value_name = "EXTERNAL_ID")]
+    pub external_ref: Option<String>,
     /// Make the text the reason the customer is given for a delay, instead of a note.
     #[arg(long)]
     pub reason: bool,
@@ -86,7 +90,7 @@ pub(super) struct Fields<'a> {
     pub reason: Option<&'a str>,
 }
 
-fn mailbox_text(text: &str) -> Result<String, String> {
+pub(super) fn mailbox_text(text: &str) -> Result<String, String> {
     let mailbox = parse_mailbox(text)?;
     Ok(match &mailbox.name {
         Some(name) => format!("{name} <{}>", mailbox.email),
@@ -94,7 +98,7 @@ fn mailbox_text(text: &str) -> Result<String, String> {
     })
 }
 
-fn filled(value: Option<&str>) -> Option<&str> {
+pub(super) fn filled(value: Option<&str>) -> Option<&str> {
     value.map(str::trim).filter(|v| !v.is_empty())
 }
 
@@ -201,8 +205,9 @@ pub fn add(config: &Config, args: AddArgs) -> anyhow::Result<()> {
 }
 
 /// Marks commitment `id` done or cancelled.
-pub fn close(config: &Config, id: i64, status: Status) -> anyhow::Result<()> {
+pub fn close(config: &Config, target: &Target, status: Status) -> anyhow::Result<()> {
     let store = open(config)?;
+    let id = target.resolve(&store)?;
     let previous = found(store.set_status(id, status))?;
     match previous.as_deref() {
         Some(p) if p == status.as_str() => println!("commitment {id} was already {status}"),
@@ -242,11 +247,12 @@ pub fn delay(config: &Config, args: DelayArgs) -> anyhow::Result<()> {
         bail!("--reason is empty: say why, in words for the customer");
     }
     let store = open(config)?;
-    let (row, commitment) = checked(&store, config, args.id)?;
+    let id = args.target.resolve(&store)?;
+    let (row, commitment) = checked(&store, config, id)?;
     if commitment.status != Status::Open {
         bail!(
             "commitment {} is {}; only open commitments can be delayed",
-            args.id,
+            id,
             commitment.status
         );
     }
@@ -264,7 +270,7 @@ pub fn delay(config: &Config, args: DelayArgs) -> anyhow::Result<()> {
         );
     }
     let revision = NewRevision {
-        commitment_id: args.id,
+        commitment_id: id,
         old_due: row.due_at.clone().unwrap_or_default(),
         new_due: format_stored(until, &zone),
         reason: Some(reason),
@@ -275,7 +281,7 @@ pub fn delay(config: &Config, args: DelayArgs) -> anyhow::Result<()> {
     store.transaction(|s| s.revise_due(&revision, now))?;
     println!(
         "commitment {} is now due {}",
-        args.id,
+        id,
         config.calendar.display(until)
     );
     if args.no_notify {
@@ -296,25 +302,27 @@ pub fn delay(config: &Config, args: DelayArgs) -> anyhow::Result<()> {
 
 /// Appends a note, or sets the reason the customer is given.
 pub fn note(config: &Config, args: NoteArgs) -> anyhow::Result<()> {
-    let text = args.text.trim();
+    let (target, text) = Target::before_text(args.external_ref, args.words)?;
+    let text = text.trim();
     if text.is_empty() {
         bail!("the note is empty");
     }
     let store = open(config)?;
+    let id = target.resolve(&store)?;
     let result = if args.reason {
-        store.set_reason(args.id, text)
+        store.set_reason(id, text)
     } else {
         let stamp = config.calendar.display(Timestamp::now());
-        store.append_note(args.id, &format!("{stamp}: {text}"))
+        store.append_note(id, &format!("{stamp}: {text}"))
     };
     found(result)?;
     if args.reason {
         println!(
             "commitment {}: the customer will be given this reason for any delay",
-            args.id
+            id
         );
     } else {
-        println!("commitment {}: note added", args.id);
+        println!("commitment {}: note added", id);
     }
     Ok(())
 }

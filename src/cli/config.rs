@@ -29,6 +29,11 @@ pub fn check(dir: &Path, allow_missing: bool) -> ExitCode {
             println!("  store:     {}", config.store.path.display());
             println!("  timezone:  {}", config.calendar.zone_name());
             println!("  transport: {transport}");
+            if config.mail.dry_run {
+                println!(
+                    "  DRY RUN:   [mail] dry_run = true: emails are rendered and recorded, not sent"
+                );
+            }
             let names: Vec<&str> = config.rules.iter().map(|r| r.name.as_str()).collect();
             println!("  rules:     {}", names.join(", "));
             ExitCode::SUCCESS

@@ -7,12 +7,14 @@
 
 mod commitments;
 mod config;
+mod edit;
 mod generate;
 mod identity;
 mod preview;
 mod report;
 mod show;
 mod status;
+mod target;
 mod test_email;
 mod transfer;
 
@@ -50,24 +52,17 @@ pub enum Command {
     /// Show one commitment, its timeline and what was sent.
     Show(show::ShowArgs),
     /// Mark a commitment done: later reminders stop.
-    Done {
-        /// Commitment id.
-        id: i64,
-    },
+    Done(target::Target),
     /// Cancel a commitment: every later step stops.
-    Cancel {
-        /// Commitment id.
-        id: i64,
-    },
+    Cancel(target::Target),
+    /// Correct a commitment's fields; recorded as a revision, and the timeline re-planned.
+    Edit(edit::EditArgs),
     /// Move a commitment's due time, record why, and tell the customer.
     Delay(commitments::DelayArgs),
     /// Add a note to a commitment, or (with --reason) the reason the customer is given.
     Note(commitments::NoteArgs),
     /// Print a commitment's future timeline and render every email it would send.
-    Preview {
-        /// Commitment id.
-        id: i64,
-    },
+    Preview(target::Target),
     /// How the commitments due in a period went: kept on time, after notice, missed.
     Report(report::ReportArgs),
     /// Import commitments from a CSV file (all or nothing, or --skip-bad).
@@ -164,13 +159,16 @@ fn run_verb(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Add(args) => commitments::add(&config, args),
         Command::List(args) => show::list(&config, args),
         Command::Show(args) => show::show(&config, args),
-        Command::Done { id } => commitments::close(&config, id, crate::commitment::Status::Done),
-        Command::Cancel { id } => {
-            commitments::close(&config, id, crate::commitment::Status::Cancelled)
+        Command::Done(target) => {
+            commitments::close(&config, &target, crate::commitment::Status::Done)
         }
+        Command::Cancel(target) => {
+            commitments::close(&config, &target, crate::commitment::Status::Cancelled)
+        }
+        Command::Edit(args) => edit::edit(&config, args),
         Command::Delay(args) => commitments::delay(&config, args),
         Command::Note(args) => commitments::note(&config, args),
-        Command::Preview { id } => preview::preview(&config, id),
+        Command::Preview(target) => preview::preview(&config, &target),
         Command::Report(args) => report::report(&config, args),
         Command::Import(args) => transfer::import(&config, args),
         Command::Export(args) => transfer::export(&config, args),
@@ -191,6 +189,7 @@ fn writes_commitments(command: &Command) -> bool {
     matches!(
         command,
         Command::Add(_)
+            | Command::Edit(_)
             | Command::Done { .. }
             | Command::Cancel { .. }
             | Command::Delay(_)

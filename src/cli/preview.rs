@@ -13,8 +13,9 @@ use crate::planner::plan;
 use crate::rule::rule_for;
 
 /// Prints what is ahead for commitment `id`.
-pub fn preview(config: &Config, id: i64) -> anyhow::Result<()> {
+pub fn preview(config: &Config, target: &super::target::Target) -> anyhow::Result<()> {
     let store = open(config)?;
+    let id = target.resolve(&store)?;
     let (_, commitment) = checked(&store, config, id)?;
     let Some(rule) = rule_for(&config.rules, &commitment) else {
         bail!(

@@ -6,9 +6,7 @@ use clap::{Args, ValueEnum};
 use jiff::Timestamp;
 
 use super::commitments::open;
-use crate::calendar::Offset;
 use crate::config::Config;
-use crate::config::mail::positive_exact;
 use crate::jobs::report::{self, GroupBy};
 use crate::scheduler::jobs::facts;
 
@@ -26,8 +24,9 @@ pub enum ReportFormat {
 /// `followup report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// The period, ending now: commitments first promised for a time in it count.
-    #[arg(long, default_value = "30d", value_name = "DURATION")]
+    /// The period, ending now: commitments first promised for a time in it count
+    /// (30d, 2w, 12h; a week is 7 days).
+    #[arg(long, default_value = "30d", value_name = "PERIOD")]
     pub since: String,
     /// How to group.
     #[arg(long, value_enum, default_value = "owner")]
@@ -39,14 +38,9 @@ pub struct ReportArgs {
 
 /// Prints the report.
 pub fn report(config: &Config, args: ReportArgs) -> anyhow::Result<()> {
-    let Some(since) = args
-        .since
-        .parse::<Offset>()
-        .ok()
-        .and_then(|o| positive_exact(&o))
-    else {
+    let Some(since) = report::parse_period(&args.since) else {
         bail!(
-            "--since '{}' is not a positive duration such as 30d, 7d or 12h",
+            "--since '{}' is not a positive period such as 30d, 2w or 12h",
             args.since
         );
     };

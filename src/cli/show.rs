@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::Format;
 use super::commitments::{found, open};
+use super::target::Target;
 use crate::calendar::{Calendar, humanize};
 use crate::commitment::{Status, StoredCommitment};
 use crate::config::Config;
@@ -36,16 +37,22 @@ pub struct ListArgs {
     /// Only rows the daemon cannot plan (bad rows written by other programs), with why.
     #[arg(long, conflicts_with = "status")]
     pub problems: bool,
-    /// Every commitment to this customer (any status) and every email sent to them.
-    #[arg(long, value_name = "ADDR", conflicts_with_all = ["status", "problems"])]
+    /// Every commitment to this customer (any status) and every email sent to them: an
+    /// address, or a name or part of one or of an address (any case).
+    #[arg(long, value_name = "NAME|ADDR", conflicts_with_all = ["status", "problems"])]
     pub customer: Option<String>,
 }
 
 /// `followup show`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// Commitment id.
-    pub id: i64,
+    /// The commitment.
+    #[command(flatten)]
+    pub target: Target,
+    /// Print email N of the commitment exactly as it was sent (or, in a dry run, would
+    /// have been): N is its number in the EMAIL column of the list of emails.
+    #[arg(long, value_name = "N", conflicts_with = "format")]
+    pub email: Option<i64>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -159,24 +166,36 @@ pub fn list(config: &Config, args: ListArgs) -> anyhow::Result<()> {
 
 #[derive(Debug, Serialize)]
 struct CustomerHistory {
+    /// The address, or the text asked for when it matched several customers.
     customer: String,
+    /// The addresses of the customers found.
+    customers: Vec<String>,
     commitments: Vec<Listed>,
     emails: Vec<DeliveryRecord>,
 }
 
 /// Every commitment to `customer` and every email sent to them: a profile of the
-/// customer's history with the business.
+/// customer's history with the business. An address is matched whole (so
+/// `joe@example.org` does not find `bigjoe@example.org`); any other text, or an address
+/// no commitment has, is looked for in names and addresses.
 fn customer_history(
     config: &Config,
     store: &crate::store::Store,
     customer: &str,
     format: Format,
 ) -> anyhow::Result<()> {
-    let address = crate::commitment::parse_mailbox(customer)
-        .map_err(|e| anyhow::anyhow!("--customer: {e}"))?
-        .email
-        .to_string();
-    let history = history(config, store, &address)?;
+    let text = customer.trim();
+    if text.is_empty() {
+        anyhow::bail!("--customer is empty: give a name, an address, or part of one");
+    }
+    let exact = match crate::commitment::parse_mailbox(text) {
+        Ok(mailbox) => Some(history(config, store, mailbox.email.as_ref())?),
+        Err(_) => None,
+    };
+    let history = match exact {
+        Some(history) if !history.commitments.is_empty() => history,
+        _ => history_like(config, store, text)?,
+    };
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&history)?),
         Format::Table => print_history(config, &history),
@@ -197,16 +216,65 @@ fn history(
             .collect(),
         emails: store.deliveries_to(address)?,
         customer: address.to_string(),
+        customers: vec![address.to_string()],
+    })
+}
+
+/// The history of every customer whose name or address contains `text`.
+fn history_like(
+    config: &Config,
+    store: &crate::store::Store,
+    text: &str,
+) -> anyhow::Result<CustomerHistory> {
+    let rows = store.commitments_of_customers_like(text)?;
+    let mut customers: Vec<String> = Vec::new();
+    for row in &rows {
+        let address = row
+            .customer
+            .as_deref()
+            .and_then(|c| crate::commitment::parse_mailbox(c).ok())
+            .map(|m| m.email.to_string().to_lowercase());
+        if let Some(address) = address.filter(|a| !customers.contains(a)) {
+            customers.push(address);
+        }
+    }
+    if rows.is_empty() {
+        anyhow::bail!(
+            "--customer '{text}': no commitment's customer has it in their name or address"
+        );
+    }
+    let mut emails = Vec::new();
+    for address in &customers {
+        emails.extend(store.deliveries_to(address)?);
+    }
+    emails.sort_by_key(|d| d.id);
+    Ok(CustomerHistory {
+        customer: match &customers[..] {
+            [one] => one.clone(),
+            _ => text.to_string(),
+        },
+        customers,
+        commitments: rows
+            .into_iter()
+            .map(|row| listed(row, &config.calendar))
+            .collect(),
+        emails,
     })
 }
 
 fn print_history(config: &Config, history: &CustomerHistory) {
-    println!("Commitments to {}:", history.customer);
+    let whom = match &history.customers[..] {
+        [] => history.customer.clone(),
+        all => all.join(", "),
+    };
+    // With several customers found, each row says whose it is.
+    let several = history.customers.len() > 1;
+    println!("Commitments to {whom}:");
     let rows: Vec<Vec<String>> = history
         .commitments
         .iter()
         .map(|r| {
-            vec![
+            let mut row = vec![
                 format!("  {}", r.id),
                 r.status.clone(),
                 r.due_local
@@ -214,13 +282,22 @@ fn print_history(config: &Config, history: &CustomerHistory) {
                     .or_else(|| r.due_at.clone())
                     .unwrap_or_default(),
                 r.owner.clone().unwrap_or_default(),
-                r.title.clone().unwrap_or_default(),
-            ]
+            ];
+            if several {
+                row.push(r.customer.clone().unwrap_or_default());
+            }
+            row.push(r.title.clone().unwrap_or_default());
+            row
         })
         .collect();
-    print_table(&["  ID", "STATUS", "DUE", "OWNER", "TITLE"], &rows);
+    let header: &[&str] = if several {
+        &["  ID", "STATUS", "DUE", "OWNER", "CUSTOMER", "TITLE"]
+    } else {
+        &["  ID", "STATUS", "DUE", "OWNER", "TITLE"]
+    };
+    print_table(header, &rows);
     println!();
-    println!("Emails to {}:", history.customer);
+    println!("Emails to {whom}:");
     print_emails(config, &history.emails);
 }
 
@@ -245,7 +322,8 @@ fn print_emails(config: &Config, emails: &[DeliveryRecord]) {
                 _ => d.subject.clone(),
             };
             vec![
-                format!("  {}", cal.display(when)),
+                format!("  {}", d.id),
+                cal.display(when),
                 d.recipient.clone(),
                 d.state.clone(),
                 d.attempts.to_string(),
@@ -253,7 +331,10 @@ fn print_emails(config: &Config, emails: &[DeliveryRecord]) {
             ]
         })
         .collect();
-    print_table(&["  WHEN", "TO", "STATE", "TRIES", "SUBJECT"], &rows);
+    print_table(
+        &["  EMAIL", "WHEN", "TO", "STATE", "TRIES", "SUBJECT"],
+        &rows,
+    );
 }
 
 /// Prints `rows` under `header` in aligned columns; the last column is not padded.
@@ -297,7 +378,11 @@ struct Shown {
 /// Prints one commitment, its timeline and its deliveries.
 pub fn show(config: &Config, args: ShowArgs) -> anyhow::Result<()> {
     let store = open(config)?;
-    let row = found(store.commitment(args.id))?;
+    let id = args.target.resolve(&store)?;
+    let row = found(store.commitment(id))?;
+    if let Some(email) = args.email {
+        return print_message(&store, id, email);
+    }
     let customer_history = match row
         .customer
         .as_deref()
@@ -308,19 +393,34 @@ pub fn show(config: &Config, args: ShowArgs) -> anyhow::Result<()> {
     };
     let mut commitment = listed(row, &config.calendar);
     if commitment.problem.is_none() {
-        commitment.problem = store.problem(args.id)?;
+        commitment.problem = store.problem(id)?;
     }
     let shown = Shown {
         customer_history,
         commitment,
-        timeline: store.steps_of(args.id)?,
-        deliveries: store.deliveries_of(args.id)?,
-        revisions: store.revisions_of(args.id)?,
+        timeline: store.steps_of(id)?,
+        deliveries: store.deliveries_of(id)?,
+        revisions: store.revisions_of(id)?,
     };
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&shown)?),
         Format::Table => print_shown(config, &shown),
     }
+    Ok(())
+}
+
+/// Writes the stored message, byte for byte, so it can be piped to a mail client or
+/// checked as it left.
+fn print_message(store: &crate::store::Store, id: i64, email: i64) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let Some(message) = store.message_of(id, email)? else {
+        anyhow::bail!(
+            "commitment {id} has no email {email}: `followup show {id}` numbers its emails in the EMAIL column"
+        );
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(&message)?;
+    out.flush()?;
     Ok(())
 }
 
@@ -370,11 +470,23 @@ fn print_shown(config: &Config, shown: &Shown) {
             println!("    {line}");
         }
     }
-    if !shown.revisions.is_empty() {
+    // Times as every other table shows them; a stored text that cannot be read (another
+    // program's row) is shown as it is.
+    let zone = c
+        .timezone
+        .as_deref()
+        .and_then(|name| crate::calendar::parse_zone(name).ok())
+        .unwrap_or_else(|| cal.zone().clone());
+    let due_text = |stored: &str| match crate::when::parse_stored(stored, &zone) {
+        Ok(at) => cal.display(at),
+        Err(_) => stored.to_string(),
+    };
+    let (edits, moves): (Vec<&RevisionRecord>, Vec<&RevisionRecord>) =
+        shown.revisions.iter().partition(|r| !r.changes.is_empty());
+    if !moves.is_empty() {
         println!();
         println!("Due time changes:");
-        let rows: Vec<Vec<String>> = shown
-            .revisions
+        let rows: Vec<Vec<String>> = moves
             .iter()
             .map(|r| {
                 let told = if r.notify || r.automatic {
@@ -384,7 +496,7 @@ fn print_shown(config: &Config, shown: &Shown) {
                 };
                 vec![
                     format!("  {}", cal.display(r.created_at)),
-                    format!("{} -> {}", r.old_due, r.new_due),
+                    format!("{} -> {}", due_text(&r.old_due), due_text(&r.new_due)),
                     r.source.clone(),
                     told.to_string(),
                     r.reason.clone().unwrap_or_default(),
@@ -392,6 +504,23 @@ fn print_shown(config: &Config, shown: &Shown) {
             })
             .collect();
         print_table(&["  WHEN", "DUE", "BY", "NOTICE", "REASON"], &rows);
+    }
+    if !edits.is_empty() {
+        println!();
+        println!("Edits:");
+        let rows: Vec<Vec<String>> = edits
+            .iter()
+            .flat_map(|r| {
+                r.changes.iter().map(|change| {
+                    vec![
+                        format!("  {}", cal.display(r.created_at)),
+                        r.source.clone(),
+                        super::edit::describe(change),
+                    ]
+                })
+            })
+            .collect();
+        print_table(&["  WHEN", "BY", "CHANGE"], &rows);
     }
     println!();
     println!("Timeline ({}):", cal.zone_name());

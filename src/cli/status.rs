@@ -25,6 +25,8 @@ pub struct StatusArgs {
 struct Shown<'a> {
     store: String,
     daemon: Daemon,
+    /// `[mail] dry_run`: nothing is sent, whatever the figures below say.
+    dry_run: bool,
     #[serde(flatten)]
     summary: &'a Summary,
     /// Owners' own emails that failed for good lately, oldest first.
@@ -80,6 +82,7 @@ pub fn status(config: &Config, args: StatusArgs) -> anyhow::Result<()> {
             serde_json::to_string_pretty(&Shown {
                 store,
                 daemon,
+                dry_run: config.mail.dry_run,
                 summary: &summary,
                 owner_mail_failed: &failed,
             })?
@@ -91,6 +94,12 @@ pub fn status(config: &Config, args: StatusArgs) -> anyhow::Result<()> {
                 None => "no: nothing will be sent until `followup run` starts".to_string(),
             };
             println!("{:<13}{running}", "running:");
+            if config.mail.dry_run {
+                println!(
+                    "{:<13}[mail] dry_run = true: emails are rendered and recorded, not sent",
+                    "DRY RUN:"
+                );
+            }
             let mut all = lines(&summary, &config.calendar, now);
             all.extend(owner_failures(&failed, &config.calendar));
             for (label, text) in all {

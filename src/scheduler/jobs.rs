@@ -241,7 +241,7 @@ fn report_emails(store: &Store, config: &Config, now: Timestamp) -> Result<Vec<E
     );
     let ctx = ReportContext {
         report: ReportView {
-            table: report::table(&rows, settings.by),
+            table: report::email_table(&rows, settings.by),
             from: config.calendar.display(from),
             to: config.calendar.display(now),
             by: format!("{:?}", settings.by).to_lowercase(),

@@ -239,6 +239,16 @@ impl Store {
             .query_row([id], |r| r.get(0))?)
     }
 
+    /// The ids of the commitments whose external reference is `reference` (ignoring
+    /// spaces around it), in id order.
+    pub fn ids_with_ref(&self, reference: &str) -> Result<Vec<i64>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id FROM commitments WHERE trim(external_ref) = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([reference.trim()], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Every commitment to the customer with address `address` (any case), in id order.
     pub fn commitments_of_customer(&self, address: &str) -> Result<Vec<StoredCommitment>> {
         let mut stmt = self.conn.prepare(&format!(
@@ -247,6 +257,16 @@ impl Store {
              ORDER BY id"
         ))?;
         let rows = stmt.query_map([address.trim()], |row| stored_from_row(row, 0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every commitment whose customer column (name or address) contains `text`, in
+    /// any case, in id order.
+    pub fn commitments_of_customers_like(&self, text: &str) -> Result<Vec<StoredCommitment>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM commitments WHERE instr(lower(customer), lower(?1)) > 0 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([text.trim()], |row| stored_from_row(row, 0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

@@ -490,6 +490,21 @@ impl Store {
         let rows = stmt.query_map([id], record_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+
+    /// The stored message of email `delivery_id` of commitment `commitment_id`, exactly
+    /// as it was (or, in a dry run, would have been) sent; `None` if the commitment has
+    /// no such email.
+    pub fn message_of(&self, commitment_id: i64, delivery_id: i64) -> Result<Option<Vec<u8>>> {
+        use rusqlite::OptionalExtension as _;
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT message FROM deliveries WHERE id = ?1 AND commitment_id = ?2",
+                params![delivery_id, commitment_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ pub use deliveries::{
 };
 pub use jobs::{OwnerMailFailed, ReportRow};
 pub use lock::{DaemonLock, Holder, LockError, lock_path, running_daemon};
-pub use revisions::{NewRevision, RevisionRecord};
+pub use revisions::{Field, FieldChange, NewEdit, NewRevision, RevisionRecord};
 pub use steps::{ChangeBatch, DueStep, PlannedCommitment, StepRecord};
 pub use summary::{DeliveryError, NextStep, Summary, Workload};
 

@@ -1,10 +1,11 @@
 //! Revisions: every move of a due time, with the old and new time, the reason and who or
-//! what moved it. They are the commitment's history, and they tell the planner how many
-//! automatic updates were made and which hand-made delays the customer must hear of.
+//! what moved it, and every edit, with each field it changed. They are the commitment's
+//! history, and they tell the planner how many automatic updates were made and which
+//! hand-made delays the customer must hear of (an edit is neither).
 
 use jiff::Timestamp;
 use rusqlite::params;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Result, Store, StoreError, from_ms, to_ms};
 use crate::planner::History;
@@ -28,6 +29,68 @@ pub struct NewRevision {
     pub notify: bool,
 }
 
+/// A field of a commitment that `edit` may correct; each is one column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    /// `title`.
+    Title,
+    /// `owner`.
+    Owner,
+    /// `customer`.
+    Customer,
+    /// `kind`.
+    Kind,
+    /// `note`.
+    Note,
+    /// `external_ref`.
+    ExternalRef,
+    /// `timezone`.
+    Timezone,
+    /// `reason`.
+    Reason,
+}
+
+impl Field {
+    /// The column it is stored in (and its name in the revision's JSON).
+    pub fn column(self) -> &'static str {
+        match self {
+            Field::Title => "title",
+            Field::Owner => "owner",
+            Field::Customer => "customer",
+            Field::Kind => "kind",
+            Field::Note => "note",
+            Field::ExternalRef => "external_ref",
+            Field::Timezone => "timezone",
+            Field::Reason => "reason",
+        }
+    }
+}
+
+/// One field an edit changed, with the stored values before and after (`None`: empty).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// Which field.
+    pub field: Field,
+    /// Before.
+    pub old: Option<String>,
+    /// After.
+    pub new: Option<String>,
+}
+
+/// A correction of a commitment's fields to record, already checked by the caller.
+#[derive(Debug, Clone)]
+pub struct NewEdit {
+    /// The commitment.
+    pub commitment_id: i64,
+    /// What changes; never empty.
+    pub changes: Vec<FieldChange>,
+    /// The due time to store: the same instant, written anew when the zone changes.
+    pub due_at: String,
+    /// Who made it: `followup edit`, ...
+    pub source: String,
+}
+
 /// A recorded revision.
 #[derive(Debug, Clone, Serialize)]
 pub struct RevisionRecord {
@@ -45,6 +108,8 @@ pub struct RevisionRecord {
     pub automatic: bool,
     /// The customer is told.
     pub notify: bool,
+    /// For an edit, each field it changed; empty for a move of the due time.
+    pub changes: Vec<FieldChange>,
     /// When.
     pub created_at: Timestamp,
 }
@@ -85,10 +150,58 @@ impl Store {
         Ok(id)
     }
 
+    /// Records an edit and writes the changed fields in the same transaction as the
+    /// caller's; the update trigger has the daemon plan the commitment again.
+    pub fn edit_commitment(&self, edit: &NewEdit, now: Timestamp) -> Result<i64> {
+        let changes = serde_json::to_string(&edit.changes).map_err(|e| {
+            StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+        })?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO revisions (commitment_id, old_due, new_due, source, changes, created_at)
+                 VALUES (?1, ?2, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                edit.commitment_id,
+                edit.due_at,
+                edit.source,
+                changes,
+                to_ms(now)
+            ])?;
+        let id = self.conn.last_insert_rowid();
+        let sets: Vec<String> = edit
+            .changes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{} = ?{}", c.field.column(), i + 3))
+            .collect();
+        use rusqlite::types::Value;
+        let mut values = vec![
+            Value::Integer(edit.commitment_id),
+            Value::Text(edit.due_at.clone()),
+        ];
+        values.extend(
+            edit.changes
+                .iter()
+                .map(|c| c.new.clone().map_or(Value::Null, Value::Text)),
+        );
+        let changed = self.conn.execute(
+            &format!(
+                "UPDATE commitments SET due_at = ?2, {} WHERE id = ?1",
+                sets.join(", ")
+            ),
+            rusqlite::params_from_iter(values),
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(edit.commitment_id));
+        }
+        Ok(id)
+    }
+
     /// Every revision of commitment `id`, oldest first.
     pub fn revisions_of(&self, id: i64) -> Result<Vec<RevisionRecord>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, old_due, new_due, reason, source, automatic, notify, created_at
+            "SELECT id, old_due, new_due, reason, source, automatic, notify, created_at, changes
              FROM revisions WHERE commitment_id = ?1 ORDER BY id",
         )?;
         let rows = stmt.query_map([id], |r| {
@@ -101,6 +214,7 @@ impl Store {
                 automatic: r.get(5)?,
                 notify: r.get(6)?,
                 created_at: from_ms(r.get(7)?),
+                changes: changes_from(r.get(8)?),
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -120,4 +234,12 @@ impl Store {
         history.failures = self.failures_to_report(id)?;
         Ok(history)
     }
+}
+
+/// The changes of an edit as stored; none for a move of the due time, or for text
+/// another program wrote that is not such a list.
+fn changes_from(stored: Option<String>) -> Vec<FieldChange> {
+    stored
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
 }

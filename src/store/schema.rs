@@ -189,6 +189,12 @@ INSERT INTO store_identity (one, id, created_at)
 VALUES (1, lower(hex(randomblob(8))), CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER));
 "#;
 
+/// Version 8: an edit of a commitment is a revision too, recording each field it
+/// changed (a JSON list of `{field, old, new}`); NULL for moves of the due time.
+const V8: &str = r#"
+ALTER TABLE revisions ADD COLUMN changes TEXT;
+"#;
+
 /// Every migration in order; the store runs the ones a file has not had yet.
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -198,6 +204,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V4),
         M::up(V5),
         M::up(V6),
+        M::up(V8),
     ])
 }
 

@@ -169,7 +169,10 @@ fn data() -> Vec<Fact> {
 }
 
 fn figures(group: &str, due: u32, buckets: [u32; 6], median: Option<i64>, updates: u32) -> Figures {
+    let kept = buckets[0] + buckets[1];
+    let settled = kept + buckets[2] + buckets[3];
     Figures {
+        kept_percent: (settled > 0).then(|| (kept * 100 + settled / 2) / settled),
         group: group.into(),
         due,
         kept_on_time: buckets[0],
@@ -232,14 +235,18 @@ fn the_table_and_csv_carry_the_same_figures() {
         first.starts_with("OWNER") && first.ends_with("UPDATES SENT"),
         "{text}"
     );
+    assert!(first.contains("  % KEPT  "), "{text}");
     assert!(text.lines().nth(1).unwrap().contains("2 days"), "{text}");
     assert!(text.lines().last().unwrap().starts_with("total"), "{text}");
     let csv = csv(&rows, GroupBy::Owner).unwrap();
     assert_eq!(
         csv.lines().nth(1).unwrap(),
-        "ana@example.com,6,2,1,1,1,1,0,172800,3"
+        "ana@example.com,6,2,1,1,1,1,0,60,172800,3"
     );
-    assert_eq!(csv.lines().last().unwrap(), "total,9,3,1,2,1,1,1,97200,3");
+    assert_eq!(
+        csv.lines().last().unwrap(),
+        "total,9,3,1,2,1,1,1,57,97200,3"
+    );
 }
 
 #[test]
@@ -251,4 +258,89 @@ fn an_empty_period_has_only_a_zero_total() {
         GroupBy::Owner,
     );
     assert_eq!(rows, vec![figures("total", 0, [0; 6], None, 0)]);
+}
+
+#[test]
+fn percent_kept_counts_on_time_and_after_notice_of_those_settled() {
+    let rows = compute(
+        &data(),
+        ts("2026-11-01T00:00:00Z"),
+        ts("2026-12-01T00:00:00Z"),
+        GroupBy::Owner,
+    );
+    // Ana: 2 on time + 1 after notice of 5 settled (the one open after notice waits).
+    // Bob: 1 of 2 (the one moved and not yet due waits). Total: 4 of 7.
+    let kept: Vec<Option<u32>> = rows.iter().map(|r| r.kept_percent).collect();
+    assert_eq!(kept, [Some(60), Some(50), Some(57)]);
+    let open_only = Figures {
+        open: 2,
+        open_after_notice: 1,
+        ..Figures::default()
+    };
+    assert_eq!(open_only.kept_percent(), None, "nothing settled yet");
+}
+
+#[test]
+fn a_period_may_be_written_in_weeks() {
+    let days = |n: i64| Some(SignedDuration::from_hours(24 * n));
+    assert_eq!(parse_period("2w"), days(14));
+    assert_eq!(parse_period("30d"), days(30));
+    assert_eq!(parse_period(" 1 week "), days(7));
+    assert_eq!(parse_period("12h"), Some(SignedDuration::from_hours(12)));
+    for bad in ["1mo", "1y", "0d", "-2w", "soon", ""] {
+        assert_eq!(parse_period(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn the_emailed_report_fits_72_columns_with_a_legend_line_for_every_column() {
+    let mut facts = data();
+    // A long address and a large count: the lines must still fit.
+    for fact in facts.iter_mut().take(3) {
+        fact.commitment.owner =
+            parse_mailbox("ana.maria.fernandez-oconnor@plumbing-and-heating.example.com").unwrap();
+    }
+    let rows = compute(
+        &facts,
+        ts("2026-11-01T00:00:00Z"),
+        ts("2026-12-01T00:00:00Z"),
+        GroupBy::Owner,
+    );
+    let context = serde_json::json!({
+        "report": {
+            "table": email_table(&rows, GroupBy::Owner),
+            "from": "Sun 1 Nov 2026 00:00 GMT",
+            "to": "Tue 1 Dec 2026 00:00 GMT",
+            "by": "owner",
+        },
+        "date": "Tue 1 Dec 2026 00:00 GMT",
+    });
+    let email = crate::mail::templates::Templates::builtin()
+        .render("report", &context)
+        .unwrap();
+    for line in email.text.lines() {
+        assert!(
+            line.chars().count() <= 72,
+            "{} columns: {line:?}",
+            line.chars().count()
+        );
+    }
+    let lines: Vec<&str> = email.text.lines().collect();
+    let header = lines
+        .iter()
+        .find(|l| l.trim_start().starts_with("DUE"))
+        .expect("a header line");
+    for column in header.split("  ").map(str::trim).filter(|c| !c.is_empty()) {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(&format!("{column}  ")) && l.len() > column.len() + 4),
+            "no legend line for {column}:\n{}",
+            email.text
+        );
+    }
+    // Each group's figures follow its name; the total comes last.
+    let total = lines.iter().position(|l| *l == "total").unwrap();
+    assert!(lines[total + 1].contains("57%"), "{}", email.text);
+    assert!(lines[total + 1].contains("1d3h"), "{}", email.text);
 }
