@@ -23,7 +23,8 @@ pub struct AddArgs {
     /// Who it was made to: "Name <address>" or an address.
     #[arg(long)]
     pub customer: String,
-    /// When it is due: RFC 3339, local "YYYY-MM-DD HH:MM", or "+2h", "+3d", "+30s".
+    /// When it is due: RFC 3339, local "YYYY-MM-DD HH:MM", "tomorrow 17:00", "friday 17:00",
+    /// "17:00", or "+2h", "+3d", "+30s".
     #[arg(long)]
     pub due: String,
     /// Kind, used to choose the rule (quote, callback, order-info, ...).
