@@ -4,6 +4,9 @@
 mod common;
 
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rusqlite::OptionalExtension as _;
 
 use common::{Env, binary};
 
@@ -60,4 +63,81 @@ fn every_verb_that_prints_exits_quietly_when_the_reader_of_its_output_is_gone() 
             "followup {args:?} exited {status}: {stderr}"
         );
     }
+}
+
+#[test]
+fn an_address_whose_domain_has_no_dot_is_refused_on_the_command_line_and_in_a_file() {
+    let env = Env::new(RULES);
+    let out = env.cli(&[
+        "add",
+        "--title",
+        "Call back",
+        "--owner",
+        "ana@example.com",
+        "--customer",
+        "Joan Patel <joan.patel@example>",
+        "--due",
+        "+3d",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--customer: 'joan.patel@example' has no dot in its domain"),
+        "{stderr}"
+    );
+    let file = env.root.path().join("in.csv");
+    std::fs::write(
+        &file,
+        "title,owner,customer,due\n\
+         Quote,ana@example.com,joe@example.org,+3d\n\
+         Visit,team@hughes,joe@example.org,+3d\n",
+    )
+    .unwrap();
+    let out = env.cli(&["import", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("in.csv:3: owner: 'team@hughes' has no dot in its domain"),
+        "{stderr}"
+    );
+    assert!(env.cli_ok(&["list"]).lines().all(|l| !l.contains("Quote")));
+}
+
+#[test]
+fn a_row_another_program_writes_with_a_dotless_domain_is_quarantined_and_the_rest_served() {
+    let env = Env::new(RULES);
+    let daemon = env.start();
+    let db = env.db();
+    db.execute(
+        "INSERT INTO commitments (title, owner, customer, due_at) VALUES
+         ('Visit', 'ana@example.com', 'team@hughes', '2030-01-01 10:00'),
+         ('Quote', 'ana@example.com', 'joe@example.org', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+        [],
+    )
+    .unwrap();
+    let got = env.smtp.wait_for(1, Duration::from_secs(20));
+    assert!(got[0].subject().contains("Quote"), "{}", got[0].subject());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let reason: String = loop {
+        let found = db
+            .query_row(
+                "SELECT reason FROM problems WHERE commitment_id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap();
+        match found {
+            Some(reason) => break reason,
+            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            None => panic!("row 1 was never quarantined"),
+        }
+    };
+    assert!(
+        reason.contains("customer: 'team@hughes' has no dot in its domain"),
+        "{reason}"
+    );
+    let problems = env.cli_ok(&["list", "--problems"]);
+    assert!(problems.contains("team@hughes"), "{problems}");
+    assert!(daemon.stop().success());
 }
