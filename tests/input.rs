@@ -141,3 +141,83 @@ fn a_row_another_program_writes_with_a_dotless_domain_is_quarantined_and_the_res
     assert!(problems.contains("team@hughes"), "{problems}");
     assert!(daemon.stop().success());
 }
+
+const KIND_RULES: &str = r#"
+[[rule]]
+name = "quotes"
+match = { kind = "quote" }
+remind = ["0s"]
+
+[[rule]]
+name = "default"
+remind = ["0s"]
+"#;
+
+fn add_kind(env: &Env, kind: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "add",
+        "--title",
+        "Boiler",
+        "--owner",
+        "ana@example.com",
+        "--customer",
+        "joe@example.org",
+        "--due",
+        "+3d",
+        "--kind",
+        kind,
+    ];
+    args.extend_from_slice(extra);
+    env.cli(&args)
+}
+
+#[test]
+fn a_kind_that_looks_like_a_typo_is_refused_with_the_kind_it_resembles() {
+    let env = Env::new(KIND_RULES);
+    let out = add_kind(&env, "qoute", &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--kind: no rule names the kind 'qoute': did you mean 'quote'?"),
+        "{stderr}"
+    );
+    assert!(env.cli_ok(&["list"]).lines().all(|l| !l.contains("Boiler")));
+
+    let forced = add_kind(&env, "qoute", &["--force"]);
+    let stderr = String::from_utf8_lossy(&forced.stderr);
+    assert!(forced.status.success(), "{stderr}");
+    assert!(stderr.contains("warning: --kind"), "{stderr}");
+
+    let other = add_kind(&env, "boiler", &[]);
+    let stderr = String::from_utf8_lossy(&other.stderr);
+    assert!(other.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: --kind: no rule names the kind 'boiler' (rules name quote); it gets the rule 'default'"),
+        "{stderr}"
+    );
+
+    let named = add_kind(&env, "quote", &[]);
+    assert!(named.status.success());
+    assert!(!String::from_utf8_lossy(&named.stderr).contains("kind"));
+
+    let file = env.root.path().join("kinds.csv");
+    std::fs::write(
+        &file,
+        "title,owner,customer,due,kind\n\
+         One,ana@example.com,joe@example.org,+3d,quote\n\
+         Two,ana@example.com,joe@example.org,+3d,qoute\n\
+         Three,ana@example.com,joe@example.org,+3d,boiler\n",
+    )
+    .unwrap();
+    let out = env.cli(&["import", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("kinds.csv:3: kind: no rule names the kind 'qoute': did you mean 'quote'?"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("kinds.csv:4: warning: kind: no rule names the kind 'boiler'"),
+        "{stderr}"
+    );
+}
