@@ -68,17 +68,7 @@ fn every_verb_that_prints_exits_quietly_when_the_reader_of_its_output_is_gone() 
 #[test]
 fn an_address_whose_domain_has_no_dot_is_refused_on_the_command_line_and_in_a_file() {
     let env = Env::new(RULES);
-    let out = env.cli(&[
-        "add",
-        "--title",
-        "Call back",
-        "--owner",
-        "ana@example.com",
-        "--customer",
-        "Joan Patel <joan.patel@example>",
-        "--due",
-        "+3d",
-    ]);
+    let out = add_cli(&env, "Joan Patel <joan.patel@example>", "+3d", &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -100,7 +90,10 @@ fn an_address_whose_domain_has_no_dot_is_refused_on_the_command_line_and_in_a_fi
         stderr.contains("in.csv:3: owner: 'team@hughes' has no dot in its domain"),
         "{stderr}"
     );
-    assert!(env.cli_ok(&["list"]).lines().all(|l| !l.contains("Quote")));
+    assert!(
+        !env.cli_ok(&["list"]).contains("Quote"),
+        "nothing was imported"
+    );
 }
 
 #[test]
@@ -153,7 +146,8 @@ name = "default"
 remind = ["0s"]
 "#;
 
-fn add_kind(env: &Env, kind: &str, extra: &[&str]) -> std::process::Output {
+/// `followup add` of a commitment Ana owes `customer`, with `extra` flags.
+fn add_cli(env: &Env, customer: &str, due: &str, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
         "add",
         "--title",
@@ -161,14 +155,21 @@ fn add_kind(env: &Env, kind: &str, extra: &[&str]) -> std::process::Output {
         "--owner",
         "ana@example.com",
         "--customer",
-        "joe@example.org",
+        customer,
         "--due",
-        "+3d",
-        "--kind",
-        kind,
+        due,
     ];
     args.extend_from_slice(extra);
     env.cli(&args)
+}
+
+fn add_kind(env: &Env, kind: &str, extra: &[&str]) -> std::process::Output {
+    add_cli(
+        env,
+        "joe@example.org",
+        "+3d",
+        &[&["--kind", kind], extra].concat(),
+    )
 }
 
 #[test]
@@ -181,7 +182,7 @@ fn a_kind_that_looks_like_a_typo_is_refused_with_the_kind_it_resembles() {
         stderr.contains("--kind: no rule names the kind 'qoute': did you mean 'quote'?"),
         "{stderr}"
     );
-    assert!(env.cli_ok(&["list"]).lines().all(|l| !l.contains("Boiler")));
+    assert!(!env.cli_ok(&["list"]).contains("Boiler"));
 
     let forced = add_kind(&env, "qoute", &["--force"]);
     let stderr = String::from_utf8_lossy(&forced.stderr);
@@ -220,4 +221,51 @@ fn a_kind_that_looks_like_a_typo_is_refused_with_the_kind_it_resembles() {
         stderr.contains("kinds.csv:4: warning: kind: no rule names the kind 'boiler'"),
         "{stderr}"
     );
+}
+
+const LATE_RULES: &str = r#"
+[[rule]]
+name = "late"
+remind = ["-1d", "0s"]
+overdue_every = "1s"
+overdue_max = 2
+alert = { at = "+0s", to = ["team@example.com"] }
+escalate = { after = "+1s", to = ["lead@example.com"] }
+"#;
+
+#[test]
+fn add_refuses_a_past_due_time_and_overdue_plans_the_late_steps_from_now() {
+    let env = Env::new(LATE_RULES);
+    let yesterday = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(26)).to_string();
+    let out = add_cli(&env, "joe@example.org", &yesterday, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is already past: use --overdue to record a promise that is already late"),
+        "{stderr}"
+    );
+    let out = add_cli(&env, "joe@example.org", "+3d", &["--overdue"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("still ahead"));
+
+    let daemon = env.start();
+    let id = env.add("Send quote", &yesterday, &["--overdue"]);
+    let got = env.smtp.wait_for(4, Duration::from_secs(20));
+    let to = |address: &str| got.iter().filter(|m| m.to == [address]).count();
+    assert_eq!(to("team@example.com"), 1, "the alert");
+    assert_eq!(to("lead@example.com"), 1, "the escalation");
+    assert_eq!(to("ana@example.com"), 2, "both overdue reminders");
+    let shown = env.show(id);
+    let steps = shown["timeline"].as_array().unwrap();
+    let skipped: Vec<&str> = steps
+        .iter()
+        .filter(|s| s["state"] == "skipped")
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        skipped,
+        ["remind", "remind"],
+        "only the reminders before the due time"
+    );
+    assert!(daemon.stop().success());
 }

@@ -45,6 +45,10 @@ pub struct AddArgs {
     /// Record a --kind that looks like a typo of a kind a rule names.
     #[arg(long)]
     pub force: bool,
+    /// The due time has already passed: plan the overdue reminders, the alert and the
+    /// escalation from now.
+    #[arg(long)]
+    pub overdue: bool,
 }
 
 /// `followup delay`.
@@ -149,6 +153,7 @@ pub(super) fn check_new(
         note: filled(fields.note).map(|_| fields.note.unwrap_or_default().to_string()),
         external_ref: filled(fields.external_ref).map(one_line),
         reason: filled(fields.reason).map(str::to_string),
+        late_from: None,
     };
     let probe = StoredCommitment {
         title: Some(new.title.clone()),
@@ -267,7 +272,7 @@ pub fn add(config: &Config, args: AddArgs) -> anyhow::Result<()> {
         timezone: args.timezone.as_deref(),
         reason: args.reason.as_deref(),
     };
-    let (new, due) = check_new(config, &fields, now, "--")
+    let (mut new, due) = check_new(config, &fields, now, "--")
         .map_err(|problems| anyhow::anyhow!(problems.join("; ")))?;
     match check_kind(&config.rules, new.kind.as_deref()) {
         Some(KindDoubt::Typo(doubt)) if !args.force => bail!("--kind: {doubt}"),
@@ -276,11 +281,17 @@ pub fn add(config: &Config, args: AddArgs) -> anyhow::Result<()> {
         }
         None => {}
     }
-    if due <= now {
-        eprintln!(
-            "followup: note: the due time {} has already passed",
-            config.calendar.display(due)
-        );
+    let due_shown = config.calendar.display(due);
+    match (due <= now, args.overdue) {
+        (true, false) => bail!(
+            "--due {due_shown} is already past: use --overdue to record a promise that is \
+             already late (its overdue reminders, alert and escalation are planned from now)"
+        ),
+        (false, true) => {
+            bail!("--overdue: the due time {due_shown} is still ahead; leave --overdue out")
+        }
+        (true, true) => new.late_from = Some(now),
+        (false, false) => {}
     }
     let store = open(config)?;
     let id = store.insert_commitment(&new)?;

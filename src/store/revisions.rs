@@ -3,7 +3,7 @@
 //! automatic updates were made and which hand-made delays the customer must hear of.
 
 use jiff::Timestamp;
-use rusqlite::params;
+use rusqlite::{OptionalExtension as _, params};
 use serde::Serialize;
 
 use super::{Result, Store, StoreError, from_ms, to_ms};
@@ -118,6 +118,13 @@ impl Store {
             }
         }
         history.failures = self.failures_to_report(id)?;
+        history.late_from = self
+            .conn
+            .prepare_cached("SELECT late_from FROM commitments WHERE id = ?1")?
+            .query_row([id], |r| r.get::<_, Option<i64>>(0))
+            .optional()?
+            .flatten()
+            .map(from_ms);
         Ok(history)
     }
 }

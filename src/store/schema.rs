@@ -176,9 +176,25 @@ const V5: &str = r#"
 CREATE INDEX deliveries_queue ON deliveries(id, next_attempt_at) WHERE state = 'pending';
 "#;
 
+/// Version 7: a promise recorded when it was already late (`followup add --overdue`)
+/// has its overdue reminders, alert and escalation counted from this moment (Unix
+/// milliseconds) instead of skipped as past. Only integers, so that no other program's
+/// text can make a row unreadable.
+const V7: &str = r#"
+ALTER TABLE commitments ADD COLUMN late_from INTEGER
+    CHECK (late_from IS NULL OR typeof(late_from) = 'integer');
+"#;
+
 /// Every migration in order; the store runs the ones a file has not had yet.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(V2),
+        M::up(V3),
+        M::up(V4),
+        M::up(V5),
+        M::up(V7),
+    ])
 }
 
 #[cfg(test)]
