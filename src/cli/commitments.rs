@@ -222,7 +222,7 @@ pub(super) fn check_kind(rules: &[Rule], kind: Option<&str>) -> Option<KindDoubt
             format!("; it gets the rule '{}'", r.name)
         });
     let listed = if named.is_empty() {
-        "no rule names a kind".to_string()
+        "no rule names any kind".to_string()
     } else {
         format!("rules name {}", named.join(", "))
     };
@@ -284,7 +284,7 @@ pub fn add(config: &Config, args: AddArgs) -> anyhow::Result<()> {
     let due_shown = config.calendar.display(due);
     match (due <= now, args.overdue) {
         (true, false) => bail!(
-            "--due {due_shown} is already past: use --overdue to record a promise that is \
+            "--due: {due_shown} is already past: use --overdue to record a promise that is \
              already late (its overdue reminders, alert and escalation are planned from now)"
         ),
         (false, true) => {
