@@ -251,7 +251,8 @@ pub fn one_line(text: &str) -> String {
 
 /// Reads `Name <address>` or a bare `address`. The name may hold any text: quotes
 /// around it are dropped and control characters become spaces, so a name can never
-/// carry a header of its own. The address must be a valid email address.
+/// carry a header of its own. The address must be a valid email address whose domain
+/// can be reached from elsewhere (see [`crate::address::check_domain`]).
 pub fn parse_mailbox(text: &str) -> Result<Mailbox, String> {
     let text = text.trim();
     let (name, address) = match (text.rfind('<'), text.ends_with('>')) {
@@ -262,6 +263,7 @@ pub fn parse_mailbox(text: &str) -> Result<Mailbox, String> {
     let address: Address = address
         .parse()
         .map_err(|_| format!("'{address}' is not an email address"))?;
+    crate::address::check_domain(&address).map_err(|e| e.to_string())?;
     let name = one_line(name);
     let name = name.trim_matches('"').trim().to_string();
     Ok(Mailbox::new((!name.is_empty()).then_some(name), address))
@@ -327,6 +329,32 @@ mod tests {
         for needle in ["title", "owner", "customer", "due_at", "status", "timezone"] {
             assert!(all.contains(needle), "{needle} missing from {all}");
         }
+    }
+
+    #[test]
+    fn an_address_whose_domain_has_no_dot_is_refused_but_localhost() {
+        for text in ["joan.patel@example", "Team <team@hughes>"] {
+            let err = parse_mailbox(text).unwrap_err();
+            assert!(err.contains("has no dot in its domain"), "{err}");
+        }
+        let err = parse_mailbox("team@hughes").unwrap_err();
+        assert!(err.starts_with("'team@hughes' "), "{err}");
+        assert!(err.contains("hughes.com"), "{err}");
+        assert!(parse_mailbox("root@localhost").is_ok());
+        assert!(parse_mailbox("Root <root@LocalHost>").is_ok());
+        assert!(parse_mailbox("joan.patel@example.com").is_ok());
+    }
+
+    #[test]
+    fn a_row_with_a_dotless_domain_names_the_column() {
+        let mut row = good_row();
+        row.customer = Some("team@hughes".into());
+        let problems = row.check(&london()).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("customer: 'team@hughes'"),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -16,6 +16,10 @@
 //! written. Steps that fell due *after* the commitment was written but while the daemon
 //! was stopped are not past in this sense: they were missed, and the rule's `catch_up`
 //! policy decides them when they fire.
+//!
+//! **Promises recorded already late** (`add --overdue`) are the exception: their
+//! [`History::late_from`] moves the steps after the due time (overdue repeats, alert,
+//! escalation) to count from that moment, so they are planned instead of skipped.
 
 use std::fmt;
 use std::str::FromStr;
@@ -226,6 +230,9 @@ pub struct History {
     /// Emails to others that failed for good, which the owner is to hear of: delivery
     /// id and when it failed.
     pub failures: Vec<(i64, Timestamp)>,
+    /// When the commitment was recorded as already late (`add --overdue`): the steps
+    /// after the due time count from here rather than being skipped as past.
+    pub late_from: Option<Timestamp>,
 }
 
 /// The timeline of `commitment` under `rule`, given its `history`:
@@ -292,6 +299,9 @@ pub fn plan(
     }
     let due = commitment.due_at;
     let due_ms = due.as_millisecond();
+    // The overdue repeats, the alert and the escalation follow the due time, or the
+    // moment a promise already late was recorded, whichever is later.
+    let late = history.late_from.map_or(due, |from| from.max(due));
     if let Some(update) = &rule.customer_update
         && history.auto_updates < update.max
         && let Ok(at) = calendar.shift(due, &update.at)
@@ -315,7 +325,7 @@ pub fn plan(
         ));
     }
     if let Some(alert) = &rule.alert
-        && let Ok(at) = calendar.shift(due, &alert.at)
+        && let Ok(at) = calendar.shift(late, &alert.at)
     {
         steps.push(step(
             StepKind::Alert,
@@ -326,7 +336,7 @@ pub fn plan(
         ));
     }
     if let Some(escalate) = &rule.escalate
-        && let Ok(at) = calendar.shift(due, &escalate.after)
+        && let Ok(at) = calendar.shift(late, &escalate.after)
     {
         steps.push(step(
             StepKind::Escalate,
@@ -355,7 +365,7 @@ pub fn plan(
         }
     }
     if let Some(overdue) = rule.overdue.as_ref().filter(|_| !rule.digest_only) {
-        let mut at = due;
+        let mut at = late;
         for n in 1..=overdue.max {
             match calendar.shift(at, &overdue.every) {
                 Ok(next) if next > at => at = next,

@@ -11,7 +11,16 @@ use common::{Env, Received};
 const QUIET_RULE: &str = "[[rule]]\nname = \"quiet\"\n";
 
 fn add_as(env: &Env, owner: &str, title: &str, due: &str) -> i64 {
-    let out = env.cli_ok(&[
+    add_as_with(env, owner, title, due, &[])
+}
+
+/// `add_as` for a promise already late when recorded.
+fn add_late_as(env: &Env, owner: &str, title: &str, due: &str) -> i64 {
+    add_as_with(env, owner, title, due, &["--overdue"])
+}
+
+fn add_as_with(env: &Env, owner: &str, title: &str, due: &str, extra: &[&str]) -> i64 {
+    let mut args = vec![
         "add",
         "--title",
         title,
@@ -21,8 +30,9 @@ fn add_as(env: &Env, owner: &str, title: &str, due: &str) -> i64 {
         "Joe Mensah <joe@example.org>",
         "--due",
         due,
-    ]);
-    out.trim().parse().unwrap()
+    ];
+    args.extend_from_slice(extra);
+    env.cli_ok(&args).trim().parse().unwrap()
 }
 
 fn digests_to(mails: &[Received], address: &str) -> Vec<Received> {
@@ -38,7 +48,7 @@ fn a_per_second_digest_fires_on_time_and_groups_each_owners_work() {
     let env = Env::new(&format!(
         "{QUIET_RULE}\n[[schedule]]\nname = \"digest every two seconds\"\ncron = \"*/2 * * * * *\"\ntimezone = \"Europe/London\"\njob = \"digest\"\n"
     ));
-    add_as(
+    add_late_as(
         &env,
         "Ana Ruiz <ana@example.com>",
         "Overdue quote",
@@ -221,7 +231,7 @@ fn the_report_command_counts_the_stored_commitments() {
         rusqlite::params![hours_ago(48), hours_ago(72)],
     )
     .unwrap();
-    add_as(&env, "ana@example.com", "Missed", "2020-01-01 10:00");
+    add_late_as(&env, "ana@example.com", "Missed", "2020-01-01 10:00");
     let late = add_as(&env, "bob@example.com", "Late", "+1h");
     // Bob's was first due two days ago, moved, and done yesterday.
     let two_days_ago = hours_ago(48);

@@ -8,7 +8,7 @@ use super::target::Target;
 use crate::calendar::{display_in, parse_zone};
 use crate::commitment::{Status, StoredCommitment, one_line, parse_mailbox};
 use crate::config::Config;
-use crate::rule::rule_for;
+use crate::rule::{Rule, rule_for};
 use crate::store::{NewCommitment, NewRevision, Store, StoreError};
 use crate::when::{format_stored, parse_when};
 
@@ -24,7 +24,8 @@ pub struct AddArgs {
     /// Who it was made to: "Name <address>" or an address.
     #[arg(long)]
     pub customer: String,
-    /// When it is due: RFC 3339, local "YYYY-MM-DD HH:MM", or "+2h", "+3d", "+30s".
+    /// When it is due: RFC 3339, local "YYYY-MM-DD HH:MM", "tomorrow 17:00", "friday 17:00",
+    /// "17:00", or "+2h", "+3d", "+30s".
     #[arg(long)]
     pub due: String,
     /// Kind, used to choose the rule (quote, callback, order-info, ...).
@@ -42,6 +43,13 @@ pub struct AddArgs {
     /// Why it may be late, in words for the customer (used in "no news yet" updates).
     #[arg(long)]
     pub reason: Option<String>,
+    /// Record a --kind that looks like a typo of a kind a rule names.
+    #[arg(long)]
+    pub force: bool,
+    /// The due time has already passed: plan the overdue reminders, the alert and the
+    /// escalation from now.
+    #[arg(long)]
+    pub overdue: bool,
 }
 
 /// `followup delay`.
@@ -149,6 +157,7 @@ pub(super) fn check_new(
         note: filled(fields.note).map(|_| fields.note.unwrap_or_default().to_string()),
         external_ref: filled(fields.external_ref).map(one_line),
         reason: filled(fields.reason).map(str::to_string),
+        late_from: None,
     };
     let probe = StoredCommitment {
         title: Some(new.title.clone()),
@@ -176,6 +185,83 @@ pub(super) fn check_new(
     }
 }
 
+/// What [`check_kind`] found wrong with a kind that no rule names.
+#[derive(Debug, PartialEq)]
+pub(super) enum KindDoubt {
+    /// Within two edits of a kind a rule names: most likely a typo, refused unless forced.
+    Typo(String),
+    /// Close to nothing a rule names: recorded, with a warning.
+    Unnamed(String),
+}
+
+/// Whether `kind` is one a rule's `match.kind` names. A kind no rule names still gets
+/// the catch-all rule, if there is one, so a typo would pass in silence: a kind within
+/// two edits of a named one is a [`KindDoubt::Typo`] saying which, any other a
+/// [`KindDoubt::Unnamed`] saying which rule it falls to.
+pub(super) fn check_kind(rules: &[Rule], kind: Option<&str>) -> Option<KindDoubt> {
+    let kind = kind?;
+    let named: Vec<&str> = rules
+        .iter()
+        .filter_map(|r| r.kinds.as_deref())
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    if named.contains(&kind) {
+        return None;
+    }
+    let closest = named
+        .iter()
+        .map(|name| (edit_distance(kind, name), *name))
+        .filter(|(distance, _)| *distance <= 2)
+        .min();
+    if let Some((_, name)) = closest {
+        return Some(KindDoubt::Typo(format!(
+            "no rule names the kind '{kind}': did you mean '{name}'? (--force records it as typed)"
+        )));
+    }
+    let falls_to = rules
+        .iter()
+        .find(|r| r.kinds.is_none())
+        .map_or(String::new(), |r| {
+            format!("; it gets the rule '{}'", r.name)
+        });
+    let listed = if named.is_empty() {
+        "no rule names any kind".to_string()
+    } else {
+        format!("rules name {}", named.join(", "))
+    };
+    Some(KindDoubt::Unnamed(format!(
+        "no rule names the kind '{kind}' ({listed}){falls_to}"
+    )))
+}
+
+/// Damerau-Levenshtein distance (optimal string alignment) over characters: the
+/// edits (insert, delete, replace, swap two neighbours) that turn `a` into `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = best;
+        }
+    }
+    rows[a.len()][b.len()]
+}
+
 /// Checks the arguments, inserts the commitment and prints its id.
 pub fn add(config: &Config, args: AddArgs) -> anyhow::Result<()> {
     let now = Timestamp::now();
@@ -190,13 +276,26 @@ pub fn add(config: &Config, args: AddArgs) -> anyhow::Result<()> {
         timezone: args.timezone.as_deref(),
         reason: args.reason.as_deref(),
     };
-    let (new, due) = check_new(config, &fields, now, "--")
+    let (mut new, due) = check_new(config, &fields, now, "--")
         .map_err(|problems| anyhow::anyhow!(problems.join("; ")))?;
-    if due <= now {
-        eprintln!(
-            "followup: note: the due time {} has already passed",
-            config.calendar.display(due)
-        );
+    match check_kind(&config.rules, new.kind.as_deref()) {
+        Some(KindDoubt::Typo(doubt)) if !args.force => bail!("--kind: {doubt}"),
+        Some(KindDoubt::Typo(doubt) | KindDoubt::Unnamed(doubt)) => {
+            eprintln!("followup: warning: --kind: {doubt}");
+        }
+        None => {}
+    }
+    let due_shown = config.calendar.display(due);
+    match (due <= now, args.overdue) {
+        (true, false) => bail!(
+            "--due: {due_shown} is already past: use --overdue to record a promise that is \
+             already late (its overdue reminders, alert and escalation are planned from now)"
+        ),
+        (false, true) => {
+            bail!("--overdue: the due time {due_shown} is still ahead; leave --overdue out")
+        }
+        (true, true) => new.late_from = Some(now),
+        (false, false) => {}
     }
     let store = open(config)?;
     let id = store.insert_commitment(&new)?;
@@ -334,4 +433,72 @@ pub(super) fn open(config: &Config) -> anyhow::Result<Store> {
     super::identity::adopt_store_owner(&config.store.path)?;
     Store::open(&config.store.path)
         .with_context(|| format!("opening the store {}", config.store.path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn rules() -> Vec<Rule> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("rules.toml"),
+            r#"
+[[rule]]
+name = "quotes"
+match = { kind = ["quote", "callback"] }
+remind = ["0s"]
+
+[[rule]]
+name = "orders"
+match = { kind = "order-info" }
+remind = ["0s"]
+
+[[rule]]
+name = "default"
+remind = ["0s"]
+"#,
+        )
+        .unwrap();
+        let config: Config = crate::config::load(dir.path(), false).unwrap();
+        config.rules
+    }
+
+    #[test]
+    fn edit_distance_counts_a_swap_as_one_edit() {
+        assert_eq!(edit_distance("qoute", "quote"), 1);
+        assert_eq!(edit_distance("quote", "quote"), 0);
+        assert_eq!(edit_distance("qute", "quote"), 1);
+        assert_eq!(edit_distance("Quotes", "quote"), 2);
+        assert_eq!(edit_distance("order", "order-info"), 5);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn a_kind_two_edits_from_a_named_one_is_a_typo_that_says_which() {
+        let rules = rules();
+        assert_eq!(check_kind(&rules, Some("quote")), None);
+        assert_eq!(check_kind(&rules, None), None);
+        let Some(KindDoubt::Typo(doubt)) = check_kind(&rules, Some("qoute")) else {
+            panic!("qoute is a typo of quote");
+        };
+        assert!(doubt.contains("did you mean 'quote'?"), "{doubt}");
+        let Some(KindDoubt::Typo(doubt)) = check_kind(&rules, Some("calback")) else {
+            panic!("calback is a typo of callback");
+        };
+        assert!(doubt.contains("did you mean 'callback'?"), "{doubt}");
+    }
+
+    #[test]
+    fn a_kind_far_from_every_named_one_is_a_warning_naming_its_rule() {
+        let Some(KindDoubt::Unnamed(doubt)) = check_kind(&rules(), Some("boiler")) else {
+            panic!("boiler is no typo");
+        };
+        assert!(
+            doubt.contains("rules name quote, callback, order-info"),
+            "{doubt}"
+        );
+        assert!(doubt.contains("it gets the rule 'default'"), "{doubt}");
+    }
 }

@@ -20,9 +20,13 @@ pub struct ManArgs {
 
 /// Prints the completion script for `shell`.
 pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
+    // Into memory first: clap_complete panics when a write fails (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "followup", &mut script);
     let mut out = std::io::stdout().lock();
-    clap_complete::generate(shell, &mut Cli::command(), "followup", &mut out);
-    out.flush().context("writing the completions")
+    out.write_all(&script)
+        .and_then(|()| out.flush())
+        .context("writing the completions")
 }
 
 /// Prints followup(1), or writes every page into `--dir`.

@@ -5,6 +5,9 @@
 //! Exit codes: 0 success, 1 a failed command (unknown id, bad value), 2 a usage error,
 //! 78 (EX_CONFIG) an invalid config.
 
+// First: its `println!` and `print!` serve every module declared after it.
+#[macro_use]
+mod output;
 mod commitments;
 mod config;
 mod edit;
@@ -139,6 +142,7 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if output::is_closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("followup: {e:#}");
             ExitCode::FAILURE

@@ -4,6 +4,8 @@
 //! `note`, `ref`, `tz`, `reason`, and, to carry a commitment whole, `id`, `status`,
 //! `created_at`, `done_at`. An import is all or nothing: every bad line is reported with
 //! its line number and nothing is written, unless `--skip-bad` imports the good lines.
+//! A kind that looks like a typo of one a rule names is a bad line (`--force` takes it);
+//! one that no rule names is imported with a warning for its line.
 
 use std::collections::HashSet;
 use std::io::Write as _;
@@ -14,7 +16,7 @@ use clap::{Args, ValueEnum};
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::commitments::{Fields, check_new, open};
+use super::commitments::{Fields, KindDoubt, check_kind, check_new, open};
 use crate::commitment::{Status, StoredCommitment};
 use crate::config::Config;
 use crate::store::{Imported, StatusFilter};
@@ -48,6 +50,9 @@ pub struct ImportArgs {
     /// Import the good lines and report the bad ones, instead of importing nothing.
     #[arg(long)]
     pub skip_bad: bool,
+    /// Import kinds that look like typos of a kind a rule names.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Formats of `export`.
@@ -178,6 +183,7 @@ pub fn import(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
     let now = Timestamp::now();
     let mut good: Vec<Imported> = Vec::new();
     let mut errors: Vec<String> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
     let mut ids_seen: HashSet<i64> = HashSet::new();
     let mut lines = 0usize;
     for record in reader.records() {
@@ -234,6 +240,13 @@ pub fn import(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
                 None
             }
         };
+        match check_kind(&config.rules, fields.kind) {
+            Some(KindDoubt::Typo(doubt)) if !args.force => problems.push(format!("kind: {doubt}")),
+            Some(KindDoubt::Typo(doubt) | KindDoubt::Unnamed(doubt)) => {
+                warnings.push(format!("{name}:{line}: warning: kind: {doubt}"));
+            }
+            None => {}
+        }
         match check_new(config, &fields, now, "") {
             Err(found) => problems.extend(found),
             Ok((commitment, _)) if problems.is_empty() => good.push(Imported {
@@ -249,8 +262,8 @@ pub fn import(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
             errors.push(format!("{name}:{line}: {}", problems.join("; ")));
         }
     }
-    for error in &errors {
-        eprintln!("{error}");
+    for line in warnings.iter().chain(&errors) {
+        eprintln!("{line}");
     }
     if !errors.is_empty() && !args.skip_bad {
         bail!(

@@ -9,7 +9,6 @@ use serde::de::{IntoDeserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
-use crate::address::check_domain;
 use crate::calendar::{Hours, Offset, Week, Zone};
 use crate::commitment::parse_mailbox;
 use crate::rule::{CatchUp, CheckInTo};
@@ -420,7 +419,6 @@ impl<'de> Deserialize<'de> for MailboxSetting {
             }
             fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
                 let mailbox = parse_mailbox(text).map_err(E::custom)?;
-                check_domain(&mailbox.email).map_err(E::custom)?;
                 Ok(MailboxSetting(mailbox))
             }
         }

@@ -237,6 +237,84 @@ fn steps_already_past_when_written_are_skipped_with_a_reason() {
     );
 }
 
+/// What reconciling a fresh store with the plan of `c` written at `written` does: the
+/// steps planned and the labels skipped as past.
+fn planned_and_skipped(
+    c: &Commitment,
+    rule: &Rule,
+    history: &History,
+    written: Timestamp,
+) -> (Vec<(StepKind, Timestamp)>, Vec<String>) {
+    let fresh = super::plan(c, rule, &calendar("UTC"), history);
+    let mut planned = Vec::new();
+    let mut skipped = Vec::new();
+    for change in reconcile(&[], fresh, written, None) {
+        match change {
+            StepChange::Add { step, skip: None } => planned.push((step.kind, step.fire_at)),
+            StepChange::Add {
+                step,
+                skip: Some(_),
+            } => skipped.push(step.label),
+            other => panic!("a fresh store only adds: {other:?}"),
+        }
+    }
+    (planned, skipped)
+}
+
+#[test]
+fn a_promise_recorded_already_late_has_its_late_steps_planned_from_then() {
+    // Due Monday 09:00, recorded on Wednesday 12:00 as already late.
+    let c = commitment("2026-11-23T09:00:00Z");
+    let mut r = full_rule();
+    r.remind = vec!["-1d".parse().unwrap(), "0s".parse().unwrap()];
+    r.overdue = Some(Overdue {
+        every: "1d".parse().unwrap(),
+        max: 2,
+    });
+    let written = ts("2026-11-25T12:00:00Z");
+    let late = History {
+        late_from: Some(written),
+        ..History::default()
+    };
+    let (planned, skipped) = planned_and_skipped(&c, &r, &late, written);
+    assert_eq!(
+        planned,
+        vec![
+            (StepKind::Alert, ts("2026-11-25T12:00:00Z")),
+            (StepKind::Escalate, ts("2026-11-25T16:00:00Z")),
+            (StepKind::Overdue, ts("2026-11-26T12:00:00Z")),
+            (StepKind::Overdue, ts("2026-11-27T12:00:00Z")),
+        ]
+    );
+    // What belongs before the due time stays past: the reminders and the update.
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    assert!(skipped.iter().all(|label| !label.contains("overdue")));
+
+    // The same row without the fact, as an import of history writes it: all past.
+    let (planned, _) = planned_and_skipped(&c, &r, &History::default(), written);
+    assert!(planned.is_empty(), "{planned:?}");
+}
+
+#[test]
+fn a_late_start_before_the_due_time_changes_nothing() {
+    // Delayed to a due time after the late recording: everything follows the due time.
+    let c = commitment("2026-11-27T09:00:00Z");
+    let mut r = full_rule();
+    r.overdue = Some(Overdue {
+        every: "1d".parse().unwrap(),
+        max: 1,
+    });
+    let late = History {
+        late_from: Some(ts("2026-11-25T12:00:00Z")),
+        ..History::default()
+    };
+    let cal = calendar("UTC");
+    assert_eq!(
+        super::plan(&c, &r, &cal, &late),
+        super::plan(&c, &r, &cal, &History::default())
+    );
+}
+
 #[test]
 fn a_step_a_few_seconds_before_the_write_is_still_sent() {
     // A program inserts a row due "now"; the daemon reads it a moment later.
@@ -424,6 +502,7 @@ fn automatic_updates_stop_at_the_cap() {
         auto_updates: 1,
         notices: vec![],
         failures: vec![],
+        late_from: None,
     };
     let steps = super::plan(&c, &full_rule(), &calendar("Europe/London"), &once);
     assert_eq!(
@@ -434,6 +513,7 @@ fn automatic_updates_stop_at_the_cap() {
         auto_updates: 2,
         notices: vec![],
         failures: vec![],
+        late_from: None,
     };
     let steps = super::plan(&c, &full_rule(), &calendar("Europe/London"), &twice);
     assert!(of_kind(&steps, StepKind::CustomerUpdate).is_empty());
@@ -449,6 +529,7 @@ fn each_delay_recorded_by_hand_gets_one_notice_in_business_hours() {
             (9, ts("2026-11-25T10:00:00Z")),
         ],
         failures: vec![],
+        late_from: None,
     };
     let steps = super::plan(&c, &full_rule(), &calendar("Europe/London"), &history);
     let notices = of_kind(&steps, StepKind::DelayNotice);

@@ -40,6 +40,9 @@ pub struct NewCommitment {
     pub external_ref: Option<String>,
     /// Why it may be late, for the customer.
     pub reason: Option<String>,
+    /// When a promise already late was recorded, if it was (`add --overdue`): see
+    /// [`History::late_from`](crate::planner::History::late_from).
+    pub late_from: Option<jiff::Timestamp>,
 }
 
 #[cfg(test)]
@@ -56,6 +59,7 @@ impl NewCommitment {
             note: None,
             external_ref: None,
             reason: None,
+            late_from: None,
         }
     }
 }
@@ -137,10 +141,12 @@ pub(crate) fn stored_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<Stor
 impl Store {
     /// Inserts a commitment and returns its id.
     pub fn insert_commitment(&self, c: &NewCommitment) -> Result<i64> {
+        let late_from = c.late_from.map(super::to_ms);
         self.conn.execute(
-            "INSERT INTO commitments (title, owner, customer, timezone, due_at, kind, status, note, external_ref, reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8, ?9)",
-            params![c.title, c.owner, c.customer, c.timezone, c.due_at, c.kind, c.note, c.external_ref, c.reason],
+            "INSERT INTO commitments (title, owner, customer, timezone, due_at, kind, status, note, external_ref, reason,
+                                      late_from)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8, ?9, ?10)",
+            params![c.title, c.owner, c.customer, c.timezone, c.due_at, c.kind, c.note, c.external_ref, c.reason, late_from],
         )?;
         Ok(self.conn.last_insert_rowid())
     }

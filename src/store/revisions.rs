@@ -4,7 +4,7 @@
 //! hand-made delays the customer must hear of (an edit is neither).
 
 use jiff::Timestamp;
-use rusqlite::params;
+use rusqlite::{OptionalExtension as _, params};
 use serde::{Deserialize, Serialize};
 
 use super::{Result, Store, StoreError, from_ms, to_ms};
@@ -232,6 +232,13 @@ impl Store {
             }
         }
         history.failures = self.failures_to_report(id)?;
+        history.late_from = self
+            .conn
+            .prepare_cached("SELECT late_from FROM commitments WHERE id = ?1")?
+            .query_row([id], |r| r.get::<_, Option<i64>>(0))
+            .optional()?
+            .flatten()
+            .map(from_ms);
         Ok(history)
     }
 }

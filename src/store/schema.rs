@@ -189,6 +189,15 @@ INSERT INTO store_identity (one, id, created_at)
 VALUES (1, lower(hex(randomblob(8))), CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER));
 "#;
 
+/// Version 7: a promise recorded when it was already late (`followup add --overdue`)
+/// has its overdue reminders, alert and escalation counted from this moment (Unix
+/// milliseconds) instead of skipped as past. Only integers, so that no other program's
+/// text can make a row unreadable.
+const V7: &str = r#"
+ALTER TABLE commitments ADD COLUMN late_from INTEGER
+    CHECK (late_from IS NULL OR typeof(late_from) = 'integer');
+"#;
+
 /// Version 8: an edit of a commitment is a revision too, recording each field it
 /// changed (a JSON list of `{field, old, new}`); NULL for moves of the due time.
 const V8: &str = r#"
@@ -204,6 +213,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V4),
         M::up(V5),
         M::up(V6),
+        M::up(V7),
         M::up(V8),
     ])
 }
