@@ -11,6 +11,7 @@ mod generate;
 mod identity;
 mod preview;
 mod report;
+mod retry;
 mod show;
 mod status;
 mod test_email;
@@ -78,6 +79,8 @@ pub enum Command {
     CheckConfig,
     /// Summarise the store: open, quarantined, planned, pending, failed, last sent.
     Status(status::StatusArgs),
+    /// Try held emails now instead of at their retry time (all, or one commitment's).
+    Retry(retry::RetryArgs),
     /// Send a test email through the configured transport, proving the mail settings.
     TestEmail(test_email::TestEmailArgs),
     /// Print the completion script for a shell.
@@ -175,6 +178,7 @@ fn run_verb(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Export(args) => transfer::export(&config, args),
         Command::Status(args) => status::status(&config, args),
         Command::TestEmail(args) => test_email::send(&config, args),
+        Command::Retry(args) => retry::retry(&config, args),
         Command::CheckConfig | Command::Completions { .. } | Command::Man(_) => {
             unreachable!("handled without a config")
         }

@@ -351,7 +351,7 @@ impl Store {
                 DeliveryOutcome::HoldAll { until, why } => {
                     self.postpone_pending(*until, why)?;
                 }
-                DeliveryOutcome::ReleaseAll { now } => released += self.retry_now(*now)?,
+                DeliveryOutcome::ReleaseAll { now } => released += self.retry_held(*now, None)?,
             }
         }
         Ok(released)
@@ -422,15 +422,36 @@ impl Store {
             .execute(params![to_ms(until), why])?)
     }
 
-    /// Makes every pending delivery waiting for a retry due now: the transport works
-    /// again, so mail held back by an outage goes out at once, in order.
-    pub fn retry_now(&self, now: Timestamp) -> Result<usize> {
+    /// Makes every held email due at `now`, or only those of commitment `of`: the
+    /// pending ones waiting for a retry (tried before) or held back by an outage (with
+    /// the reason as their last error). For when the fault is gone: the transport works
+    /// again, a reload changed the mail settings, or `followup retry` asks. Attempts
+    /// made stay counted. An email never tried still goes no earlier than its step's
+    /// time: one composed ahead and held by an outage keeps that. Returns how many
+    /// emails it brought forward.
+    pub fn retry_held(&self, now: Timestamp, of: Option<i64>) -> Result<usize> {
+        const DUE: &str = "CASE WHEN attempts > 0 THEN ?1 ELSE MAX(?1, COALESCE(
+            (SELECT s.fire_at FROM steps s WHERE s.id = deliveries.step_id), ?1)) END";
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "UPDATE deliveries SET next_attempt_at = {DUE}
+                 WHERE state = 'pending' AND next_attempt_at > {DUE}
+                   AND (attempts > 0 OR last_error IS NOT NULL)
+                   AND (?2 IS NULL OR commitment_id = ?2)"
+            ))?
+            .execute(params![to_ms(now), of])?)
+    }
+
+    /// True if a pending email is due at `now`: the sender has work, whoever wrote it.
+    pub fn mail_due(&self, now: Timestamp) -> Result<bool> {
         Ok(self
             .conn
             .prepare_cached(
-                "UPDATE deliveries SET next_attempt_at = ?1 WHERE state = 'pending' AND attempts > 0 AND next_attempt_at > ?1",
+                "SELECT EXISTS (SELECT 1 FROM deliveries INDEXED BY deliveries_pending
+                                WHERE state = 'pending' AND next_attempt_at <= ?1)",
             )?
-            .execute([to_ms(now)])?)
+            .query_row([to_ms(now)], |r| r.get(0))?)
     }
 
     /// One delivery, for the notice that tells the owner it failed.
@@ -476,3 +497,6 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
+
+#[cfg(test)]
+mod tests;
