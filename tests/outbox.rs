@@ -128,3 +128,97 @@ fn followup_retry_sends_every_held_email_at_once() {
     assert_eq!(relay.wait_for(1, PROMPTLY).len(), 1);
     assert!(daemon.stop().success());
 }
+
+const UPDATE_AT_DUE: &str =
+    "[[rule]]\nname = \"upd\"\ncustomer_update = { at = \"0s\", extend_by = \"1d\", max = 1 }\n";
+
+/// The emails of commitment `id` with `audience`, as `show` has them.
+fn emails_to(env: &Env, id: i64, audience: &str) -> Vec<serde_json::Value> {
+    env.show(id)["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["audience"] == audience)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_customer_update_that_bounces_is_undone_and_the_owner_gets_one_email_saying_so() {
+    let env = Env::new(UPDATE_AT_DUE);
+    env.smtp.reject("joe@example.org");
+    let daemon = env.start();
+    let id = env.add("Quote for the boiler", "+1s", &[]);
+    let promise = env.show(id)["commitment"]["due_at"].clone();
+
+    // Done once the owner's notice is recorded as sent and nothing else waits.
+    wait_until("the owner's notice is sent", PROMPTLY, || {
+        let shown = env.show(id);
+        let deliveries = shown["deliveries"].as_array().unwrap();
+        deliveries.len() >= 3
+            && deliveries
+                .iter()
+                .all(|d| d["state"] != "pending" && d["state"] != "waiting")
+    });
+    let got = env.smtp.messages();
+    let subjects: Vec<String> = got.iter().map(|m| m.subject()).collect();
+    assert_eq!(got.len(), 1, "one email, to the owner: {subjects:?}");
+    assert_eq!(got[0].to, vec!["ana@example.com"]);
+    assert!(
+        subjects[0].starts_with("Not delivered: ") && subjects[0].contains("still due"),
+        "{subjects:?}"
+    );
+    let text = got[0].text();
+    for said in [
+        "was not told that it will be late",
+        "550",
+        "The due time is back to",
+    ] {
+        assert!(text.contains(said), "{said:?} in {text}");
+    }
+
+    let shown = env.show(id);
+    assert_eq!(
+        shown["commitment"]["due_at"], promise,
+        "the old promise holds"
+    );
+    let undone = shown["revisions"][0]["undone"].as_str().unwrap_or_default();
+    assert!(undone.contains("550"), "{shown:#}");
+    let owner: Vec<_> = emails_to(&env, id, "owner");
+    assert!(
+        owner.iter().any(|d| d["state"] == "skipped"
+            && d["subject"].as_str().unwrap().starts_with("Customer told")),
+        "the copy saying the customer was told is not sent: {owner:#?}"
+    );
+    let table = env.cli_ok(&["show", &id.to_string()]);
+    assert!(table.contains("undone: customer not told"), "{table}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn the_owners_copy_of_an_update_goes_only_after_the_customers_email_was_accepted() {
+    let env = Env::new(UPDATE_AT_DUE);
+    let port = free_port();
+    env.write_smtp_config(port, "tls = \"none\"");
+    env.mail_options("retry_after = \"10m\"");
+    let daemon = env.start();
+    let id = env.add("Order the valve", "+1s", &[]);
+    // While the relay cannot take the customer's email, the owner's copy is not tried.
+    wait_until("the customer's email is held for a retry", PROMPTLY, || {
+        emails_to(&env, id, "customer")
+            .first()
+            .is_some_and(|d| d["attempts"].as_u64().unwrap_or(0) >= 1)
+    });
+    let copy = emails_to(&env, id, "owner");
+    assert_eq!(copy.len(), 1);
+    assert_eq!(copy[0]["state"], "waiting", "{copy:#?}");
+    assert_eq!(copy[0]["attempts"], 0);
+
+    let relay = SmtpServer::start_on(port);
+    env.cli_ok(&["retry", &id.to_string()]);
+    let got = relay.wait_for(2, PROMPTLY);
+    let to: Vec<_> = got.iter().map(|m| m.to[0].as_str()).collect();
+    assert_eq!(to, ["joe@example.org", "ana@example.com"], "customer first");
+    assert!(got[1].subject().starts_with("Customer told"));
+    assert!(daemon.stop().success());
+}

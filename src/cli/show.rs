@@ -377,7 +377,9 @@ fn print_shown(config: &Config, shown: &Shown) {
             .revisions
             .iter()
             .map(|r| {
-                let told = if r.notify || r.automatic {
+                let told = if r.undone.is_some() {
+                    "undone: customer not told"
+                } else if r.notify || r.automatic {
                     "customer told"
                 } else {
                     "customer not told"
@@ -387,7 +389,10 @@ fn print_shown(config: &Config, shown: &Shown) {
                     format!("{} -> {}", r.old_due, r.new_due),
                     r.source.clone(),
                     told.to_string(),
-                    r.reason.clone().unwrap_or_default(),
+                    r.undone
+                        .clone()
+                        .or_else(|| r.reason.clone())
+                        .unwrap_or_default(),
                 ]
             })
             .collect();

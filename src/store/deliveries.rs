@@ -106,6 +106,15 @@ pub enum DeliveryOutcome {
     },
 }
 
+/// What writing a group of outcomes did besides recording them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    /// Deliveries [`DeliveryOutcome::ReleaseAll`] made due (the transport is back).
+    pub released: usize,
+    /// Emails that waited for one that was sent, now due.
+    pub followers: usize,
+}
+
 /// A delivery as `show` prints it.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeliveryRecord {
@@ -121,7 +130,7 @@ pub struct DeliveryRecord {
     pub subject: String,
     /// Message-ID.
     pub message_id: String,
-    /// pending, sent, failed.
+    /// pending, waiting (for the other emails of its step), sent, failed, skipped.
     pub state: String,
     /// Attempts made.
     pub attempts: u32,
@@ -264,6 +273,17 @@ impl Store {
         Ok(())
     }
 
+    /// Puts an email in the outbox at `now` that waits for the other emails of its step:
+    /// it falls due once they are accepted, and is dropped if one fails for good. The
+    /// owner's copy of a customer update waits so: it says the customer was told.
+    pub fn add_waiting_delivery(&self, d: &NewDelivery, now: Timestamp) -> Result<i64> {
+        let id = self.add_delivery(d, now, now)?;
+        self.conn
+            .prepare_cached("UPDATE deliveries SET state = 'waiting' WHERE id = ?1")?
+            .execute([id])?;
+        Ok(id)
+    }
+
     /// Records an email that is not sent (a dry run), with the reason, for `show`.
     pub fn add_skipped_delivery(
         &self,
@@ -336,12 +356,13 @@ impl Store {
     }
 
     /// Records the outcomes of many attempts, in order, inside the caller's transaction.
-    /// Returns how many deliveries [`DeliveryOutcome::ReleaseAll`] made due.
-    pub fn write_outcomes(&self, outcomes: &[DeliveryOutcome]) -> Result<usize> {
-        let mut released = 0;
+    pub fn write_outcomes(&self, outcomes: &[DeliveryOutcome]) -> Result<Recorded> {
+        let mut recorded = Recorded::default();
         for outcome in outcomes {
             match outcome {
-                DeliveryOutcome::Sent { id, at } => self.mark_sent(*id, *at)?,
+                DeliveryOutcome::Sent { id, at } => {
+                    recorded.followers += self.mark_sent(*id, *at)?
+                }
                 DeliveryOutcome::Retry {
                     id,
                     error,
@@ -351,21 +372,35 @@ impl Store {
                 DeliveryOutcome::HoldAll { until, why } => {
                     self.postpone_pending(*until, why)?;
                 }
-                DeliveryOutcome::ReleaseAll { now } => released += self.retry_held(*now, None)?,
+                DeliveryOutcome::ReleaseAll { now } => {
+                    recorded.released += self.retry_held(*now, None)?
+                }
             }
         }
-        Ok(released)
+        Ok(recorded)
     }
 
-    /// Records that the server accepted delivery `id`, and settles its step.
-    fn mark_sent(&self, id: i64, now: Timestamp) -> Result<()> {
+    /// Records that the server accepted delivery `id`, makes the emails waiting for it
+    /// due (see [`Store::add_waiting_delivery`]), and settles its step. Returns how
+    /// many emails fell due.
+    fn mark_sent(&self, id: i64, now: Timestamp) -> Result<usize> {
         self.conn
             .prepare_cached(
                 "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, sent_at = ?2,
                      last_error = NULL WHERE id = ?1",
             )?
             .execute(params![id, to_ms(now)])?;
-        self.settle_step_of(id, now)
+        let followers = self
+            .conn
+            .prepare_cached(
+                "UPDATE deliveries SET state = 'pending', next_attempt_at = ?2
+                 WHERE step_id = (SELECT step_id FROM deliveries WHERE id = ?1) AND state = 'waiting'
+                   AND NOT EXISTS (SELECT 1 FROM deliveries o
+                                   WHERE o.step_id = deliveries.step_id AND o.state = 'pending')",
+            )?
+            .execute(params![id, to_ms(now)])?;
+        self.settle_step_of(id, now)?;
+        Ok(followers)
     }
 
     /// Records a failed attempt of delivery `id` that will be tried again at `retry_at`.
@@ -378,8 +413,9 @@ impl Store {
         Ok(())
     }
 
-    /// Records that delivery `id` failed for good, and queues its commitment for
-    /// planning so that the owner's notice of the failure is planned.
+    /// Records that delivery `id` failed for good, drops the emails of its step that
+    /// waited for it, and queues its commitment for planning so that the owner's
+    /// notice of the failure is planned.
     fn mark_failed(&self, id: i64, error: &str, now: Timestamp) -> Result<()> {
         self.conn
             .prepare_cached(
@@ -387,6 +423,12 @@ impl Store {
                  WHERE id = ?1",
             )?
             .execute(params![id, error, to_ms(now)])?;
+        self.conn
+            .prepare_cached(
+                "UPDATE deliveries SET state = 'skipped', last_error = ?2
+                 WHERE step_id = (SELECT step_id FROM deliveries WHERE id = ?1) AND state = 'waiting'",
+            )?
+            .execute(params![id, format!("not sent: email {id} of this step failed")])?;
         self.conn
             .prepare_cached(
                 "INSERT INTO changes (commitment_id, changed_at)

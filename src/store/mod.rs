@@ -26,7 +26,9 @@ use jiff::Timestamp;
 use rusqlite::Connection;
 
 pub use commitments::{Imported, NewCommitment, StatusFilter};
-pub use deliveries::{DeliveryOutcome, DeliveryRecord, NewDelivery, Origin, PendingDelivery};
+pub use deliveries::{
+    DeliveryOutcome, DeliveryRecord, NewDelivery, Origin, PendingDelivery, Recorded,
+};
 pub use jobs::ReportRow;
 pub use revisions::{NewRevision, RevisionRecord};
 pub use steps::{ChangeBatch, DueStep, PlannedCommitment, StepRecord};

@@ -176,9 +176,26 @@ const V5: &str = r#"
 CREATE INDEX deliveries_queue ON deliveries(id, next_attempt_at) WHERE state = 'pending';
 "#;
 
+/// Version 9: a customer update's revision names its step, so that when the update
+/// bounces the move can be undone; `undone` says why it was (the delivery error) and
+/// `undone_at` when.
+const V9: &str = r#"
+ALTER TABLE revisions ADD COLUMN step_id INTEGER REFERENCES steps(id);
+ALTER TABLE revisions ADD COLUMN undone TEXT;
+ALTER TABLE revisions ADD COLUMN undone_at INTEGER;
+CREATE INDEX revisions_step ON revisions(step_id) WHERE step_id IS NOT NULL;
+"#;
+
 /// Every migration in order; the store runs the ones a file has not had yet.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(V2),
+        M::up(V3),
+        M::up(V4),
+        M::up(V5),
+        M::up(V9),
+    ])
 }
 
 #[cfg(test)]
