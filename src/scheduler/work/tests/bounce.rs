@@ -185,3 +185,48 @@ fn an_update_that_bounces_after_a_delay_by_hand_leaves_that_delay_in_force() {
     assert!(revisions[0].undone.is_some(), "the update is marked undone");
     assert!(revisions[1].undone.is_none());
 }
+
+#[test]
+fn an_update_that_bounces_after_the_commitment_was_done_still_restores_the_promise() {
+    let f = Fixture::new("");
+    let promise = f.due_at();
+    let (customer, _) = f.fire_update();
+    f.store
+        .set_status(f.id, crate::commitment::Status::Done)
+        .unwrap();
+    f.plan(f.due - secs(3));
+    let notices = f.bounce(customer.id);
+    assert_eq!(notices.len(), 1, "the owner still hears of it: {notices:?}");
+    assert!(notices[0].subject.contains("still due"));
+    assert_eq!(
+        f.due_at(),
+        promise,
+        "the promise the customer holds, for reports"
+    );
+}
+
+#[test]
+fn a_dry_run_records_the_update_and_its_copy_and_moves_nothing() {
+    let f = Fixture::new("\n[mail]\nfrom = \"followup@example.com\"\ndry_run = true\n");
+    let promise = f.due_at();
+    f.queue(f.due - secs(3));
+    let update = f.step(&keys(&f).1);
+    assert_eq!(update.state, "skipped");
+    let states: Vec<_> = f
+        .store
+        .deliveries_of(f.id)
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.step_id == Some(update.id))
+        .map(|d| (d.audience, d.state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("customer".to_string(), "skipped".to_string()),
+            ("owner".to_string(), "skipped".to_string())
+        ]
+    );
+    assert_eq!(f.due_at(), promise);
+    assert!(f.store.revisions_of(f.id).unwrap().is_empty());
+}
