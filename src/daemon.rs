@@ -124,10 +124,11 @@ async fn reload(shared: &Shared, dir: &std::path::Path) {
                 Ok(mailer) => {
                     crate::logging::apply(new.log_level);
                     tracing::info!("{}; re-planning open commitments", describe(&new));
-                    if mail_changed(&old.mail, &new.mail) {
+                    let mail_changed = mail_changed(&old.mail, &new.mail);
+                    shared.swap(new, mailer);
+                    if mail_changed {
                         retry_held(shared).await;
                     }
-                    shared.swap(new, mailer);
                 }
                 Err(e) => {
                     tracing::error!(cause = %e, "the new mail settings cannot be used; the running config stays in force")
@@ -145,8 +146,8 @@ fn mail_changed(old: &config::MailSettings, new: &config::MailSettings) -> bool 
 }
 
 /// After the mail settings changed, held mail is tried at once instead of waiting out
-/// its backoff: the change was most likely the fix. The sender hears of it from the
-/// bell that [`Shared::swap`] rings next.
+/// its backoff: the change was most likely the fix. Called after the new transport is
+/// in force, so that nothing made due here goes through the old one.
 async fn retry_held(shared: &Shared) {
     let now = jiff::Timestamp::now();
     match shared
@@ -155,10 +156,13 @@ async fn retry_held(shared: &Shared) {
         .await
     {
         Ok(0) => {}
-        Ok(n) => tracing::info!(
-            deliveries = n,
-            "the mail settings changed; held emails are tried now"
-        ),
+        Ok(n) => {
+            tracing::info!(
+                deliveries = n,
+                "the mail settings changed; held emails are tried now"
+            );
+            shared.outbox.notify_one();
+        }
         Err(e) => {
             tracing::error!(cause = %e, "cannot make held emails due; they wait for their retry time")
         }

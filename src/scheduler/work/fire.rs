@@ -89,7 +89,7 @@ enum Decision {
 }
 
 /// Taking back the move of a customer update that did not reach the customer.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 struct Undo {
     revision_id: i64,
     /// Why, for the revision: the delivery error.
