@@ -118,6 +118,37 @@ fn followup_retry_id_sends_the_held_mail_of_that_commitment_at_once() {
 }
 
 #[test]
+fn followup_retry_id_leaves_the_held_mail_of_other_commitments_waiting() {
+    let env = Env::new("[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
+    env.mail_options("retry_after = \"10m\"");
+    // The relay works but refuses the owner's mailbox for now (452), so each email
+    // waits for its own retry; nothing holds the whole outbox.
+    env.smtp.defer("ana@example.com");
+    let daemon = env.start();
+    let first = env.add("Quote for the kitchen", "+1s", &[]);
+    let second = env.add("Quote for the bathroom", "+1s", &[]);
+    wait_held(&env, first);
+    wait_held(&env, second);
+
+    env.smtp.undefer("ana@example.com");
+    env.cli_ok(&["retry", &first.to_string()]);
+    let got = env.smtp.wait_for(1, PROMPTLY);
+    assert!(
+        got[0].subject().contains("kitchen"),
+        "{:?}",
+        got[0].subject()
+    );
+    wait_until("the email is recorded as sent", PROMPTLY, || {
+        email(&env, first)["state"] == "sent"
+    });
+    let other = email(&env, second);
+    assert_eq!(other["state"], "pending", "{other:#}");
+    assert_eq!(other["attempts"], 1, "not tried again: {other:#}");
+    assert_eq!(env.smtp.messages().len(), 1);
+    assert!(daemon.stop().success());
+}
+
+#[test]
 fn followup_retry_sends_every_held_email_at_once() {
     let (env, port) = with_relay_down();
     let daemon = env.start();
