@@ -72,7 +72,7 @@ pub async fn serve(
 
     while let Some(message) = control.recv().await {
         match message {
-            Control::Reload => reload(&shared, &dir),
+            Control::Reload => reload(&shared, &dir).await,
             Control::Shutdown => break,
         }
     }
@@ -105,7 +105,7 @@ fn describe(config: &Config) -> String {
     format!("{rules}, {transport}{dry_run}")
 }
 
-fn reload(shared: &Shared, dir: &std::path::Path) {
+async fn reload(shared: &Shared, dir: &std::path::Path) {
     notify::reloading();
     tracing::info!(config = %dir.display(), "reloading the config");
     match config::load(dir, false) {
@@ -132,7 +132,11 @@ fn reload(shared: &Shared, dir: &std::path::Path) {
                 Ok(mailer) => {
                     crate::logging::apply(new.log_level);
                     tracing::info!("{}; re-planning open commitments", describe(&new));
+                    let mail_changed = mail_changed(&old.mail, &new.mail);
                     shared.swap(new, mailer);
+                    if mail_changed {
+                        retry_held(shared).await;
+                    }
                 }
                 Err(e) => {
                     tracing::error!(cause = %e, "the new mail settings cannot be used; the running config stays in force")
@@ -141,6 +145,36 @@ fn reload(shared: &Shared, dir: &std::path::Path) {
         }
     }
     notify::ready(&format!("serving: {}", describe(&shared.config())));
+}
+
+/// True if a reload changed `[mail]`. The settings hold no secret (a password is read
+/// when the transport is built) and their debug form names every one of them.
+fn mail_changed(old: &config::MailSettings, new: &config::MailSettings) -> bool {
+    format!("{old:?}") != format!("{new:?}")
+}
+
+/// After the mail settings changed, held mail is tried at once instead of waiting out
+/// its backoff: the change was most likely the fix. Called after the new transport is
+/// in force, so that nothing made due here goes through the old one.
+async fn retry_held(shared: &Shared) {
+    let now = jiff::Timestamp::now();
+    match shared
+        .store
+        .call(move |s| s.transaction(|s| s.retry_held(now, None)))
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::info!(
+                deliveries = n,
+                "the mail settings changed; held emails are tried now"
+            );
+            shared.outbox.notify_one();
+        }
+        Err(e) => {
+            tracing::error!(cause = %e, "cannot make held emails due; they wait for their retry time")
+        }
+    }
 }
 
 /// Runs the daemon with signal handling: SIGTERM and SIGINT stop it, SIGHUP reloads.

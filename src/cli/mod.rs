@@ -15,6 +15,7 @@ mod generate;
 mod identity;
 mod preview;
 mod report;
+mod retry;
 mod show;
 mod status;
 mod target;
@@ -76,6 +77,8 @@ pub enum Command {
     CheckConfig,
     /// Summarise the store: open, quarantined, planned, pending, failed, last sent.
     Status(status::StatusArgs),
+    /// Try held emails now instead of at their retry time (all, or one commitment's).
+    Retry(retry::RetryArgs),
     /// Send a test email through the configured transport, proving the mail settings.
     TestEmail(test_email::TestEmailArgs),
     /// Print the completion script for a shell.
@@ -178,6 +181,7 @@ fn run_verb(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Export(args) => transfer::export(&config, args),
         Command::Status(args) => status::status(&config, args),
         Command::TestEmail(args) => test_email::send(&config, args),
+        Command::Retry(args) => retry::retry(&config, args),
         Command::CheckConfig | Command::Completions { .. } | Command::Man(_) => {
             unreachable!("handled without a config")
         }
@@ -199,6 +203,7 @@ fn writes_commitments(command: &Command) -> bool {
             | Command::Delay(_)
             | Command::Note(_)
             | Command::Import(_)
+            | Command::Retry(_)
     )
 }
 

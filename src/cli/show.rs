@@ -489,7 +489,9 @@ fn print_shown(config: &Config, shown: &Shown) {
         let rows: Vec<Vec<String>> = moves
             .iter()
             .map(|r| {
-                let told = if r.notify || r.automatic {
+                let told = if r.undone.is_some() {
+                    "undone: customer not told"
+                } else if r.notify || r.automatic {
                     "customer told"
                 } else {
                     "customer not told"
@@ -499,7 +501,10 @@ fn print_shown(config: &Config, shown: &Shown) {
                     format!("{} -> {}", due_text(&r.old_due), due_text(&r.new_due)),
                     r.source.clone(),
                     told.to_string(),
-                    r.reason.clone().unwrap_or_default(),
+                    r.undone
+                        .clone()
+                        .or_else(|| r.reason.clone())
+                        .unwrap_or_default(),
                 ]
             })
             .collect();

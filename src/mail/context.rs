@@ -49,6 +49,24 @@ pub struct Failure {
     pub error: String,
     /// How many attempts were made.
     pub attempts: u32,
+    /// For a customer update that bounced: the move of the due time the customer never
+    /// heard of.
+    pub update: Option<BouncedUpdate>,
+}
+
+/// `failure.update.*`: a customer update that did not reach the customer, so its move
+/// of the due time was undone.
+#[derive(Debug, Clone, Serialize)]
+pub struct BouncedUpdate {
+    /// The promise the customer still holds: the due time before the update.
+    pub promise: String,
+    /// The due time the update would have given them.
+    pub not_told: String,
+    /// True if the due time went back to `promise`; false if it was moved again since
+    /// (by hand, say), and stays where that put it.
+    pub restored: bool,
+    /// The due time now.
+    pub due: String,
 }
 
 /// The recipient of this copy.

@@ -156,6 +156,7 @@ pub const FAILURE_VARIABLES: &[&str] = &[
     "failure.subject",
     "failure.error",
     "failure.attempts",
+    "failure.update",
 ];
 
 /// Variables of the digest: lists of items with `id`, `title`, `customer`, `due`,

@@ -14,12 +14,12 @@ use std::sync::Mutex;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use crate::store::{DeliveryOutcome, Store, StoreError};
+use crate::store::{DeliveryOutcome, Recorded, Store, StoreError};
 
-/// What became of one deposit: how many deliveries its records released (after an
-/// outage), or why it was not written. Unwritten records leave their deliveries
-/// pending, to be sent again.
-pub type Written = Result<usize, String>;
+/// What became of one deposit: what writing its records did (deliveries released after
+/// an outage, emails that waited for one sent), or why it was not written. Unwritten
+/// records leave their deliveries pending, to be sent again.
+pub type Written = Result<Recorded, String>;
 
 /// Outcomes left for the next transaction.
 #[derive(Default)]
@@ -136,8 +136,8 @@ mod tests {
         );
         records.settle(taken, &committed);
         assert_eq!(gate.available_permits(), 2);
-        assert_eq!(results.try_recv().unwrap(), (1, Ok(0)));
-        assert_eq!(results.try_recv().unwrap(), (2, Ok(0)));
+        assert_eq!(results.try_recv().unwrap(), (1, Ok(Recorded::default())));
+        assert_eq!(results.try_recv().unwrap(), (2, Ok(Recorded::default())));
 
         // Written, then rolled back with the rest of the transaction: not written, and
         // the permits come back all the same.

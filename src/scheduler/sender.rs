@@ -8,7 +8,8 @@
 //! persisted in the row so a restart continues the schedule. After `[mail] retry_for`
 //! of transient failures a delivery fails with the reason recorded. When a send
 //! succeeds after failures, the transport works again, and every delivery waiting for a
-//! retry goes out at once.
+//! retry goes out at once. An email that waited for one just recorded as sent (the
+//! owner's copy of a customer update) is due from that record on, and read at once.
 //!
 //! It reads the outbox a batch at a time ([`READ_BATCH`]) into a queue of its own. The
 //! outcomes that finished together are left for the next transaction to commit
@@ -283,26 +284,28 @@ fn round(shared: &Shared, read: usize, skip: HashSet<i64>) -> RoundFuture {
 }
 
 /// Applies what became of a deposit: logs, frees the deliveries, wakes the planning
-/// task for failures.
-fn recorded(shared: &Shared, decided: Decided, result: Written, busy: &mut HashSet<i64>) {
+/// task for failures. True if emails fell due that waited for one just sent.
+fn recorded(shared: &Shared, decided: Decided, result: Written, busy: &mut HashSet<i64>) -> bool {
     for id in &decided.ids {
         busy.remove(id);
     }
     match result {
-        Ok(released) => {
-            if released > 0 {
+        Ok(recorded) => {
+            if recorded.released > 0 {
                 tracing::info!(
-                    deliveries = released,
+                    deliveries = recorded.released,
                     "mail goes out again; deliveries waiting for a retry are sent now"
                 );
             }
             if decided.failed {
                 shared.plan_now.notify_one();
             }
+            recorded.followers > 0
         }
         Err(e) => {
             tracing::error!(deliveries = ?decided.ids, cause = %e, "cannot record delivery outcomes; they stay pending and may be sent again");
             shared.note_error(format!("cannot record delivery outcomes: {e}"));
+            false
         }
     }
 }
@@ -440,12 +443,12 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             }
             Some((ticket, written)) = results.recv() => {
                 if let Some(decided) = recording.remove(&ticket) {
-                    recorded(&shared, decided, written, &mut busy);
+                    more |= recorded(&shared, decided, written, &mut busy);
                 }
             }
             trip = async { store_trip.as_mut().expect("a trip to the store").await }, if store_trip.is_some() => {
                 store_trip = None;
-                take_results(&shared, &mut results, &mut recording, &mut busy);
+                more |= take_results(&shared, &mut results, &mut recording, &mut busy);
                 let Round { result, asked } = trip;
                 let stale = std::mem::take(&mut stale_read);
                 match result {
@@ -529,18 +532,21 @@ fn deposit(
     recording.insert(*tickets, decided);
 }
 
-/// Applies the results that have arrived.
+/// Applies the results that have arrived; true if emails fell due that waited for one
+/// of them.
 fn take_results(
     shared: &Shared,
     results: &mut UnboundedReceiver<(u64, Written)>,
     recording: &mut HashMap<u64, Decided>,
     busy: &mut HashSet<i64>,
-) {
+) -> bool {
+    let mut followers = false;
     while let Ok((ticket, written)) = results.try_recv() {
         if let Some(decided) = recording.remove(&ticket) {
-            recorded(shared, decided, written, busy);
+            followers |= recorded(shared, decided, written, busy);
         }
     }
+    followers
 }
 
 #[cfg(test)]

@@ -143,7 +143,7 @@ pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, 
     if queued > 0 {
         planned += plan_all().await?;
     }
-    shared
+    let (pass, mail_due) = shared
         .store
         .call(move |store| {
             let jobs = super::jobs::run_due(store, &config, started, now)?;
@@ -151,14 +151,21 @@ pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, 
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            Ok(Pass {
+            let pass = Pass {
                 planned,
                 queued: queued + jobs.queued,
                 next_fire_at,
                 data_version,
-            })
+            };
+            Ok::<_, StoreError>((pass, store.mail_due(Timestamp::now())?))
         })
-        .await
+        .await?;
+    // Mail may have fallen due by another program's hand (`followup retry` makes held
+    // mail due): the sender hears of writes only through this bell.
+    if mail_due {
+        shared.outbox.notify_one();
+    }
+    Ok(pass)
 }
 
 /// The rule for a checked commitment, or the reason there is none.

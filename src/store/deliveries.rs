@@ -106,6 +106,15 @@ pub enum DeliveryOutcome {
     },
 }
 
+/// What writing a group of outcomes did besides recording them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    /// Deliveries [`DeliveryOutcome::ReleaseAll`] made due (the transport is back).
+    pub released: usize,
+    /// Emails that waited for one that was sent, now due.
+    pub followers: usize,
+}
+
 /// A delivery as `show` prints it.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeliveryRecord {
@@ -121,7 +130,7 @@ pub struct DeliveryRecord {
     pub subject: String,
     /// Message-ID.
     pub message_id: String,
-    /// pending, sent, failed.
+    /// pending, waiting (for the other emails of its step), sent, failed, skipped.
     pub state: String,
     /// Attempts made.
     pub attempts: u32,
@@ -279,6 +288,17 @@ impl Store {
         Ok(())
     }
 
+    /// Puts an email in the outbox at `now` that waits for the other emails of its step:
+    /// it falls due once they are accepted, and is dropped if one fails for good. The
+    /// owner's copy of a customer update waits so: it says the customer was told.
+    pub fn add_waiting_delivery(&self, d: &NewDelivery, now: Timestamp) -> Result<i64> {
+        let id = self.add_delivery(d, now, now)?;
+        self.conn
+            .prepare_cached("UPDATE deliveries SET state = 'waiting' WHERE id = ?1")?
+            .execute([id])?;
+        Ok(id)
+    }
+
     /// Records an email that is not sent (a dry run), with the reason, for `show`.
     pub fn add_skipped_delivery(
         &self,
@@ -351,12 +371,13 @@ impl Store {
     }
 
     /// Records the outcomes of many attempts, in order, inside the caller's transaction.
-    /// Returns how many deliveries [`DeliveryOutcome::ReleaseAll`] made due.
-    pub fn write_outcomes(&self, outcomes: &[DeliveryOutcome]) -> Result<usize> {
-        let mut released = 0;
+    pub fn write_outcomes(&self, outcomes: &[DeliveryOutcome]) -> Result<Recorded> {
+        let mut recorded = Recorded::default();
         for outcome in outcomes {
             match outcome {
-                DeliveryOutcome::Sent { id, at } => self.mark_sent(*id, *at)?,
+                DeliveryOutcome::Sent { id, at } => {
+                    recorded.followers += self.mark_sent(*id, *at)?
+                }
                 DeliveryOutcome::Retry {
                     id,
                     error,
@@ -366,21 +387,35 @@ impl Store {
                 DeliveryOutcome::HoldAll { until, why } => {
                     self.postpone_pending(*until, why)?;
                 }
-                DeliveryOutcome::ReleaseAll { now } => released += self.retry_now(*now)?,
+                DeliveryOutcome::ReleaseAll { now } => {
+                    recorded.released += self.retry_held(*now, None)?
+                }
             }
         }
-        Ok(released)
+        Ok(recorded)
     }
 
-    /// Records that the server accepted delivery `id`, and settles its step.
-    fn mark_sent(&self, id: i64, now: Timestamp) -> Result<()> {
+    /// Records that the server accepted delivery `id`, makes the emails waiting for it
+    /// due (see [`Store::add_waiting_delivery`]), and settles its step. Returns how
+    /// many emails fell due.
+    fn mark_sent(&self, id: i64, now: Timestamp) -> Result<usize> {
         self.conn
             .prepare_cached(
                 "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, sent_at = ?2,
                      last_error = NULL WHERE id = ?1",
             )?
             .execute(params![id, to_ms(now)])?;
-        self.settle_step_of(id, now)
+        let followers = self
+            .conn
+            .prepare_cached(
+                "UPDATE deliveries SET state = 'pending', next_attempt_at = ?2
+                 WHERE step_id = (SELECT step_id FROM deliveries WHERE id = ?1) AND state = 'waiting'
+                   AND NOT EXISTS (SELECT 1 FROM deliveries o
+                                   WHERE o.step_id = deliveries.step_id AND o.state = 'pending')",
+            )?
+            .execute(params![id, to_ms(now)])?;
+        self.settle_step_of(id, now)?;
+        Ok(followers)
     }
 
     /// Records a failed attempt of delivery `id` that will be tried again at `retry_at`.
@@ -393,8 +428,9 @@ impl Store {
         Ok(())
     }
 
-    /// Records that delivery `id` failed for good, and queues its commitment for
-    /// planning so that the owner's notice of the failure is planned.
+    /// Records that delivery `id` failed for good, drops the emails of its step that
+    /// waited for it, and queues its commitment for planning so that the owner's
+    /// notice of the failure is planned.
     fn mark_failed(&self, id: i64, error: &str, now: Timestamp) -> Result<()> {
         self.conn
             .prepare_cached(
@@ -402,6 +438,12 @@ impl Store {
                  WHERE id = ?1",
             )?
             .execute(params![id, error, to_ms(now)])?;
+        self.conn
+            .prepare_cached(
+                "UPDATE deliveries SET state = 'skipped', last_error = ?2
+                 WHERE step_id = (SELECT step_id FROM deliveries WHERE id = ?1) AND state = 'waiting'",
+            )?
+            .execute(params![id, format!("not sent: email {id} of this step failed")])?;
         self.conn
             .prepare_cached(
                 "INSERT INTO changes (commitment_id, changed_at)
@@ -437,15 +479,36 @@ impl Store {
             .execute(params![to_ms(until), why])?)
     }
 
-    /// Makes every pending delivery waiting for a retry due now: the transport works
-    /// again, so mail held back by an outage goes out at once, in order.
-    pub fn retry_now(&self, now: Timestamp) -> Result<usize> {
+    /// Makes every held email due at `now`, or only those of commitment `of`: the
+    /// pending ones waiting for a retry (tried before) or held back by an outage (with
+    /// the reason as their last error). For when the fault is gone: the transport works
+    /// again, a reload changed the mail settings, or `followup retry` asks. Attempts
+    /// made stay counted. An email never tried still goes no earlier than its step's
+    /// time: one composed ahead and held by an outage keeps that. Returns how many
+    /// emails it brought forward.
+    pub fn retry_held(&self, now: Timestamp, of: Option<i64>) -> Result<usize> {
+        const DUE: &str = "CASE WHEN attempts > 0 THEN ?1 ELSE MAX(?1, COALESCE(
+            (SELECT s.fire_at FROM steps s WHERE s.id = deliveries.step_id), ?1)) END";
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "UPDATE deliveries SET next_attempt_at = {DUE}
+                 WHERE state = 'pending' AND next_attempt_at > {DUE}
+                   AND (attempts > 0 OR last_error IS NOT NULL)
+                   AND (?2 IS NULL OR commitment_id = ?2)"
+            ))?
+            .execute(params![to_ms(now), of])?)
+    }
+
+    /// True if a pending email is due at `now`: the sender has work, whoever wrote it.
+    pub fn mail_due(&self, now: Timestamp) -> Result<bool> {
         Ok(self
             .conn
             .prepare_cached(
-                "UPDATE deliveries SET next_attempt_at = ?1 WHERE state = 'pending' AND attempts > 0 AND next_attempt_at > ?1",
+                "SELECT EXISTS (SELECT 1 FROM deliveries INDEXED BY deliveries_pending
+                                WHERE state = 'pending' AND next_attempt_at <= ?1)",
             )?
-            .execute([to_ms(now)])?)
+            .query_row([to_ms(now)], |r| r.get(0))?)
     }
 
     /// One delivery, for the notice that tells the owner it failed.
@@ -508,59 +571,4 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use crate::store::{NewCommitment, Store};
-
-    #[test]
-    fn a_thread_goes_on_from_its_first_email_even_one_sent_before_the_store_had_an_id() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("f.db")).unwrap();
-        let id = store
-            .insert_commitment(&NewCommitment::sample("2026-11-24T17:00:00Z"))
-            .unwrap();
-        store
-            .conn
-            .execute(
-                "INSERT INTO steps (commitment_id, key, kind, rule, label, planned_at, fire_at, updated_at)
-                 VALUES (?1, 'remind#0s', 'remind', 'any', '0s', 0, 0, 0)",
-                [id],
-            )
-            .unwrap();
-        for (n, (audience, message_id)) in [
-            ("owner", "<followup.1.owner@example.com>"),
-            ("owner", "<followup.1.owner.1.0@example.com>"),
-            ("customer", "<followup.ab.1.customer@example.com>"),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            store
-                .conn
-                .execute(
-                    "INSERT INTO deliveries (step_id, commitment_id, audience, sender, recipient, subject,
-                                             message_id, message, next_attempt_at, created_at)
-                     VALUES (1, ?1, ?2, 'f@example.com', ?4 || '@example.org', 's', ?3, x'', 0, 0)",
-                    rusqlite::params![id, audience, message_id, n as i64],
-                )
-                .unwrap();
-        }
-        let threads = store.threads_of(id).unwrap();
-        assert_eq!(threads.store_id, store.id());
-        assert_eq!(store.id().len(), 16, "{}", store.id());
-        let mut roots = threads.roots;
-        roots.sort();
-        assert_eq!(
-            roots,
-            [
-                (
-                    "customer".into(),
-                    "<followup.ab.1.customer@example.com>".into()
-                ),
-                ("owner".into(), "<followup.1.owner@example.com>".into()),
-            ]
-        );
-        drop(store);
-        let again = Store::open(&dir.path().join("f.db")).unwrap();
-        assert_eq!(again.id(), threads.store_id, "the id is kept across opens");
-    }
-}
+mod tests;

@@ -28,7 +28,7 @@ use rusqlite::Connection;
 
 pub use commitments::{Imported, NewCommitment, StatusFilter};
 pub use deliveries::{
-    DeliveryOutcome, DeliveryRecord, NewDelivery, Origin, PendingDelivery, Threads,
+    DeliveryOutcome, DeliveryRecord, NewDelivery, Origin, PendingDelivery, Recorded, Threads,
 };
 pub use jobs::{OwnerMailFailed, ReportRow};
 pub use lock::{DaemonLock, Holder, LockError, lock_path, running_daemon};

@@ -112,6 +112,29 @@ pub struct RevisionRecord {
     pub changes: Vec<FieldChange>,
     /// When.
     pub created_at: Timestamp,
+    /// Why the move was taken back (the customer's update bounced), if it was.
+    pub undone: Option<String>,
+    /// When it was taken back.
+    pub undone_at: Option<Timestamp>,
+}
+
+const REVISION_COLUMNS: &str = "id, old_due, new_due, reason, source, automatic, notify, created_at, \
+     undone, undone_at, changes";
+
+fn revision_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRecord> {
+    Ok(RevisionRecord {
+        id: r.get(0)?,
+        old_due: r.get(1)?,
+        new_due: r.get(2)?,
+        reason: r.get(3)?,
+        source: r.get(4)?,
+        automatic: r.get(5)?,
+        notify: r.get(6)?,
+        created_at: from_ms(r.get(7)?),
+        undone: r.get(8)?,
+        undone_at: r.get::<_, Option<i64>>(9)?.map(from_ms),
+        changes: changes_from(r.get(10)?),
+    })
 }
 
 impl Store {
@@ -198,25 +221,57 @@ impl Store {
         Ok(id)
     }
 
+    /// Like [`Store::revise_due`], for the automatic update of step `step_id`: the
+    /// revision names the step, so that the move can be undone if its email bounces.
+    pub fn revise_due_by_step(
+        &self,
+        revision: &NewRevision,
+        step_id: i64,
+        now: Timestamp,
+    ) -> Result<i64> {
+        let id = self.revise_due(revision, now)?;
+        self.conn
+            .prepare_cached("UPDATE revisions SET step_id = ?2 WHERE id = ?1")?
+            .execute(params![id, step_id])?;
+        Ok(id)
+    }
+
+    /// The revision step `step_id` made, if it made one.
+    pub fn revision_of_step(&self, step_id: i64) -> Result<Option<RevisionRecord>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {REVISION_COLUMNS} FROM revisions WHERE step_id = ?1"
+        ))?;
+        let mut rows = stmt.query_map([step_id], revision_from_row)?;
+        Ok(rows.next().transpose()?)
+    }
+
+    /// Marks revision `id` undone with `why`, and, if `restore`, moves its
+    /// commitment's due time back to the revision's old one, provided nothing moved it
+    /// since. Returns whether the due time went back.
+    pub fn undo_revision(&self, id: i64, why: &str, restore: bool, now: Timestamp) -> Result<bool> {
+        self.conn
+            .prepare_cached("UPDATE revisions SET undone = ?2, undone_at = ?3 WHERE id = ?1")?
+            .execute(params![id, why, to_ms(now)])?;
+        if !restore {
+            return Ok(false);
+        }
+        let restored = self
+            .conn
+            .prepare_cached(
+                "UPDATE commitments SET due_at = r.old_due FROM revisions r
+                 WHERE r.id = ?1 AND commitments.id = r.commitment_id
+                   AND commitments.due_at = r.new_due",
+            )?
+            .execute([id])?;
+        Ok(restored > 0)
+    }
+
     /// Every revision of commitment `id`, oldest first.
     pub fn revisions_of(&self, id: i64) -> Result<Vec<RevisionRecord>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, old_due, new_due, reason, source, automatic, notify, created_at, changes
-             FROM revisions WHERE commitment_id = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map([id], |r| {
-            Ok(RevisionRecord {
-                id: r.get(0)?,
-                old_due: r.get(1)?,
-                new_due: r.get(2)?,
-                reason: r.get(3)?,
-                source: r.get(4)?,
-                automatic: r.get(5)?,
-                notify: r.get(6)?,
-                created_at: from_ms(r.get(7)?),
-                changes: changes_from(r.get(8)?),
-            })
-        })?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {REVISION_COLUMNS} FROM revisions WHERE commitment_id = ?1 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([id], revision_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -224,7 +279,10 @@ impl Store {
     pub fn history(&self, id: i64) -> Result<History> {
         let mut history = History::default();
         for revision in self.revisions_of(id)? {
-            if revision.automatic {
+            // An update that bounced is not counted, so the plan's next update is the
+            // one whose step failed, and it is not tried again: the next would go to
+            // the same address.
+            if revision.automatic && revision.undone.is_none() {
                 history.auto_updates += 1;
             }
             if revision.notify {

@@ -204,6 +204,16 @@ const V8: &str = r#"
 ALTER TABLE revisions ADD COLUMN changes TEXT;
 "#;
 
+/// Version 9: a customer update's revision names its step, so that when the update
+/// bounces the move can be undone; `undone` says why it was (the delivery error) and
+/// `undone_at` when.
+const V9: &str = r#"
+ALTER TABLE revisions ADD COLUMN step_id INTEGER REFERENCES steps(id);
+ALTER TABLE revisions ADD COLUMN undone TEXT;
+ALTER TABLE revisions ADD COLUMN undone_at INTEGER;
+CREATE INDEX revisions_step ON revisions(step_id) WHERE step_id IS NOT NULL;
+"#;
+
 /// Every migration in order; the store runs the ones a file has not had yet.
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -215,6 +225,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V6),
         M::up(V7),
         M::up(V8),
+        M::up(V9),
     ])
 }
 

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use mailin_embedded::response::{AUTH_OK, INVALID_CREDENTIALS, NO_MAILBOX, OK};
+use mailin_embedded::response::{AUTH_OK, INVALID_CREDENTIALS, NO_MAILBOX, OK, OUT_OF_SPACE};
 use mailin_embedded::{AuthMechanism, Handler, Response, Server, SslConfig};
 
 /// One message as the SMTP server received it.
@@ -56,6 +56,7 @@ impl Received {
 struct Inbox {
     messages: Vec<Received>,
     rejected: Vec<String>,
+    deferred: Vec<String>,
     stall: Option<Duration>,
 }
 
@@ -98,6 +99,9 @@ impl Handler for Session {
         let inbox = self.inbox.0.lock().unwrap();
         if inbox.rejected.iter().any(|r| r == to) {
             return NO_MAILBOX;
+        }
+        if inbox.deferred.iter().any(|r| r == to) {
+            return OUT_OF_SPACE;
         }
         self.to.push(to.to_string());
         OK
@@ -207,6 +211,26 @@ impl SmtpServer {
             .unwrap()
             .rejected
             .push(address.to_string());
+    }
+
+    /// Answers 452 (a temporary failure) to RCPT TO for `address` until [`Self::undefer`].
+    pub fn defer(&self, address: &str) {
+        self.inbox
+            .0
+            .lock()
+            .unwrap()
+            .deferred
+            .push(address.to_string());
+    }
+
+    /// Takes mail for `address` again after [`Self::defer`].
+    pub fn undefer(&self, address: &str) {
+        self.inbox
+            .0
+            .lock()
+            .unwrap()
+            .deferred
+            .retain(|a| a != address);
     }
 
     /// Holds every message this long after its data before answering.

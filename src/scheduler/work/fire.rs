@@ -12,16 +12,18 @@ use std::collections::HashSet;
 
 use jiff::Timestamp;
 
-use crate::commitment::Status;
+use crate::calendar::display_in;
+use crate::commitment::{Commitment, Status, StoredCommitment};
 use crate::config::Config;
+use crate::mail::Audience;
 use crate::mail::compose::{Email, Situation, update_for, writes_to_customer};
-use crate::mail::context::{Failure, StepInfo};
+use crate::mail::context::{BouncedUpdate, Failure, StepInfo};
 use crate::mail::message::{MessageIds, Outgoing, build};
 use crate::planner::{SkipCode, StepKind};
 use crate::store::{
     DueStep, NewDelivery, NewRevision, Origin, RevisionRecord, Store, StoreError, Threads,
 };
-use crate::when::format_stored;
+use crate::when::{format_stored, parse_stored};
 
 use super::checked;
 
@@ -36,11 +38,15 @@ struct Due {
 struct Facts {
     /// The commitment's due-time revisions, which number automatic updates.
     revisions: Vec<RevisionRecord>,
-    /// For a failure notice, the email that failed.
-    failure: Result<Option<Failure>, String>,
+    /// For a failure notice, the email that failed, and for a customer update's, the
+    /// revision its step made.
+    failure: Result<Option<FailedEmail>, String>,
     /// The threads the commitment already has.
     threads: Threads,
 }
+
+/// An email that failed for good, and for a customer's, the revision its step made.
+type FailedEmail = (Failure, Option<RevisionRecord>);
 
 /// Due steps read in one transaction, and the store's `data_version` then.
 pub struct Batch {
@@ -70,13 +76,28 @@ enum Decision {
     Skip { code: SkipCode, reason: String },
     /// Its emails cannot be composed.
     Fail { reason: String },
-    /// Its emails go, due at `at`; a customer update also moves the due time.
+    /// Its emails go, due at `at`; a customer update also moves the due time, and the
+    /// notice of a bounced one takes that move back.
     Send {
         deliveries: Vec<NewDelivery>,
+        /// Emails that go only once `deliveries` are accepted: the owner's copy of a
+        /// customer update says the customer was told.
+        waiting: Vec<NewDelivery>,
         revision: Option<NewRevision>,
+        undo: Option<Undo>,
         late: bool,
         at: Timestamp,
     },
+}
+
+/// Taking back the move of a customer update that did not reach the customer.
+#[derive(Debug)]
+struct Undo {
+    revision_id: i64,
+    /// Why, for the revision: the delivery error.
+    why: String,
+    /// The due time goes back (nothing moved it since the update).
+    restore: bool,
 }
 
 /// Why a batch of decisions was not applied.
@@ -207,7 +228,7 @@ pub fn apply_all(
 fn decide(config: &Config, due: &Due, now: Timestamp) -> Decision {
     let step = &due.step;
     let at = now.max(step.fire_at);
-    let (commitment, matched) = match checked(config, &step.row) {
+    let (mut commitment, matched) = match checked(config, &step.row) {
         Ok(found) => found,
         Err(reason) => {
             return Decision::Skip {
@@ -235,10 +256,10 @@ fn decide(config: &Config, due: &Due, now: Timestamp) -> Decision {
         .iter()
         .find(|r| r.name == step.rule)
         .unwrap_or(matched);
-    let zone = commitment
+    let zone = &commitment
         .timezone
-        .as_ref()
-        .unwrap_or(config.calendar.zone());
+        .clone()
+        .unwrap_or_else(|| config.calendar.zone().clone());
     if writes_to_customer(kind, rule) {
         let opens = config.calendar.next_open_in(at, zone);
         if opens > at {
@@ -278,8 +299,18 @@ fn decide(config: &Config, due: &Due, now: Timestamp) -> Decision {
         Ok(update) => update,
         Err(reason) => return fail(&reason),
     };
-    let failure = match &facts.failure {
-        Ok(failure) => failure.as_ref(),
+    let (failure, undo) = match &facts.failure {
+        Ok(None) => (None, None),
+        Ok(Some((failure, bounced))) => {
+            let (failure, undo) = bounce(
+                &mut commitment,
+                &step.row,
+                failure,
+                bounced.as_ref(),
+                config,
+            );
+            (Some(failure), undo)
+        }
         Err(reason) => return fail(reason),
     };
     let situation = Situation {
@@ -290,15 +321,19 @@ fn decide(config: &Config, due: &Due, now: Timestamp) -> Decision {
         templates: &config.templates,
         command: &config.command,
         update: update.as_ref(),
-        failure,
+        failure: failure.as_ref(),
         now: at,
     };
     let emails = match situation.emails() {
         Ok(emails) => emails,
         Err(e) => return fail(&e.to_string()),
     };
-    let deliveries = match deliveries(config, due, &facts.threads, &emails, at) {
-        Ok(deliveries) => deliveries,
+    let (deliveries, waiting) = match deliveries(config, due, &facts.threads, &emails, at) {
+        // The owner's copy of an update says the customer was told: it waits for that.
+        Ok(all) if kind == StepKind::CustomerUpdate => all
+            .into_iter()
+            .partition(|d| d.audience != Audience::Owner.as_str()),
+        Ok(all) => (all, Vec::new()),
         Err(reason) => return fail(&reason),
     };
     let revision = match (kind, &update, &rule.customer_update) {
@@ -318,10 +353,55 @@ fn decide(config: &Config, due: &Due, now: Timestamp) -> Decision {
     };
     Decision::Send {
         deliveries,
+        waiting,
         revision,
+        undo,
         late,
         at,
     }
+}
+
+/// For the notice of a failed email: if it was a customer update whose move is still in
+/// force, the move is undone (`Undo`), and the notice says so (`failure.update`) and
+/// is composed as of after it, with the old promise as the due time.
+fn bounce(
+    commitment: &mut Commitment,
+    row: &StoredCommitment,
+    failure: &Failure,
+    bounced: Option<&RevisionRecord>,
+    config: &Config,
+) -> (Failure, Option<Undo>) {
+    let mut failure = failure.clone();
+    let Some(revision) = bounced.filter(|r| r.undone.is_none()) else {
+        return (failure, None);
+    };
+    let zone = commitment
+        .timezone
+        .clone()
+        .unwrap_or_else(|| config.calendar.zone().clone());
+    let (Ok(promise), Ok(not_told)) = (
+        parse_stored(&revision.old_due, &zone),
+        parse_stored(&revision.new_due, &zone),
+    ) else {
+        return (failure, None);
+    };
+    let restore = row.due_at.as_deref() == Some(revision.new_due.as_str());
+    if restore {
+        commitment.due_at = promise;
+    }
+    let owner_zone = config.calendar.zone();
+    failure.update = Some(BouncedUpdate {
+        promise: display_in(owner_zone, promise),
+        not_told: display_in(owner_zone, not_told),
+        restored: restore,
+        due: display_in(owner_zone, commitment.due_at),
+    });
+    let undo = Undo {
+        revision_id: revision.id,
+        why: format!("the update did not reach the customer: {}", failure.error),
+        restore,
+    };
+    (failure, Some(undo))
 }
 
 fn fail(reason: &str) -> Decision {
@@ -348,23 +428,38 @@ fn apply(
         }
         Decision::Send {
             deliveries,
+            waiting,
             revision,
+            undo,
             late,
             at,
         } => {
             if config.mail.dry_run {
                 const DRY_RUN: &str = "dry run: rendered and recorded, not sent";
-                for delivery in deliveries {
+                for delivery in deliveries.iter().chain(waiting) {
                     store.add_skipped_delivery(delivery, DRY_RUN, now)?;
                 }
                 store.skip_step(id, SkipCode::DryRun, DRY_RUN, now)?;
                 return Ok(true);
             }
             if let Some(revision) = revision {
-                store.revise_due(revision, now)?;
+                store.revise_due_by_step(revision, id, now)?;
+            }
+            if let Some(undo) = undo {
+                let restored =
+                    store.undo_revision(undo.revision_id, &undo.why, undo.restore, now)?;
+                tracing::warn!(
+                    commitment = target.commitment_id,
+                    revision = undo.revision_id,
+                    restored,
+                    "a customer update bounced; its move of the due time is undone"
+                );
             }
             for delivery in deliveries {
                 store.add_delivery(delivery, now, *at)?;
+            }
+            for delivery in waiting {
+                store.add_waiting_delivery(delivery, now)?;
             }
             store.queue_step(id, *late, now)?;
             return Ok(true);
@@ -373,11 +468,12 @@ fn apply(
     Ok(false)
 }
 
-/// For a failure notice, the email that failed.
+/// For a failure notice, the email that failed, and the revision its step made, if it
+/// was a customer's.
 fn failure_for(
     store: &Store,
     step: &DueStep,
-) -> Result<Result<Option<Failure>, String>, StoreError> {
+) -> Result<Result<Option<FailedEmail>, String>, StoreError> {
     if step.kind.parse() != Ok(StepKind::DeliveryFailed) {
         return Ok(Ok(None));
     }
@@ -388,16 +484,24 @@ fn failure_for(
     else {
         return Ok(Err(format!("'{}' names no delivery", step.key)));
     };
-    Ok(match store.delivery(id)? {
-        None => Err(format!("delivery {id} is not recorded")),
-        Some(d) => Ok(Some(Failure {
-            recipient: d.recipient,
-            audience: d.audience,
-            subject: d.subject,
-            error: d.last_error.unwrap_or_default(),
-            attempts: d.attempts,
-        })),
-    })
+    let Some(d) = store.delivery(id)? else {
+        return Ok(Err(format!("delivery {id} is not recorded")));
+    };
+    let bounced = match d.step_id {
+        Some(step_id) if d.audience == Audience::Customer.as_str() => {
+            store.revision_of_step(step_id)?
+        }
+        _ => None,
+    };
+    let failure = Failure {
+        recipient: d.recipient,
+        audience: d.audience,
+        subject: d.subject,
+        error: d.last_error.unwrap_or_default(),
+        attempts: d.attempts,
+        update: None,
+    };
+    Ok(Ok(Some((failure, bounced))))
 }
 
 /// The outbox entries for a step's emails: Message-IDs that thread per audience (a

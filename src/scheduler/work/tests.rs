@@ -383,3 +383,5 @@ fn steps_composed_while_another_program_wrote_are_decided_again() {
         "only the early reminder, queued before"
     );
 }
+
+mod bounce;
