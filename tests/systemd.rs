@@ -26,15 +26,9 @@ fn systemd_hears_ready_watchdog_reloading_and_stopping() {
     let ready = daemon.notices.last().unwrap().clone();
     assert!(ready.contains("STATUS=serving: 1 rule,"), "{ready}");
 
-    let pinged = pings(&daemon.notices_within(Duration::from_secs(3)));
-    assert!(
-        (4..=9).contains(&pinged.len()),
-        "about 6 pings in 3 s at a 0.5 s interval, got {}",
-        pinged.len()
-    );
-    for pair in pinged.windows(2) {
-        let gap = pair[1] - pair[0];
-        assert!(gap < Duration::from_millis(1200), "a gap of {gap:?}");
+    // Pings keep coming (how regularly: bench/run.sh windows).
+    for _ in 0..3 {
+        daemon.wait_notice("WATCHDOG=1", Duration::from_secs(5));
     }
 
     daemon.signal("HUP");
@@ -55,16 +49,19 @@ fn a_stalled_scheduler_loop_stops_pinging_the_watchdog() {
     daemon.wait_notice("WATCHDOG=1", Duration::from_secs(5));
 
     // Another program holds the store's write lock; the reload's re-plan makes the
-    // planning loop wait for it (up to the 10 s busy timeout) instead of pinging.
+    // planning loop wait for it (the 10 s busy timeout) instead of pinging, until the
+    // pass gives up and says so.
     let db = env.db();
     db.execute_batch("BEGIN IMMEDIATE").unwrap();
     daemon.signal("HUP");
     daemon.wait_notice("RELOADING=1", Duration::from_secs(10));
     daemon.wait_notice("READY=1", Duration::from_secs(10));
-    daemon.notices_within(Duration::from_secs(1));
-    let stalled = pings(&daemon.notices_within(Duration::from_secs(4)));
+    daemon.wait_logged("planning failed", Duration::from_secs(30));
+    // A loop that kept pinging would have sent about 20 in those 10 s; one may come
+    // as the pass starts and one as it ends.
+    let stalled = pings(&daemon.notices_within(Duration::ZERO));
     assert!(
-        stalled.is_empty(),
+        stalled.len() <= 2,
         "{} pings while the loop was stuck",
         stalled.len()
     );
@@ -78,7 +75,10 @@ fn a_stalled_scheduler_loop_stops_pinging_the_watchdog() {
 fn without_a_watchdog_nothing_pings() {
     let env = Env::new("[[rule]]\nname = \"any\"\nremind = [\"0s\"]\n");
     let mut daemon = env.start();
-    let heard = daemon.notices_within(Duration::from_secs(2));
+    // The loop lives through a wait of two seconds and a pass: its reminder comes.
+    env.add("Ring back", "+2s", &[]);
+    env.smtp.wait_for(1, Duration::from_secs(10));
+    let heard = daemon.notices_within(Duration::ZERO);
     assert!(pings(&heard).is_empty(), "{heard:?}");
     assert!(daemon.stop().success());
 }

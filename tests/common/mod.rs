@@ -672,13 +672,22 @@ impl Daemon {
         }
     }
 
-    /// Every notify message that arrives within `window`, with its arrival time.
+    /// Every notify message that arrives within `window`, with its arrival time; with
+    /// a zero window, those already waiting in the socket.
     pub fn notices_within(&mut self, window: Duration) -> Vec<(Instant, String)> {
         let deadline = Instant::now() + window;
         let mut got = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
+                self.notify.set_nonblocking(true).unwrap();
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = self.notify.recv(&mut buf) {
+                    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    self.notices.push(text.clone());
+                    got.push((Instant::now(), text));
+                }
+                self.notify.set_nonblocking(false).unwrap();
                 return got;
             }
             self.notify.set_read_timeout(Some(left)).unwrap();
