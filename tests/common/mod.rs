@@ -721,17 +721,6 @@ impl Daemon {
         }
     }
 
-    /// Waits until the daemon's log has a line containing `needle`; returns that line.
-    /// Panics after `timeout` (the log is printed when the daemon is dropped).
-    pub fn wait_logged(&self, needle: &str, timeout: Duration) -> String {
-        wait_until(&format!("a log line with {needle:?}"), timeout, || {
-            self.log()
-                .lines()
-                .find(|l| l.contains(needle))
-                .map(str::to_string)
-        })
-    }
-
     /// Sends SIGTERM and waits for the exit; panics if the process is still there after
     /// `timeout`.
     pub fn stop_within(mut self, timeout: Duration) -> std::process::ExitStatus {
