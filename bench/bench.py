@@ -1,10 +1,11 @@
-"""followup's benchmarks: throughput, precision, planning, catch-up, start and idle.
+"""followup's benchmarks: throughput, precision, planning, catch-up, start, idle and the
+tests' timing windows.
 
 Run by `bench/run.sh`, which builds the release binary and installs postfix's smtp-sink
 and smtp-source if missing. Each scenario prepares its own store and config in a
 temporary directory and starts its own sink; the figures go to bench/RESULTS.md.
 
-    python3 bench/bench.py [throughput] [precision] [catch-up] [idle]   (default: all)
+    python3 bench/bench.py [throughput] [precision] [catch-up] [idle] [windows]   (default: all)
 """
 
 import os
@@ -18,6 +19,7 @@ import time
 from datetime import datetime, timezone
 
 from harness import ROOT, Daemon, Proc, Scratch, Sink, now_ms, percentile
+from windows import windows
 
 SENT = "SELECT count(*) FROM deliveries WHERE state = 'sent'"
 QUEUED_CHANGES = "SELECT count(*) FROM changes"
@@ -273,7 +275,7 @@ def write(results, scenarios, elapsed):
 
 
 def main(argv):
-    known = ["throughput", "precision", "catch-up", "idle"]
+    known = ["throughput", "precision", "catch-up", "idle", "windows"]
     chosen = argv or known
     unknown = [s for s in chosen if s not in known]
     if unknown:
@@ -289,6 +291,8 @@ def main(argv):
         catch_up(results, per_message)
     if "idle" in chosen:
         idle(results)
+    if "windows" in chosen:
+        windows(results)
     write(results, argv, time.monotonic() - started)
     missed = [r for r in results.rows if r[4] is False]
     return 1 if missed else 0

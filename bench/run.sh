@@ -3,7 +3,7 @@
 # smtp-sink and smtp-source from Debian's packages if they are missing, runs the
 # scenarios (all, or those named) and writes bench/RESULTS.md.
 #
-#   bench/run.sh [throughput] [precision] [catch-up] [idle]
+#   bench/run.sh [throughput] [precision] [catch-up] [idle] [windows]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

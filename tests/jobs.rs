@@ -4,9 +4,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use common::{Env, Received};
+use common::{Env, Received, epoch_ms, from_epoch_ms, wait_for_moment, wait_until};
 
 const QUIET_RULE: &str = "[[rule]]\nname = \"quiet\"\n";
 
@@ -44,7 +44,7 @@ fn digests_to(mails: &[Received], address: &str) -> Vec<Received> {
 }
 
 #[test]
-fn a_per_second_digest_fires_on_time_and_groups_each_owners_work() {
+fn a_per_second_digest_fires_at_its_occurrences_and_groups_each_owners_work() {
     let env = Env::new(&format!(
         "{QUIET_RULE}\n[[schedule]]\nname = \"digest every two seconds\"\ncron = \"*/2 * * * * *\"\ntimezone = \"Europe/London\"\njob = \"digest\"\n"
     ));
@@ -61,13 +61,23 @@ fn a_per_second_digest_fires_on_time_and_groups_each_owners_work() {
     let daemon = env.start();
     let got = env.smtp.wait_for(4, Duration::from_secs(15));
     assert!(got.len() >= 4, "two rounds of digests: {}", got.len());
+    // Each run is recorded under its occurrence, an even second, and its digests
+    // arrive after it (how soon after: bench/run.sh windows).
+    let runs: Vec<i64> = env
+        .db()
+        .prepare("SELECT planned_at FROM job_runs ORDER BY planned_at")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(runs.len() >= 2, "{runs:?}");
+    assert!(runs.iter().all(|at| at % 2000 == 0), "{runs:?}");
     for mail in &got {
-        let at = mail.at.duration_since(UNIX_EPOCH).unwrap();
-        assert_eq!(at.as_secs() % 2, 0, "fired on an even second: {at:?}");
         assert!(
-            at.subsec_millis() < 500,
-            "within half a second of its time: {at:?}\n{}",
-            daemon.log()
+            mail.at >= from_epoch_ms(runs[0]),
+            "a digest before the first occurrence: {:?}",
+            mail.at
         );
     }
     let ana = digests_to(&got, "ana@example.com");
@@ -117,26 +127,40 @@ job = \"prune\"
             )
             .unwrap()
     };
+    // Runs of `schedule` for occurrences from `from` (ms) on.
+    let runs_since = |schedule: &str, from: i64| -> i64 {
+        env.db()
+            .query_row(
+                "SELECT COUNT(*) FROM job_runs WHERE schedule = ?1 AND planned_at >= ?2",
+                rusqlite::params![schedule, from],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
     let daemon = env.start();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while runs("made up") < 1 || runs("not made up") < 1 {
-        assert!(Instant::now() < deadline, "the schedules ran");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until("the schedules ran", Duration::from_secs(10), || {
+        (runs("made up") >= 1 && runs("not made up") >= 1).then_some(())
+    });
     assert!(daemon.stop().success());
     let before = (runs("made up"), runs("not made up"));
-    // Down across at least two occurrences.
-    std::thread::sleep(Duration::from_secs(9));
-    let daemon = env.start();
-    std::thread::sleep(Duration::from_millis(800));
+    // Down across two occurrences: the second multiple of 4 s after the stop.
+    let stopped = epoch_ms(SystemTime::now());
+    let second_missed = (stopped / 4000 + 2) * 4000;
+    wait_for_moment(from_epoch_ms(second_missed) + Duration::from_millis(300));
+    let restarted = epoch_ms(SystemTime::now());
+    let mut daemon = env.start();
+    // The first pass has decided about every schedule.
+    daemon.wait_first_pass(Duration::from_secs(10));
+    let missed = |schedule: &str| runs_since(schedule, stopped) - runs_since(schedule, restarted);
     assert_eq!(
-        runs("made up"),
-        before.0 + 1,
+        missed("made up"),
+        1,
         "one run made up at start, not one per missed occurrence"
     );
+    assert_eq!(runs("made up"), before.0 + 1);
     assert_eq!(
-        runs("not made up"),
-        before.1,
+        missed("not made up"),
+        0,
         "missed runs are not made up without catch_up"
     );
     assert!(daemon.stop().success());
@@ -203,15 +227,16 @@ job = \"prune\"
         text.contains("OWNER") && text.contains("ON TIME") && text.contains("ana@example.com"),
         "{text}"
     );
-    std::thread::sleep(Duration::from_secs(3));
-    let old: i64 = db
-        .query_row(
-            "SELECT COUNT(*) FROM deliveries WHERE message_id = '<old@example.com>'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(old, 0, "the old record was pruned");
+    wait_until("the old record pruned", Duration::from_secs(10), || {
+        let old: i64 = db
+            .query_row(
+                "SELECT COUNT(*) FROM deliveries WHERE message_id = '<old@example.com>'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (old == 0).then_some(())
+    });
     let commitments: i64 = db
         .query_row("SELECT COUNT(*) FROM commitments", [], |r| r.get(0))
         .unwrap();
@@ -370,7 +395,7 @@ fn export_then_import_preserves_every_field() {
 }
 
 #[test]
-fn a_hundred_thousand_rows_import_in_seconds() {
+fn a_hundred_thousand_rows_import_in_one_go() {
     let env = Env::new("[[rule]]\nname = \"all\"\n");
     let mut text = String::from("title,owner,customer,due\n");
     for i in 0..100_000 {
@@ -380,11 +405,14 @@ fn a_hundred_thousand_rows_import_in_seconds() {
         ));
     }
     let file = write(&env, "big.csv", &text);
-    let started = SystemTime::now();
+    // How long it takes: bench/run.sh windows.
     let out = env.cli_ok(&["import", &file]);
     assert!(out.contains("imported 100000"), "{out}");
-    // Not a timing assertion: a sanity bound far above what the benchmark measures.
-    assert!(started.elapsed().unwrap() < Duration::from_secs(120));
+    let stored: i64 = env
+        .db()
+        .query_row("SELECT COUNT(*) FROM commitments", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, 100_000);
 }
 
 #[test]

@@ -3,9 +3,14 @@
 
 mod common;
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use common::{Env, seconds_between, system_time};
+use common::{Env, seconds_between, system_time, wait_until};
+
+/// How early a message may arrive by the test's clock and still count as sent at or
+/// after its time: the host steps the wall clock by a few milliseconds now and then.
+/// How late it arrives is measured by bench/run.sh (precision, windows), not here.
+const CLOCK_STEPS: f64 = 0.05;
 
 const FAST_RULE: &str = r#"
 [[rule]]
@@ -25,7 +30,7 @@ fn steps_with_state<'a>(shown: &'a serde_json::Value, state: &str) -> Vec<&'a se
 }
 
 #[test]
-fn a_commitment_due_in_seconds_gets_each_reminder_at_its_planned_time() {
+fn a_commitment_due_in_seconds_gets_each_reminder_in_order_once_its_time_comes() {
     let env = Env::new(FAST_RULE);
     let daemon = env.start();
     let id = env.add(
@@ -37,19 +42,24 @@ fn a_commitment_due_in_seconds_gets_each_reminder_at_its_planned_time() {
     // -3s, 0s, then two overdue repeats: four mails; the cap stops a fifth.
     let got = env.smtp.wait_for(4, Duration::from_secs(20));
     assert_eq!(got.len(), 4, "four reminders");
-    std::thread::sleep(Duration::from_secs(3));
+    env.wait_idle(Duration::from_secs(10));
     assert_eq!(env.smtp.messages().len(), 4, "overdue_max caps the repeats");
 
     let shown = env.show(id);
     let sent = steps_with_state(&shown, "sent");
     assert_eq!(sent.len(), 4, "{shown:#}");
+    assert!(
+        steps_with_state(&shown, "planned").is_empty(),
+        "no fifth is planned: {shown:#}"
+    );
     for (step, mail) in sent.iter().zip(&got) {
         let planned = system_time(&step["fire_at"]);
         let lateness = seconds_between(planned, mail.at);
         assert!(
-            (-0.05..=1.0).contains(&lateness),
-            "step {} arrived {lateness:.3}s after its planned time",
-            step["label"]
+            lateness >= -CLOCK_STEPS,
+            "step {} arrived {:.3}s before its planned time",
+            step["label"],
+            -lateness
         );
     }
 
@@ -116,7 +126,7 @@ overdue_max = 10
     assert_eq!(got.len(), 1);
     let out = env.cli_ok(&["done", &id.to_string()]);
     assert!(out.contains("done"), "{out}");
-    std::thread::sleep(Duration::from_secs(5));
+    env.wait_idle(Duration::from_secs(10));
     let after = env.smtp.messages().len();
     assert!(
         after <= 2,
@@ -149,11 +159,10 @@ fn a_reminder_composed_ahead_leaves_at_its_time_or_not_at_all_once_done() {
         shown["timeline"][0]["state"] == "queued"
             && shown["deliveries"].as_array().unwrap().len() == 1
     };
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while !(waiting(kept) && waiting(done)) {
-        assert!(Instant::now() < deadline, "{:#}", env.show(done));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // Seen before their time (+4s), or the check below means nothing.
+    wait_until("both composed ahead", Duration::from_secs(3), || {
+        (waiting(kept) && waiting(done)).then_some(())
+    });
     assert!(
         env.smtp.messages().is_empty(),
         "nothing leaves before its time"
@@ -161,15 +170,16 @@ fn a_reminder_composed_ahead_leaves_at_its_time_or_not_at_all_once_done() {
     env.cli_ok(&["done", &done.to_string()]);
 
     let got = env.smtp.wait_for(1, Duration::from_secs(10));
-    std::thread::sleep(Duration::from_secs(1));
+    env.wait_idle(Duration::from_secs(10));
     let got_all = env.smtp.messages();
     assert_eq!(got_all.len(), 1, "only the open commitment's reminder");
     assert!(got[0].subject().contains("Quote for ACME"));
     let step = &env.show(kept)["timeline"][0];
     let lateness = seconds_between(system_time(&step["fire_at"]), got[0].at);
     assert!(
-        (-0.05..=1.0).contains(&lateness),
-        "arrived {lateness:.3}s after its planned time"
+        lateness >= -CLOCK_STEPS,
+        "arrived {:.3}s before its planned time",
+        -lateness
     );
     let shown = env.show(done);
     assert_eq!(shown["timeline"][0]["state"], "skipped", "{shown:#}");
@@ -206,11 +216,12 @@ fn a_row_inserted_by_another_program_is_picked_up_while_the_daemon_runs() {
     assert_eq!(got.len(), 1, "the CRM's row got its reminder");
     let lateness = seconds_between(SystemTime::from(due), got[0].at);
     assert!(
-        (-0.05..=1.0).contains(&lateness),
-        "arrived {lateness:.3}s after due"
+        lateness >= -CLOCK_STEPS,
+        "arrived {:.3}s before due",
+        -lateness
     );
 
-    // A row due now is emailed within about a second of the commit.
+    // A row due now is emailed (how soon after the commit: bench/run.sh windows).
     let written = SystemTime::now();
     db.execute(
         "INSERT INTO commitments (title, owner, customer, due_at) VALUES ('Ring back', 'ana@example.com', 'joe@example.org', ?1)",
@@ -219,8 +230,12 @@ fn a_row_inserted_by_another_program_is_picked_up_while_the_daemon_runs() {
     .unwrap();
     let got = env.smtp.wait_for(2, Duration::from_secs(10));
     assert_eq!(got.len(), 2);
-    let delay = seconds_between(written, got[1].at);
-    assert!(delay <= 1.0, "a due-now row took {delay:.3}s");
+    assert!(
+        got[1].subject().contains("Ring back"),
+        "{}",
+        got[1].subject()
+    );
+    assert!(got[1].at >= written);
     assert!(daemon.stop().success());
 }
 
@@ -254,7 +269,7 @@ fn a_reminder_already_past_when_added_is_skipped_with_its_reason_not_sent_late()
     let daemon = env.start();
     let id = env.add("Quote for ACME", "+2s", &[]);
     let got = env.smtp.wait_for(1, Duration::from_secs(10));
-    std::thread::sleep(Duration::from_millis(500));
+    env.wait_idle(Duration::from_secs(10));
     assert_eq!(env.smtp.messages().len(), 1, "only the 0s reminder");
     assert!(got[0].subject().starts_with("Due now"));
     let shown = env.show(id);
@@ -283,21 +298,15 @@ fn the_file_transport_writes_parseable_eml_files() {
     );
     let daemon = env.start();
     let id = env.add("Zoë's quote", "+1s", &["--ref", "CRM-42"]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let file = loop {
-        let found = std::fs::read_dir(&outbox).ok().and_then(|mut d| {
+    let file = wait_until("an .eml file written", Duration::from_secs(10), || {
+        std::fs::read_dir(&outbox).ok().and_then(|mut d| {
             d.find_map(|e| {
                 e.ok()
                     .map(|e| e.path())
                     .filter(|p| p.extension().is_some_and(|x| x == "eml"))
             })
-        });
-        if let Some(found) = found {
-            break found;
-        }
-        assert!(std::time::Instant::now() < deadline, "no .eml file written");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+        })
+    });
     let bytes = std::fs::read(&file).unwrap();
     let message = mail_parser::MessageParser::default().parse(&bytes).unwrap();
     assert_eq!(message.subject(), Some("Due now: Zoë's quote"));

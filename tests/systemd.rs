@@ -26,15 +26,9 @@ fn systemd_hears_ready_watchdog_reloading_and_stopping() {
     let ready = daemon.notices.last().unwrap().clone();
     assert!(ready.contains("STATUS=serving: 1 rule,"), "{ready}");
 
-    let pinged = pings(&daemon.notices_within(Duration::from_secs(3)));
-    assert!(
-        (4..=9).contains(&pinged.len()),
-        "about 6 pings in 3 s at a 0.5 s interval, got {}",
-        pinged.len()
-    );
-    for pair in pinged.windows(2) {
-        let gap = pair[1] - pair[0];
-        assert!(gap < Duration::from_millis(1200), "a gap of {gap:?}");
+    // Pings keep coming (how regularly: bench/run.sh windows).
+    for _ in 0..3 {
+        daemon.wait_notice("WATCHDOG=1", Duration::from_secs(5));
     }
 
     daemon.signal("HUP");
@@ -54,23 +48,27 @@ fn a_stalled_scheduler_loop_stops_pinging_the_watchdog() {
     let mut daemon = Daemon::start(env.root.path(), &env.config_dir(), &[WATCHDOG]);
     daemon.wait_notice("WATCHDOG=1", Duration::from_secs(5));
 
-    // Another program holds the store's write lock; the reload's re-plan makes the
-    // planning loop wait for it (up to the 10 s busy timeout) instead of pinging.
+    // Another program holds the store's write lock for three seconds (six ping
+    // intervals); the reload's re-plan makes the planning loop wait for it instead of
+    // pinging.
     let db = env.db();
     db.execute_batch("BEGIN IMMEDIATE").unwrap();
     daemon.signal("HUP");
     daemon.wait_notice("RELOADING=1", Duration::from_secs(10));
     daemon.wait_notice("READY=1", Duration::from_secs(10));
-    daemon.notices_within(Duration::from_secs(1));
-    let stalled = pings(&daemon.notices_within(Duration::from_secs(4)));
-    assert!(
-        stalled.is_empty(),
-        "{} pings while the loop was stuck",
-        stalled.len()
-    );
+    let reloaded = daemon.notices.len();
+    std::thread::sleep(Duration::from_secs(3));
+    // Every ping sent while the lock was held is in the socket now: the loop cannot go
+    // on before the ROLLBACK below. One may come as the pass starts.
+    daemon.notices_within(Duration::ZERO);
+    let stuck = daemon.notices[reloaded..]
+        .iter()
+        .filter(|n| n.lines().any(|l| l == "WATCHDOG=1"))
+        .count();
+    assert!(stuck <= 1, "{stuck} pings while the loop was stuck");
 
     db.execute_batch("ROLLBACK").unwrap();
-    daemon.wait_notice("WATCHDOG=1", Duration::from_secs(5));
+    daemon.wait_notice("WATCHDOG=1", Duration::from_secs(15));
     assert!(daemon.stop().success());
 }
 
@@ -78,7 +76,10 @@ fn a_stalled_scheduler_loop_stops_pinging_the_watchdog() {
 fn without_a_watchdog_nothing_pings() {
     let env = Env::new("[[rule]]\nname = \"any\"\nremind = [\"0s\"]\n");
     let mut daemon = env.start();
-    let heard = daemon.notices_within(Duration::from_secs(2));
+    // The loop lives through a wait of two seconds and a pass: its reminder comes.
+    env.add("Ring back", "+2s", &[]);
+    env.smtp.wait_for(1, Duration::from_secs(10));
+    let heard = daemon.notices_within(Duration::ZERO);
     assert!(pings(&heard).is_empty(), "{heard:?}");
     assert!(daemon.stop().success());
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use common::{Env, Received, seconds_between, strict_rfc5322, system_time};
+use common::{Env, Received, from_epoch_ms, strict_rfc5322, system_time, wait_for_moment};
 
 fn to(mails: &[Received], address: &str) -> Vec<Received> {
     mails
@@ -92,17 +92,40 @@ fn an_open_commitment_past_its_update_time_tells_the_customer_exactly_once() {
         table.contains("Due time changes:") && table.contains("automatic update 1 of 1"),
         "{table}"
     );
-    std::thread::sleep(Duration::from_secs(4));
+    // An email left for the old due time would be waiting in the outbox, and a step
+    // left there would come due: the daemon is idle only once they are gone or sent.
+    env.wait_idle(Duration::from_secs(15));
     assert_eq!(
         env.smtp.messages().len(),
         2,
         "no reminder at the old due time"
     );
+    // The reminder for the old due time was taken back; the one planned instead
+    // follows the new due time.
+    let shown = env.show(id);
+    let old_due = system_time(&shown["revisions"][0]["old_due"]);
+    let reminds: Vec<_> = shown["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "remind")
+        .collect();
+    assert!(
+        reminds.iter().all(|s| s["state"] == "skipped"
+            || (s["state"] == "planned" && system_time(&s["fire_at"]) > old_due)),
+        "{shown:#}"
+    );
+    assert_eq!(
+        reminds.iter().filter(|s| s["state"] == "planned").count(),
+        1,
+        "{shown:#}"
+    );
     assert!(daemon.stop().success());
 
     // A restart sends nothing again.
-    let daemon = env.start();
-    std::thread::sleep(Duration::from_secs(3));
+    let mut daemon = env.start();
+    daemon.wait_first_pass(Duration::from_secs(10));
+    env.wait_idle(Duration::from_secs(10));
     assert_eq!(
         env.smtp.messages().len(),
         2,
@@ -158,10 +181,11 @@ fn a_delay_by_hand_tells_the_customer_once_with_the_reason() {
         "still waiting",
         "--no-notify",
     ]);
-    std::thread::sleep(Duration::from_secs(2));
+    env.wait_idle(Duration::from_secs(10));
     assert!(daemon.stop().success());
-    let daemon = env.start();
-    std::thread::sleep(Duration::from_secs(2));
+    let mut daemon = env.start();
+    daemon.wait_first_pass(Duration::from_secs(10));
+    env.wait_idle(Duration::from_secs(10));
     assert_eq!(
         env.smtp.messages().len(),
         1,
@@ -209,7 +233,7 @@ fn an_update_due_outside_business_hours_waits_until_they_open() {
     let got = env.smtp.wait_for(1, Duration::from_secs(10));
     assert_eq!(to(&got, "ana@example.com").len(), 1);
     assert!(
-        seconds_between(got[0].at, opens) > 2.0,
+        got[0].at < opens,
         "the owner's reminder came before opening"
     );
     let got = env.smtp.wait_for(3, Duration::from_secs(15));
@@ -217,15 +241,16 @@ fn an_update_due_outside_business_hours_waits_until_they_open() {
     assert!(daemon.stop().success());
 }
 
-/// The customer update of commitment `id` reached the customer once, within a second of
-/// `opens`, and its step shows it sent at or after opening.
+/// The customer update of commitment `id` reached the customer once, after `opens`,
+/// and its step shows it sent at or after opening. (How soon after opening: bench/run.sh
+/// windows.)
 fn assert_held_until_opening(env: &Env, id: i64, got: &[Received], opens: SystemTime) {
     let customer = to(got, "joe@example.org");
     assert_eq!(customer.len(), 1, "held until opening, then sent once");
-    let after_opening = seconds_between(opens, customer[0].at);
     assert!(
-        (0.0..=1.0).contains(&after_opening),
-        "sent {after_opening:.3}s after opening"
+        customer[0].at >= opens,
+        "sent before opening: {:?} < {opens:?}",
+        customer[0].at
     );
     let shown = env.show(id);
     let update = shown["timeline"]
@@ -241,27 +266,41 @@ fn assert_held_until_opening(env: &Env, id: i64, got: &[Received], opens: System
 
 #[test]
 fn catch_up_after_downtime_never_sends_a_customer_update_outside_business_hours() {
-    let (calendar, opens) = calendar_opening_in(Duration::from_secs(14));
+    let (calendar, opens) = calendar_opening_in(Duration::from_secs(11));
     let env = Env::with_calendar(&format!("{HELD_RULE}catch_up = \"send\"\n"), &calendar);
     env.write_config("daemon.toml", "[daemon]\nlate_after = \"1s\"\n");
     let daemon = env.start();
     let id = env.add("Quote for the new radiators", "+4s", &[]);
+    env.wait_planned(Duration::from_secs(10));
     assert!(daemon.stop().success());
     // The reminder (+2s) and the update (+3s) pass while the daemon is down; it comes
-    // back at +7s, still a week-night for the customer.
-    std::thread::sleep(Duration::from_secs(7));
-    let daemon = env.start();
+    // back 2 s after the later one, still a week-night for the customer.
+    let asked: i64 = env
+        .db()
+        .query_row("SELECT MAX(planned_at) FROM steps", [], |r| r.get(0))
+        .unwrap();
+    wait_for_moment(from_epoch_ms(asked) + Duration::from_secs(2));
+    let mut daemon = env.start();
     let got = env.smtp.wait_for(1, Duration::from_secs(5));
     assert_eq!(
         to(&got, "ana@example.com").len(),
         1,
         "the owner's catch-up is not held"
     );
-    let closed_for = opens
-        .duration_since(SystemTime::now())
-        .unwrap_or_default()
-        .saturating_sub(Duration::from_millis(500));
-    std::thread::sleep(closed_for);
+    daemon.wait_first_pass(Duration::from_secs(10));
+    // The daemon has decided about the update: it waits for opening.
+    let (state, fire_at): (String, i64) = env
+        .db()
+        .query_row(
+            "SELECT state, fire_at FROM steps WHERE commitment_id = ?1 AND kind = 'customer_update'",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(
+        from_epoch_ms(fire_at) >= opens && SystemTime::now() < opens,
+        "the update at {fire_at} ({state}), opening at {opens:?}"
+    );
     assert!(
         to(&env.smtp.messages(), "joe@example.org").is_empty(),
         "a customer update went out before business hours because of catch-up"
@@ -357,7 +396,7 @@ customer_update = { at = "-1s", extend_by = "1d" }
     ]);
     let id: i64 = out.trim().parse().unwrap();
     env.smtp.wait_for(3, Duration::from_secs(15));
-    std::thread::sleep(Duration::from_millis(500));
+    env.wait_idle(Duration::from_secs(10));
     let got = env.smtp.messages();
     assert_eq!(
         env.smtp.messages().len(),
@@ -424,7 +463,8 @@ fn a_dry_run_renders_and_records_but_sends_nothing() {
     );
     let daemon = env.start();
     let id = env.add("Quote", "+1s", &[]);
-    std::thread::sleep(Duration::from_secs(3));
+    env.wait_timeline_done(id, Duration::from_secs(10));
+    env.wait_idle(Duration::from_secs(10));
     assert!(env.smtp.messages().is_empty(), "a dry run sends nothing");
     let shown = env.show(id);
     let deliveries = shown["deliveries"].as_array().unwrap();

@@ -58,6 +58,8 @@ struct Inbox {
     rejected: Vec<String>,
     deferred: Vec<String>,
     stall: Option<Duration>,
+    /// Messages whose data arrived and that the stall holds unanswered.
+    stalling: usize,
 }
 
 #[derive(Clone)]
@@ -113,8 +115,13 @@ impl Handler for Session {
     }
 
     fn data_end(&mut self) -> Response {
-        let stall = self.inbox.0.lock().unwrap().stall;
+        let stall = {
+            let mut inbox = self.inbox.0.lock().unwrap();
+            inbox.stalling += inbox.stall.is_some() as usize;
+            inbox.stall
+        };
         if let Some(stall) = stall {
+            self.inbox.1.notify_all();
             std::thread::sleep(stall);
         }
         let (lock, ready) = &*self.inbox;
@@ -257,6 +264,45 @@ impl SmtpServer {
             inbox = ready.wait_timeout(inbox, left).unwrap().0;
         }
         inbox.messages.clone()
+    }
+
+    /// Waits until what arrived satisfies `done`; panics, naming `what`, after
+    /// `timeout`. Returns what arrived.
+    pub fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        done: impl Fn(&[Received]) -> bool,
+    ) -> Vec<Received> {
+        let (lock, ready) = &*self.inbox;
+        let deadline = Instant::now() + timeout;
+        let mut inbox = lock.lock().unwrap();
+        while !done(&inbox.messages) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "{what}: not within {timeout:?}; got {} messages",
+                inbox.messages.len()
+            );
+            inbox = ready.wait_timeout(inbox, left).unwrap().0;
+        }
+        inbox.messages.clone()
+    }
+
+    /// Waits until `count` messages are held by [`SmtpServer::stall`], their data
+    /// received and their answer not given; panics after `timeout`.
+    pub fn wait_stalled(&self, count: usize, timeout: Duration) {
+        let (lock, ready) = &*self.inbox;
+        let deadline = Instant::now() + timeout;
+        let mut inbox = lock.lock().unwrap();
+        while inbox.stalling < count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "{count} messages stalled within {timeout:?}"
+            );
+            inbox = ready.wait_timeout(inbox, left).unwrap().0;
+        }
     }
 }
 
@@ -495,6 +541,91 @@ port = {port}
     }
 }
 
+/// Waits until `probe` gives a value, looking every few milliseconds; panics, naming
+/// `what`, after `timeout`. For what no bell announces (a row, a file); the deadline is
+/// generous, not a measure of speed.
+pub fn wait_until<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Lets the wall clock reach `moment`: for a test that needs time to pass while no
+/// daemon runs (downtime), where there is no event to wait for.
+pub fn wait_for_moment(moment: SystemTime) {
+    if let Ok(left) = moment.duration_since(SystemTime::now()) {
+        std::thread::sleep(left);
+    }
+}
+
+/// Milliseconds since the Unix epoch, as the store keeps times.
+pub fn epoch_ms(at: SystemTime) -> i64 {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// The moment `ms` milliseconds after the Unix epoch.
+pub fn from_epoch_ms(ms: i64) -> SystemTime {
+    std::time::UNIX_EPOCH + Duration::from_millis(ms as u64)
+}
+
+impl Env {
+    /// Waits until the daemon has nothing left to do now: every change planned, no
+    /// email waiting in the outbox, no step whose time has come still planned or
+    /// queued. What has not been sent by then was decided against; panics after
+    /// `timeout`.
+    pub fn wait_idle(&self, timeout: Duration) {
+        let db = self.db();
+        wait_until("the daemon's work done", timeout, || {
+            let busy: i64 = db
+                .query_row(
+                    "SELECT (SELECT COUNT(*) FROM changes)
+                          + (SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'waiting'))
+                          + (SELECT COUNT(*) FROM steps
+                             WHERE state IN ('planned', 'queued') AND fire_at <= ?1)",
+                    [epoch_ms(SystemTime::now())],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            (busy == 0).then_some(())
+        });
+    }
+
+    /// Waits until no step of commitment `id` is planned or queued any more: each was
+    /// sent, failed or skipped. Panics after `timeout`.
+    pub fn wait_timeline_done(&self, id: i64, timeout: Duration) {
+        let db = self.db();
+        wait_until("every step of the timeline done", timeout, || {
+            let open: i64 = db
+                .query_row(
+                    "SELECT COUNT(*) FROM steps
+                     WHERE commitment_id = ?1 AND state IN ('planned', 'queued')",
+                    [id],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            (open == 0).then_some(())
+        });
+    }
+
+    /// Waits until every change written to the store so far has been planned.
+    pub fn wait_planned(&self, timeout: Duration) {
+        let db = self.db();
+        wait_until("every change planned", timeout, || {
+            let queued: i64 = db
+                .query_row("SELECT COUNT(*) FROM changes", [], |r| r.get(0))
+                .unwrap();
+            (queued == 0).then_some(())
+        });
+    }
+}
+
 /// A running `followup run`, stopped with SIGTERM when dropped.
 pub struct Daemon {
     child: Option<Child>,
@@ -581,13 +712,22 @@ impl Daemon {
         }
     }
 
-    /// Every notify message that arrives within `window`, with its arrival time.
+    /// Every notify message that arrives within `window`, with its arrival time; with
+    /// a zero window, those already waiting in the socket.
     pub fn notices_within(&mut self, window: Duration) -> Vec<(Instant, String)> {
         let deadline = Instant::now() + window;
         let mut got = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
+                self.notify.set_nonblocking(true).unwrap();
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = self.notify.recv(&mut buf) {
+                    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    self.notices.push(text.clone());
+                    got.push((Instant::now(), text));
+                }
+                self.notify.set_nonblocking(false).unwrap();
                 return got;
             }
             self.notify.set_read_timeout(Some(left)).unwrap();
@@ -600,9 +740,47 @@ impl Daemon {
         }
     }
 
+    /// The first status line after the start, sent once the first planning pass is
+    /// over: whatever was due at the start has been dealt with (queued, skipped or
+    /// made up) by then. Panics after `timeout`.
+    pub fn wait_first_pass(&mut self, timeout: Duration) -> String {
+        let passed = |text: &str| {
+            text.lines()
+                .any(|l| l.starts_with("STATUS=") && !l.starts_with("STATUS=serving"))
+        };
+        if let Some(seen) = self.notices.iter().find(|n| passed(n)) {
+            return seen.clone();
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let text = self.wait_notice("STATUS=", left);
+            if passed(&text) {
+                return text;
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit; panics if the process is still there after
+    /// `timeout`.
+    pub fn stop_within(mut self, timeout: Duration) -> std::process::ExitStatus {
+        self.signal("TERM");
+        let child = self.child.as_mut().unwrap();
+        let status = wait_until("the daemon's exit after SIGTERM", timeout, || {
+            child.try_wait().unwrap()
+        });
+        self.child = None;
+        status
+    }
+
     /// What the daemon has logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The file the daemon logs to; it stays after the daemon is gone.
+    pub fn log_path(&self) -> PathBuf {
+        self.log.clone()
     }
 
     /// The process id.
