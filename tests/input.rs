@@ -4,7 +4,7 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rusqlite::OptionalExtension as _;
 
@@ -110,22 +110,15 @@ fn a_row_another_program_writes_with_a_dotless_domain_is_quarantined_and_the_res
     .unwrap();
     let got = env.smtp.wait_for(1, Duration::from_secs(20));
     assert!(got[0].subject().contains("Quote"), "{}", got[0].subject());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let reason: String = loop {
-        let found = db
-            .query_row(
-                "SELECT reason FROM problems WHERE commitment_id = 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .unwrap();
-        match found {
-            Some(reason) => break reason,
-            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            None => panic!("row 1 was never quarantined"),
-        }
-    };
+    let reason: String = common::wait_until("row 1 quarantined", Duration::from_secs(20), || {
+        db.query_row(
+            "SELECT reason FROM problems WHERE commitment_id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .unwrap()
+    });
     assert!(
         reason.contains("customer: 'team@hughes' has no dot in its domain"),
         "{reason}"

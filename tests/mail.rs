@@ -7,33 +7,30 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Env, SmtpServer};
 
+/// The contents of the `.eml` files in `dir` now, sorted.
+fn eml_files(dir: &Path) -> Vec<String> {
+    let mut found: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    found.sort();
+    found
+}
+
 /// Waits until `dir` holds at least `count` `.eml` files; returns their contents.
 fn wait_for_files(dir: &Path, count: usize, timeout: Duration) -> Vec<String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let mut found: Vec<String> = std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-            .map(|e| std::fs::read_to_string(e.path()).unwrap())
-            .collect();
-        if found.len() >= count {
-            found.sort();
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {count} messages in {} within {timeout:?}",
-            found.len(),
-            dir.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let what = format!("{count} messages in {}", dir.display());
+    common::wait_until(&what, timeout, || {
+        let found = eml_files(dir);
+        (found.len() >= count).then_some(found)
+    })
 }
 
 /// Points the installation at a sendmail script: `script`, where `$SENT` is a directory
@@ -80,15 +77,11 @@ fn an_address_sendmail_refuses_fails_at_once_and_the_other_mail_goes_out() {
     let bad = env.add_for("Bad <bad@example.org>", "For the bad address", "+1s");
     let good = env.add("For the good customer", "+1s", &[]);
     // The notice of the failure reaches the owner without waiting for any retry.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let notice = loop {
-        let files = wait_for_files(&sent, 1, Duration::from_secs(20));
-        if let Some(notice) = files.iter().find(|f| f.contains("Subject: Not delivered")) {
-            break notice.clone();
-        }
-        assert!(Instant::now() < deadline, "no failure notice: {files:#?}");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let notice = common::wait_until("a failure notice", Duration::from_secs(20), || {
+        eml_files(&sent)
+            .into_iter()
+            .find(|f| f.contains("Subject: Not delivered"))
+    });
     assert!(notice.starts_with("-i -f followup@example.com -- ana@example.com\n"));
     assert!(notice.contains("bad@example.org"), "{notice}");
     let shown = env.show(bad);
@@ -106,11 +99,11 @@ fn an_address_sendmail_refuses_fails_at_once_and_the_other_mail_goes_out() {
         "{error}"
     );
     let files = wait_for_files(&sent, 1, Duration::from_secs(20));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while env.show(good)["deliveries"][0]["state"] != "sent" {
-        assert!(Instant::now() < deadline, "{:#}", env.show(good));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_until(
+        "the good customer's update recorded as sent",
+        Duration::from_secs(20),
+        || (env.show(good)["deliveries"][0]["state"] == "sent").then_some(()),
+    );
     assert!(
         wait_for_files(&sent, files.len(), Duration::from_secs(1))
             .iter()
@@ -148,15 +141,15 @@ fn a_login_over_a_plain_connection_to_a_relay_that_wants_starttls_says_to_use_it
     // The daemon records the same words on the email that waits.
     let daemon = env.start();
     let id = env.add("Send the quote", "+1s", &[]);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let error = loop {
-        let shown = env.show(id);
-        if let Some(error) = shown["deliveries"][0]["last_error"].as_str() {
-            break error.to_string();
-        }
-        assert!(Instant::now() < deadline, "{shown:#}");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let error = common::wait_until(
+        "an error recorded on the email",
+        Duration::from_secs(20),
+        || {
+            env.show(id)["deliveries"][0]["last_error"]
+                .as_str()
+                .map(str::to_string)
+        },
+    );
     assert!(error.contains("tls = \"starttls\""), "{error}");
     assert!(daemon.stop().success());
 }
@@ -215,18 +208,15 @@ fi
     let sent = sendmail_script(&env, &format!("{script}{KEEP}"));
     let daemon = env.start();
     let id = env.add("Refused title", "+1s", &[]);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let digest = loop {
-        let files = wait_for_files(&sent, 0, Duration::from_secs(1));
-        if let Some(digest) = files
-            .iter()
-            .find(|f| f.contains("EMAILS TO YOU THAT COULD NOT BE DELIVERED"))
-        {
-            break digest.clone();
-        }
-        assert!(Instant::now() < deadline, "no digest listing the failure");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let digest = common::wait_until(
+        "a digest listing the failure",
+        Duration::from_secs(20),
+        || {
+            eml_files(&sent)
+                .into_iter()
+                .find(|f| f.contains("EMAILS TO YOU THAT COULD NOT BE DELIVERED"))
+        },
+    );
     let parsed = mail_parser::MessageParser::default()
         .parse(digest.as_bytes())
         .unwrap();

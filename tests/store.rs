@@ -3,8 +3,8 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
 
 use common::{Env, binary};
 
@@ -36,10 +36,23 @@ fn a_due_time_written_as_unix_seconds_is_planned_and_reminded() {
     assert!(daemon.stop().success());
 }
 
-/// Runs `followup run` on `env`'s store and waits up to `timeout` for it to exit; `None`
-/// (after killing it) if it was still running then.
-fn run_expecting_exit(env: &Env, timeout: Duration) -> Option<Output> {
-    let mut child = Command::new(binary())
+/// A child process that is killed and reaped if it is dropped still running, as when a
+/// wait for its exit fails the test.
+struct KilledOnDrop(Option<Child>);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs `followup run` on `env`'s store and waits up to `timeout` for it to exit;
+/// panics, naming `what`, if it is still running then (and kills it).
+fn run_expecting_exit(env: &Env, what: &str, timeout: Duration) -> Output {
+    let child = Command::new(binary())
         .arg("--config")
         .arg(env.config_dir())
         .arg("run")
@@ -48,25 +61,22 @@ fn run_expecting_exit(env: &Env, timeout: Duration) -> Option<Output> {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + timeout;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() >= deadline {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some(child.wait_with_output().unwrap())
+    let mut running = KilledOnDrop(Some(child));
+    common::wait_until(what, timeout, || {
+        running.0.as_mut().unwrap().try_wait().unwrap()
+    });
+    running.0.take().unwrap().wait_with_output().unwrap()
 }
 
 #[test]
 fn a_second_daemon_on_one_store_refuses_to_start_and_names_the_first() {
     let env = Env::new(NOW_RULE);
     let first = env.start();
-    let Some(second) = run_expecting_exit(&env, Duration::from_secs(20)) else {
-        panic!("a second daemon kept running on the same store");
-    };
+    let second = run_expecting_exit(
+        &env,
+        "the exit of a second daemon on the same store",
+        Duration::from_secs(20),
+    );
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(!second.status.success(), "{stderr}");
     assert!(

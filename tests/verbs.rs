@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::Env;
 
@@ -25,20 +25,13 @@ fn failed(env: &Env, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Waits until `ready` holds for the commitment's `show --format json`; panics after 20 s.
+/// Waits until `ready` holds for the commitment's `show --format json`; panics, naming
+/// `what`, after 20 s.
 fn wait_shown(env: &Env, id: i64, what: &str, ready: impl Fn(&serde_json::Value) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let shown = env.show(id);
-        if ready(&shown) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no {what} within 20 s: {shown:#}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let what = format!("a {what} in `show` of commitment {id}");
+    common::wait_until(&what, Duration::from_secs(20), || {
+        ready(&env.show(id)).then_some(())
+    });
 }
 
 #[test]
