@@ -597,20 +597,23 @@ impl Env {
         });
     }
 
-    /// Waits until no step of commitment `id` is planned or queued any more: each was
-    /// sent, failed or skipped. Panics after `timeout`.
+    /// Waits until commitment `id` has been planned (it has steps and no change of it
+    /// waits) and no step of it is planned or queued any more: each was sent, failed or
+    /// skipped. Panics after `timeout`.
     pub fn wait_timeline_done(&self, id: i64, timeout: Duration) {
         let db = self.db();
         wait_until("every step of the timeline done", timeout, || {
-            let open: i64 = db
+            let (steps, open, waiting): (i64, i64, i64) = db
                 .query_row(
-                    "SELECT COUNT(*) FROM steps
-                     WHERE commitment_id = ?1 AND state IN ('planned', 'queued')",
+                    "SELECT (SELECT COUNT(*) FROM steps WHERE commitment_id = ?1),
+                            (SELECT COUNT(*) FROM steps
+                             WHERE commitment_id = ?1 AND state IN ('planned', 'queued')),
+                            (SELECT COUNT(*) FROM changes WHERE commitment_id = ?1)",
                     [id],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .unwrap();
-            (open == 0).then_some(())
+            (steps > 0 && open == 0 && waiting == 0).then_some(())
         });
     }
 
