@@ -490,24 +490,16 @@ port = {port}
 
     /// `followup add` with the given due time and extra flags; returns the id.
     pub fn add(&self, title: &str, due: &str, extra: &[&str]) -> i64 {
-        let mut args = vec![
-            "add",
-            "--title",
-            title,
-            "--owner",
-            "Ana Ruiz <ana@example.com>",
-            "--customer",
-            "Joe Mensah <joe@example.org>",
-            "--due",
-            due,
-        ];
-        args.extend_from_slice(extra);
-        self.cli_ok(&args).trim().parse().unwrap()
+        self.add_to("Joe Mensah <joe@example.org>", title, due, extra)
     }
 
     /// `followup add` of a promise to `customer`, owned by Ana Ruiz; returns the id.
     pub fn add_for(&self, customer: &str, title: &str, due: &str) -> i64 {
-        let args = [
+        self.add_to(customer, title, due, &[])
+    }
+
+    fn add_to(&self, customer: &str, title: &str, due: &str, extra: &[&str]) -> i64 {
+        let mut args = vec![
             "add",
             "--title",
             title,
@@ -518,6 +510,7 @@ port = {port}
             "--due",
             due,
         ];
+        args.extend_from_slice(extra);
         self.cli_ok(&args).trim().parse().unwrap()
     }
 
