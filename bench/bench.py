@@ -18,7 +18,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 
-from harness import ROOT, Daemon, Proc, Scratch, Sink, now_ms, percentile
+from harness import ROOT, ClockSteps, Daemon, Proc, Scratch, Sink, now_ms, percentile
 from windows import windows
 
 SENT = "SELECT count(*) FROM deliveries WHERE state = 'sent'"
@@ -179,10 +179,20 @@ def catch_up(results, per_message, count=100_000):
 
 def idle(results, count=1_000_000, window=60, settle=15):
     """A store of 1,000,000 open commitments, nothing due for an hour: time to READY, then
-    a minute of the daemon's CPU, wake-ups and memory, without and with a watchdog."""
+    a minute of the daemon's CPU, wake-ups and memory, without and with a watchdog. Each
+    change of the host's wall clock in that minute wakes the daemon once (its alarm's
+    timerfd reports it); the changes are counted beside it, with the daemon's log lines
+    for those it judged worth a look again (1 s or more)."""
     print("start and idle (preparing 1,000,000 commitments)", flush=True)
     sink = Sink()
     scratch = Scratch("idle", sink.port)
+    # The daemon logs a clock change it acts on at info level.
+    config = os.path.join(scratch.config, "followup.toml")
+    with open(config) as f:
+        text = f.read()
+    with open(config, "w") as f:
+        f.write(text.replace('level = "warn"', 'level = "info"'))
+    log = os.path.join(scratch.dir, "daemon.log")
     daemon = Daemon(scratch)
     try:
         daemon.wait_ready()
@@ -203,13 +213,21 @@ def idle(results, count=1_000_000, window=60, settle=15):
                             f"{ready:.2f} s", "<= 2 s", ready <= 2)
             time.sleep(settle)
             proc = Proc(daemon.pid)
+            logged = os.path.getsize(log)
+            clock = ClockSteps()
             cpu0, switches0, since = proc.cpu_seconds(), proc.switches(), time.monotonic()
             time.sleep(window)
             cpu1, switches1 = proc.cpu_seconds(), proc.switches()
+            steps = clock.stop()
             rss, peak = proc.memory()
             pings = daemon.count("WATCHDOG=1", since)
+            with open(log) as f:
+                f.seek(logged)
+                changed = f.read().count("the wall clock changed")
         finally:
             daemon.stop()
+        jumps = sum(1 for ms in steps if abs(ms) >= 1000)
+        largest = max((abs(ms) for ms in steps), default=0)
         wakeups = sum(n - switches0.get(tid, 0) for tid, n in switches1.items())
         gone = len(set(switches0) - set(switches1))
         cpu = cpu1 - cpu0
@@ -223,6 +241,14 @@ def idle(results, count=1_000_000, window=60, settle=15):
             results.add("idle, watchdog 20 s", f"wake-ups in {window} s / WATCHDOG=1 pings sent",
                         f"{wakeups} / {pings}", "pings only", wakeups <= pings)
             results.add("idle, watchdog 20 s", f"CPU in {window} s", f"{cpu:.2f} s", "<= 0.1 s", cpu <= 0.1)
+        label = "idle" if watchdog is None else "idle, watchdog 20 s"
+        results.add(label, f"host clock changes in {window} s (timerfd ECANCELED; largest)",
+                    f"{len(steps)} ({largest:.1f} ms)")
+        results.add(label, f"\"the wall clock changed\" log lines in {window} s",
+                    f"{changed}", f"<= {jumps} (changes of 1 s or more)", changed <= jumps)
+        if steps:
+            results.note(f"{label}: the host changed the wall clock {len(steps)} times in the window; "
+                         f"each change wakes the daemon, so its wake-ups are not all its own")
         if gone:
             results.note(f"idle: {gone} threads ended during the window; their switches are not counted")
     sink.stop()

@@ -6,8 +6,10 @@ postfix's test tools.
 """
 
 import ctypes
+import errno
 import os
 import re
+import select
 import signal
 import socket
 import sqlite3
@@ -299,3 +301,55 @@ def percentile(values, p):
         return float("nan")
     k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
     return ordered[k]
+
+
+TFD_CLOEXEC = 0o2000000
+TFD_TIMER_ABSTIME = 1
+TFD_TIMER_CANCEL_ON_SET = 2
+
+
+class ClockSteps:
+    """Counts how often the host sets the wall clock while it runs: a timerfd on
+    CLOCK_REALTIME armed years ahead with TFD_TIMER_CANCEL_ON_SET fails each read with
+    ECANCELED after a change, as the daemon's alarm does. The size of each change is
+    how far the wall clock moved against the monotonic clock."""
+
+    def __init__(self):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        self.fd = libc.timerfd_create(0, TFD_CLOEXEC)  # CLOCK_REALTIME
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "timerfd_create")
+        far = struct.pack("llll", 0, 0, int(time.time()) + 10 * 365 * 86400, 0)
+        if libc.timerfd_settime(self.fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, far, None) < 0:
+            raise OSError(ctypes.get_errno(), "timerfd_settime")
+        self.steps = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._count, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def _offset():
+        return time.time_ns() - time.monotonic_ns()
+
+    def _count(self):
+        poll = select.poll()
+        poll.register(self.fd, select.POLLIN)
+        before = self._offset()
+        while not self.stopping.is_set():
+            if not poll.poll(100):
+                continue
+            try:
+                os.read(self.fd, 8)
+            except OSError as e:
+                if e.errno != errno.ECANCELED:
+                    raise
+                after = self._offset()
+                self.steps.append((after - before) / 1e6)
+                before = after
+
+    def stop(self):
+        """The changes seen (ms each, signed), once the counting has stopped."""
+        self.stopping.set()
+        self.thread.join()
+        os.close(self.fd)
+        return self.steps
