@@ -42,4 +42,5 @@ pub mod planner;
 pub mod rule;
 pub mod scheduler;
 pub mod store;
+pub mod web;
 pub mod when;

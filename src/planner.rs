@@ -55,9 +55,12 @@ pub enum StepKind {
     CheckIn,
     /// The owner hears that an email to someone else failed for good.
     DeliveryFailed,
+    /// The owner is asked, before an automatic customer update goes, whether to send it
+    /// now, hold it or change it (`customer_update.ask_owner`).
+    AskOwner,
 }
 
-const STEP_KINDS: [StepKind; 8] = [
+const STEP_KINDS: [StepKind; 9] = [
     StepKind::Remind,
     StepKind::Overdue,
     StepKind::CustomerUpdate,
@@ -66,6 +69,7 @@ const STEP_KINDS: [StepKind; 8] = [
     StepKind::Escalate,
     StepKind::CheckIn,
     StepKind::DeliveryFailed,
+    StepKind::AskOwner,
 ];
 
 impl StepKind {
@@ -80,6 +84,7 @@ impl StepKind {
             StepKind::Escalate => "escalate",
             StepKind::CheckIn => "check_in",
             StepKind::DeliveryFailed => "delivery_failed",
+            StepKind::AskOwner => "ask_owner",
         }
     }
 
@@ -92,12 +97,18 @@ impl StepKind {
     /// leave at it: emails to the owner or the team only, whose queueing changes nothing
     /// else. A customer's email waits for their business hours and an automatic update
     /// moves the due time, so both are composed when their time has come.
-    pub const AHEAD: [StepKind; 4] = [
+    pub const AHEAD: [StepKind; 5] = [
         StepKind::Remind,
         StepKind::Overdue,
         StepKind::Alert,
         StepKind::Escalate,
+        StepKind::AskOwner,
     ];
+
+    /// The owner's own reminders, which a snooze holds back.
+    pub fn is_reminder(self) -> bool {
+        matches!(self, StepKind::Remind | StepKind::Overdue)
+    }
 }
 
 impl fmt::Display for StepKind {
@@ -181,6 +192,10 @@ pub enum SkipCode {
     CatchUp,
     /// `[mail] dry_run` is on: rendered and recorded, not sent.
     DryRun,
+    /// An owner reminder whose time fell while the owner had snoozed reminders.
+    Snoozed,
+    /// A customer update the owner held back.
+    Held,
 }
 
 impl SkipCode {
@@ -192,6 +207,8 @@ impl SkipCode {
             SkipCode::Closed => "closed",
             SkipCode::CatchUp => "catch_up",
             SkipCode::DryRun => "dry_run",
+            SkipCode::Snoozed => "snoozed",
+            SkipCode::Held => "held",
         }
     }
 
@@ -233,6 +250,14 @@ pub struct History {
     /// When the commitment was recorded as already late (`add --overdue`): the steps
     /// after the due time count from here rather than being skipped as past.
     pub late_from: Option<Timestamp>,
+    /// The owner's reminders are snoozed until then, and why, for people: who
+    /// snoozed them and how (`until tomorrow 09:00, by ana@example.com by email link`).
+    pub snoozed: Option<(Timestamp, String)>,
+    /// Customer updates (by step key, `customer_update#N`) the owner held back, each
+    /// with the words for people (who, when, why).
+    pub held: Vec<(String, String)>,
+    /// Customer updates (by step key) the owner asked to send at once, and when.
+    pub send_now: Vec<(String, Timestamp)>,
 }
 
 /// The timeline of `commitment` under `rule`, given its `history`:

@@ -6,8 +6,8 @@
 //! problem found is returned, each as `FILE:LINE:COL: message` in file and line order,
 //! so one `check-config` run lists them all.
 //!
-//! Merging: files are read in file-name order. `[store]`, `[calendar]`, `[mail]` and
-//! `[log]` may each appear in one file only; `[[rule]]` blocks from all files add up. A
+//! Merging: files are read in file-name order. `[store]`, `[calendar]`, `[mail]`, `[web]`
+//! and `[log]` may each appear in one file only; `[[rule]]` blocks from all files add up. A
 //! table left out everywhere (or no `[[rule]]` at all) takes its value from the defaults
 //! built into the binary, which are the shipped `config/followup.toml`.
 
@@ -17,6 +17,7 @@ pub mod mail;
 mod read;
 mod rules;
 mod sections;
+mod web;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub use mail::{
 };
 pub use sections::LogLevel;
 use sections::{FileConfig, RuleSection};
+pub use web::{DEFAULT_LISTEN, WebSettings};
 
 /// The defaults built into the binary: the shipped `config/followup.toml`.
 pub const EMBEDDED_DEFAULTS: &str = include_str!("../../config/followup.toml");
@@ -57,6 +59,8 @@ pub struct Config {
     pub schedules: Vec<crate::jobs::Schedule>,
     /// `[report]`.
     pub report: ReportSettings,
+    /// `[web]`: the pages behind the links in mail; `None` when turned off.
+    pub web: Option<WebSettings>,
     /// `[[rule]]` blocks in match order.
     pub rules: Vec<Rule>,
     /// `[log] level`: the daemon's log level.
@@ -283,6 +287,13 @@ fn build(
             )),
         }
     }
+    let web = match single("web", &parsed, |c| c.web.as_ref(), errors) {
+        Some(l) => web::check(&l.value, l.file, l.source, errors),
+        None => match &defaults.web {
+            Some(section) => web::check(section.get_ref(), embedded, EMBEDDED_DEFAULTS, errors),
+            None => None,
+        },
+    };
     let log_level = single("log", &parsed, |c| c.log.as_ref(), errors)
         .map(|l| l.value)
         .or_else(|| default_of(&defaults.log))
@@ -336,6 +347,7 @@ fn build(
         daemon,
         schedules: jobs::schedules(&parsed, &calendar_zone_name, errors),
         report: jobs::report(&parsed, errors),
+        web,
         rules,
         log_level,
         templates: Arc::new(Templates::builtin()),

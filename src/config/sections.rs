@@ -33,6 +33,7 @@ pub(crate) struct FileConfig {
     pub log: Option<Spanned<LogSection>>,
     pub daemon: Option<Spanned<DaemonSection>>,
     pub report: Option<Spanned<ReportSection>>,
+    pub web: Option<Spanned<super::web::WebSection>>,
     #[serde(default)]
     pub rule: Vec<Spanned<RuleSection>>,
     #[serde(default)]

@@ -154,6 +154,7 @@ impl Situation<'_> {
                     })
                     .collect()
             }
+            StepKind::AskOwner => Err(RenderError::Missing("the owner's say".into())),
             StepKind::DeliveryFailed => {
                 let failure = self
                     .failure
@@ -199,6 +200,7 @@ pub fn writes_to_customer(kind: StepKind, rule: &Rule) -> bool {
         | StepKind::Overdue
         | StepKind::Alert
         | StepKind::Escalate
+        | StepKind::AskOwner
         | StepKind::DeliveryFailed => false,
     }
 }

@@ -503,6 +503,7 @@ fn automatic_updates_stop_at_the_cap() {
         notices: vec![],
         failures: vec![],
         late_from: None,
+        ..History::default()
     };
     let steps = super::plan(&c, &full_rule(), &calendar("Europe/London"), &once);
     assert_eq!(
@@ -514,6 +515,7 @@ fn automatic_updates_stop_at_the_cap() {
         notices: vec![],
         failures: vec![],
         late_from: None,
+        ..History::default()
     };
     let steps = super::plan(&c, &full_rule(), &calendar("Europe/London"), &twice);
     assert!(of_kind(&steps, StepKind::CustomerUpdate).is_empty());
@@ -530,6 +532,7 @@ fn each_delay_recorded_by_hand_gets_one_notice_in_business_hours() {
         ],
         failures: vec![],
         late_from: None,
+        ..History::default()
     };
     let steps = super::plan(&c, &full_rule(), &calendar("Europe/London"), &history);
     let notices = of_kind(&steps, StepKind::DelayNotice);

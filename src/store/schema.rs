@@ -214,6 +214,24 @@ ALTER TABLE revisions ADD COLUMN undone_at INTEGER;
 CREATE INDEX revisions_step ON revisions(step_id) WHERE step_id IS NOT NULL;
 "#;
 
+/// Version 10: every action a person takes is a revision that says who and how.
+/// `action` names it (`delay`, `edit`, `done`, `cancel`, `snooze`, `hold`, `send_now`,
+/// `update` for the daemon's automatic update; NULL in rows older than this version,
+/// which are moves or edits), `actor` who took it (the address a link was sent to, or
+/// the user who ran the command; NULL for the daemon), `via` how (`cli`, `web`,
+/// `daemon`). A hold or a send-now names the customer update's step by its key
+/// (`step_key`), a snooze its end (`until_at`, Unix milliseconds). A commitment's
+/// reminders to its owner are snoozed until `snoozed_until` (Unix milliseconds).
+const V10: &str = r#"
+ALTER TABLE revisions ADD COLUMN action TEXT;
+ALTER TABLE revisions ADD COLUMN actor TEXT;
+ALTER TABLE revisions ADD COLUMN via TEXT;
+ALTER TABLE revisions ADD COLUMN step_key TEXT;
+ALTER TABLE revisions ADD COLUMN until_at INTEGER;
+ALTER TABLE commitments ADD COLUMN snoozed_until INTEGER
+    CHECK (snoozed_until IS NULL OR typeof(snoozed_until) = 'integer');
+"#;
+
 /// Every migration in order; the store runs the ones a file has not had yet.
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -226,6 +244,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V7),
         M::up(V8),
         M::up(V9),
+        M::up(V10),
     ])
 }
 

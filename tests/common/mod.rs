@@ -415,6 +415,9 @@ path = "{db}"
 from = "Followup <followup@example.com>"
 transport = "smtp"
 
+[web]
+listen = "127.0.0.1:0"
+
 [mail.smtp]
 host = "127.0.0.1"
 port = {port}
