@@ -520,7 +520,7 @@ fn print_shown(config: &Config, shown: &Shown) {
                     vec![
                         format!("  {}", cal.display(r.created_at)),
                         r.source.clone(),
-                        super::edit::describe(change),
+                        crate::actions::describe(change),
                     ]
                 })
             })
