@@ -372,14 +372,8 @@ pub fn delay(config: &Config, args: DelayArgs) -> anyhow::Result<()> {
     }
     let store = open(config)?;
     let id = args.target.resolve(&store)?;
-    let (_, commitment) = checked(&store, config, id)?;
-    let zone = commitment
-        .timezone
-        .clone()
-        .unwrap_or_else(|| config.calendar.zone().clone());
     let now = Timestamp::now();
-    let until = parse_when(&args.until, now, &zone, &config.calendar)
-        .map_err(|e| anyhow::anyhow!("--until: {e}"))?;
+    let until = until_for(&store, config, id, &args.until, now)?;
     let outcome = actions::delay(
         &store,
         config,
@@ -392,6 +386,21 @@ pub fn delay(config: &Config, args: DelayArgs) -> anyhow::Result<()> {
     );
     say(config, id, acted(outcome)?);
     Ok(())
+}
+
+/// The time `--until` gives for commitment `id`, read in the commitment's zone.
+pub(super) fn until_for(
+    store: &Store,
+    config: &Config,
+    id: i64,
+    text: &str,
+    now: Timestamp,
+) -> anyhow::Result<Timestamp> {
+    let (_, commitment) = checked(store, config, id)?;
+    let zone = commitment
+        .timezone
+        .unwrap_or_else(|| config.calendar.zone().clone());
+    parse_when(text, now, &zone, &config.calendar).map_err(|e| anyhow::anyhow!("--until: {e}"))
 }
 
 /// Appends a note, or sets the reason the customer is given.
