@@ -28,8 +28,8 @@ pub struct CommitmentState {
     pub rule: Option<String>,
     /// The next customer update still planned, if any.
     pub next_update: Option<UpdateStep>,
-    /// Until when the owner's reminders are snoozed, if they are and that is ahead of
-    /// the last planning.
+    /// Until when the owner's reminders are snoozed, if a snooze was set (its end may
+    /// have passed).
     pub snoozed_until: Option<Timestamp>,
     /// What closed it, if it is closed.
     pub closed: Option<Earlier>,
