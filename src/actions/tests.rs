@@ -540,3 +540,63 @@ fn edit_and_reason_record_who_and_how() {
     .unwrap_err();
     assert!(err.to_string().starts_with("nothing to change"), "{err}");
 }
+
+#[test]
+fn an_update_sent_at_the_owners_request_says_it_was_sent() {
+    let f = Fixture::new().with_update();
+    acted(
+        send_now(
+            &f.store,
+            &f.config,
+            f.id,
+            "customer_update#1",
+            &ana(),
+            f.now,
+        )
+        .unwrap(),
+    );
+    let step = f.store.steps_of(f.id).unwrap().remove(0);
+    f.store.queue_step(step.id, false, f.now).unwrap();
+    let earlier = already(
+        hold(
+            &f.store,
+            &f.config,
+            f.id,
+            "customer_update#1",
+            "why",
+            &ana(),
+            f.now,
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        (earlier.action.as_str(), earlier.via.as_deref()),
+        ("sent", Some("daemon"))
+    );
+    assert!(
+        earlier
+            .describe(&f.config.calendar)
+            .ends_with("(automatically)"),
+        "{earlier:?}"
+    );
+}
+
+#[test]
+fn a_snooze_another_program_wrote_has_words_that_say_only_until_when() {
+    let f = Fixture::new();
+    let until = at("2026-12-02T09:00:00Z");
+    acted(snooze(&f.store, &f.config, f.id, until, &ana(), f.now).unwrap());
+    let other = at("2026-12-02T12:00:00Z");
+    rusqlite::Connection::open(f.store.path())
+        .unwrap()
+        .execute(
+            "UPDATE commitments SET snoozed_until = ?2 WHERE id = ?1",
+            rusqlite::params![f.id, other.as_millisecond()],
+        )
+        .unwrap();
+    let history = f.store.history(f.id).unwrap();
+    assert_eq!(
+        history.snoozed,
+        Some((other, "snoozed until Wed 2 Dec 2026 12:00 UTC".to_string()))
+    );
+}

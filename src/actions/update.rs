@@ -192,28 +192,32 @@ fn update_to_decide(
         r.step_key.as_deref() == Some(step_key)
             && matches!(r.action.as_deref(), Some("hold" | "send_now"))
     });
-    if let Some(revision) = decided {
-        return Ok(Err(Earlier::from_revision(revision)));
-    }
-    let Some(step) = store.steps_of(id)?.into_iter().find(|s| s.key == step_key) else {
-        return Err(ActionError::Field {
+    let step = store.steps_of(id)?.into_iter().find(|s| s.key == step_key);
+    let ended = |step: StepRecord, action: &str| Earlier {
+        action: action.to_string(),
+        at: Some(step.updated_at),
+        who: None,
+        via: Some("daemon".to_string()),
+        detail: step.reason,
+    };
+    // An update sent says so even when the owner asked for it: that is the news. A
+    // held one is skipped, and the hold says more than the skip.
+    match (step, decided) {
+        (Some(step), _) if matches!(step.state.as_str(), "queued" | "sent") => {
+            Ok(Err(ended(step, "sent")))
+        }
+        (_, Some(revision)) => Ok(Err(Earlier::from_revision(revision))),
+        (Some(step), None) if step.state == "planned" => Ok(Ok(step)),
+        (Some(step), None) => {
+            let state = step.state.clone();
+            Ok(Err(ended(step, &state)))
+        }
+        (None, None) => Err(ActionError::Field {
             field: "update",
             problem: format!(
                 "{number}: commitment {id} has no customer update {number} planned \
                  (`followup show {id}` lists its timeline)"
             ),
-        });
-    };
-    let ended = match step.state.as_str() {
-        "planned" => return Ok(Ok(step)),
-        "queued" | "sent" => "sent",
-        other => other,
-    };
-    Ok(Err(Earlier {
-        action: ended.to_string(),
-        at: Some(step.updated_at),
-        who: None,
-        via: Some("daemon".to_string()),
-        detail: step.reason,
-    }))
+        }),
+    }
 }
