@@ -98,6 +98,7 @@ pub fn preview(config: &Config, target: &super::target::Target) -> anyhow::Resul
             command: &config.command,
             update: update.as_ref(),
             failure: None,
+            links: None,
             now: step.fire_at,
         };
         match situation.emails() {

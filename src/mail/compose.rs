@@ -13,6 +13,7 @@ use crate::commitment::Commitment;
 use crate::planner::StepKind;
 use crate::rule::{CheckInTo, CustomerUpdate, Rule};
 use crate::store::RevisionRecord;
+use crate::web::link::Links;
 use crate::when::parse_stored;
 
 /// The template a delay notice uses when the rule has no customer update of its own.
@@ -49,6 +50,9 @@ pub struct Situation<'a> {
     pub update: Option<&'a Update>,
     /// For failure notices: the email that failed.
     pub failure: Option<&'a Failure>,
+    /// What links in the business's own emails start with; `None` without pages, and
+    /// then those emails quote commands instead.
+    pub links: Option<&'a Links>,
     /// The moment of composing.
     pub now: Timestamp,
 }
@@ -62,15 +66,57 @@ impl Situation<'_> {
             .unwrap_or(self.calendar.zone())
     }
 
-    fn scene<'b>(&'b self, recipient: &'b Mailbox, zone: &'b TimeZone) -> Scene<'b> {
+    /// What the context for `recipient` is made from; links only for the business's
+    /// own people, never for the customer.
+    fn scene<'b>(
+        &'b self,
+        audience: Audience,
+        recipient: &'b Mailbox,
+        zone: &'b TimeZone,
+    ) -> Scene<'b> {
         Scene {
             commitment: self.commitment,
             step: self.step,
             recipient,
             zone,
             command: self.command,
+            links: self.links.filter(|_| audience.is_internal()),
             now: self.now,
         }
+    }
+
+    /// The update the customer gets (or would get), rendered as it goes to them.
+    /// The template of the customer's update: the rule's, else the default notice.
+    fn customer_template(&self) -> &str {
+        match &self.rule.customer_update {
+            Some(CustomerUpdate { template, .. }) => template.as_str(),
+            None => DEFAULT_NOTICE_TEMPLATE,
+        }
+    }
+
+    fn to_customer(&self, update: &Update) -> Result<Rendered, RenderError> {
+        let template = self.customer_template();
+        let scene = self.scene(
+            Audience::Customer,
+            &self.commitment.customer,
+            self.customer_zone(),
+        );
+        let mut ctx = scene.context();
+        ctx.update = Some(scene.update_view(update));
+        self.templates.render(template, &ctx)
+    }
+
+    /// The owner's view of `update`, with what the customer gets.
+    fn owner_update_view(
+        &self,
+        scene: &Scene<'_>,
+        update: &Update,
+        to_customer: &Rendered,
+    ) -> super::context::UpdateView {
+        let mut view = scene.update_view(update);
+        view.customer_subject = Some(to_customer.subject.clone());
+        view.customer_text = Some(to_customer.text.clone());
+        view
     }
 
     fn email(&self, audience: Audience, to: &Mailbox, template: &str, rendered: Rendered) -> Email {
@@ -90,7 +136,7 @@ impl Situation<'_> {
         let customer_zone = self.customer_zone();
         match self.step.kind {
             StepKind::Remind | StepKind::Overdue => {
-                let ctx = self.scene(owner, calendar_zone).context();
+                let ctx = self.scene(Audience::Owner, owner, calendar_zone).context();
                 let rendered = self.templates.render("owner_reminder", &ctx)?;
                 Ok(vec![self.email(
                     Audience::Owner,
@@ -103,22 +149,13 @@ impl Situation<'_> {
                 let update = self
                     .update
                     .ok_or_else(|| RenderError::Missing("the update".into()))?;
-                let template = match (&self.rule.customer_update, self.step.kind) {
-                    (Some(CustomerUpdate { template, .. }), _) => template.as_str(),
-                    (None, _) => DEFAULT_NOTICE_TEMPLATE,
-                };
-                let scene = self.scene(customer, customer_zone);
-                let mut ctx = scene.context();
-                ctx.update = Some(scene.update_view(update));
-                let to_customer = self.templates.render(template, &ctx)?;
+                let template = self.customer_template();
+                let to_customer = self.to_customer(update)?;
                 let mut emails = Vec::new();
                 if self.step.kind == StepKind::CustomerUpdate {
-                    let scene = self.scene(owner, calendar_zone);
+                    let scene = self.scene(Audience::Owner, owner, calendar_zone);
                     let mut ctx = scene.context();
-                    let mut view = scene.update_view(update);
-                    view.customer_subject = Some(to_customer.subject.clone());
-                    view.customer_text = Some(to_customer.text.clone());
-                    ctx.update = Some(view);
+                    ctx.update = Some(self.owner_update_view(&scene, update, &to_customer));
                     let rendered = self.templates.render("update_sent", &ctx)?;
                     emails.push(self.email(Audience::Owner, owner, "update_sent", rendered));
                 }
@@ -146,7 +183,7 @@ impl Situation<'_> {
                 })?;
                 to.iter()
                     .map(|recipient| {
-                        let scene = self.scene(recipient, calendar_zone);
+                        let scene = self.scene(audience, recipient, calendar_zone);
                         let mut ctx = scene.context();
                         ctx.missed = Some(scene.missed_view());
                         let rendered = self.templates.render(template, &ctx)?;
@@ -159,7 +196,7 @@ impl Situation<'_> {
                 let failure = self
                     .failure
                     .ok_or_else(|| RenderError::Missing("the failed email".into()))?;
-                let mut ctx = self.scene(owner, calendar_zone).context();
+                let mut ctx = self.scene(Audience::Owner, owner, calendar_zone).context();
                 ctx.failure = Some(failure.clone());
                 let rendered = self.templates.render("delivery_failed", &ctx)?;
                 Ok(vec![self.email(
@@ -179,7 +216,7 @@ impl Situation<'_> {
                     CheckInTo::Owner => (Audience::Owner, owner, calendar_zone),
                     CheckInTo::Customer => (Audience::Customer, customer, customer_zone),
                 };
-                let ctx = self.scene(to, zone).context();
+                let ctx = self.scene(audience, to, zone).context();
                 let rendered = self.templates.render(&check_in.template, &ctx)?;
                 Ok(vec![self.email(audience, to, &check_in.template, rendered)])
             }

@@ -2,6 +2,9 @@
 //! ([`super::templates::VARIABLES`]) plus a group for customer updates (`update`) and
 //! one for missed promises (`missed`). Times are shown in the zone of the reader: the
 //! customer's own zone in customer mail, the calendar's zone otherwise.
+//!
+//! The business's own people also get `links`: one capability link per action, made
+//! for the email's recipient. A customer's context never has them.
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -11,6 +14,7 @@ use serde::Serialize;
 use crate::calendar::{display_in, humanize};
 use crate::commitment::Commitment;
 use crate::planner::StepKind;
+use crate::web::link::{Action, Links};
 
 /// The whole template context.
 #[derive(Debug, Serialize)]
@@ -25,6 +29,9 @@ pub struct Context {
     pub step: StepView,
     /// Commands that act on the commitment, ready to paste.
     pub commands: Commands,
+    /// Links that act on the commitment from the email; `None` (null, so templates can
+    /// test it) in customer mail and when the daemon serves no pages.
+    pub links: Option<LinksView>,
     /// Customer updates and the owner's copy of them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub update: Option<UpdateView>,
@@ -149,6 +156,36 @@ pub struct Commands {
     pub reason: String,
 }
 
+/// `links.*` in templates: one URL per action, for one recipient.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LinksView {
+    /// Mark it done.
+    pub done: String,
+    /// Move the due time and tell the customer.
+    pub delay: String,
+    /// Stop the reminders for a while.
+    pub snooze: String,
+    /// Cancel it.
+    pub cancel: String,
+    /// Its page: timeline, emails, revisions.
+    pub open: String,
+}
+
+impl LinksView {
+    /// The links letting `recipient` act on `commitment`, made at `now` (they expire
+    /// the links' lifetime after it).
+    pub fn new(links: &Links, commitment: i64, recipient: &str, now: Timestamp) -> LinksView {
+        let url = |action| links.url(commitment, recipient, action, now);
+        LinksView {
+            done: url(Action::Done),
+            delay: url(Action::Delay),
+            snooze: url(Action::Snooze),
+            cancel: url(Action::Cancel),
+            open: url(Action::Open),
+        }
+    }
+}
+
 /// A move of the due time the customer is told of.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Update {
@@ -246,6 +283,8 @@ pub struct Scene<'a> {
     pub zone: &'a TimeZone,
     /// How to call the program, for commands.
     pub command: &'a str,
+    /// The links to put in the email; `None` for a customer, or without pages.
+    pub links: Option<&'a Links>,
     /// The moment of composing.
     pub now: Timestamp,
 }
@@ -297,6 +336,9 @@ impl Scene<'_> {
                 delay: format!("{command} delay {id} --until WHEN --reason TEXT"),
                 reason: format!("{command} note {id} --reason TEXT"),
             },
+            links: self
+                .links
+                .map(|links| LinksView::new(links, id, self.recipient.email.as_ref(), self.now)),
             update: None,
             missed: None,
             failure: None,

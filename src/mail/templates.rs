@@ -133,6 +133,17 @@ pub const VARIABLES: &[&str] = &[
     "commands.reason",
 ];
 
+/// Links that act on the commitment, in the business's own emails (`links` is null in
+/// a customer's, and in everyone's when the daemon serves no pages: test it with
+/// `{% if links %}` and quote `commands` otherwise).
+pub const LINK_VARIABLES: &[&str] = &[
+    "links.done",
+    "links.delay",
+    "links.snooze",
+    "links.cancel",
+    "links.open",
+];
+
 /// Variables of customer updates and of the owner's copy.
 pub const UPDATE_VARIABLES: &[&str] = &[
     "update.number",
@@ -160,7 +171,7 @@ pub const FAILURE_VARIABLES: &[&str] = &[
 ];
 
 /// Variables of the digest: lists of items with `id`, `title`, `customer`, `due`,
-/// `when`, `done`, of updates with `id`, `title`, `customer`, `sent`, `subject`, and of
+/// `when`, `done`, `links` (as `links.*`, or null), of updates with `id`, `title`, `customer`, `sent`, `subject`, and of
 /// failed emails with `id`, `title`, `failed`, `subject`, `error`.
 pub const DIGEST_VARIABLES: &[&str] = &[
     "owner.name",
@@ -193,6 +204,9 @@ impl TemplateKind {
             _ => {}
         }
         let mut all = VARIABLES.to_vec();
+        if self != TemplateKind::CustomerUpdate {
+            all.extend(LINK_VARIABLES);
+        }
         match self {
             TemplateKind::Reminder | TemplateKind::CheckIn => {}
             TemplateKind::CustomerUpdate => all.extend(UPDATE_VARIABLES),
@@ -200,6 +214,7 @@ impl TemplateKind {
                 all.extend(UPDATE_VARIABLES);
                 all.extend(UPDATE_SENT_VARIABLES);
             }
+
             TemplateKind::Missed => all.extend(MISSED_VARIABLES),
             TemplateKind::Failure => all.extend(FAILURE_VARIABLES),
             TemplateKind::Digest | TemplateKind::Report => {}

@@ -24,7 +24,7 @@ pub mod records;
 pub mod sender;
 pub mod work;
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -34,6 +34,7 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::mail::Mailer;
 use crate::store::Store;
+use crate::web::link::Links;
 
 /// The longest a monotonic sleep lasts before the time it waits for is looked at
 /// again, so a wall-clock step or a suspend costs at most this much lateness: the
@@ -94,6 +95,9 @@ pub struct Shared {
     pub started: Timestamp,
     /// The last error worth showing in `systemctl status`.
     pub last_error: Mutex<Option<String>>,
+    /// The links put in the business's own emails, once the pages listen; unset
+    /// without `[web]`, and those emails quote commands instead.
+    links: OnceLock<Arc<Links>>,
 }
 
 impl Shared {
@@ -110,7 +114,22 @@ impl Shared {
             records: Arc::default(),
             started: Timestamp::now(),
             last_error: Mutex::new(None),
+            links: OnceLock::new(),
         })
+    }
+
+    /// Sets the links the emails carry, once, at start (the address they point at is
+    /// known only once the pages listen). `None` leaves the emails quoting commands; a
+    /// second call changes nothing.
+    pub fn set_links(&self, links: Option<Links>) {
+        if let Some(links) = links {
+            let _ = self.links.set(Arc::new(links));
+        }
+    }
+
+    /// The links the emails carry, if the pages are served.
+    pub fn links(&self) -> Option<Arc<Links>> {
+        self.links.get().cloned()
     }
 
     /// The running config.

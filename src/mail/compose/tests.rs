@@ -1,8 +1,10 @@
-//! What each step's emails say and to whom.
+//! What each step's emails say and to whom; the links in the business's own emails.
 
 use super::*;
 use crate::commitment::{Status, parse_mailbox};
+use crate::mail::context::Failure;
 use crate::rule::{Alert, CatchUp, CheckIn, Escalate};
+use crate::web::link::{Action, Claim, KEY_LEN, Signer};
 
 fn ts(s: &str) -> Timestamp {
     s.parse().unwrap()
@@ -63,12 +65,45 @@ fn rule(check_in_to: CheckInTo) -> Rule {
 }
 
 fn emails(kind: StepKind, to: CheckInTo, update: Option<&Update>) -> Vec<Email> {
+    compose(&Case {
+        kind,
+        to,
+        update: update.cloned(),
+        ..Case::default()
+    })
+}
+
+/// One step to compose, with what the defaults leave out.
+struct Case {
+    kind: StepKind,
+    to: CheckInTo,
+    update: Option<Update>,
+    failure: Option<Failure>,
+    links: Option<Links>,
+    status: Status,
+}
+
+impl Default for Case {
+    fn default() -> Case {
+        Case {
+            kind: StepKind::Remind,
+            to: CheckInTo::Owner,
+            update: None,
+            failure: None,
+            links: None,
+            status: Status::Open,
+        }
+    }
+}
+
+fn compose(case: &Case) -> Vec<Email> {
     let calendar = Calendar::new(TimeZone::get("Europe/London").unwrap());
     let templates = Templates::builtin();
-    let rule = rule(to);
-    let c = commitment();
+    let rule = rule(case.to);
+    let mut c = commitment();
+    c.status = case.status;
     let step = StepInfo {
-        kind,
+        kind: case.kind,
         label: "x".into(),
         rule: "quotes".into(),
         planned_at: ts("2026-11-25T16:00:00Z"),
@@ -81,8 +116,9 @@ fn emails(kind: StepKind, to: CheckInTo, update: Option<&Update>) -> Vec<Email> 
         calendar: &calendar,
         templates: &templates,
         command: "followup",
-        update,
-        failure: None,
+        update: case.update.as_ref(),
+        failure: case.failure.as_ref(),
+        links: case.links.as_ref(),
         now: ts("2026-11-25T16:00:00Z"),
     }
     .emails()
@@ -192,4 +228,213 @@ fn reminders_go_to_the_owner() {
         mails[0].rendered.subject,
         "Due in 1 hour: Send quote for the boiler service"
     );
+}
+
+const PAGES: &str = "https://followup.example.com/a/";
+
+fn links() -> Links {
+    Links::new(
+        Signer::new(&[7; KEY_LEN]),
+        "https://followup.example.com",
+        jiff::SignedDuration::from_hours(24 * 30),
+    )
+}
+
+/// Every link in `text`, checked: the claims they carry, in order.
+fn claims_in(text: &str) -> Vec<Claim> {
+    let signer = Signer::new(&[7; KEY_LEN]);
+    text.split(PAGES)
+        .skip(1)
+        .map(|rest| {
+            let token = rest.split_whitespace().next().unwrap();
+            signer
+                .verify(token, ts("2026-11-25T16:00:00Z"))
+                .unwrap_or_else(|_| panic!("a link that does not verify: {token}"))
+        })
+        .collect()
+}
+
+fn the_update() -> Update {
+    let r = rule(CheckInTo::Owner);
+    next_update(
+        &commitment(),
+        r.customer_update.as_ref().unwrap(),
+        &Calendar::new(TimeZone::get("Europe/London").unwrap()),
+        0,
+        ts("2026-11-25T17:00:00Z"),
+        ts("2026-11-25T18:00:00Z"),
+    )
+}
+
+fn failure() -> Failure {
+    Failure {
+        recipient: "joe@example.org".into(),
+        audience: "customer".into(),
+        subject: "Update on the quote".into(),
+        error: "550 no such mailbox".into(),
+        attempts: 1,
+        update: None,
+    }
+}
+
+/// Every step kind with emails to the business's own people, composed with links.
+fn every_internal_email(links: Option<Links>) -> Vec<Email> {
+    let cases = [
+        Case {
+            kind: StepKind::Remind,
+            ..Case::default()
+        },
+        Case {
+            kind: StepKind::Overdue,
+            ..Case::default()
+        },
+        Case {
+            kind: StepKind::CustomerUpdate,
+            update: Some(the_update()),
+            ..Case::default()
+        },
+        Case {
+            kind: StepKind::Alert,
+            ..Case::default()
+        },
+        Case {
+            kind: StepKind::Escalate,
+            ..Case::default()
+        },
+        Case {
+            kind: StepKind::CheckIn,
+            status: Status::Done,
+            ..Case::default()
+        },
+        Case {
+            kind: StepKind::DeliveryFailed,
+            failure: Some(failure()),
+            ..Case::default()
+        },
+    ];
+    cases
+        .into_iter()
+        .flat_map(|case| {
+            compose(&Case {
+                links: links.clone(),
+                ..case
+            })
+        })
+        .filter(|email| email.audience.is_internal())
+        .collect()
+}
+
+#[test]
+fn every_email_to_the_business_carries_links_for_its_own_recipient() {
+    let mails = every_internal_email(Some(links()));
+    let templates: Vec<&str> = mails.iter().map(|m| m.template.as_str()).collect();
+    assert_eq!(
+        templates,
+        [
+            "owner_reminder",
+            "owner_reminder",
+            "update_sent",
+            "alert",
+            "alert",
+            "escalation",
+            "check_in_owner",
+            "delivery_failed"
+        ]
+    );
+    for mail in &mails {
+        let text = &mail.rendered.text;
+        let claims = claims_in(text);
+        assert!(!claims.is_empty(), "{}: no links\n{text}", mail.template);
+        let to = mail.to.email.to_string();
+        for claim in &claims {
+            assert_eq!(claim.commitment, 12);
+            assert_eq!(claim.recipient, to, "{}", mail.template);
+            assert_eq!(claim.expires, ts("2026-12-25T16:00:00Z"));
+        }
+        let mut actions: Vec<Action> = claims.iter().map(|c| c.action).collect();
+        let count = actions.len();
+        actions.dedup();
+        assert_eq!(actions.len(), count, "one URL per action: {text}");
+        assert!(
+            !text.contains("followup done") && !text.contains("followup show"),
+            "{}: links instead of commands\n{text}",
+            mail.template
+        );
+    }
+    let reminder: Vec<Action> = claims_in(&mails[0].rendered.text)
+        .iter()
+        .map(|c| c.action)
+        .collect();
+    assert_eq!(
+        reminder,
+        [
+            Action::Done,
+            Action::Delay,
+            Action::Snooze,
+            Action::Cancel,
+            Action::Open
+        ]
+    );
+    assert!(
+        mails[0]
+            .rendered
+            .text
+            .contains(&format!("Done:    {PAGES}")),
+        "short labelled lines:\n{}",
+        mails[0].rendered.text
+    );
+    // The check-in comes after done: only its page is left to open.
+    let check_in: Vec<Action> = claims_in(&mails[6].rendered.text)
+        .iter()
+        .map(|c| c.action)
+        .collect();
+    assert_eq!(check_in, [Action::Open]);
+}
+
+#[test]
+fn customer_emails_never_carry_links() {
+    let update = the_update();
+    let mut customers = compose(&Case {
+        kind: StepKind::CustomerUpdate,
+        update: Some(update.clone()),
+        links: Some(links()),
+        ..Case::default()
+    });
+    customers.extend(compose(&Case {
+        kind: StepKind::DelayNotice,
+        update: Some(update),
+        links: Some(links()),
+        ..Case::default()
+    }));
+    customers.extend(compose(&Case {
+        kind: StepKind::CheckIn,
+        to: CheckInTo::Customer,
+        status: Status::Done,
+        links: Some(links()),
+        ..Case::default()
+    }));
+    customers.retain(|m| m.audience == Audience::Customer);
+    assert_eq!(customers.len(), 3);
+    for mail in customers {
+        assert!(
+            !mail.rendered.text.contains("followup.example.com"),
+            "{}",
+            mail.rendered.text
+        );
+    }
+}
+
+#[test]
+fn without_pages_the_emails_quote_commands_as_before() {
+    for mail in every_internal_email(None) {
+        let text = &mail.rendered.text;
+        assert!(!text.contains("/a/"), "{}: {text}", mail.template);
+        assert!(
+            text.contains("followup show 12")
+                || text.contains("followup done 12")
+                || text.contains("followup delay 12"),
+            "{}: no command\n{text}",
+            mail.template
+        );
+    }
 }

@@ -23,6 +23,7 @@ use crate::planner::{SkipCode, StepKind};
 use crate::store::{
     DueStep, NewDelivery, NewRevision, Origin, RevisionRecord, Store, StoreError, Threads,
 };
+use crate::web::link::Links;
 use crate::when::{format_stored, parse_stored};
 
 use super::checked;
@@ -43,6 +44,16 @@ struct Facts {
     failure: Result<Option<FailedEmail>, String>,
     /// The threads the commitment already has.
     threads: Threads,
+}
+
+/// What composing needs besides the steps: the running config and the links the
+/// business's own emails carry.
+#[derive(Clone, Copy)]
+pub struct Composing<'a> {
+    /// The running config.
+    pub config: &'a Config,
+    /// The links, once the pages listen; `None` without `[web]`.
+    pub links: Option<&'a Links>,
 }
 
 /// An email that failed for good, and for a customer's, the revision its step made.
@@ -171,7 +182,7 @@ fn facts(store: &Store, step: &DueStep) -> Result<Facts, StoreError> {
 }
 
 /// Decides every step of `batch` as of `now` and composes the emails of those that go.
-pub fn decide_all(config: &Config, batch: Batch, now: Timestamp) -> Decided {
+pub fn decide_all(composing: &Composing<'_>, batch: Batch, now: Timestamp) -> Decided {
     let decisions = batch
         .steps
         .iter()
@@ -180,7 +191,7 @@ pub fn decide_all(config: &Config, batch: Batch, now: Timestamp) -> Decided {
                 step_id: due.step.id,
                 commitment_id: due.step.row.id,
             };
-            (target, decide(config, due, now))
+            (target, decide(composing, due, now))
         })
         .collect();
     Decided {
@@ -225,7 +236,8 @@ pub fn apply_all(
 
 /// Decides one due step. A step composed ahead is decided and dated as of its own
 /// time, when its emails will leave.
-fn decide(config: &Config, due: &Due, now: Timestamp) -> Decision {
+fn decide(composing: &Composing<'_>, due: &Due, now: Timestamp) -> Decision {
+    let config = composing.config;
     let step = &due.step;
     let at = now.max(step.fire_at);
     let (mut commitment, matched) = match checked(config, &step.row) {
@@ -322,6 +334,7 @@ fn decide(config: &Config, due: &Due, now: Timestamp) -> Decision {
         command: &config.command,
         update: update.as_ref(),
         failure: failure.as_ref(),
+        links: composing.links,
         now: at,
     };
     let emails = match situation.emails() {
