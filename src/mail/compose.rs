@@ -50,6 +50,9 @@ pub struct Situation<'a> {
     pub update: Option<&'a Update>,
     /// For failure notices: the email that failed.
     pub failure: Option<&'a Failure>,
+    /// For the owner's say before a customer update (with `update`, the update asked
+    /// about): when that update goes.
+    pub update_at: Option<Timestamp>,
     /// What links in the business's own emails start with; `None` without pages, and
     /// then those emails quote commands instead.
     pub links: Option<&'a Links>,
@@ -191,7 +194,30 @@ impl Situation<'_> {
                     })
                     .collect()
             }
-            StepKind::AskOwner => Err(RenderError::Missing("the owner's say".into())),
+            StepKind::AskOwner => {
+                let (Some(update), Some(goes_at)) = (self.update, self.update_at) else {
+                    return Err(RenderError::Missing(
+                        "the customer update asked about".into(),
+                    ));
+                };
+                let to_customer = self.to_customer(update)?;
+                let scene = self.scene(Audience::Owner, owner, calendar_zone);
+                let mut ctx = scene.context();
+                ctx.update = Some(self.owner_update_view(&scene, update, &to_customer));
+                ctx.ask = Some(scene.ask_view(update.number, goes_at));
+                if let (Some(view), Some(links)) = (ctx.links.take(), scene.links) {
+                    let email = owner.email.to_string();
+                    ctx.links =
+                        Some(view.with_update_actions(links, self.commitment.id, &email, self.now));
+                }
+                let rendered = self.templates.render("ask_owner", &ctx)?;
+                Ok(vec![self.email(
+                    Audience::Owner,
+                    owner,
+                    "ask_owner",
+                    rendered,
+                )])
+            }
             StepKind::DeliveryFailed => {
                 let failure = self
                     .failure
@@ -240,6 +266,13 @@ pub fn writes_to_customer(kind: StepKind, rule: &Rule) -> bool {
         | StepKind::AskOwner
         | StepKind::DeliveryFailed => false,
     }
+}
+
+/// The key of the customer update that the owner's say `ask_key` (`ask_owner#N`) asks
+/// about: `customer_update#N`.
+pub fn asked_update_key(ask_key: &str) -> Option<String> {
+    let n = ask_key.strip_prefix("ask_owner#")?;
+    Some(format!("customer_update#{n}"))
 }
 
 /// The next automatic update of `commitment`: the due time moves by the rule's

@@ -32,6 +32,9 @@ pub struct Context {
     /// Links that act on the commitment from the email; `None` (null, so templates can
     /// test it) in customer mail and when the daemon serves no pages.
     pub links: Option<LinksView>,
+    /// The owner's say before a customer update goes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ask: Option<AskView>,
     /// Customer updates and the owner's copy of them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub update: Option<UpdateView>,
@@ -156,7 +159,8 @@ pub struct Commands {
     pub reason: String,
 }
 
-/// `links.*` in templates: one URL per action, for one recipient.
+/// `links.*` in templates: one URL per action, for one recipient. `send_now` and
+/// `hold` only in the owner's say before a customer update.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LinksView {
     /// Mark it done.
@@ -169,6 +173,12 @@ pub struct LinksView {
     pub cancel: String,
     /// Its page: timeline, emails, revisions.
     pub open: String,
+    /// Send the customer update asked about now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_now: Option<String>,
+    /// Hold that update back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold: Option<String>,
 }
 
 impl LinksView {
@@ -182,8 +192,38 @@ impl LinksView {
             snooze: url(Action::Snooze),
             cancel: url(Action::Cancel),
             open: url(Action::Open),
+            send_now: None,
+            hold: None,
         }
     }
+
+    /// With the links that answer the owner's say: send the update now, or hold it.
+    pub fn with_update_actions(
+        mut self,
+        links: &Links,
+        commitment: i64,
+        recipient: &str,
+        now: Timestamp,
+    ) -> LinksView {
+        self.send_now = Some(links.url(commitment, recipient, Action::SendNow, now));
+        self.hold = Some(links.url(commitment, recipient, Action::Hold, now));
+        self
+    }
+}
+
+/// `ask.*` in templates: the customer update the owner is asked about.
+#[derive(Debug, Serialize)]
+pub struct AskView {
+    /// How long until it goes, e.g. `2 hours`.
+    pub goes_in: String,
+    /// When it goes, in the reader's zone.
+    pub goes_at: String,
+    /// Which automatic update it is (`N` of the step `customer_update#N`).
+    pub update: u32,
+    /// The command that sends it now.
+    pub send_now: String,
+    /// The command that holds it back.
+    pub hold: String,
 }
 
 /// A move of the due time the customer is told of.
@@ -339,6 +379,7 @@ impl Scene<'_> {
             links: self
                 .links
                 .map(|links| LinksView::new(links, id, self.recipient.email.as_ref(), self.now)),
+            ask: None,
             update: None,
             missed: None,
             failure: None,
@@ -356,6 +397,18 @@ impl Scene<'_> {
             reason: update.reason.clone(),
             customer_subject: None,
             customer_text: None,
+        }
+    }
+
+    /// `ask.*` for this reader: the update numbered `update` goes at `goes_at`.
+    pub fn ask_view(&self, update: u32, goes_at: Timestamp) -> AskView {
+        let (command, id) = (self.command, self.commitment.id);
+        AskView {
+            goes_in: humanize(self.now, goes_at),
+            goes_at: display_in(self.zone, goes_at),
+            update,
+            send_now: format!("{command} send-now {id} --update {update}"),
+            hold: format!("{command} hold {id} --update {update} --reason TEXT"),
         }
     }
 

@@ -31,6 +31,8 @@ pub enum TemplateKind {
     CheckIn,
     /// The owner hears that an email failed for good.
     Failure,
+    /// The owner's say before a customer update goes.
+    AskOwner,
     /// The digest of an owner's open work.
     Digest,
     /// The "promises kept" report.
@@ -79,6 +81,11 @@ const BUILTIN: &[Builtin] = &[
         name: "delivery_failed",
         kind: TemplateKind::Failure,
         text: include_str!("templates/delivery_failed.txt"),
+    },
+    Builtin {
+        name: "ask_owner",
+        kind: TemplateKind::AskOwner,
+        text: include_str!("templates/ask_owner.txt"),
     },
     Builtin {
         name: "digest",
@@ -142,6 +149,17 @@ pub const LINK_VARIABLES: &[&str] = &[
     "links.snooze",
     "links.cancel",
     "links.open",
+];
+
+/// Variables only the owner's say before a customer update has.
+pub const ASK_VARIABLES: &[&str] = &[
+    "links.send_now",
+    "links.hold",
+    "ask.goes_in",
+    "ask.goes_at",
+    "ask.update",
+    "ask.send_now",
+    "ask.hold",
 ];
 
 /// Variables of customer updates and of the owner's copy.
@@ -214,7 +232,11 @@ impl TemplateKind {
                 all.extend(UPDATE_VARIABLES);
                 all.extend(UPDATE_SENT_VARIABLES);
             }
-
+            TemplateKind::AskOwner => {
+                all.extend(UPDATE_VARIABLES);
+                all.extend(UPDATE_SENT_VARIABLES);
+                all.extend(ASK_VARIABLES);
+            }
             TemplateKind::Missed => all.extend(MISSED_VARIABLES),
             TemplateKind::Failure => all.extend(FAILURE_VARIABLES),
             TemplateKind::Digest | TemplateKind::Report => {}

@@ -79,6 +79,7 @@ struct Case {
     to: CheckInTo,
     update: Option<Update>,
     failure: Option<Failure>,
+    update_at: Option<Timestamp>,
     links: Option<Links>,
     status: Status,
 }
@@ -90,6 +91,7 @@ impl Default for Case {
             to: CheckInTo::Owner,
             update: None,
             failure: None,
+            update_at: None,
             links: None,
             status: Status::Open,
         }
@@ -118,6 +120,7 @@ fn compose(case: &Case) -> Vec<Email> {
         command: "followup",
         update: case.update.as_ref(),
         failure: case.failure.as_ref(),
+        update_at: case.update_at,
         links: case.links.as_ref(),
         now: ts("2026-11-25T16:00:00Z"),
     }
@@ -311,6 +314,12 @@ fn every_internal_email(links: Option<Links>) -> Vec<Email> {
             failure: Some(failure()),
             ..Case::default()
         },
+        Case {
+            kind: StepKind::AskOwner,
+            update: Some(the_update()),
+            update_at: Some(ts("2026-11-25T18:00:00Z")),
+            ..Case::default()
+        },
     ];
     cases
         .into_iter()
@@ -338,7 +347,8 @@ fn every_email_to_the_business_carries_links_for_its_own_recipient() {
             "alert",
             "escalation",
             "check_in_owner",
-            "delivery_failed"
+            "delivery_failed",
+            "ask_owner"
         ]
     );
     for mail in &mails {
@@ -437,4 +447,77 @@ fn without_pages_the_emails_quote_commands_as_before() {
             mail.template
         );
     }
+}
+
+#[test]
+fn the_owners_say_shows_the_customers_update_verbatim_and_when_it_goes() {
+    let update = the_update();
+    let goes_at = ts("2026-11-25T18:00:00Z");
+    let customer = compose(&Case {
+        kind: StepKind::CustomerUpdate,
+        update: Some(update.clone()),
+        ..Case::default()
+    })
+    .remove(0);
+    let mails = compose(&Case {
+        kind: StepKind::AskOwner,
+        update: Some(update),
+        update_at: Some(goes_at),
+        links: Some(links()),
+        ..Case::default()
+    });
+    assert_eq!(mails.len(), 1, "to the owner alone");
+    let ask = &mails[0];
+    assert_eq!(ask.audience, Audience::Owner);
+    assert_eq!(ask.to.email.to_string(), "ana@example.com");
+    assert_eq!(
+        ask.rendered.subject,
+        "In 2 hours Joe Mensah will be told: Send quote for the boiler service is late"
+    );
+    let text = &ask.rendered.text;
+    assert!(
+        text.starts_with("In 2 hours Joe Mensah will be told:"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("  Subject: {}", customer.rendered.subject)),
+        "{text}"
+    );
+    let indented: String = customer
+        .rendered
+        .text
+        .lines()
+        .map(|l| {
+            if l.is_empty() {
+                "\n".to_string()
+            } else {
+                format!("  {l}\n")
+            }
+        })
+        .collect();
+    assert!(text.contains(&indented), "verbatim, indented:\n{text}");
+    assert!(text.contains("Wed 25 Nov 2026 18:00 GMT"), "{text}");
+    let actions: Vec<Action> = claims_in(text).iter().map(|c| c.action).collect();
+    assert_eq!(
+        actions,
+        [Action::SendNow, Action::Hold, Action::Delay, Action::Done]
+    );
+    assert!(text.contains(&format!("Send it now:  {PAGES}")), "{text}");
+    assert!(text.contains(&format!("Hold it:      {PAGES}")), "{text}");
+
+    let without = compose(&Case {
+        kind: StepKind::AskOwner,
+        update: Some(the_update()),
+        update_at: Some(goes_at),
+        ..Case::default()
+    })
+    .remove(0);
+    assert!(
+        without
+            .rendered
+            .text
+            .contains("followup hold 12 --update 1 --reason TEXT"),
+        "{}",
+        without.rendered.text
+    );
 }

@@ -16,12 +16,13 @@ use crate::calendar::display_in;
 use crate::commitment::{Commitment, Status, StoredCommitment};
 use crate::config::Config;
 use crate::mail::Audience;
-use crate::mail::compose::{Email, Situation, update_for, writes_to_customer};
+use crate::mail::compose::{Email, Situation, asked_update_key, update_for, writes_to_customer};
 use crate::mail::context::{BouncedUpdate, Failure, StepInfo};
 use crate::mail::message::{MessageIds, Outgoing, build};
 use crate::planner::{SkipCode, StepKind};
 use crate::store::{
-    DueStep, NewDelivery, NewRevision, Origin, RevisionRecord, Store, StoreError, Threads,
+    DueStep, NewDelivery, NewRevision, Origin, RevisionRecord, StepRecord, Store, StoreError,
+    Threads,
 };
 use crate::web::link::Links;
 use crate::when::{format_stored, parse_stored};
@@ -44,6 +45,8 @@ struct Facts {
     failure: Result<Option<FailedEmail>, String>,
     /// The threads the commitment already has.
     threads: Threads,
+    /// For the owner's say before a customer update, that update's step, if stored.
+    asked: Option<StepRecord>,
 }
 
 /// What composing needs besides the steps: the running config and the links the
@@ -174,11 +177,28 @@ impl Batch {
 }
 
 fn facts(store: &Store, step: &DueStep) -> Result<Facts, StoreError> {
+    let asked = match asked_key(step) {
+        Some(key) => store
+            .steps_of(step.row.id)?
+            .into_iter()
+            .find(|s| s.key == key),
+        None => None,
+    };
     Ok(Facts {
         revisions: store.revisions_of(step.row.id)?,
         failure: failure_for(store, step)?,
         threads: store.threads_of(step.row.id)?,
+        asked,
     })
+}
+
+/// For the owner's say `ask_owner#N`, the key of the update it asks about:
+/// `customer_update#N`.
+fn asked_key(step: &DueStep) -> Option<String> {
+    if step.kind.parse() != Ok(StepKind::AskOwner) {
+        return None;
+    }
+    asked_update_key(&step.key)
 }
 
 /// Decides every step of `batch` as of `now` and composes the emails of those that go.
@@ -299,14 +319,29 @@ fn decide(composing: &Composing<'_>, due: &Due, now: Timestamp) -> Decision {
         planned_at: step.planned_at,
         late,
     };
+    // The owner's say is about an update still to come, with the numbers it will have
+    // when it goes.
+    let (update_kind, update_key, update_now, update_at) = if kind == StepKind::AskOwner {
+        match asked_update(facts.asked.as_ref(), at) {
+            Ok(asked) => (
+                StepKind::CustomerUpdate,
+                asked.key.as_str(),
+                asked.fire_at,
+                Some(asked.fire_at),
+            ),
+            Err((code, reason)) => return Decision::Skip { code, reason },
+        }
+    } else {
+        (kind, step.key.as_str(), at, None)
+    };
     let update = match update_for(
-        kind,
-        &step.key,
+        update_kind,
+        update_key,
         &commitment,
         rule,
         &config.calendar,
         &facts.revisions,
-        at,
+        update_now,
     ) {
         Ok(update) => update,
         Err(reason) => return fail(&reason),
@@ -334,6 +369,7 @@ fn decide(composing: &Composing<'_>, due: &Due, now: Timestamp) -> Decision {
         command: &config.command,
         update: update.as_ref(),
         failure: failure.as_ref(),
+        update_at,
         links: composing.links,
         now: at,
     };
@@ -372,6 +408,35 @@ fn decide(composing: &Composing<'_>, due: &Due, now: Timestamp) -> Decision {
         late,
         at,
     }
+}
+
+/// The update an owner's say at `at` asks about, if it is still to go after `at`; else
+/// why the say is skipped: the owner held it, it went already, or its time has come.
+fn asked_update(
+    asked: Option<&StepRecord>,
+    at: Timestamp,
+) -> Result<&StepRecord, (SkipCode, String)> {
+    let Some(asked) = asked else {
+        return Err((
+            SkipCode::Replanned,
+            "the customer update it asks about is no longer planned".into(),
+        ));
+    };
+    if asked.state != "planned" {
+        // Held, sent at once or skipped: nothing is left to ask. Should a later plan
+        // bring the update back, the say may come back with it.
+        return Err((
+            SkipCode::Replanned,
+            format!("the customer update it asks about is {}", asked.state),
+        ));
+    }
+    if asked.fire_at <= at {
+        return Err((
+            SkipCode::CatchUp,
+            "the customer update it asks about goes now: too late to ask".into(),
+        ));
+    }
+    Ok(asked)
 }
 
 /// For the notice of a failed email: if it was a customer update whose move is still in
