@@ -399,6 +399,19 @@ fn every_email_to_the_business_carries_links_for_its_own_recipient() {
         .map(|c| c.action)
         .collect();
     assert_eq!(check_in, [Action::Open]);
+    // So does a failure notice about a commitment already closed.
+    let closed = compose(&Case {
+        kind: StepKind::DeliveryFailed,
+        failure: Some(failure()),
+        status: Status::Done,
+        links: Some(links()),
+        ..Case::default()
+    });
+    let actions: Vec<Action> = claims_in(&closed[0].rendered.text)
+        .iter()
+        .map(|c| c.action)
+        .collect();
+    assert_eq!(actions, [Action::Open]);
 }
 
 #[test]
