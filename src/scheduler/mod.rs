@@ -24,7 +24,7 @@ pub mod records;
 pub mod sender;
 pub mod work;
 
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -95,9 +95,9 @@ pub struct Shared {
     pub started: Timestamp,
     /// The last error worth showing in `systemctl status`.
     pub last_error: Mutex<Option<String>>,
-    /// The links put in the business's own emails, once the pages listen; unset
+    /// The links put in the business's own emails, once the pages listen; none
     /// without `[web]`, and those emails quote commands instead.
-    links: OnceLock<Arc<Links>>,
+    links: RwLock<Option<Arc<Links>>>,
 }
 
 impl Shared {
@@ -114,22 +114,20 @@ impl Shared {
             records: Arc::default(),
             started: Timestamp::now(),
             last_error: Mutex::new(None),
-            links: OnceLock::new(),
+            links: RwLock::new(None),
         })
     }
 
-    /// Sets the links the emails carry, once, at start (the address they point at is
-    /// known only once the pages listen). `None` leaves the emails quoting commands; a
-    /// second call changes nothing.
+    /// Sets the links the emails carry, at start: the address they point at is known
+    /// only once the pages listen. `None` leaves the emails quoting commands. Emails
+    /// composed from the next pass on carry what the last call set.
     pub fn set_links(&self, links: Option<Links>) {
-        if let Some(links) = links {
-            let _ = self.links.set(Arc::new(links));
-        }
+        *self.links.write().unwrap_or_else(|p| p.into_inner()) = links.map(Arc::new);
     }
 
     /// The links the emails carry, if the pages are served.
     pub fn links(&self) -> Option<Arc<Links>> {
-        self.links.get().cloned()
+        self.links.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The running config.
