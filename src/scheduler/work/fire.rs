@@ -16,7 +16,7 @@ use crate::calendar::display_in;
 use crate::commitment::{Commitment, Status, StoredCommitment};
 use crate::config::Config;
 use crate::mail::Audience;
-use crate::mail::compose::{Email, Situation, asked_update_key, update_for, writes_to_customer};
+use crate::mail::compose::{Email, Situation, update_for, writes_to_customer};
 use crate::mail::context::{BouncedUpdate, Failure, StepInfo};
 use crate::mail::message::{MessageIds, Outgoing, build};
 use crate::planner::{SkipCode, StepKind};
@@ -28,6 +28,8 @@ use crate::web::link::Links;
 use crate::when::{format_stored, parse_stored};
 
 use super::checked;
+
+mod ask;
 
 /// A due step and what deciding it needs from the store.
 struct Due {
@@ -177,28 +179,12 @@ impl Batch {
 }
 
 fn facts(store: &Store, step: &DueStep) -> Result<Facts, StoreError> {
-    let asked = match asked_key(step) {
-        Some(key) => store
-            .steps_of(step.row.id)?
-            .into_iter()
-            .find(|s| s.key == key),
-        None => None,
-    };
     Ok(Facts {
         revisions: store.revisions_of(step.row.id)?,
         failure: failure_for(store, step)?,
         threads: store.threads_of(step.row.id)?,
-        asked,
+        asked: ask::asked_step(store, step)?,
     })
-}
-
-/// For the owner's say `ask_owner#N`, the key of the update it asks about:
-/// `customer_update#N`.
-fn asked_key(step: &DueStep) -> Option<String> {
-    if step.kind.parse() != Ok(StepKind::AskOwner) {
-        return None;
-    }
-    asked_update_key(&step.key)
 }
 
 /// Decides every step of `batch` as of `now` and composes the emails of those that go.
@@ -322,7 +308,7 @@ fn decide(composing: &Composing<'_>, due: &Due, now: Timestamp) -> Decision {
     // The owner's say is about an update still to come, with the numbers it will have
     // when it goes.
     let (update_kind, update_key, update_now, update_at) = if kind == StepKind::AskOwner {
-        match asked_update(facts.asked.as_ref(), at) {
+        match ask::asked_update(facts.asked.as_ref(), at) {
             Ok(asked) => (
                 StepKind::CustomerUpdate,
                 asked.key.as_str(),
@@ -408,35 +394,6 @@ fn decide(composing: &Composing<'_>, due: &Due, now: Timestamp) -> Decision {
         late,
         at,
     }
-}
-
-/// The update an owner's say at `at` asks about, if it is still to go after `at`; else
-/// why the say is skipped: the owner held it, it went already, or its time has come.
-fn asked_update(
-    asked: Option<&StepRecord>,
-    at: Timestamp,
-) -> Result<&StepRecord, (SkipCode, String)> {
-    let Some(asked) = asked else {
-        return Err((
-            SkipCode::Replanned,
-            "the customer update it asks about is no longer planned".into(),
-        ));
-    };
-    if asked.state != "planned" {
-        // Held, sent at once or skipped: nothing is left to ask. Should a later plan
-        // bring the update back, the say may come back with it.
-        return Err((
-            SkipCode::Replanned,
-            format!("the customer update it asks about is {}", asked.state),
-        ));
-    }
-    if asked.fire_at <= at {
-        return Err((
-            SkipCode::CatchUp,
-            "the customer update it asks about goes now: too late to ask".into(),
-        ));
-    }
-    Ok(asked)
 }
 
 /// For the notice of a failed email: if it was a customer update whose move is still in
