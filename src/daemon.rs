@@ -64,6 +64,8 @@ pub async fn serve(
         .context("handing checkpoints to the store watch")?;
 
     let (stop, stopped) = watch::channel(false);
+    // Before planning starts: the first emails it composes carry the links.
+    let web = crate::web::start(&shared, stopped.clone()).await;
     let planning = tokio::spawn(scheduler::run_planning(shared.clone(), stopped.clone()));
     let sending = tokio::spawn(sender::run(shared.clone(), stopped));
 
@@ -81,6 +83,9 @@ pub async fn serve(
     let _ = stop.send(true);
     let _ = planning.await;
     let _ = sending.await;
+    if let Some(web) = web {
+        let _ = web.await;
+    }
     tracing::info!("stopped");
     Ok(())
 }
