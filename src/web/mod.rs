@@ -104,6 +104,7 @@ fn prepare(shared: &Arc<Shared>, listener: TcpListener) -> Option<(TcpListener, 
             move || shared.config()
         }),
     };
+    shared.set_links(Some(links));
     tracing::info!("web pages at http://{bound}");
     Some((listener, Arc::new(web)))
 }

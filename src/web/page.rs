@@ -446,6 +446,9 @@ impl Visit<'_> {
             command: &config.command,
             update: Some(&update),
             failure: None,
+            update_at: None,
+            // The customer's email carries no links whatever is given here.
+            links: None,
             now: at,
         }
         .emails()
