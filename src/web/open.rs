@@ -95,7 +95,7 @@ pub fn body(
                 };
                 vec![
                     cal.display(s.fire_at),
-                    s.label.clone(),
+                    format!("{}: {}", s.kind.replace('_', " "), s.label),
                     state,
                     s.reason.clone().unwrap_or_default(),
                 ]
