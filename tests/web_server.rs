@@ -283,6 +283,22 @@ fn snooze_hold_and_send_now_act_through_their_forms() {
         &format!("update={key}&reason=I+called+him"),
     );
     assert!(again.body.contains("Already held"), "{}", again.body);
+
+    let other = env.add("Quote for the roof", "+3d", &[]);
+    env.wait_planned(Duration::from_secs(10));
+    let send_now = link(&env, other, Action::SendNow);
+    let page = get(port, "GET", &send_now);
+    assert!(
+        page.body.contains("What Joe Mensah will be told"),
+        "{}",
+        page.body
+    );
+    let sent = post(port, &send_now, "", "update=customer_update%231");
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert_eq!(
+        last_revision(&env, other),
+        ("send_now".into(), "ana@example.com".into(), "web".into())
+    );
 }
 
 #[test]
@@ -423,12 +439,55 @@ fn a_taken_port_leaves_the_daemon_serving_reminders() {
             .contains(&format!("cannot listen on 127.0.0.1:{port}"))
             .then_some(())
     });
-    env.add("Call back Joe", "+1s", &[]);
+    let id = env.add("Call back Joe", "+1s", &[]);
     let got = env.smtp.wait_for(1, Duration::from_secs(20));
     assert_eq!(got.len(), 1, "the reminder went without the pages");
+    let text = got[0].text();
     assert!(
-        got[0].text().contains("followup"),
-        "without links the email quotes the commands: {}",
-        got[0].text()
+        text.contains(&format!("done {id}")) && !text.contains("/a/"),
+        "without pages the email quotes the commands: {text}"
     );
+}
+
+#[test]
+fn the_done_link_of_a_received_reminder_marks_it_done_once() {
+    let env = Env::new("[[rule]]\nname = \"soon\"\nremind = [\"0s\"]\n");
+    let daemon = env.start();
+    let port = web_port(&daemon);
+    let id = env.add("Call back Joe", "+1s", &[]);
+    let got = env.smtp.wait_for(1, Duration::from_secs(20));
+    let text = got[0].text();
+    let prefix = format!("http://127.0.0.1:{port}");
+    let links: Vec<&str> = text
+        .split_whitespace()
+        .filter(|w| w.starts_with(&prefix))
+        .collect();
+    assert!(!links.is_empty(), "links to the pages: {text}");
+    let done = links[0].strip_prefix(&prefix).unwrap();
+    env.wait_idle(Duration::from_secs(10));
+    let before = snapshot(&env, id);
+    for link in &links {
+        let path = link.strip_prefix(&prefix).unwrap();
+        assert_eq!(get(port, "GET", path).status, 200, "{link}");
+        assert_eq!(get(port, "HEAD", path).status, 200, "{link}");
+    }
+    assert_eq!(
+        snapshot(&env, id),
+        before,
+        "opening the links changed the store"
+    );
+    let page = get(port, "GET", done);
+    assert!(
+        page.body.contains("Mark &#39;Call back Joe&#39; done?"),
+        "{}",
+        page.body
+    );
+    let acted = post(port, done, "", "");
+    assert!(acted.body.contains("Marked done"), "{}", acted.body);
+    assert_eq!(
+        last_revision(&env, id),
+        ("done".into(), "ana@example.com".into(), "web".into())
+    );
+    let again = post(port, done, "", "");
+    assert!(again.body.contains("Already marked done"), "{}", again.body);
 }
