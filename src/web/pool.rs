@@ -32,6 +32,12 @@ impl Pool {
         }
     }
 
+    /// How many connections have been opened and are idle now.
+    #[cfg(test)]
+    pub fn idle(&self) -> usize {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// Runs `f` on a blocking thread with one of the connections, once one is free.
     pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
     where

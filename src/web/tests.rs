@@ -16,6 +16,7 @@ struct Fixture {
     _dir: tempfile::TempDir,
     app: axum::Router,
     signer: Signer,
+    pool: pool::Pool,
 }
 
 fn fixture() -> Fixture {
@@ -35,16 +36,18 @@ fn fixture() -> Fixture {
     let config = Arc::new(crate::config::load(&config_dir, false).unwrap());
     crate::store::Store::open(&db).unwrap();
     let signer = Signer::new(&[3; KEY_LEN]);
+    let pool = pool::Pool::new(db);
     let web = Web {
         signer: signer.clone(),
         origins: csrf::Origins::new(None, "127.0.0.1:8025".parse().unwrap()),
-        pool: pool::Pool::new(db),
+        pool: pool.clone(),
         config: Box::new(move || config.clone()),
     };
     Fixture {
         _dir: dir,
         app: server::router(Arc::new(web)),
         signer,
+        pool,
     }
 }
 
@@ -118,6 +121,24 @@ async fn every_bad_link_gets_the_same_answer_byte_for_byte() {
             .unwrap();
         assert_eq!(send(&f.app, post).await, first, "POST {path}");
     }
+}
+
+#[tokio::test]
+async fn a_forged_or_expired_link_is_refused_before_any_store_work() {
+    let f = fixture();
+    let now = Timestamp::now();
+    let expired = f.signer.sign(&claim(1, now - SignedDuration::from_secs(1)));
+    let forged = Signer::new(&[5; KEY_LEN]).sign(&claim(1, now + SignedDuration::from_hours(1)));
+    for token in [expired, forged, "garbage".to_string()] {
+        let (status, _, _) = send(&f.app, get(&format!("/a/{token}"))).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    assert_eq!(f.pool.idle(), 0, "no store connection was opened");
+    let good = f
+        .signer
+        .sign(&claim(1, now + SignedDuration::from_hours(1)));
+    send(&f.app, get(&format!("/a/{good}"))).await;
+    assert_eq!(f.pool.idle(), 1, "a valid link reads the store");
 }
 
 #[tokio::test]
