@@ -6,6 +6,9 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod http;
+
 use std::net::TcpListener;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
