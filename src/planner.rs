@@ -215,7 +215,10 @@ impl SkipCode {
     /// Steps skipped because the plan changed (or because their time had passed at an
     /// earlier plan) come back if a later plan has them again in time.
     pub fn may_revive(code: Option<&str>) -> bool {
-        matches!(code, Some("replanned") | Some("closed") | Some("past"))
+        matches!(
+            code,
+            Some("replanned") | Some("closed") | Some("past") | Some("snoozed")
+        )
     }
 }
 
@@ -234,6 +237,21 @@ pub struct PlannedStep {
     pub planned_at: Timestamp,
     /// The time it fires: the planned time, or later when held for business hours.
     pub fire_at: Timestamp,
+    /// Set when the plan has the step but it is not to be sent: a reminder inside a
+    /// snooze, an update the owner held. It is recorded skipped with these words.
+    pub skip: Option<(SkipCode, String)>,
+}
+
+/// The owner's snooze of a commitment's reminders.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snooze {
+    /// When it was asked for.
+    pub from: Timestamp,
+    /// Reminders before this time are skipped.
+    pub until: Timestamp,
+    /// Who snoozed and how, for people: `until Wed 2 Dec 09:00, by ana@example.com
+    /// (by email link)`.
+    pub words: String,
 }
 
 /// What happened to a commitment so far that its plan depends on.
@@ -250,9 +268,8 @@ pub struct History {
     /// When the commitment was recorded as already late (`add --overdue`): the steps
     /// after the due time count from here rather than being skipped as past.
     pub late_from: Option<Timestamp>,
-    /// The owner's reminders are snoozed until then, and why, for people: who
-    /// snoozed them and how (`until tomorrow 09:00, by ana@example.com by email link`).
-    pub snoozed: Option<(Timestamp, String)>,
+    /// The owner's latest snooze of the reminders, if any.
+    pub snoozed: Option<Snooze>,
     /// Customer updates (by step key, `customer_update#N`) the owner held back, each
     /// with the words for people (who, when, why).
     pub held: Vec<(String, String)>,
@@ -289,6 +306,7 @@ pub fn plan(
                 label,
                 planned_at,
                 fire_at,
+                skip: None,
             }
         };
     for (delivery, at) in &history.failures {
@@ -332,13 +350,43 @@ pub fn plan(
         && let Ok(at) = calendar.shift(due, &update.at)
     {
         let n = history.auto_updates + 1;
-        steps.push(step(
+        let key = format!("customer_update#{n}");
+        let held = history.held.iter().find(|(k, _)| *k == key);
+        let sent_now = history.send_now.iter().find(|(k, _)| *k == key);
+        let fire_at = match sent_now {
+            // Now, within the customer's business hours as every customer email.
+            Some((_, asked)) if held.is_none() => for_customer(*asked),
+            _ => for_customer(at),
+        };
+        let mut planned = step(
             StepKind::CustomerUpdate,
-            format!("customer_update#{n}"),
+            key,
             format!("update {n} of {} ({})", update.max, update.at),
             at,
-            for_customer(at),
-        ));
+            fire_at,
+        );
+        planned.skip = held.map(|(_, words)| (SkipCode::Held, format!("held {words}")));
+        if let Some(window) = update.ask_owner {
+            let mut ask = step(
+                StepKind::AskOwner,
+                format!("ask_owner#{n}"),
+                format!("owner's say on update {n} ({window:#} before)"),
+                planned.fire_at - window,
+                planned.fire_at - window,
+            );
+            ask.skip = match (held, sent_now) {
+                (Some((_, words)), _) => {
+                    Some((SkipCode::Held, format!("the update was held {words}")))
+                }
+                (None, Some(_)) => Some((
+                    SkipCode::Replanned,
+                    "the owner had the update sent at once".to_string(),
+                )),
+                (None, None) => None,
+            };
+            steps.push(ask);
+        }
+        steps.push(planned);
     }
     for (revision, at) in &history.notices {
         steps.push(step(
@@ -406,9 +454,41 @@ pub fn plan(
             ));
         }
     }
+    if let Some(snooze) = &history.snoozed {
+        snooze_reminders(&mut steps, snooze, rule, step);
+    }
     steps.sort_by(|a, b| a.fire_at.cmp(&b.fire_at).then(a.key.cmp(&b.key)));
     steps.dedup_by(|a, b| a.key == b.key);
     steps
+}
+
+/// Skips the owner's reminders before the snooze's end, and plans one reminder at the
+/// end if the snooze swallowed any: "snooze for two hours" means "remind me in two".
+fn snooze_reminders(
+    steps: &mut Vec<PlannedStep>,
+    snooze: &Snooze,
+    rule: &Rule,
+    step: impl Fn(StepKind, String, String, Timestamp, Timestamp) -> PlannedStep,
+) {
+    let mut swallowed = false;
+    for s in steps.iter_mut().filter(|s| s.kind.is_reminder()) {
+        if s.fire_at < snooze.until {
+            swallowed |= s.fire_at >= snooze.from;
+            s.skip = Some((
+                SkipCode::Snoozed,
+                format!("reminders snoozed {}", snooze.words),
+            ));
+        }
+    }
+    if swallowed && !rule.digest_only {
+        steps.push(step(
+            StepKind::Remind,
+            format!("snooze@{}", snooze.until.as_millisecond()),
+            "after snooze".into(),
+            snooze.until,
+            snooze.until,
+        ));
+    }
 }
 
 /// A step as stored, as far as reconciling needs it.
@@ -431,12 +511,13 @@ pub struct StoredStep {
 /// One change to the stored steps that brings them in line with a fresh plan.
 #[derive(Clone, Debug, PartialEq)]
 pub enum StepChange {
-    /// A step the store does not have yet, planned or skipped as already past.
+    /// A step the store does not have yet, planned or recorded skipped.
     Add {
         /// The step.
         step: PlannedStep,
-        /// `None` to plan it; `Some` to record it skipped as past.
-        skip: Option<String>,
+        /// `None` to plan it; `Some` to record it skipped, and why (already past, a
+        /// snooze, a hold).
+        skip: Option<(SkipCode, String)>,
     },
     /// A step skipped by an earlier re-plan that the plan has again.
     Revive {
@@ -479,11 +560,27 @@ pub fn reconcile(
     for step in &fresh {
         match stored.iter().find(|s| s.key == step.key) {
             None => {
-                let skip = (step.planned_at < past_before).then(|| past_reason(step, since));
+                let skip = step.skip.clone().or_else(|| {
+                    (step.planned_at < past_before)
+                        .then(|| (SkipCode::Past, past_reason(step, since)))
+                });
                 changes.push(StepChange::Add {
                     step: step.clone(),
                     skip,
                 });
+            }
+            // The plan keeps it, not to be sent: a planned one is retired, one already
+            // skipped or sent stays as it is.
+            Some(s) if step.skip.is_some() => {
+                if s.state == StepState::Planned
+                    && let Some((code, reason)) = &step.skip
+                {
+                    changes.push(StepChange::Retire {
+                        id: s.id,
+                        code: *code,
+                        reason: reason.clone(),
+                    });
+                }
             }
             Some(s) if s.state == StepState::Planned && step.planned_at < past_before => {
                 changes.push(StepChange::Retire {

@@ -48,6 +48,9 @@ pub struct CustomerUpdate {
     pub max: u32,
     /// The template the customer gets.
     pub template: String,
+    /// How long before the update goes the owner is asked whether to send it, hold it
+    /// or change it (`ask_owner = "2h"`); `None`: the update goes unasked.
+    pub ask_owner: Option<jiff::SignedDuration>,
 }
 
 /// `alert`: the team hears that a promise was missed.

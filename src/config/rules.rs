@@ -85,11 +85,22 @@ pub(super) fn check(
         if !(1..=20).contains(&max) {
             errors.push(place.error(spanned.span(), "customer_update: max must be between 1 and 20"));
         }
+        let ask_owner = update.ask_owner.as_ref().and_then(|window| {
+            let exact = super::mail::positive_exact(window);
+            if exact.is_none() {
+                errors.push(place.error(
+                    spanned.span(),
+                    format!("customer_update: ask_owner '{window}' must be a positive wall-clock duration such as \"2h\": how long before the update the owner is asked"),
+                ));
+            }
+            exact
+        });
         CustomerUpdate {
             at: update.at.clone(),
             extend_by: update.extend_by.clone(),
             max,
             template: update_template(update),
+            ask_owner,
         }
     });
 

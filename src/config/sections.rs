@@ -315,7 +315,7 @@ pub(crate) struct RuleSection {
     pub digest_only: bool,
 }
 
-/// `customer_update = { at, extend_by, max, template }`.
+/// `customer_update = { at, extend_by, max, template, ask_owner }`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CustomerUpdateSection {
@@ -325,6 +325,8 @@ pub(crate) struct CustomerUpdateSection {
     pub max: Option<u32>,
     #[serde(default)]
     pub template: Option<String>,
+    #[serde(default)]
+    pub ask_owner: Option<Offset>,
 }
 
 /// `alert = { at, to }`.

@@ -206,6 +206,29 @@ check_in = { after = "3 business days", to = "customer" }
 }
 
 #[test]
+fn ask_owner_is_a_window_before_the_update_and_must_be_positive() {
+    let dir = dir_with(&[(
+        "r.toml",
+        "[[rule]]\nname = \"a\"\ncustomer_update = { at = \"-1h\", extend_by = \"1d\", ask_owner = \"2h\" }\n",
+    )]);
+    let config = load(dir.path(), false).unwrap();
+    let update = config.rules[0].customer_update.as_ref().unwrap();
+    assert_eq!(update.ask_owner, Some(jiff::SignedDuration::from_hours(2)));
+
+    let dir = dir_with(&[(
+        "r.toml",
+        "[[rule]]\nname = \"a\"\ncustomer_update = { at = \"-1h\", extend_by = \"1d\", ask_owner = \"-2h\" }\n",
+    )]);
+    let errors = errors_of(dir.path());
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].starts_with(&format!("{}:3:", dir.path().join("r.toml").display()))
+            && errors[0].contains("ask_owner '-2h' must be a positive"),
+        "{errors:#?}"
+    );
+}
+
+#[test]
 fn timeline_mistakes_name_their_place() {
     let dir = dir_with(&[(
         "r.toml",

@@ -325,6 +325,7 @@ mod tests {
                 extend_by: "2 business days".parse().unwrap(),
                 max: 2,
                 template: "no_news_yet".into(),
+                ask_owner: None,
             }),
             alert: Some(Alert {
                 at: "0s".parse().unwrap(),

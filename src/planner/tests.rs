@@ -219,7 +219,7 @@ fn steps_already_past_when_written_are_skipped_with_a_reason() {
         .filter_map(|c| match c {
             StepChange::Add {
                 step,
-                skip: Some(reason),
+                skip: Some((SkipCode::Past, reason)),
             } => Some((step.label.clone(), reason.clone())),
             _ => None,
         })
@@ -397,6 +397,7 @@ fn full_rule() -> Rule {
         extend_by: "2 business days".parse().unwrap(),
         max: 2,
         template: "no_news_yet".into(),
+        ask_owner: None,
     });
     r.alert = Some(crate::rule::Alert {
         at: "0s".parse().unwrap(),
@@ -615,3 +616,5 @@ fn the_owner_hears_of_each_failed_email_whatever_the_status() {
         assert_eq!(notices[0].fire_at, ts("2026-11-25T15:00:05Z"));
     }
 }
+
+mod owner;

@@ -177,9 +177,13 @@ impl Store {
         for change in changes {
             match change {
                 StepChange::Add { step, skip } => {
-                    let (state, code) = match skip {
-                        None => (StepState::Planned.as_str(), None),
-                        Some(_) => (StepState::Skipped.as_str(), Some(SkipCode::Past.as_str())),
+                    let (state, code, reason) = match skip {
+                        None => (StepState::Planned.as_str(), None, None),
+                        Some((code, reason)) => (
+                            StepState::Skipped.as_str(),
+                            Some(code.as_str()),
+                            Some(reason),
+                        ),
                     };
                     self.conn
                         .prepare_cached(
@@ -197,7 +201,7 @@ impl Store {
                             to_ms(step.fire_at),
                             state,
                             code,
-                            skip,
+                            reason,
                             to_ms(now)
                         ])?;
                 }
