@@ -9,7 +9,9 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use common::browser::Browser;
-use common::http;
+use common::{Env, http};
+use followup::web::link::{Action, Links, Signer};
+use jiff::SignedDuration;
 
 /// A small site on 127.0.0.1 for proving the helpers: `GET /` is a form, `POST /submit`
 /// answers with the body it received.
@@ -147,4 +149,505 @@ fn browser_helper_fills_and_submits_a_form() {
     let text = browser.text();
     assert!(text.contains("reason=I+called+him"), "{text}");
     assert!(text.contains("choice=hold"), "{text}");
+}
+
+// ---- The daemon's pages --------------------------------------------------------------
+
+/// One reminder at the due time, nothing else: the smallest timeline with links.
+const REMIND: &str = r#"
+[[rule]]
+name = "default"
+match = {}
+remind = ["0s"]
+"#;
+
+/// Every row of the tables an action or a GET could change, as text.
+fn store_snapshot(env: &Env) -> String {
+    let db = env.db();
+    let mut out = String::new();
+    for table in ["commitments", "steps", "revisions", "deliveries", "changes"] {
+        let mut statement = db
+            .prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))
+            .unwrap();
+        let columns = statement.column_count();
+        let rows = statement
+            .query_map([], |row| {
+                (0..columns)
+                    .map(|i| row.get_ref(i).map(|v| format!("{v:?}")))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .unwrap();
+        for row in rows {
+            out.push_str(&format!("{table}: {}\n", row.unwrap().join(" | ")));
+        }
+    }
+    out
+}
+
+/// A link for `action` on `id`, signed with the installation's own key, as the daemon's
+/// emails carry them; expiring `lifetime` after now (negative: already expired).
+fn signed_link(env: &Env, base: &str, id: i64, action: Action, lifetime: SignedDuration) -> String {
+    let key = followup::web::key::load_or_create(&env.db_path()).unwrap();
+    Links::new(Signer::new(&key), base, lifetime).url(
+        id,
+        "ana@example.com",
+        action,
+        jiff::Timestamp::now(),
+    )
+}
+
+/// The token of a link: what follows `/a/`.
+fn token_of(link: &str) -> &str {
+    link.rsplit_once("/a/").map(|(_, t)| t).unwrap_or(link)
+}
+
+/// Tokens that must all be refused: each a small change of `good` (a byte changed,
+/// dropped or added, cut short, lengthened), a payload relabelled under the same MAC,
+/// another key's, an expired one and one for a commitment that does not exist (both
+/// signed with the right key), and random text.
+fn forgeries(env: &Env, base: &str, good: &str, id: i64, count: usize) -> Vec<String> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.";
+    let mut rng = fastrand::Rng::with_seed(15);
+    let (payload, mac) = good.split_once('.').unwrap();
+    let day = SignedDuration::from_hours(24);
+    let mut fixed = vec![
+        token_of(&signed_link(env, base, id, Action::Done, -day)).to_string(),
+        token_of(&signed_link(env, base, 999_999, Action::Done, day)).to_string(),
+        token_of(
+            &Links::new(Signer::new(&[9; 32]), base, day).url(
+                id,
+                "ana@example.com",
+                Action::Done,
+                jiff::Timestamp::now(),
+            ),
+        )
+        .to_string(),
+        format!("{}.{mac}", b64.encode(format!("{id}:cancel:4102444800:ana@example.com"))),
+        format!("{}.{mac}", b64.encode(format!("{}:done:4102444800:ana@example.com", id + 1))),
+        format!("{payload}."),
+        format!(".{mac}"),
+        payload.to_string(),
+        format!("{good}{good}"),
+        "A".repeat(600),
+        "x".to_string(),
+    ];
+    while fixed.len() < count {
+        let mut bytes = good.as_bytes().to_vec();
+        let at = rng.usize(..bytes.len());
+        let other = ALPHABET[rng.usize(..ALPHABET.len())];
+        match rng.u8(..6) {
+            0 | 1 => bytes[at] = other,
+            2 => {
+                bytes.remove(at);
+            }
+            3 => bytes.insert(at, other),
+            4 => bytes.truncate(at.max(1)),
+            _ => {
+                bytes = (0..rng.usize(1..200))
+                    .map(|_| ALPHABET[rng.usize(..ALPHABET.len())])
+                    .collect()
+            }
+        }
+        let forged = String::from_utf8(bytes).unwrap();
+        if forged != good {
+            fixed.push(forged);
+        }
+    }
+    fixed
+}
+
+#[test]
+fn a_thousand_forged_or_altered_tokens_all_get_the_same_refusal() {
+    let env = Env::new(REMIND);
+    let id = env.add("Send quote for the boiler service", "2099-11-24 17:00", &[]);
+    let daemon = env.start();
+    let base = http::web_url(&daemon, Duration::from_secs(10));
+    let good_link = signed_link(&env, &base, id, Action::Done, SignedDuration::from_hours(24));
+    let good = token_of(&good_link).to_string();
+    assert_eq!(http::get(&good_link).status, 200, "the genuine link works");
+    let before = store_snapshot(&env);
+
+    let refusal = http::get(&format!("{base}/a/nothing"));
+    assert_eq!(refusal.status, 404);
+    assert!(
+        refusal.text().contains("not valid"),
+        "the refusal says so: {}",
+        refusal.text()
+    );
+    let forged = forgeries(&env, &base, &good, id, 1000);
+    assert_eq!(forged.len(), 1000);
+    let origin = http::Url::parse(&base).origin();
+    for (i, token) in forged.iter().enumerate() {
+        let url = format!("{base}/a/{token}");
+        let answer = if i % 10 == 0 {
+            http::post_form(&url, &[("choice", "done")], &[("Origin", &origin)])
+        } else {
+            http::get(&url)
+        };
+        assert_eq!(
+            (answer.status, answer.text()),
+            (refusal.status, refusal.text()),
+            "token {i} {token:?}"
+        );
+    }
+    assert_eq!(store_snapshot(&env), before, "no forged token changed anything");
+    let log = daemon.log();
+    assert!(!log.contains(&good), "the genuine token is not logged");
+    for token in forged.iter().filter(|t| t.len() > 20) {
+        assert!(!log.contains(token.as_str()), "a forged token was logged: {token}");
+    }
+}
+
+/// What a link's token says: (commitment, action word, recipient). The payload is
+/// readable (only its MAC is secret), which lets a test tell the links apart.
+fn claim_of(link: &str) -> (i64, String, String) {
+    use base64::Engine as _;
+    let token = token_of(link);
+    let payload = token.split_once('.').map(|(p, _)| p).unwrap_or(token);
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap_or_else(|_| panic!("not a link token: {link}"));
+    let text = String::from_utf8(bytes).unwrap();
+    let mut parts = text.splitn(4, ':');
+    let id = parts.next().unwrap().parse().unwrap();
+    let action = parts.next().unwrap().to_string();
+    let _expires = parts.next();
+    (id, action, parts.next().unwrap_or_default().to_string())
+}
+
+/// The links of the daemon's pages in `message` (its plain text).
+fn action_links(message: &common::Received) -> Vec<String> {
+    http::links_in(&message.text())
+        .into_iter()
+        .filter(|l| l.contains("/a/"))
+        .collect()
+}
+
+/// The revisions of `id` recorded by an action: (action, actor, via), oldest first.
+fn actions_of(env: &Env, id: i64) -> Vec<(String, Option<String>, Option<String>)> {
+    let db = env.db();
+    let mut statement = db
+        .prepare(
+            "SELECT action, actor, via FROM revisions
+             WHERE commitment_id = ?1 AND action IS NOT NULL ORDER BY id",
+        )
+        .unwrap();
+    statement
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// Submits the first POST form of the page at `url` (as shown by `page`) with `set`
+/// filled in; then, while the answer is a confirmation (a form with `step`), that one
+/// too. Returns the last answer.
+fn submit_page(url: &str, page: &http::Response, set: &[(&str, &str)]) -> http::Response {
+    let mut answer = page.clone();
+    for round in 0..3 {
+        let Some(mut form) = http::forms_in(&answer.text())
+            .into_iter()
+            .find(|f| f.method == "post")
+        else {
+            assert!(round > 0, "no form on the page at {url}: {}", page.text());
+            return answer;
+        };
+        if round > 0 && form.field("step").is_none() {
+            return answer;
+        }
+        for (name, value) in set {
+            if round == 0 {
+                form.set(name, value);
+            }
+        }
+        answer = form.submit(url, None);
+        assert_eq!(answer.status, 200, "POST {url}: {}", answer.text());
+    }
+    answer
+}
+
+#[test]
+fn from_a_real_email_a_link_shows_its_form_and_only_the_post_acts() {
+    let env = Env::new(REMIND);
+    let daemon = env.start();
+    let base = http::web_url(&daemon, Duration::from_secs(10));
+    // One commitment for each action taken from its reminder.
+    let taken = ["done", "delay", "snooze", "cancel"];
+    let ids: Vec<i64> = taken
+        .iter()
+        .map(|action| env.add(&format!("Boiler quote ({action})"), "+1s", &[]))
+        .collect();
+    let mails = env.smtp.wait_until("a reminder for each", Duration::from_secs(20), |m| {
+        m.len() >= ids.len()
+    });
+
+    for (action, id) in taken.iter().zip(&ids) {
+        let mail = mails
+            .iter()
+            .find(|m| m.text().contains(&format!("Boiler quote ({action})")))
+            .unwrap_or_else(|| panic!("no reminder for the {action} commitment"));
+        let links = action_links(mail);
+        let words: Vec<String> = links.iter().map(|l| claim_of(l).1).collect();
+        for word in ["done", "delay", "snooze", "cancel", "open"] {
+            assert!(words.iter().any(|w| w == word), "a {word} link in {}", mail.text());
+        }
+        for link in &links {
+            assert_eq!(claim_of(link).0, *id, "{link}");
+            assert_eq!(claim_of(link).2, "ana@example.com", "{link}");
+            assert!(link.starts_with(&base), "{link} on {base}");
+        }
+
+        // Looking changes nothing.
+        let before = store_snapshot(&env);
+        for link in &links {
+            let page = http::get(link);
+            assert_eq!(page.status, 200, "GET {link}: {}", page.text());
+            assert_eq!(http::head(link).status, 200, "HEAD {link}");
+        }
+        assert_eq!(store_snapshot(&env), before, "GET and HEAD changed the store");
+
+        // The POST of the page's form acts, recorded as from the web by the recipient.
+        let link = links.iter().find(|l| claim_of(l).1 == *action).unwrap();
+        let page = http::get(link);
+        let answer = submit_page(
+            link,
+            &page,
+            &[("reason", "the part arrives Friday"), ("choice", "+2h")],
+        );
+        let recorded = actions_of(&env, *id);
+        assert_eq!(
+            recorded.last(),
+            Some(&(
+                action.to_string(),
+                Some("ana@example.com".to_string()),
+                Some("web".to_string())
+            )),
+            "{action}: {recorded:?}; the page said {}",
+            answer.text()
+        );
+        let shown = env.show(*id);
+        match *action {
+            "done" => assert_eq!(shown["commitment"]["status"], "done"),
+            "cancel" => assert_eq!(shown["commitment"]["status"], "cancelled"),
+            _ => assert_eq!(shown["commitment"]["status"], "open"),
+        }
+
+        // A second POST of a closing action does nothing new and says why.
+        if matches!(*action, "done" | "cancel") {
+            let again = submit_page(link, &page, &[]);
+            assert!(
+                again.text().contains("already"),
+                "the second {action}: {}",
+                again.text()
+            );
+            assert_eq!(actions_of(&env, *id), recorded, "acting twice is harmless");
+        }
+    }
+}
+
+/// A timeline that sends every kind of email to the owner and the team: reminder,
+/// overdue repeat, alert, escalation, the owner's copy of a customer update, and (once
+/// a second commitment is marked done) the check-in to the owner.
+const FULL_TIMELINE: &str = r#"
+[[rule]]
+name = "full"
+match = { kind = "full" }
+remind = ["0s"]
+overdue_every = "1s"
+overdue_max = 1
+customer_update = { at = "-1s", extend_by = "2s", max = 1 }
+alert = { at = "+0s", to = ["service-team@example.com"] }
+escalate = { after = "+1s", to = ["lead@example.com"] }
+
+[[rule]]
+name = "check-in"
+match = { kind = "check-in" }
+check_in = { after = "1s", to = "owner" }
+"#;
+
+#[test]
+fn a_scanner_fetching_every_link_of_a_full_timeline_changes_nothing() {
+    let env = Env::new(FULL_TIMELINE);
+    let daemon = env.start();
+    let base = http::web_url(&daemon, Duration::from_secs(10));
+    let full = env.add("Repair the heating", "+2s", &["--kind", "full", "--reason", "parts"]);
+    let closed = env.add("Service the boiler", "2099-11-24 17:00", &["--kind", "check-in"]);
+    env.cli_ok(&["done", &closed.to_string()]);
+    env.wait_timeline_done(full, Duration::from_secs(30));
+    env.wait_timeline_done(closed, Duration::from_secs(30));
+    env.wait_idle(Duration::from_secs(30));
+    let mails = env.smtp.messages();
+
+    let mut links = Vec::new();
+    for mail in &mails {
+        let found = action_links(mail);
+        let to_customer = mail.to.iter().any(|t| t == "joe@example.org");
+        if to_customer {
+            assert!(found.is_empty(), "a customer email with links: {}", mail.text());
+        } else {
+            assert!(
+                !found.is_empty(),
+                "an email to {:?} without links: {} {}",
+                mail.to,
+                mail.subject(),
+                mail.text()
+            );
+        }
+        links.extend(found);
+    }
+    assert!(mails.len() >= 6, "the whole timeline: {} emails", mails.len());
+
+    let before = store_snapshot(&env);
+    for link in &links {
+        for method in ["GET", "HEAD"] {
+            let answer = http::request(
+                method,
+                link,
+                &[("User-Agent", "Mozilla/5.0 (compatible; SafeLinks scanner)")],
+                b"",
+            );
+            assert!(link.starts_with(&base), "{link} on {base}");
+            assert_eq!(answer.status, 200, "{method} {link}: {}", answer.text());
+        }
+    }
+    assert_eq!(
+        store_snapshot(&env),
+        before,
+        "a GET or HEAD of one of {} links changed the store",
+        links.len()
+    );
+    assert_eq!(env.smtp.messages().len(), mails.len(), "nothing more was sent");
+}
+
+/// The link for `action` among a message's links.
+fn link_for(mail: &common::Received, action: &str) -> String {
+    action_links(mail)
+        .into_iter()
+        .find(|l| claim_of(l).1 == action)
+        .unwrap_or_else(|| panic!("no {action} link in {}", mail.text()))
+}
+
+/// The (state, skip_code, reason) of each step of `id`, by key.
+fn steps_of(env: &Env, id: i64) -> Vec<(String, String, Option<String>, Option<String>, i64)> {
+    let db = env.db();
+    let mut statement = db
+        .prepare(
+            "SELECT key, state, skip_code, reason, fire_at FROM steps
+             WHERE commitment_id = ?1 ORDER BY fire_at, key",
+        )
+        .unwrap();
+    statement
+        .query_map([id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn in_a_real_browser_the_done_link_of_an_email_marks_it_done() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let env = Env::new(REMIND);
+    let daemon = env.start();
+    let base = http::web_url(&daemon, Duration::from_secs(10));
+    let id = env.add("Send quote for the boiler service", "+1s", &[]);
+    let mail = env.smtp.wait_for(1, Duration::from_secs(20)).remove(0);
+
+    // Every page, as the phone shows it; looking changes nothing.
+    let before = store_snapshot(&env);
+    for link in action_links(&mail) {
+        browser.goto(&link);
+        browser.screenshot(&format!("web-{}", claim_of(&link).1));
+    }
+    browser.goto(&format!("{base}/a/not-a-token"));
+    assert!(browser.text().contains("not valid"), "{}", browser.text());
+    browser.screenshot("web-not-valid");
+    assert_eq!(store_snapshot(&env), before, "the browser's GETs changed the store");
+
+    browser.goto(&link_for(&mail, "done"));
+    browser.click("form[method=post] button[type=submit]");
+    common::wait_until("the commitment done", Duration::from_secs(10), || {
+        (env.show(id)["commitment"]["status"] == "done").then_some(())
+    });
+    browser.screenshot("web-done-result");
+    assert_eq!(
+        actions_of(&env, id),
+        vec![(
+            "done".to_string(),
+            Some("ana@example.com".to_string()),
+            Some("web".to_string())
+        )]
+    );
+    // The same link again: the page says it is already done, and by whom.
+    browser.goto(&link_for(&mail, "done"));
+    let text = browser.text();
+    assert!(text.contains("already"), "{text}");
+    browser.screenshot("web-done-again");
+}
+
+#[test]
+fn a_snooze_skips_the_reminders_in_its_window_and_the_next_one_goes() {
+    let env = Env::new(
+        r#"
+[[rule]]
+name = "nagging"
+match = {}
+remind = ["0s"]
+overdue_every = "3s"
+overdue_max = 6
+"#,
+    );
+    let daemon = env.start();
+    let _base = http::web_url(&daemon, Duration::from_secs(10));
+    let id = env.add("Send quote for the boiler service", "+1s", &[]);
+    let first = env.smtp.wait_for(1, Duration::from_secs(20)).remove(0);
+    let link = link_for(&first, "snooze");
+    let page = http::get(&link);
+    assert_eq!(page.status, 200, "{}", page.text());
+    let answer = submit_page(&link, &page, &[("choice", "at"), ("at", "+8s")]);
+    assert_eq!(
+        actions_of(&env, id).last().map(|a| a.0.clone()),
+        Some("snooze".to_string()),
+        "{}",
+        answer.text()
+    );
+    let until: i64 = env
+        .db()
+        .query_row(
+            "SELECT snoozed_until FROM commitments WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    // The reminder at the snooze's end, and the first repeat after it, go.
+    env.wait_planned(Duration::from_secs(10));
+    common::wait_until("the reminder after the snooze sent", Duration::from_secs(30), || {
+        let steps = steps_of(&env, id);
+        let after_end = steps
+            .iter()
+            .find(|s| s.4 > until && s.0.starts_with("overdue"))?;
+        (after_end.1 == "sent").then_some(())
+    });
+    let steps = steps_of(&env, id);
+    let snoozed: Vec<_> = steps.iter().filter(|s| s.2.as_deref() == Some("snoozed")).collect();
+    assert!(!snoozed.is_empty(), "reminders in the window skipped: {steps:?}");
+    for step in &snoozed {
+        assert_eq!(step.1, "skipped", "{step:?}");
+        assert!(step.4 < until, "only those before the end: {step:?}");
+        let reason = step.3.as_deref().unwrap_or_default();
+        assert!(reason.contains("snoozed"), "{reason}");
+    }
+    for step in steps.iter().filter(|s| s.4 < until && s.0.starts_with("overdue")) {
+        assert_ne!(step.1, "sent", "a reminder in the window went: {steps:?}");
+    }
+    let at_end = steps
+        .iter()
+        .find(|s| s.0.starts_with("snooze@"))
+        .unwrap_or_else(|| panic!("a reminder at the snooze's end: {steps:?}"));
+    assert_eq!(at_end.1, "sent", "{steps:?}");
 }
