@@ -651,3 +651,119 @@ overdue_max = 6
         .unwrap_or_else(|| panic!("a reminder at the snooze's end: {steps:?}"));
     assert_eq!(at_end.1, "sent", "{steps:?}");
 }
+
+/// The owner's say before a customer update: asked 10 s before the update goes.
+const ASK_OWNER: &str = r#"
+[[rule]]
+name = "ask"
+match = {}
+remind = ["0s"]
+customer_update = { at = "-1s", extend_by = "1d", max = 1, ask_owner = "10s" }
+"#;
+
+#[test]
+fn the_owner_asked_before_an_update_can_hold_it_send_it_now_or_let_it_go() {
+    let env = Env::new(ASK_OWNER);
+    let daemon = env.start();
+    let _base = http::web_url(&daemon, Duration::from_secs(10));
+    let held = env.add_for("Joe Mensah <joe@example.org>", "Held repair", "+14s");
+    let sent_now = env.add_for("Kofi Boateng <kofi@example.org>", "Urgent repair", "+14s");
+    let left = env.add_for("Ama Owusu <ama@example.org>", "Plain repair", "+14s");
+    let planned_update = |id: i64| {
+        steps_of(&env, id)
+            .into_iter()
+            .find(|s| s.0 == "customer_update#1")
+            .map(|s| common::from_epoch_ms(s.4))
+    };
+    env.wait_planned(Duration::from_secs(10));
+    let left_goes_at = planned_update(left).expect("an update planned");
+
+    // Three notices to the owner, each naming the customer and what they will be told.
+    let notices = env.smtp.wait_until("the owner's three notices", Duration::from_secs(20), |m| {
+        m.iter().filter(|m| m.to.iter().any(|t| t == "ana@example.com")).count() >= 3
+    });
+    let notice = |title: &str| {
+        notices
+            .iter()
+            .find(|m| m.text().contains(title))
+            .cloned()
+            .unwrap_or_else(|| panic!("no notice about {title}"))
+    };
+    let held_notice = notice("Held repair");
+    let text = held_notice.text();
+    assert!(text.contains("Joe Mensah will be told"), "{text}");
+    for action in ["send_now", "hold", "delay", "done"] {
+        link_for(&held_notice, action);
+    }
+    assert!(
+        env.smtp.messages().iter().all(|m| m.to.iter().all(|t| t == "ana@example.com")),
+        "no customer was told before the owner's say"
+    );
+
+    // Hold it, with the owner's words.
+    let link = link_for(&held_notice, "hold");
+    let page = http::get(&link);
+    assert_eq!(page.status, 200, "{}", page.text());
+    submit_page(&link, &page, &[("reason", "I called him")]);
+    assert_eq!(
+        actions_of(&env, held).last(),
+        Some(&(
+            "hold".to_string(),
+            Some("ana@example.com".to_string()),
+            Some("web".to_string())
+        ))
+    );
+    // Send the other now: it goes at once, long before its time.
+    let urgent = notice("Urgent repair");
+    let link = link_for(&urgent, "send_now");
+    let page = http::get(&link);
+    assert_eq!(page.status, 200, "{}", page.text());
+    submit_page(&link, &page, &[]);
+    let planned_then = planned_update(left).unwrap();
+    let kofi = env.smtp.wait_until("the update sent at once", Duration::from_secs(10), |m| {
+        m.iter().any(|m| m.to.iter().any(|t| t == "kofi@example.org"))
+    });
+    let kofi = kofi.iter().find(|m| m.to.iter().any(|t| t == "kofi@example.org")).unwrap();
+    assert!(kofi.at < planned_then, "sent before its planned time");
+
+    // A restart in between changes none of it.
+    assert!(daemon.stop().success());
+    let daemon = env.start();
+    let _ = http::web_url(&daemon, Duration::from_secs(10));
+
+    // Unanswered, the third goes at its time; the held one's owner is reminded at the
+    // due time as usual, and its customer hears nothing.
+    env.smtp.wait_until("the unanswered update", Duration::from_secs(30), |m| {
+        m.iter().any(|m| m.to.iter().any(|t| t == "ama@example.org"))
+    });
+    env.wait_timeline_done(held, Duration::from_secs(30));
+    let all = env.smtp.messages();
+    let ama: Vec<_> = all.iter().filter(|m| m.to.iter().any(|t| t == "ama@example.org")).collect();
+    assert_eq!(ama.len(), 1, "the unanswered update went once");
+    assert!(ama[0].at >= left_goes_at, "not before its time");
+    assert_eq!(
+        all.iter().filter(|m| m.to.iter().any(|t| t == "kofi@example.org")).count(),
+        1,
+        "the update sent at once went once"
+    );
+    assert!(
+        !all.iter().any(|m| m.to.iter().any(|t| t == "joe@example.org")),
+        "the held update was never sent"
+    );
+    let held_step = steps_of(&env, held)
+        .into_iter()
+        .find(|s| s.0 == "customer_update#1")
+        .unwrap();
+    assert_eq!(held_step.1, "skipped", "{held_step:?}");
+    assert_eq!(held_step.2.as_deref(), Some("held"), "{held_step:?}");
+    assert!(
+        held_step.3.as_deref().unwrap_or_default().contains("I called him"),
+        "{held_step:?}"
+    );
+    assert!(
+        all.iter().any(|m| m.to.iter().any(|t| t == "ana@example.com")
+            && m.text().contains("Held repair")
+            && !m.text().contains("will be told")),
+        "the held one's owner reminded at the due time"
+    );
+}
