@@ -719,6 +719,10 @@ fn the_owner_asked_before_an_update_can_hold_it_send_it_now_or_let_it_go() {
     let page = http::get(&link);
     assert_eq!(page.status, 200, "{}", page.text());
     submit_page(&link, &page, &[]);
+    assert_eq!(
+        actions_of(&env, sent_now).last().map(|a| (a.0.as_str(), a.2.as_deref())),
+        Some(("send_now", Some("web")))
+    );
     let planned_then = planned_update(left).unwrap();
     let kofi = env.smtp.wait_until("the update sent at once", Duration::from_secs(10), |m| {
         m.iter().any(|m| m.to.iter().any(|t| t == "kofi@example.org"))
