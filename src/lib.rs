@@ -27,7 +27,10 @@
 //!   ([`notify`]).
 //! - [`logging`]: structured log lines on stderr, with journald priorities under systemd.
 //! - [`cli`]: the command line: one file per group of verbs.
+//! - [`actions`]: the verbs a person takes on a commitment (done, delay, snooze, hold
+//!   an update...), which the command line and the web pages both call.
 
+pub mod actions;
 pub mod address;
 pub mod calendar;
 pub mod cli;

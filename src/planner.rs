@@ -249,8 +249,8 @@ pub struct Snooze {
     pub from: Timestamp,
     /// Reminders before this time are skipped.
     pub until: Timestamp,
-    /// Who snoozed and how, for people: `until Wed 2 Dec 09:00, by ana@example.com
-    /// (by email link)`.
+    /// Who snoozed and how, for people: `snoozed until Wed 2 Dec 09:00 by
+    /// ana@example.com (by email link)`.
     pub words: String,
 }
 
@@ -365,7 +365,7 @@ pub fn plan(
             at,
             fire_at,
         );
-        planned.skip = held.map(|(_, words)| (SkipCode::Held, format!("held {words}")));
+        planned.skip = held.map(|(_, words)| (SkipCode::Held, words.clone()));
         if let Some(window) = update.ask_owner {
             let mut ask = step(
                 StepKind::AskOwner,
@@ -375,9 +375,7 @@ pub fn plan(
                 planned.fire_at - window,
             );
             ask.skip = match (held, sent_now) {
-                (Some((_, words)), _) => {
-                    Some((SkipCode::Held, format!("the update was held {words}")))
-                }
+                (Some((_, words)), _) => Some((SkipCode::Held, format!("the update was {words}"))),
                 (None, Some(_)) => Some((
                     SkipCode::Replanned,
                     "the owner had the update sent at once".to_string(),
@@ -476,7 +474,7 @@ fn snooze_reminders(
             swallowed |= s.fire_at >= snooze.from;
             s.skip = Some((
                 SkipCode::Snoozed,
-                format!("reminders snoozed {}", snooze.words),
+                format!("reminders {}", snooze.words),
             ));
         }
     }

@@ -64,7 +64,10 @@ fn a_commitment_is_named_by_its_crm_reference_wherever_an_id_is_taken() {
             .unwrap()
             .contains("long ladder")
     );
-    assert_eq!(shown["revisions"].as_array().unwrap().len(), 1);
+    // The delay and the done, each a revision.
+    let revisions = shown["revisions"].as_array().unwrap();
+    assert_eq!(revisions.len(), 2);
+    assert_eq!(revisions[1]["action"], "done");
 
     let unknown = failed(&env, &["done", "--ref", "JOB-9999"]);
     assert!(

@@ -5,11 +5,12 @@ use clap::Args;
 use jiff::Timestamp;
 
 use super::target::Target;
-use crate::calendar::{display_in, parse_zone};
+use crate::actions::{self, ActionError, Outcome};
+use crate::calendar::parse_zone;
 use crate::commitment::{Status, StoredCommitment, one_line, parse_mailbox};
 use crate::config::Config;
 use crate::rule::{Rule, rule_for};
-use crate::store::{NewCommitment, NewRevision, Store, StoreError};
+use crate::store::{NewCommitment, Store, StoreError};
 use crate::when::{format_stored, parse_when};
 
 /// `followup add`.
@@ -303,16 +304,41 @@ pub fn add(config: &Config, args: AddArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Marks commitment `id` done or cancelled.
+/// Marks commitment `id` done or cancelled; if it already is, says when and by whom.
 pub fn close(config: &Config, target: &Target, status: Status) -> anyhow::Result<()> {
     let store = open(config)?;
     let id = target.resolve(&store)?;
-    let previous = found(store.set_status(id, status))?;
-    match previous.as_deref() {
-        Some(p) if p == status.as_str() => println!("commitment {id} was already {status}"),
-        _ => println!("commitment {id} is {status}; its remaining reminders are cancelled"),
-    }
+    let act = match status {
+        Status::Cancelled => actions::cancel,
+        _ => actions::done,
+    };
+    let outcome = act(&store, config, id, &actions::cli_actor(), Timestamp::now());
+    say(config, id, acted(outcome)?);
     Ok(())
+}
+
+/// The outcome of an action, with the hint `found` gives for an unknown id, and a
+/// wrong value named by its flag (`--until ... has already passed`).
+pub(super) fn acted(result: Result<Outcome, ActionError>) -> anyhow::Result<Outcome> {
+    match result {
+        Err(ActionError::NotFound(id)) => found(Err(StoreError::NotFound(id))),
+        Err(ActionError::Field { field, problem }) => bail!("--{field} {problem}"),
+        other => Ok(other?),
+    }
+}
+
+/// Prints what an action did, or what had already done it.
+pub(super) fn say(config: &Config, id: i64, outcome: Outcome) {
+    match outcome {
+        Outcome::Acted(acted) => {
+            for line in acted.said {
+                println!("{line}");
+            }
+        }
+        Outcome::Already(earlier) => {
+            println!("commitment {id}: {}", earlier.describe(&config.calendar))
+        }
+    }
 }
 
 /// The result of a store call about one commitment, with a clear error for an unknown id.
@@ -341,62 +367,40 @@ pub(super) fn checked(
 /// Moves the due time of a commitment, records the revision and (unless told not to)
 /// has the daemon tell the customer now or when business hours open.
 pub fn delay(config: &Config, args: DelayArgs) -> anyhow::Result<()> {
-    let reason = args.reason.trim().to_string();
-    if reason.is_empty() {
+    if args.reason.trim().is_empty() {
         bail!("--reason is empty: say why, in words for the customer");
     }
     let store = open(config)?;
     let id = args.target.resolve(&store)?;
-    let (row, commitment) = checked(&store, config, id)?;
-    if commitment.status != Status::Open {
-        bail!(
-            "commitment {} is {}; only open commitments can be delayed",
-            id,
-            commitment.status
-        );
-    }
+    let now = Timestamp::now();
+    let until = until_for(&store, config, id, &args.until, now)?;
+    let outcome = actions::delay(
+        &store,
+        config,
+        id,
+        until,
+        &args.reason,
+        !args.no_notify,
+        &actions::cli_actor(),
+        now,
+    );
+    say(config, id, acted(outcome)?);
+    Ok(())
+}
+
+/// The time `--until` gives for commitment `id`, read in the commitment's zone.
+pub(super) fn until_for(
+    store: &Store,
+    config: &Config,
+    id: i64,
+    text: &str,
+    now: Timestamp,
+) -> anyhow::Result<Timestamp> {
+    let (_, commitment) = checked(store, config, id)?;
     let zone = commitment
         .timezone
-        .clone()
         .unwrap_or_else(|| config.calendar.zone().clone());
-    let now = Timestamp::now();
-    let until = parse_when(&args.until, now, &zone, &config.calendar)
-        .map_err(|e| anyhow::anyhow!("--until: {e}"))?;
-    if until <= now {
-        bail!(
-            "--until {} has already passed",
-            config.calendar.display(until)
-        );
-    }
-    let revision = NewRevision {
-        commitment_id: id,
-        old_due: row.due_at.clone().unwrap_or_default(),
-        new_due: format_stored(until, &zone),
-        reason: Some(reason),
-        source: "followup delay".to_string(),
-        automatic: false,
-        notify: !args.no_notify,
-    };
-    store.transaction(|s| s.revise_due(&revision, now))?;
-    println!(
-        "commitment {} is now due {}",
-        id,
-        config.calendar.display(until)
-    );
-    if args.no_notify {
-        println!("the customer is not told (--no-notify)");
-    } else {
-        let opens = config.calendar.next_open_in(now, &zone);
-        if opens <= now {
-            println!("the customer is told now");
-        } else {
-            println!(
-                "the customer is told when business hours open: {}",
-                display_in(&zone, opens)
-            );
-        }
-    }
-    Ok(())
+    parse_when(text, now, &zone, &config.calendar).map_err(|e| anyhow::anyhow!("--until: {e}"))
 }
 
 /// Appends a note, or sets the reason the customer is given.
@@ -408,19 +412,23 @@ pub fn note(config: &Config, args: NoteArgs) -> anyhow::Result<()> {
     }
     let store = open(config)?;
     let id = target.resolve(&store)?;
-    let result = if args.reason {
-        store.set_reason(id, text)
-    } else {
-        let stamp = config.calendar.display(Timestamp::now());
-        store.append_note(id, &format!("{stamp}: {text}"))
-    };
-    found(result)?;
     if args.reason {
+        let outcome = actions::set_reason(
+            &store,
+            config,
+            id,
+            text,
+            &actions::cli_actor(),
+            Timestamp::now(),
+        );
+        acted(outcome)?;
         println!(
             "commitment {}: the customer will be given this reason for any delay",
             id
         );
     } else {
+        let stamp = config.calendar.display(Timestamp::now());
+        found(store.append_note(id, &format!("{stamp}: {text}")))?;
         println!("commitment {}: note added", id);
     }
     Ok(())

@@ -13,9 +13,11 @@ mod config;
 mod edit;
 mod generate;
 mod identity;
+mod owner_say;
 mod preview;
 mod report;
 mod retry;
+mod revisions;
 mod show;
 mod status;
 mod target;
@@ -65,6 +67,12 @@ pub enum Command {
     Delay(commitments::DelayArgs),
     /// Add a note to a commitment, or (with --reason) the reason the customer is given.
     Note(commitments::NoteArgs),
+    /// Stop a commitment's reminders to its owner until a time; the due time stays.
+    Snooze(owner_say::SnoozeArgs),
+    /// Hold back an automatic customer update, with the reason.
+    Hold(owner_say::HoldArgs),
+    /// Send an automatic customer update now instead of at its time.
+    SendNow(owner_say::SendNowArgs),
     /// Print a commitment's future timeline and render every email it would send.
     Preview(target::Target),
     /// How the commitments due in a period went: kept on time, after notice, missed.
@@ -175,6 +183,9 @@ fn run_verb(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Edit(args) => edit::edit(&config, args),
         Command::Delay(args) => commitments::delay(&config, args),
         Command::Note(args) => commitments::note(&config, args),
+        Command::Snooze(args) => owner_say::snooze(&config, args),
+        Command::Hold(args) => owner_say::hold(&config, args),
+        Command::SendNow(args) => owner_say::send_now(&config, args),
         Command::Preview(target) => preview::preview(&config, &target),
         Command::Report(args) => report::report(&config, args),
         Command::Import(args) => transfer::import(&config, args),
@@ -202,6 +213,9 @@ fn writes_commitments(command: &Command) -> bool {
             | Command::Cancel { .. }
             | Command::Delay(_)
             | Command::Note(_)
+            | Command::Snooze(_)
+            | Command::Hold(_)
+            | Command::SendNow(_)
             | Command::Import(_)
             | Command::Retry(_)
     )

@@ -338,7 +338,7 @@ fn print_emails(config: &Config, emails: &[DeliveryRecord]) {
 }
 
 /// Prints `rows` under `header` in aligned columns; the last column is not padded.
-fn print_table(header: &[&str], rows: &[Vec<String>]) {
+pub(super) fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -369,6 +369,8 @@ fn print_table(header: &[&str], rows: &[Vec<String>]) {
 #[derive(Debug, Serialize)]
 struct Shown {
     commitment: Listed,
+    /// Until when the owner's reminders are snoozed, if a snooze was ever set.
+    snoozed_until: Option<Timestamp>,
     timeline: Vec<StepRecord>,
     deliveries: Vec<DeliveryRecord>,
     revisions: Vec<RevisionRecord>,
@@ -397,6 +399,7 @@ pub fn show(config: &Config, args: ShowArgs) -> anyhow::Result<()> {
     }
     let shown = Shown {
         customer_history,
+        snoozed_until: store.snoozed_until(id)?,
         commitment,
         timeline: store.steps_of(id)?,
         deliveries: store.deliveries_of(id)?,
@@ -464,6 +467,14 @@ fn print_shown(config: &Config, shown: &Shown) {
             println!("  {:<9} {value}", format!("{name}:"));
         }
     }
+    if let Some(until) = shown.snoozed_until.filter(|until| *until > now) {
+        println!(
+            "  {:<9} reminders until {} (in {})",
+            "snoozed:",
+            cal.display(until),
+            humanize(now, until)
+        );
+    }
     if let Some(note) = c.note.as_deref().filter(|n| !n.trim().is_empty()) {
         println!("  note:");
         for line in note.lines() {
@@ -481,52 +492,7 @@ fn print_shown(config: &Config, shown: &Shown) {
         Ok(at) => cal.display(at),
         Err(_) => stored.to_string(),
     };
-    let (edits, moves): (Vec<&RevisionRecord>, Vec<&RevisionRecord>) =
-        shown.revisions.iter().partition(|r| !r.changes.is_empty());
-    if !moves.is_empty() {
-        println!();
-        println!("Due time changes:");
-        let rows: Vec<Vec<String>> = moves
-            .iter()
-            .map(|r| {
-                let told = if r.undone.is_some() {
-                    "undone: customer not told"
-                } else if r.notify || r.automatic {
-                    "customer told"
-                } else {
-                    "customer not told"
-                };
-                vec![
-                    format!("  {}", cal.display(r.created_at)),
-                    format!("{} -> {}", due_text(&r.old_due), due_text(&r.new_due)),
-                    r.source.clone(),
-                    told.to_string(),
-                    r.undone
-                        .clone()
-                        .or_else(|| r.reason.clone())
-                        .unwrap_or_default(),
-                ]
-            })
-            .collect();
-        print_table(&["  WHEN", "DUE", "BY", "NOTICE", "REASON"], &rows);
-    }
-    if !edits.is_empty() {
-        println!();
-        println!("Edits:");
-        let rows: Vec<Vec<String>> = edits
-            .iter()
-            .flat_map(|r| {
-                r.changes.iter().map(|change| {
-                    vec![
-                        format!("  {}", cal.display(r.created_at)),
-                        r.source.clone(),
-                        super::edit::describe(change),
-                    ]
-                })
-            })
-            .collect();
-        print_table(&["  WHEN", "BY", "CHANGE"], &rows);
-    }
+    super::revisions::print(cal, &shown.revisions, &due_text);
     println!();
     println!("Timeline ({}):", cal.zone_name());
     if shown.timeline.is_empty() {

@@ -10,6 +10,7 @@
 //! backend can take its place. Nothing here decides anything: the planner and the
 //! scheduler do.
 
+mod actions;
 mod commitments;
 mod deliveries;
 mod jobs;
@@ -26,13 +27,14 @@ use std::time::Duration;
 use jiff::Timestamp;
 use rusqlite::Connection;
 
+pub use actions::{Effect, NewAction};
 pub use commitments::{Imported, NewCommitment, StatusFilter};
 pub use deliveries::{
     DeliveryOutcome, DeliveryRecord, NewDelivery, Origin, PendingDelivery, Recorded, Threads,
 };
 pub use jobs::{OwnerMailFailed, ReportRow};
 pub use lock::{DaemonLock, Holder, LockError, lock_path, running_daemon};
-pub use revisions::{Field, FieldChange, NewEdit, NewRevision, RevisionRecord};
+pub use revisions::{Deed, Field, FieldChange, NewEdit, NewRevision, RevisionRecord};
 pub use steps::{ChangeBatch, DueStep, PlannedCommitment, StepRecord};
 pub use summary::{DeliveryError, NextStep, Summary, Workload};
 

@@ -8,7 +8,30 @@ use rusqlite::{OptionalExtension as _, params};
 use serde::{Deserialize, Serialize};
 
 use super::{Result, Store, StoreError, from_ms, to_ms};
-use crate::planner::History;
+use crate::planner::{History, Snooze};
+
+/// What an action was, who took it and how, as every revision records it (schema V10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deed {
+    /// `delay`, `edit`, `done`, `cancel`, `snooze`, `hold`, `send_now`, `update`.
+    pub action: &'static str,
+    /// The address a link was sent to, or the user who ran the command; none for the
+    /// daemon.
+    pub actor: Option<String>,
+    /// `cli`, `web` or `daemon`; none when the caller does not say.
+    pub via: Option<&'static str>,
+}
+
+impl Deed {
+    /// The daemon's automatic customer update.
+    pub fn daemon_update() -> Deed {
+        Deed {
+            action: "update",
+            actor: None,
+            via: Some("daemon"),
+        }
+    }
+}
 
 /// A move of a due time to record.
 #[derive(Debug, Clone)]
@@ -89,6 +112,8 @@ pub struct NewEdit {
     pub due_at: String,
     /// Who made it: `followup edit`, ...
     pub source: String,
+    /// Who took it and how (its action is `edit`).
+    pub deed: Deed,
 }
 
 /// A recorded revision.
@@ -116,12 +141,23 @@ pub struct RevisionRecord {
     pub undone: Option<String>,
     /// When it was taken back.
     pub undone_at: Option<Timestamp>,
+    /// What it was (`delay`, `done`, `snooze`, ...); none in rows older than schema
+    /// version 10, which are moves of the due time or edits.
+    pub action: Option<String>,
+    /// Who took it: the address a link was sent to, or the user who ran the command.
+    pub actor: Option<String>,
+    /// How: `cli`, `web` or `daemon`.
+    pub via: Option<String>,
+    /// The customer update a hold or a send-now is about (`customer_update#N`).
+    pub step_key: Option<String>,
+    /// The end of a snooze.
+    pub until_at: Option<Timestamp>,
 }
 
-const REVISION_COLUMNS: &str = "id, old_due, new_due, reason, source, automatic, notify, created_at, \
-     undone, undone_at, changes";
+pub(super) const REVISION_COLUMNS: &str = "id, old_due, new_due, reason, source, automatic, notify, created_at, \
+     undone, undone_at, changes, action, actor, via, step_key, until_at";
 
-fn revision_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRecord> {
+pub(super) fn revision_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRecord> {
     Ok(RevisionRecord {
         id: r.get(0)?,
         old_due: r.get(1)?,
@@ -134,17 +170,39 @@ fn revision_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRecord> 
         undone: r.get(8)?,
         undone_at: r.get::<_, Option<i64>>(9)?.map(from_ms),
         changes: changes_from(r.get(10)?),
+        action: r.get(11)?,
+        actor: r.get(12)?,
+        via: r.get(13)?,
+        step_key: r.get(14)?,
+        until_at: r.get::<_, Option<i64>>(15)?.map(from_ms),
     })
 }
 
 impl Store {
     /// Records a revision and moves the commitment's due time (and its reason, when the
-    /// revision has one) in the same transaction as the caller's.
+    /// revision has one) in the same transaction as the caller's. Without a [`Deed`]
+    /// it is a delay by no one known.
     pub fn revise_due(&self, revision: &NewRevision, now: Timestamp) -> Result<i64> {
+        let deed = Deed {
+            action: "delay",
+            actor: None,
+            via: None,
+        };
+        self.revise_due_as(revision, &deed, now)
+    }
+
+    /// [`Store::revise_due`], saying what it was, who took it and how.
+    pub fn revise_due_as(
+        &self,
+        revision: &NewRevision,
+        deed: &Deed,
+        now: Timestamp,
+    ) -> Result<i64> {
         self.conn
             .prepare_cached(
-                "INSERT INTO revisions (commitment_id, old_due, new_due, reason, source, automatic, notify, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO revisions (commitment_id, old_due, new_due, reason, source, automatic, notify, created_at,
+                                        action, actor, via)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?
             .execute(params![
                 revision.commitment_id,
@@ -154,7 +212,10 @@ impl Store {
                 revision.source,
                 revision.automatic,
                 revision.notify,
-                to_ms(now)
+                to_ms(now),
+                deed.action,
+                deed.actor,
+                deed.via
             ])?;
         let id = self.conn.last_insert_rowid();
         let changed = self
@@ -181,15 +242,19 @@ impl Store {
         })?;
         self.conn
             .prepare_cached(
-                "INSERT INTO revisions (commitment_id, old_due, new_due, source, changes, created_at)
-                 VALUES (?1, ?2, ?2, ?3, ?4, ?5)",
+                "INSERT INTO revisions (commitment_id, old_due, new_due, source, changes, created_at,
+                                        action, actor, via)
+                 VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
                 edit.commitment_id,
                 edit.due_at,
                 edit.source,
                 changes,
-                to_ms(now)
+                to_ms(now),
+                edit.deed.action,
+                edit.deed.actor,
+                edit.deed.via
             ])?;
         let id = self.conn.last_insert_rowid();
         let sets: Vec<String> = edit
@@ -222,14 +287,15 @@ impl Store {
     }
 
     /// Like [`Store::revise_due`], for the automatic update of step `step_id`: the
-    /// revision names the step, so that the move can be undone if its email bounces.
+    /// revision names the step, so that the move can be undone if its email bounces,
+    /// and is the daemon's `update`.
     pub fn revise_due_by_step(
         &self,
         revision: &NewRevision,
         step_id: i64,
         now: Timestamp,
     ) -> Result<i64> {
-        let id = self.revise_due(revision, now)?;
+        let id = self.revise_due_as(revision, &Deed::daemon_update(), now)?;
         self.conn
             .prepare_cached("UPDATE revisions SET step_id = ?2 WHERE id = ?1")?
             .execute(params![id, step_id])?;
@@ -278,6 +344,7 @@ impl Store {
     /// What the planner needs to know of commitment `id`'s past.
     pub fn history(&self, id: i64) -> Result<History> {
         let mut history = History::default();
+        let mut snooze_words = None;
         for revision in self.revisions_of(id)? {
             // An update that bounced is not counted, so the plan's next update is the
             // one whose step failed, and it is not tried again: the next would go to
@@ -288,15 +355,42 @@ impl Store {
             if revision.notify {
                 history.notices.push((revision.id, revision.created_at));
             }
+            // The words of an action were written for people when it was taken (in
+            // the business's zone): the store has no calendar to write them now.
+            match (revision.action.as_deref(), revision.step_key) {
+                (Some("hold"), Some(key)) => history.held.push((key, revision.source)),
+                (Some("send_now"), Some(key)) => history.send_now.push((key, revision.created_at)),
+                (Some("snooze"), _) => {
+                    snooze_words = Some((revision.until_at, revision.created_at, revision.source))
+                }
+                _ => {}
+            }
         }
         history.failures = self.failures_to_report(id)?;
-        history.late_from = self
+        let (late_from, snoozed_until) = self
             .conn
-            .prepare_cached("SELECT late_from FROM commitments WHERE id = ?1")?
-            .query_row([id], |r| r.get::<_, Option<i64>>(0))
+            .prepare_cached("SELECT late_from, snoozed_until FROM commitments WHERE id = ?1")?
+            .query_row([id], |r| {
+                Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?))
+            })
             .optional()?
-            .flatten()
-            .map(from_ms);
+            .unwrap_or_default();
+        history.late_from = late_from.map(from_ms);
+        // Another program may set `snoozed_until` without a snooze revision to match:
+        // the words then say only until when.
+        history.snoozed = snoozed_until.map(from_ms).map(|until| match snooze_words {
+            Some((Some(end), from, words)) if end == until => Snooze { from, until, words },
+            // Without its revision the snooze counts from the epoch: every reminder
+            // before its end is skipped, and one is planned at its end.
+            _ => Snooze {
+                from: Timestamp::UNIX_EPOCH,
+                until,
+                words: format!(
+                    "snoozed until {}",
+                    crate::calendar::display_in(&jiff::tz::TimeZone::UTC, until)
+                ),
+            },
+        });
         Ok(history)
     }
 }

@@ -8,7 +8,7 @@ fn snooze(from: &str, until: &str) -> History {
         snoozed: Some(Snooze {
             from: ts(from),
             until: ts(until),
-            words: "until Thu 26 Nov 09:00 by ana@example.com (by email link)".into(),
+            words: "snoozed until Thu 26 Nov 09:00 by ana@example.com (by email link)".into(),
         }),
         ..History::default()
     }
@@ -173,7 +173,7 @@ fn a_held_update_is_skipped_with_its_words_and_so_is_the_question() {
     let history = History {
         held: vec![(
             "customer_update#1".into(),
-            "by ana@example.com (by email link): I called him".into(),
+            "held by ana@example.com (by email link): I called him".into(),
         )],
         ..History::default()
     };

@@ -1,0 +1,465 @@
+//! The verbs a person takes on a commitment: done, cancel, delay, snooze, hold a
+//! customer update, send it now, edit. The command line and the web pages are thin
+//! callers of these functions, so both check the same things and record the same
+//! facts.
+//!
+//! Each verb takes a `&Store` (the caller opens it, and runs it off the async runtime),
+//! checks, writes in one transaction a revision that says what, who and how, and
+//! queues the commitment for planning; it returns what happened ([`Outcome`]) so the
+//! caller can say it. Acting twice is harmless: a verb whose effect is already there
+//! says when, by whom and how it came about ([`Earlier`]). Nothing here sends mail or
+//! plans steps: the daemon does, once it sees the change.
+
+mod edit;
+mod update;
+
+#[cfg(test)]
+mod tests;
+
+use jiff::Timestamp;
+
+pub use edit::{describe, edit, set_reason};
+pub use update::{CommitmentState, UpdateStep, hold, send_now, state};
+
+use crate::calendar::Calendar;
+use crate::commitment::{Commitment, Status, StoredCommitment};
+use crate::config::Config;
+use crate::store::{Deed, Effect, NewAction, NewRevision, RevisionRecord, Store, StoreError};
+use crate::when::format_stored;
+
+/// How an action reached the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// A `followup` command.
+    Cli,
+    /// A page reached through a link in an email.
+    Web,
+}
+
+impl Via {
+    /// The word stored in `revisions.via`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Cli => "cli",
+            Via::Web => "web",
+        }
+    }
+}
+
+/// How, in words for people, from the stored word (`web`: `by email link`).
+pub fn how(via: &str) -> String {
+    match via {
+        "cli" => "by command".to_string(),
+        "web" => "by email link".to_string(),
+        "daemon" => "automatically".to_string(),
+        other => format!("by {other}"),
+    }
+}
+
+/// Who takes an action and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The address a link was sent to (lowercased), or the user who ran the command.
+    pub who: String,
+    /// How.
+    pub via: Via,
+}
+
+impl Actor {
+    fn deed(&self, action: &'static str) -> Deed {
+        Deed {
+            action,
+            actor: Some(self.who.clone()),
+            via: Some(self.via.as_str()),
+        }
+    }
+
+    /// `ana@example.com (by email link)`.
+    fn words(&self) -> String {
+        format!("{} ({})", self.who, how(self.via.as_str()))
+    }
+}
+
+/// The person running a command: `$SUDO_USER` (who became root to run it), else
+/// `$USER`, else the name of the process's user, else its uid.
+pub fn cli_actor() -> Actor {
+    let from_env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let who = from_env("SUDO_USER")
+        .or_else(|| from_env("USER"))
+        .unwrap_or_else(|| {
+            let uid = nix::unistd::getuid();
+            match nix::unistd::User::from_uid(uid) {
+                Ok(Some(user)) => user.name,
+                _ => format!("uid {uid}"),
+            }
+        });
+    Actor { who, via: Via::Cli }
+}
+
+/// What an action did, or why it did nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It was taken.
+    Acted(Acted),
+    /// Its effect was already there: nothing changed.
+    Already(Earlier),
+}
+
+/// An action taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acted {
+    /// The commitment.
+    pub id: i64,
+    /// The revision that records it.
+    pub revision: i64,
+    /// What happened, one sentence a line, for the person who acted.
+    pub said: Vec<String>,
+}
+
+/// What makes an action moot: the earlier action or event that already had its effect
+/// ("already marked done on Tue 1 Dec 15:02 by ana@example.com (by email link)").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Earlier {
+    /// What it was: `done`, `cancel`, `hold`, `send_now`, or for an update that went its
+    /// own way `sent`, `skipped`, `failed`.
+    pub action: String,
+    /// When, if known (a row another program cancelled says no time).
+    pub at: Option<Timestamp>,
+    /// Who, if a person.
+    pub who: Option<String>,
+    /// How, as stored (`cli`, `web`, `daemon`).
+    pub via: Option<String>,
+    /// What more there is to say: a hold's reason, why an update was skipped.
+    pub detail: Option<String>,
+}
+
+impl Earlier {
+    fn from_revision(revision: &RevisionRecord) -> Earlier {
+        Earlier {
+            action: revision.action.clone().unwrap_or_default(),
+            at: Some(revision.created_at),
+            who: revision.actor.clone(),
+            via: revision.via.clone(),
+            detail: revision.reason.clone(),
+        }
+    }
+
+    /// The sentence for people, with times as `calendar` shows them.
+    pub fn describe(&self, calendar: &Calendar) -> String {
+        let what = match self.action.as_str() {
+            "done" => "marked done",
+            "cancel" => "cancelled",
+            "hold" => "held",
+            "send_now" => "asked to be sent now",
+            "sent" => "sent",
+            "skipped" => "skipped",
+            "failed" => "failed",
+            other => other,
+        };
+        let mut text = format!("already {what}");
+        if let Some(at) = self.at {
+            text.push_str(&format!(" on {}", calendar.display(at)));
+        }
+        if let Some(who) = &self.who {
+            text.push_str(&format!(" by {who}"));
+        }
+        if let Some(via) = &self.via {
+            text.push_str(&format!(" ({})", how(via)));
+        }
+        if let Some(detail) = self.detail.as_deref().filter(|d| !d.trim().is_empty()) {
+            text.push_str(&format!(": {detail}"));
+        }
+        text
+    }
+}
+
+/// Why an action could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// No commitment has this id.
+    #[error("no commitment with id {0}")]
+    NotFound(i64),
+    /// The action needs an open commitment (delaying a done one).
+    #[error("commitment {id} is {status}; only open commitments can be {action}")]
+    NotOpen {
+        /// The commitment.
+        id: i64,
+        /// Its status.
+        status: Status,
+        /// What was asked, as a past participle: `delayed`, `snoozed`.
+        action: &'static str,
+    },
+    /// A value given is wrong: `until Tue 1 Dec 2026 15:02 CET has already passed`.
+    #[error("{field} {problem}")]
+    Field {
+        /// The field (the form's, and the command's flag without its dashes).
+        field: &'static str,
+        /// What is wrong with it, following the field's name.
+        problem: String,
+    },
+    /// The commitment cannot take this action as it is (its row has problems, an
+    /// edit would leave it without a rule).
+    #[error("{0}")]
+    Invalid(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for ActionError {
+    fn from(e: StoreError) -> ActionError {
+        match e {
+            StoreError::NotFound(id) => ActionError::NotFound(id),
+            other => ActionError::Store(other),
+        }
+    }
+}
+
+/// Result of an action.
+pub type Result<T, E = ActionError> = std::result::Result<T, E>;
+
+/// The commitment `id`, checked; a row that does not check is [`ActionError::Invalid`].
+fn checked(store: &Store, config: &Config, id: i64) -> Result<(StoredCommitment, Commitment)> {
+    let row = store.commitment(id)?;
+    let commitment = row.check(config.calendar.zone()).map_err(|problems| {
+        ActionError::Invalid(format!(
+            "commitment {id} has problems: {}",
+            problems.join("; ")
+        ))
+    })?;
+    Ok((row, commitment))
+}
+
+/// The status of a row, if it can be read.
+fn status_of(row: &StoredCommitment) -> Option<Status> {
+    row.status
+        .as_deref()
+        .map_or(Some(Status::Open), |s| s.parse().ok())
+}
+
+/// What closed commitment `id` (status `status`): the last revision that set that
+/// status, else the row itself (closed before schema version 10, or by another
+/// program), which knows no one and, for a cancel, no time.
+fn closed_by(store: &Store, row: &StoredCommitment, status: Status) -> Result<Earlier> {
+    let action = match status {
+        Status::Done => "done",
+        _ => "cancel",
+    };
+    let revisions = store.revisions_of(row.id)?;
+    if let Some(revision) = revisions
+        .iter()
+        .rev()
+        .find(|r| r.action.as_deref() == Some(action))
+    {
+        return Ok(Earlier::from_revision(revision));
+    }
+    let at = match status {
+        Status::Done => row.done_at.as_deref().and_then(|t| t.parse().ok()),
+        _ => None,
+    };
+    Ok(Earlier {
+        action: action.to_string(),
+        at,
+        who: None,
+        via: None,
+        detail: None,
+    })
+}
+
+/// Marks commitment `id` done: later reminders stop, and the check-in follows if the
+/// rule has one. Already done or cancelled: says by whom.
+pub fn done(
+    store: &Store,
+    config: &Config,
+    id: i64,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<Outcome> {
+    close(store, config, id, Status::Done, actor, now)
+}
+
+/// Cancels commitment `id`: every later step stops. Already done or cancelled: says
+/// by whom.
+pub fn cancel(
+    store: &Store,
+    config: &Config,
+    id: i64,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<Outcome> {
+    close(store, config, id, Status::Cancelled, actor, now)
+}
+
+/// A closed commitment stays closed: a stale Done link must not undo a cancel, nor a
+/// Cancel link a done. A row whose status cannot be read is closed as asked.
+fn close(
+    store: &Store,
+    _config: &Config,
+    id: i64,
+    status: Status,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<Outcome> {
+    store.transaction(|s| {
+        let row = s.commitment(id)?;
+        if let Some(closed @ (Status::Done | Status::Cancelled)) = status_of(&row) {
+            return Ok(Outcome::Already(closed_by(s, &row, closed)?));
+        }
+        let (action, words) = match status {
+            Status::Done => ("done", "marked done"),
+            _ => ("cancel", "cancelled"),
+        };
+        let revision = s.record_action(
+            &NewAction {
+                commitment_id: id,
+                deed: actor.deed(action),
+                words: format!("{words} by {}", actor.words()),
+                reason: None,
+                step_key: None,
+                effect: Effect::Status(status),
+            },
+            now,
+        )?;
+        Ok(Outcome::Acted(Acted {
+            id,
+            revision,
+            said: vec![format!(
+                "commitment {id} is {status}; its remaining reminders are cancelled"
+            )],
+        }))
+    })
+}
+
+/// An open commitment, checked, for the verbs that change what happens next.
+fn open_one(
+    store: &Store,
+    config: &Config,
+    id: i64,
+    action: &'static str,
+) -> Result<(StoredCommitment, Commitment)> {
+    let (row, commitment) = checked(store, config, id)?;
+    if commitment.status != Status::Open {
+        return Err(ActionError::NotOpen {
+            id,
+            status: commitment.status,
+            action,
+        });
+    }
+    Ok((row, commitment))
+}
+
+/// `until Tue 1 Dec 2026 15:02 CET has already passed`, for a time that must lie ahead.
+fn ahead(field: &'static str, at: Timestamp, now: Timestamp, calendar: &Calendar) -> Result<()> {
+    if at <= now {
+        return Err(ActionError::Field {
+            field,
+            problem: format!("{} has already passed", calendar.display(at)),
+        });
+    }
+    Ok(())
+}
+
+/// Moves the due time of commitment `id` to `until`, records why (`reason`, in words
+/// for the customer) and, if `notify`, has the daemon tell the customer now or when
+/// business hours open.
+#[allow(clippy::too_many_arguments)]
+pub fn delay(
+    store: &Store,
+    config: &Config,
+    id: i64,
+    until: Timestamp,
+    reason: &str,
+    notify: bool,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<Outcome> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(ActionError::Field {
+            field: "reason",
+            problem: "is empty: say why, in words for the customer".into(),
+        });
+    }
+    let cal = &config.calendar;
+    store.transaction(|s| {
+        let (row, commitment) = open_one(s, config, id, "delayed")?;
+        ahead("until", until, now, cal)?;
+        let zone = commitment
+            .timezone
+            .clone()
+            .unwrap_or_else(|| cal.zone().clone());
+        let revision = s.revise_due_as(
+            &NewRevision {
+                commitment_id: id,
+                old_due: row.due_at.clone().unwrap_or_default(),
+                new_due: format_stored(until, &zone),
+                reason: Some(reason.to_string()),
+                source: match actor.via {
+                    Via::Cli => "followup delay".to_string(),
+                    Via::Web => format!("delay by {}", actor.words()),
+                },
+                automatic: false,
+                notify,
+            },
+            &actor.deed("delay"),
+            now,
+        )?;
+        let mut said = vec![format!("commitment {id} is now due {}", cal.display(until))];
+        said.push(if !notify {
+            "the customer is not told".to_string()
+        } else {
+            let opens = cal.next_open_in(now, &zone);
+            if opens <= now {
+                "the customer is told now".to_string()
+            } else {
+                format!(
+                    "the customer is told when business hours open: {}",
+                    crate::calendar::display_in(&zone, opens)
+                )
+            }
+        });
+        Ok(Outcome::Acted(Acted { id, revision, said }))
+    })
+}
+
+/// Stops the owner's reminders of commitment `id` until `until`; the due time and what
+/// the customer hears do not change. A later snooze replaces an earlier one.
+pub fn snooze(
+    store: &Store,
+    config: &Config,
+    id: i64,
+    until: Timestamp,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<Outcome> {
+    let cal = &config.calendar;
+    store.transaction(|s| {
+        open_one(s, config, id, "snoozed")?;
+        ahead("until", until, now, cal)?;
+        let shown = cal.display(until);
+        let revision = s.record_action(
+            &NewAction {
+                commitment_id: id,
+                deed: actor.deed("snooze"),
+                words: format!("snoozed until {shown} by {}", actor.words()),
+                reason: None,
+                step_key: None,
+                effect: Effect::Snooze(until),
+            },
+            now,
+        )?;
+        Ok(Outcome::Acted(Acted {
+            id,
+            revision,
+            said: vec![format!(
+                "commitment {id}: reminders are snoozed until {shown}; the due time and the \
+                 customer's updates do not change"
+            )],
+        }))
+    })
+}
