@@ -55,7 +55,13 @@ pub async fn serve(
     .context("opening the store")??;
     let mailer = Mailer::build(&config.mail).context("setting up the mail transport")?;
     let summary = describe(&config);
+    // The web part replaces `listen` with the address it bound.
+    let links = match &config.web {
+        Some(web) => crate::web::links_for(&config, web.listen).context("reading the link key")?,
+        None => None,
+    };
     let shared = Shared::new(store, config, mailer);
+    shared.set_links(links);
     let _watcher = store::watch::spawn(&store_path, shared.store_changed.clone())?;
     shared
         .store

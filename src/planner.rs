@@ -472,10 +472,7 @@ fn snooze_reminders(
     for s in steps.iter_mut().filter(|s| s.kind.is_reminder()) {
         if s.fire_at < snooze.until {
             swallowed |= s.fire_at >= snooze.from;
-            s.skip = Some((
-                SkipCode::Snoozed,
-                format!("reminders {}", snooze.words),
-            ));
+            s.skip = Some((SkipCode::Snoozed, format!("reminders {}", snooze.words)));
         }
     }
     if swallowed && !rule.digest_only {

@@ -88,8 +88,8 @@ fn a_commitment_due_in_seconds_gets_each_reminder_in_order_once_its_time_comes()
         "Send quote for the boiler service",
         "Joe Mensah <joe@example.org>",
         "asked for two options",
-        &format!("done {id}"),
-        &format!("show {id}"),
+        &format!("commitment #{id}"),
+        "Done:    http://127.0.0.1:",
         "GMT",
     ] {
         assert!(body.contains(needle), "body lacks {needle:?}:\n{body}");

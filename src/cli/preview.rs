@@ -7,9 +7,9 @@ use jiff::Timestamp;
 use super::commitments::{checked, open};
 use crate::commitment::Status;
 use crate::config::Config;
-use crate::mail::compose::{Situation, update_for};
+use crate::mail::compose::{Situation, asked_update_key, update_for};
 use crate::mail::context::StepInfo;
-use crate::planner::plan;
+use crate::planner::{StepKind, plan};
 use crate::rule::rule_for;
 
 /// Prints what is ahead for commitment `id`.
@@ -74,14 +74,23 @@ pub fn preview(config: &Config, target: &super::target::Target) -> anyhow::Resul
             planned_at: step.planned_at,
             late: false,
         };
+        // The owner's say shows the update it asks about as that update will go.
+        let asked = (step.kind == StepKind::AskOwner)
+            .then(|| asked_update_key(&step.key))
+            .flatten()
+            .and_then(|key| ahead.iter().find(|s| s.key == key));
+        let (kind, key, at) = match asked {
+            Some(asked) => (StepKind::CustomerUpdate, &asked.key, asked.fire_at),
+            None => (step.kind, &step.key, step.fire_at),
+        };
         let update = match update_for(
-            step.kind,
-            &step.key,
+            kind,
+            key,
             &commitment,
             rule,
             &config.calendar,
             &revisions,
-            step.fire_at,
+            at,
         ) {
             Ok(update) => update,
             Err(e) => {
@@ -98,6 +107,8 @@ pub fn preview(config: &Config, target: &super::target::Target) -> anyhow::Resul
             command: &config.command,
             update: update.as_ref(),
             failure: None,
+            update_at: asked.map(|s| s.fire_at),
+            links: None,
             now: step.fire_at,
         };
         match situation.emails() {

@@ -13,7 +13,8 @@ use serde::Serialize;
 
 use crate::calendar::{Calendar, humanize};
 use crate::commitment::Commitment;
-use crate::mail::context::name_or_address;
+use crate::mail::context::{LinksView, name_or_address};
+use crate::web::link::Links;
 
 /// One commitment in a digest.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -30,6 +31,8 @@ pub struct Item {
     pub when: String,
     /// The command that marks it done.
     pub done: String,
+    /// Links that act on it, made for the digest's recipient; null without pages.
+    pub links: Option<LinksView>,
 }
 
 /// An update sent to a customer since the last digest.
@@ -114,6 +117,7 @@ pub fn build(
             due: calendar.display(c.due_at),
             when,
             done: format!("{command} done {}", c.id),
+            links: None,
         };
         if c.due_at <= now {
             digest
@@ -212,8 +216,25 @@ pub struct DigestCommands {
 }
 
 impl OwnerDigest {
-    /// The template context for this digest.
-    pub fn context(&self, calendar: &Calendar, command: &str, now: Timestamp) -> DigestContext {
+    /// The template context for this digest; with `links`, each item carries links for
+    /// the digest's recipient.
+    pub fn context(
+        &self,
+        calendar: &Calendar,
+        command: &str,
+        links: Option<&Links>,
+        now: Timestamp,
+    ) -> DigestContext {
+        let recipient = self.owner.email.to_string();
+        let with_links = |items: &[Item]| -> Vec<Item> {
+            items
+                .iter()
+                .map(|item| Item {
+                    links: links.map(|l| LinksView::new(l, item.id, &recipient, now)),
+                    ..item.clone()
+                })
+                .collect()
+        };
         DigestContext {
             owner: Person {
                 name: name_or_address(&self.owner),
@@ -223,9 +244,9 @@ impl OwnerDigest {
                 .to_zoned(calendar.zone().clone())
                 .strftime("%a %-d %b %Y")
                 .to_string(),
-            overdue: self.overdue.clone(),
-            today: self.today.clone(),
-            week: self.week.clone(),
+            overdue: with_links(&self.overdue),
+            today: with_links(&self.today),
+            week: with_links(&self.week),
             later: self.later,
             updates: self.updates.clone(),
             failed: self.failed.clone(),
@@ -318,5 +339,52 @@ mod tests {
         assert_eq!(digests[0].failed.len(), 1);
         assert_eq!(digests[0].failed[0].id, 7);
         assert_eq!(digests[0].failed[0].error, "500 Line too long");
+    }
+
+    #[test]
+    fn with_pages_each_item_carries_links_for_the_digests_recipient() {
+        let cal = Calendar::new(jiff::tz::TimeZone::get("Europe/London").unwrap());
+        let now = ts("2026-11-30T08:00:00Z");
+        let commitments = [
+            open(1, "Ana <Ana@Example.com>", "2026-11-29T10:00:00Z"),
+            open(2, "ana@example.com", "2026-11-30T15:00:00Z"),
+            open(3, "ana@example.com", "2026-12-03T12:00:00Z"),
+        ];
+        let digests = build(&commitments, &[], &[], &cal, "followup", now);
+        let key = [3; crate::web::link::KEY_LEN];
+        let links = Links::new(
+            crate::web::link::Signer::new(&key),
+            "https://followup.example.com",
+            SignedDuration::from_hours(24),
+        );
+        let templates = crate::mail::Templates::builtin();
+        let ctx = digests[0].context(&cal, "followup", Some(&links), now);
+        let text = templates.render("digest", &ctx).unwrap().text;
+        let signer = crate::web::link::Signer::new(&key);
+        let claims: Vec<_> = text
+            .split("https://followup.example.com/a/")
+            .skip(1)
+            .map(|rest| {
+                let token = rest.split_whitespace().next().unwrap();
+                signer.verify(token, now).unwrap()
+            })
+            .collect();
+        let of = |id: i64| -> Vec<&str> {
+            claims
+                .iter()
+                .filter(|c| c.commitment == id)
+                .map(|c| c.action.as_str())
+                .collect()
+        };
+        assert_eq!(of(1), ["done", "delay", "snooze", "open"], "{text}");
+        assert_eq!(of(2), ["done", "delay", "open"], "{text}");
+        assert_eq!(of(3), ["open"], "{text}");
+        assert!(claims.iter().all(|c| c.recipient == "ana@example.com"));
+        assert!(!text.contains("done? followup done 1"), "{text}");
+
+        let ctx = digests[0].context(&cal, "followup", None, now);
+        let text = templates.render("digest", &ctx).unwrap().text;
+        assert!(text.contains("done? followup done 1"), "{text}");
+        assert!(!text.contains("/a/"), "{text}");
     }
 }

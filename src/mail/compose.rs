@@ -13,6 +13,7 @@ use crate::commitment::Commitment;
 use crate::planner::StepKind;
 use crate::rule::{CheckInTo, CustomerUpdate, Rule};
 use crate::store::RevisionRecord;
+use crate::web::link::Links;
 use crate::when::parse_stored;
 
 /// The template a delay notice uses when the rule has no customer update of its own.
@@ -49,6 +50,12 @@ pub struct Situation<'a> {
     pub update: Option<&'a Update>,
     /// For failure notices: the email that failed.
     pub failure: Option<&'a Failure>,
+    /// For the owner's say before a customer update (with `update`, the update asked
+    /// about): when that update goes.
+    pub update_at: Option<Timestamp>,
+    /// What links in the business's own emails start with; `None` without pages, and
+    /// then those emails quote commands instead.
+    pub links: Option<&'a Links>,
     /// The moment of composing.
     pub now: Timestamp,
 }
@@ -62,15 +69,57 @@ impl Situation<'_> {
             .unwrap_or(self.calendar.zone())
     }
 
-    fn scene<'b>(&'b self, recipient: &'b Mailbox, zone: &'b TimeZone) -> Scene<'b> {
+    /// What the context for `recipient` is made from; links only for the business's
+    /// own people, never for the customer.
+    fn scene<'b>(
+        &'b self,
+        audience: Audience,
+        recipient: &'b Mailbox,
+        zone: &'b TimeZone,
+    ) -> Scene<'b> {
         Scene {
             commitment: self.commitment,
             step: self.step,
             recipient,
             zone,
             command: self.command,
+            links: self.links.filter(|_| audience.is_internal()),
             now: self.now,
         }
+    }
+
+    /// The update the customer gets (or would get), rendered as it goes to them.
+    /// The template of the customer's update: the rule's, else the default notice.
+    fn customer_template(&self) -> &str {
+        match &self.rule.customer_update {
+            Some(CustomerUpdate { template, .. }) => template.as_str(),
+            None => DEFAULT_NOTICE_TEMPLATE,
+        }
+    }
+
+    fn to_customer(&self, update: &Update) -> Result<Rendered, RenderError> {
+        let template = self.customer_template();
+        let scene = self.scene(
+            Audience::Customer,
+            &self.commitment.customer,
+            self.customer_zone(),
+        );
+        let mut ctx = scene.context();
+        ctx.update = Some(scene.update_view(update));
+        self.templates.render(template, &ctx)
+    }
+
+    /// The owner's view of `update`, with what the customer gets.
+    fn owner_update_view(
+        &self,
+        scene: &Scene<'_>,
+        update: &Update,
+        to_customer: &Rendered,
+    ) -> super::context::UpdateView {
+        let mut view = scene.update_view(update);
+        view.customer_subject = Some(to_customer.subject.clone());
+        view.customer_text = Some(to_customer.text.clone());
+        view
     }
 
     fn email(&self, audience: Audience, to: &Mailbox, template: &str, rendered: Rendered) -> Email {
@@ -90,7 +139,7 @@ impl Situation<'_> {
         let customer_zone = self.customer_zone();
         match self.step.kind {
             StepKind::Remind | StepKind::Overdue => {
-                let ctx = self.scene(owner, calendar_zone).context();
+                let ctx = self.scene(Audience::Owner, owner, calendar_zone).context();
                 let rendered = self.templates.render("owner_reminder", &ctx)?;
                 Ok(vec![self.email(
                     Audience::Owner,
@@ -103,22 +152,13 @@ impl Situation<'_> {
                 let update = self
                     .update
                     .ok_or_else(|| RenderError::Missing("the update".into()))?;
-                let template = match (&self.rule.customer_update, self.step.kind) {
-                    (Some(CustomerUpdate { template, .. }), _) => template.as_str(),
-                    (None, _) => DEFAULT_NOTICE_TEMPLATE,
-                };
-                let scene = self.scene(customer, customer_zone);
-                let mut ctx = scene.context();
-                ctx.update = Some(scene.update_view(update));
-                let to_customer = self.templates.render(template, &ctx)?;
+                let template = self.customer_template();
+                let to_customer = self.to_customer(update)?;
                 let mut emails = Vec::new();
                 if self.step.kind == StepKind::CustomerUpdate {
-                    let scene = self.scene(owner, calendar_zone);
+                    let scene = self.scene(Audience::Owner, owner, calendar_zone);
                     let mut ctx = scene.context();
-                    let mut view = scene.update_view(update);
-                    view.customer_subject = Some(to_customer.subject.clone());
-                    view.customer_text = Some(to_customer.text.clone());
-                    ctx.update = Some(view);
+                    ctx.update = Some(self.owner_update_view(&scene, update, &to_customer));
                     let rendered = self.templates.render("update_sent", &ctx)?;
                     emails.push(self.email(Audience::Owner, owner, "update_sent", rendered));
                 }
@@ -146,7 +186,7 @@ impl Situation<'_> {
                 })?;
                 to.iter()
                     .map(|recipient| {
-                        let scene = self.scene(recipient, calendar_zone);
+                        let scene = self.scene(audience, recipient, calendar_zone);
                         let mut ctx = scene.context();
                         ctx.missed = Some(scene.missed_view());
                         let rendered = self.templates.render(template, &ctx)?;
@@ -154,12 +194,35 @@ impl Situation<'_> {
                     })
                     .collect()
             }
-            StepKind::AskOwner => Err(RenderError::Missing("the owner's say".into())),
+            StepKind::AskOwner => {
+                let (Some(update), Some(goes_at)) = (self.update, self.update_at) else {
+                    return Err(RenderError::Missing(
+                        "the customer update asked about".into(),
+                    ));
+                };
+                let to_customer = self.to_customer(update)?;
+                let scene = self.scene(Audience::Owner, owner, calendar_zone);
+                let mut ctx = scene.context();
+                ctx.update = Some(self.owner_update_view(&scene, update, &to_customer));
+                ctx.ask = Some(scene.ask_view(update.number, goes_at));
+                if let (Some(view), Some(links)) = (ctx.links.take(), scene.links) {
+                    let email = owner.email.to_string();
+                    ctx.links =
+                        Some(view.with_update_actions(links, self.commitment.id, &email, self.now));
+                }
+                let rendered = self.templates.render("ask_owner", &ctx)?;
+                Ok(vec![self.email(
+                    Audience::Owner,
+                    owner,
+                    "ask_owner",
+                    rendered,
+                )])
+            }
             StepKind::DeliveryFailed => {
                 let failure = self
                     .failure
                     .ok_or_else(|| RenderError::Missing("the failed email".into()))?;
-                let mut ctx = self.scene(owner, calendar_zone).context();
+                let mut ctx = self.scene(Audience::Owner, owner, calendar_zone).context();
                 ctx.failure = Some(failure.clone());
                 let rendered = self.templates.render("delivery_failed", &ctx)?;
                 Ok(vec![self.email(
@@ -179,7 +242,7 @@ impl Situation<'_> {
                     CheckInTo::Owner => (Audience::Owner, owner, calendar_zone),
                     CheckInTo::Customer => (Audience::Customer, customer, customer_zone),
                 };
-                let ctx = self.scene(to, zone).context();
+                let ctx = self.scene(audience, to, zone).context();
                 let rendered = self.templates.render(&check_in.template, &ctx)?;
                 Ok(vec![self.email(audience, to, &check_in.template, rendered)])
             }
@@ -203,6 +266,13 @@ pub fn writes_to_customer(kind: StepKind, rule: &Rule) -> bool {
         | StepKind::AskOwner
         | StepKind::DeliveryFailed => false,
     }
+}
+
+/// The key of the customer update that the owner's say `ask_key` (`ask_owner#N`) asks
+/// about: `customer_update#N`.
+pub fn asked_update_key(ask_key: &str) -> Option<String> {
+    let n = ask_key.strip_prefix("ask_owner#")?;
+    Some(format!("customer_update#{n}"))
 }
 
 /// The next automatic update of `commitment`: the due time moves by the rule's
@@ -286,199 +356,4 @@ pub fn update_for(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::commitment::{Status, parse_mailbox};
-    use crate::rule::{Alert, CatchUp, CheckIn, Escalate};
-
-    fn ts(s: &str) -> Timestamp {
-        s.parse().unwrap()
-    }
-
-    fn commitment() -> Commitment {
-        Commitment {
-            id: 12,
-            title: "Send quote for the boiler service".into(),
-            owner: parse_mailbox("Ana Ruiz <ana@example.com>").unwrap(),
-            customer: parse_mailbox("Joe Mensah <joe@example.org>").unwrap(),
-            timezone: Some(TimeZone::get("America/New_York").unwrap()),
-            due_at: ts("2026-11-25T17:00:00Z"),
-            kind: Some("quote".into()),
-            status: Status::Open,
-            note: "asked for two options".into(),
-            external_ref: Some("CRM-7".into()),
-            reason: Some("our supplier is late".into()),
-            created_at: ts("2026-11-20T10:00:00Z"),
-            done_at: Some(ts("2026-11-26T12:00:00Z")),
-        }
-    }
-
-    fn rule(check_in_to: CheckInTo) -> Rule {
-        Rule {
-            name: "quotes".into(),
-            kinds: None,
-            remind: vec![],
-            overdue: None,
-            catch_up: CatchUp::Send,
-            customer_update: Some(CustomerUpdate {
-                at: "-1h".parse().unwrap(),
-                extend_by: "2 business days".parse().unwrap(),
-                max: 2,
-                template: "no_news_yet".into(),
-                ask_owner: None,
-            }),
-            alert: Some(Alert {
-                at: "0s".parse().unwrap(),
-                to: vec![
-                    parse_mailbox("team@example.com").unwrap(),
-                    parse_mailbox("desk@example.com").unwrap(),
-                ],
-            }),
-            escalate: Some(Escalate {
-                after: "+4h".parse().unwrap(),
-                to: vec![parse_mailbox("lead@example.com").unwrap()],
-            }),
-            check_in: Some(CheckIn {
-                after: "3 business days".parse().unwrap(),
-                to: check_in_to,
-                template: match check_in_to {
-                    CheckInTo::Owner => "check_in_owner".into(),
-                    CheckInTo::Customer => "check_in_customer".into(),
-                },
-            }),
-            digest_only: false,
-        }
-    }
-
-    fn emails(kind: StepKind, to: CheckInTo, update: Option<&Update>) -> Vec<Email> {
-        let calendar = Calendar::new(TimeZone::get("Europe/London").unwrap());
-        let templates = Templates::builtin();
-        let rule = rule(to);
-        let c = commitment();
-        let step = StepInfo {
-            kind,
-            label: "x".into(),
-            rule: "quotes".into(),
-            planned_at: ts("2026-11-25T16:00:00Z"),
-            late: false,
-        };
-        Situation {
-            commitment: &c,
-            rule: &rule,
-            step: &step,
-            calendar: &calendar,
-            templates: &templates,
-            command: "followup",
-            update,
-            failure: None,
-            now: ts("2026-11-25T16:00:00Z"),
-        }
-        .emails()
-        .unwrap()
-    }
-
-    #[test]
-    fn a_customer_update_tells_the_customer_in_their_zone_and_the_owner_what_was_sent() {
-        let calendar = Calendar::new(TimeZone::get("Europe/London").unwrap());
-        let r = rule(CheckInTo::Owner);
-        let update = next_update(
-            &commitment(),
-            r.customer_update.as_ref().unwrap(),
-            &calendar,
-            0,
-            ts("2026-11-25T17:00:00Z"),
-            ts("2026-11-25T16:00:00Z"),
-        );
-        // Wednesday 17:00 London + 2 business days (default 09-17) = Friday 17:00.
-        assert_eq!(update.new_due, ts("2026-11-27T17:00:00Z"));
-        assert_eq!(update.number, 1);
-        let mails = emails(StepKind::CustomerUpdate, CheckInTo::Owner, Some(&update));
-        assert_eq!(mails.len(), 2);
-        let customer = &mails[0];
-        assert_eq!(customer.audience, Audience::Customer);
-        assert_eq!(customer.to.email.to_string(), "joe@example.org");
-        // The customer reads New York times: 17:00 London is 12:00 EST.
-        assert!(
-            customer.rendered.text.contains("Wed 25 Nov 2026 12:00 EST"),
-            "{}",
-            customer.rendered.text
-        );
-        assert!(
-            customer
-                .rendered
-                .subject
-                .contains("Fri 27 Nov 2026 12:00 EST"),
-            "{}",
-            customer.rendered.subject
-        );
-        assert!(customer.rendered.text.contains("our supplier is late"));
-        assert!(customer.rendered.text.contains("Dear Joe Mensah"));
-        assert!(
-            !customer.rendered.text.contains("followup"),
-            "no internal commands to the customer"
-        );
-        let owner = &mails[1];
-        assert_eq!(owner.audience, Audience::Owner);
-        assert!(
-            owner.rendered.text.contains("Fri 27 Nov 2026 17:00 GMT"),
-            "{}",
-            owner.rendered.text
-        );
-        assert!(owner.rendered.text.contains(&customer.rendered.subject));
-        assert!(
-            owner.rendered.text.contains("  Dear Joe Mensah"),
-            "the customer's text, indented"
-        );
-    }
-
-    #[test]
-    fn alerts_go_to_each_team_address_and_say_how_late() {
-        let mails = emails(StepKind::Alert, CheckInTo::Owner, None);
-        let to: Vec<String> = mails.iter().map(|m| m.to.email.to_string()).collect();
-        assert_eq!(to, ["team@example.com", "desk@example.com"]);
-        assert!(mails.iter().all(|m| m.audience == Audience::Team));
-        // Composed at 16:00 for a 17:00 due, so "1 hour" either way.
-        assert!(
-            mails[0]
-                .rendered
-                .subject
-                .contains("Promise missed by 1 hour"),
-            "{}",
-            mails[0].rendered.subject
-        );
-        assert!(
-            mails[0]
-                .rendered
-                .text
-                .contains("Joe Mensah <joe@example.org>")
-        );
-        let escalation = emails(StepKind::Escalate, CheckInTo::Owner, None);
-        assert_eq!(escalation[0].to.email.to_string(), "lead@example.com");
-        assert_eq!(escalation[0].audience, Audience::Escalation);
-    }
-
-    #[test]
-    fn check_ins_go_to_the_owner_or_the_customer() {
-        let owner = emails(StepKind::CheckIn, CheckInTo::Owner, None);
-        assert_eq!(owner[0].to.email.to_string(), "ana@example.com");
-        assert!(
-            owner[0]
-                .rendered
-                .subject
-                .starts_with("Check in with Joe Mensah")
-        );
-        let customer = emails(StepKind::CheckIn, CheckInTo::Customer, None);
-        assert_eq!(customer[0].to.email.to_string(), "joe@example.org");
-        assert_eq!(customer[0].audience, Audience::Customer);
-    }
-
-    #[test]
-    fn reminders_go_to_the_owner() {
-        let mails = emails(StepKind::Remind, CheckInTo::Owner, None);
-        assert_eq!(mails.len(), 1);
-        assert_eq!(
-            mails[0].rendered.subject,
-            "Due in 1 hour: Send quote for the boiler service"
-        );
-    }
-}
+mod tests;

@@ -2,6 +2,9 @@
 //! ([`super::templates::VARIABLES`]) plus a group for customer updates (`update`) and
 //! one for missed promises (`missed`). Times are shown in the zone of the reader: the
 //! customer's own zone in customer mail, the calendar's zone otherwise.
+//!
+//! The business's own people also get `links`: one capability link per action, made
+//! for the email's recipient. A customer's context never has them.
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -11,6 +14,7 @@ use serde::Serialize;
 use crate::calendar::{display_in, humanize};
 use crate::commitment::Commitment;
 use crate::planner::StepKind;
+use crate::web::link::{Action, Links};
 
 /// The whole template context.
 #[derive(Debug, Serialize)]
@@ -25,6 +29,12 @@ pub struct Context {
     pub step: StepView,
     /// Commands that act on the commitment, ready to paste.
     pub commands: Commands,
+    /// Links that act on the commitment from the email; `None` (null, so templates can
+    /// test it) in customer mail and when the daemon serves no pages.
+    pub links: Option<LinksView>,
+    /// The owner's say before a customer update goes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ask: Option<AskView>,
     /// Customer updates and the owner's copy of them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub update: Option<UpdateView>,
@@ -149,6 +159,73 @@ pub struct Commands {
     pub reason: String,
 }
 
+/// `links.*` in templates: one URL per action, for one recipient. `send_now` and
+/// `hold` only in the owner's say before a customer update.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LinksView {
+    /// Mark it done.
+    pub done: String,
+    /// Move the due time and tell the customer.
+    pub delay: String,
+    /// Stop the reminders for a while.
+    pub snooze: String,
+    /// Cancel it.
+    pub cancel: String,
+    /// Its page: timeline, emails, revisions.
+    pub open: String,
+    /// Send the customer update asked about now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_now: Option<String>,
+    /// Hold that update back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold: Option<String>,
+}
+
+impl LinksView {
+    /// The links letting `recipient` act on `commitment`, made at `now` (they expire
+    /// the links' lifetime after it).
+    pub fn new(links: &Links, commitment: i64, recipient: &str, now: Timestamp) -> LinksView {
+        let url = |action| links.url(commitment, recipient, action, now);
+        LinksView {
+            done: url(Action::Done),
+            delay: url(Action::Delay),
+            snooze: url(Action::Snooze),
+            cancel: url(Action::Cancel),
+            open: url(Action::Open),
+            send_now: None,
+            hold: None,
+        }
+    }
+
+    /// With the links that answer the owner's say: send the update now, or hold it.
+    pub fn with_update_actions(
+        mut self,
+        links: &Links,
+        commitment: i64,
+        recipient: &str,
+        now: Timestamp,
+    ) -> LinksView {
+        self.send_now = Some(links.url(commitment, recipient, Action::SendNow, now));
+        self.hold = Some(links.url(commitment, recipient, Action::Hold, now));
+        self
+    }
+}
+
+/// `ask.*` in templates: the customer update the owner is asked about.
+#[derive(Debug, Serialize)]
+pub struct AskView {
+    /// How long until it goes, e.g. `2 hours`.
+    pub goes_in: String,
+    /// When it goes, in the reader's zone.
+    pub goes_at: String,
+    /// Which automatic update it is (`N` of the step `customer_update#N`).
+    pub update: u32,
+    /// The command that sends it now.
+    pub send_now: String,
+    /// The command that holds it back.
+    pub hold: String,
+}
+
 /// A move of the due time the customer is told of.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Update {
@@ -246,6 +323,8 @@ pub struct Scene<'a> {
     pub zone: &'a TimeZone,
     /// How to call the program, for commands.
     pub command: &'a str,
+    /// The links to put in the email; `None` for a customer, or without pages.
+    pub links: Option<&'a Links>,
     /// The moment of composing.
     pub now: Timestamp,
 }
@@ -297,6 +376,10 @@ impl Scene<'_> {
                 delay: format!("{command} delay {id} --until WHEN --reason TEXT"),
                 reason: format!("{command} note {id} --reason TEXT"),
             },
+            links: self
+                .links
+                .map(|links| LinksView::new(links, id, self.recipient.email.as_ref(), self.now)),
+            ask: None,
             update: None,
             missed: None,
             failure: None,
@@ -314,6 +397,18 @@ impl Scene<'_> {
             reason: update.reason.clone(),
             customer_subject: None,
             customer_text: None,
+        }
+    }
+
+    /// `ask.*` for this reader: the update numbered `update` goes at `goes_at`.
+    pub fn ask_view(&self, update: u32, goes_at: Timestamp) -> AskView {
+        let (command, id) = (self.command, self.commitment.id);
+        AskView {
+            goes_in: humanize(self.now, goes_at),
+            goes_at: display_in(self.zone, goes_at),
+            update,
+            send_now: format!("{command} send-now {id} --update {update}"),
+            hold: format!("{command} hold {id} --update {update} --reason TEXT"),
         }
     }
 

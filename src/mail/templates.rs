@@ -31,6 +31,8 @@ pub enum TemplateKind {
     CheckIn,
     /// The owner hears that an email failed for good.
     Failure,
+    /// The owner's say before a customer update goes.
+    AskOwner,
     /// The digest of an owner's open work.
     Digest,
     /// The "promises kept" report.
@@ -79,6 +81,11 @@ const BUILTIN: &[Builtin] = &[
         name: "delivery_failed",
         kind: TemplateKind::Failure,
         text: include_str!("templates/delivery_failed.txt"),
+    },
+    Builtin {
+        name: "ask_owner",
+        kind: TemplateKind::AskOwner,
+        text: include_str!("templates/ask_owner.txt"),
     },
     Builtin {
         name: "digest",
@@ -133,6 +140,28 @@ pub const VARIABLES: &[&str] = &[
     "commands.reason",
 ];
 
+/// Links that act on the commitment, in the business's own emails (`links` is null in
+/// a customer's, and in everyone's when the daemon serves no pages: test it with
+/// `{% if links %}` and quote `commands` otherwise).
+pub const LINK_VARIABLES: &[&str] = &[
+    "links.done",
+    "links.delay",
+    "links.snooze",
+    "links.cancel",
+    "links.open",
+];
+
+/// Variables only the owner's say before a customer update has.
+pub const ASK_VARIABLES: &[&str] = &[
+    "links.send_now",
+    "links.hold",
+    "ask.goes_in",
+    "ask.goes_at",
+    "ask.update",
+    "ask.send_now",
+    "ask.hold",
+];
+
 /// Variables of customer updates and of the owner's copy.
 pub const UPDATE_VARIABLES: &[&str] = &[
     "update.number",
@@ -160,7 +189,7 @@ pub const FAILURE_VARIABLES: &[&str] = &[
 ];
 
 /// Variables of the digest: lists of items with `id`, `title`, `customer`, `due`,
-/// `when`, `done`, of updates with `id`, `title`, `customer`, `sent`, `subject`, and of
+/// `when`, `done`, `links` (as `links.*`, or null), of updates with `id`, `title`, `customer`, `sent`, `subject`, and of
 /// failed emails with `id`, `title`, `failed`, `subject`, `error`.
 pub const DIGEST_VARIABLES: &[&str] = &[
     "owner.name",
@@ -193,12 +222,20 @@ impl TemplateKind {
             _ => {}
         }
         let mut all = VARIABLES.to_vec();
+        if self != TemplateKind::CustomerUpdate {
+            all.extend(LINK_VARIABLES);
+        }
         match self {
             TemplateKind::Reminder | TemplateKind::CheckIn => {}
             TemplateKind::CustomerUpdate => all.extend(UPDATE_VARIABLES),
             TemplateKind::UpdateSent => {
                 all.extend(UPDATE_VARIABLES);
                 all.extend(UPDATE_SENT_VARIABLES);
+            }
+            TemplateKind::AskOwner => {
+                all.extend(UPDATE_VARIABLES);
+                all.extend(UPDATE_SENT_VARIABLES);
+                all.extend(ASK_VARIABLES);
             }
             TemplateKind::Missed => all.extend(MISSED_VARIABLES),
             TemplateKind::Failure => all.extend(FAILURE_VARIABLES),

@@ -16,6 +16,7 @@ use crate::jobs::{Job, Schedule};
 use crate::mail::message::{MessageIds, Outgoing, build};
 use crate::mail::templates::Rendered;
 use crate::store::{NewDelivery, Origin, ReportRow, StatusFilter, Store, StoreError};
+use crate::web::link::Links;
 use crate::when::parse_stored;
 
 /// What running the due jobs did, and when the next one is.
@@ -34,6 +35,7 @@ const MAX_WALK: usize = 1_000_000;
 pub fn run_due(
     store: &Store,
     config: &Config,
+    links: Option<&Links>,
     started: Timestamp,
     now: Timestamp,
 ) -> Result<JobsPass, StoreError> {
@@ -58,7 +60,7 @@ pub fn run_due(
             if due < now - config.daemon.late_after {
                 tracing::info!(schedule = %schedule.name, missed = %due, "making up a run missed while the daemon was down");
             }
-            pass.queued += store.transaction(|s| run_one(s, config, schedule, due, now))?;
+            pass.queued += store.transaction(|s| run_one(s, config, links, schedule, due, now))?;
         }
         let next = if due <= now {
             schedule.next_after(now)
@@ -77,6 +79,7 @@ pub fn run_due(
 fn run_one(
     store: &Store,
     config: &Config,
+    links: Option<&Links>,
     schedule: &Schedule,
     occurrence: Timestamp,
     now: Timestamp,
@@ -89,7 +92,7 @@ fn run_one(
     let (emails, summary) = match schedule.job {
         Job::Digest => {
             let since = previous.unwrap_or(now - SignedDuration::from_hours(24));
-            let emails = digests(store, config, since, now)?;
+            let emails = digests(store, config, links, since, now)?;
             let summary = format!("{} digests", emails.len());
             (emails, summary)
         }
@@ -154,6 +157,7 @@ type Email = (&'static str, lettre::message::Mailbox, Rendered);
 fn digests(
     store: &Store,
     config: &Config,
+    links: Option<&Links>,
     since: Timestamp,
     now: Timestamp,
 ) -> Result<Vec<Email>, StoreError> {
@@ -185,7 +189,7 @@ fn digests(
         now,
     );
     for digest in digests {
-        let ctx = digest.context(&config.calendar, &config.command, now);
+        let ctx = digest.context(&config.calendar, &config.command, links, now);
         match config.templates.render("digest", &ctx) {
             Ok(rendered) => emails.push(("digest", digest.owner.clone(), rendered)),
             Err(e) => {

@@ -34,6 +34,7 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::mail::Mailer;
 use crate::store::Store;
+use crate::web::link::Links;
 
 /// The longest a monotonic sleep lasts before the time it waits for is looked at
 /// again, so a wall-clock step or a suspend costs at most this much lateness: the
@@ -94,6 +95,9 @@ pub struct Shared {
     pub started: Timestamp,
     /// The last error worth showing in `systemctl status`.
     pub last_error: Mutex<Option<String>>,
+    /// The links put in the business's own emails, once the pages listen; none
+    /// without `[web]`, and those emails quote commands instead.
+    links: RwLock<Option<Arc<Links>>>,
 }
 
 impl Shared {
@@ -110,7 +114,20 @@ impl Shared {
             records: Arc::default(),
             started: Timestamp::now(),
             last_error: Mutex::new(None),
+            links: RwLock::new(None),
         })
+    }
+
+    /// Sets the links the emails carry, at start: the address they point at is known
+    /// only once the pages listen. `None` leaves the emails quoting commands. Emails
+    /// composed from the next pass on carry what the last call set.
+    pub fn set_links(&self, links: Option<Links>) {
+        *self.links.write().unwrap_or_else(|p| p.into_inner()) = links.map(Arc::new);
+    }
+
+    /// The links the emails carry, if the pages are served.
+    pub fn links(&self) -> Option<Arc<Links>> {
+        self.links.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The running config.

@@ -78,6 +78,7 @@ fn plan_batch(store: &Store, config: &Config, now: Timestamp) -> Result<usize, S
 /// the first emails leave while later steps are still being composed.
 pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, StoreError> {
     let config = shared.config();
+    let links = shared.links();
     let started = shared.started;
     let now = Timestamp::now();
     // Read before any of the work: a commit by another program while the pass runs,
@@ -118,14 +119,26 @@ pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, 
             .map(fire::Batch::commitments)
             .unwrap_or_default();
         let (cfg, records) = (config.clone(), shared.records.clone());
-        let trip = shared
-            .store
-            .call(move |s| queue_batch(s, &cfg, now, &records, decided.as_ref(), after, &busy));
-        let cfg = config.clone();
+        let ahead_links = links.clone();
+        let trip = shared.store.call(move |s| {
+            let links = ahead_links.as_deref();
+            let composing = fire::Composing {
+                config: &cfg,
+                links,
+            };
+            queue_batch(s, &composing, now, &records, decided.as_ref(), after, &busy)
+        });
+        let (cfg, links) = (config.clone(), links.clone());
         let compose = async move {
             let batch = composing?;
-            let composed =
-                tokio::task::spawn_blocking(move || fire::decide_all(&cfg, batch, now)).await;
+            let composed = tokio::task::spawn_blocking(move || {
+                let composing = fire::Composing {
+                    config: &cfg,
+                    links: links.as_deref(),
+                };
+                fire::decide_all(&composing, batch, now)
+            })
+            .await;
             Some(composed.expect("composing does not panic"))
         };
         let (trip, composed) = tokio::join!(trip, compose);
@@ -146,7 +159,7 @@ pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, 
     let (pass, mail_due) = shared
         .store
         .call(move |store| {
-            let jobs = super::jobs::run_due(store, &config, started, now)?;
+            let jobs = super::jobs::run_due(store, &config, links.as_deref(), started, now)?;
             let next_fire_at = match (store.next_fire_at(now, lead(&config))?, jobs.next_at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -270,13 +283,14 @@ struct Trip {
 /// the transaction, and the next batch is read from the first due step.
 fn queue_batch(
     store: &Store,
-    config: &Config,
+    composing: &fire::Composing<'_>,
     now: Timestamp,
     records: &Records,
     decided: Option<&fire::Decided>,
     after: Option<(Timestamp, i64)>,
     busy: &HashSet<i64>,
 ) -> Result<Trip, StoreError> {
+    let config = composing.config;
     let ahead = now + lead(config);
     let mut taken = Taken::default();
     let mut run = |isolate| {
@@ -294,7 +308,7 @@ fn queue_batch(
                     );
                     let sent = match read(None, &from_first)? {
                         Some(batch) => {
-                            let decided = fire::decide_all(config, batch, now);
+                            let decided = fire::decide_all(composing, batch, now);
                             fire::apply_all(s, config, &decided, now, isolate)?
                         }
                         None => 0,

@@ -114,3 +114,49 @@ fn overrides_render_with_an_html_part() {
     assert_eq!(r.text, "Text <Quote> & co\n");
     assert_eq!(r.html.as_deref(), Some("<p>&lt;Quote&gt; &amp; co</p>\n"));
 }
+
+#[test]
+fn links_are_for_the_business_own_templates_and_never_a_customers() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("owner_reminder.txt"),
+        "Subject: {{ headline }}\n\n{% if links %}Done: {{ links.done }}{% else %}{{ commands.done }}{% endif %}\n",
+    )
+    .unwrap();
+    let t = Templates::load(dir.path(), &[]).unwrap();
+    let ctx = serde_json::json!({
+        "headline": "Due now",
+        "commands": { "done": "followup done 1" },
+        "links": { "done": "https://f.example/a/T" },
+    });
+    assert_eq!(
+        t.render("owner_reminder", &ctx).unwrap().text,
+        "Done: https://f.example/a/T"
+    );
+    let ctx = serde_json::json!({
+        "headline": "Due now",
+        "commands": { "done": "followup done 1" },
+        "links": null,
+    });
+    assert_eq!(
+        t.render("owner_reminder", &ctx).unwrap().text,
+        "followup done 1"
+    );
+
+    std::fs::write(
+        dir.path().join("owner_reminder.txt"),
+        "Subject: x\n\n{{ links.hold }}\n",
+    )
+    .unwrap();
+    let errors = Templates::load(dir.path(), &[]).unwrap_err();
+    assert!(errors[0].message.contains("links.hold"), "{}", errors[0]);
+    std::fs::remove_file(dir.path().join("owner_reminder.txt")).unwrap();
+
+    std::fs::write(
+        dir.path().join("no_news_yet.txt"),
+        "Subject: x\n\n{{ links.done }}\n",
+    )
+    .unwrap();
+    let errors = Templates::load(dir.path(), &[]).unwrap_err();
+    assert!(errors[0].message.contains("links.done"), "{}", errors[0]);
+}

@@ -21,11 +21,15 @@ use crate::mail::context::{BouncedUpdate, Failure, StepInfo};
 use crate::mail::message::{MessageIds, Outgoing, build};
 use crate::planner::{SkipCode, StepKind};
 use crate::store::{
-    DueStep, NewDelivery, NewRevision, Origin, RevisionRecord, Store, StoreError, Threads,
+    DueStep, NewDelivery, NewRevision, Origin, RevisionRecord, StepRecord, Store, StoreError,
+    Threads,
 };
+use crate::web::link::Links;
 use crate::when::{format_stored, parse_stored};
 
 use super::checked;
+
+mod ask;
 
 /// A due step and what deciding it needs from the store.
 struct Due {
@@ -43,6 +47,18 @@ struct Facts {
     failure: Result<Option<FailedEmail>, String>,
     /// The threads the commitment already has.
     threads: Threads,
+    /// For the owner's say before a customer update, that update's step, if stored.
+    asked: Option<StepRecord>,
+}
+
+/// What composing needs besides the steps: the running config and the links the
+/// business's own emails carry.
+#[derive(Clone, Copy)]
+pub struct Composing<'a> {
+    /// The running config.
+    pub config: &'a Config,
+    /// The links, once the pages listen; `None` without `[web]`.
+    pub links: Option<&'a Links>,
 }
 
 /// An email that failed for good, and for a customer's, the revision its step made.
@@ -167,11 +183,12 @@ fn facts(store: &Store, step: &DueStep) -> Result<Facts, StoreError> {
         revisions: store.revisions_of(step.row.id)?,
         failure: failure_for(store, step)?,
         threads: store.threads_of(step.row.id)?,
+        asked: ask::asked_step(store, step)?,
     })
 }
 
 /// Decides every step of `batch` as of `now` and composes the emails of those that go.
-pub fn decide_all(config: &Config, batch: Batch, now: Timestamp) -> Decided {
+pub fn decide_all(composing: &Composing<'_>, batch: Batch, now: Timestamp) -> Decided {
     let decisions = batch
         .steps
         .iter()
@@ -180,7 +197,7 @@ pub fn decide_all(config: &Config, batch: Batch, now: Timestamp) -> Decided {
                 step_id: due.step.id,
                 commitment_id: due.step.row.id,
             };
-            (target, decide(config, due, now))
+            (target, decide(composing, due, now))
         })
         .collect();
     Decided {
@@ -225,7 +242,8 @@ pub fn apply_all(
 
 /// Decides one due step. A step composed ahead is decided and dated as of its own
 /// time, when its emails will leave.
-fn decide(config: &Config, due: &Due, now: Timestamp) -> Decision {
+fn decide(composing: &Composing<'_>, due: &Due, now: Timestamp) -> Decision {
+    let config = composing.config;
     let step = &due.step;
     let at = now.max(step.fire_at);
     let (mut commitment, matched) = match checked(config, &step.row) {
@@ -287,14 +305,29 @@ fn decide(config: &Config, due: &Due, now: Timestamp) -> Decision {
         planned_at: step.planned_at,
         late,
     };
+    // The owner's say is about an update still to come, with the numbers it will have
+    // when it goes.
+    let (update_kind, update_key, update_now, update_at) = if kind == StepKind::AskOwner {
+        match ask::asked_update(facts.asked.as_ref(), at) {
+            Ok(asked) => (
+                StepKind::CustomerUpdate,
+                asked.key.as_str(),
+                asked.fire_at,
+                Some(asked.fire_at),
+            ),
+            Err((code, reason)) => return Decision::Skip { code, reason },
+        }
+    } else {
+        (kind, step.key.as_str(), at, None)
+    };
     let update = match update_for(
-        kind,
-        &step.key,
+        update_kind,
+        update_key,
         &commitment,
         rule,
         &config.calendar,
         &facts.revisions,
-        at,
+        update_now,
     ) {
         Ok(update) => update,
         Err(reason) => return fail(&reason),
@@ -322,6 +355,8 @@ fn decide(config: &Config, due: &Due, now: Timestamp) -> Decision {
         command: &config.command,
         update: update.as_ref(),
         failure: failure.as_ref(),
+        update_at,
+        links: composing.links,
         now: at,
     };
     let emails = match situation.emails() {

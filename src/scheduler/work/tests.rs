@@ -28,6 +28,8 @@ struct Fixture {
     /// compares with the real clock (taking emails back) sees them all in the future.
     due: Timestamp,
     id: i64,
+    /// The links its emails carry, as the daemon with pages sets them.
+    links: Option<crate::web::link::Links>,
 }
 
 fn secs(n: i64) -> SignedDuration {
@@ -52,9 +54,17 @@ impl Fixture {
             config,
             due,
             id,
+            links: None,
         };
         fixture.plan(due - secs(60));
         fixture
+    }
+
+    fn composing(&self) -> fire::Composing<'_> {
+        fire::Composing {
+            config: &self.config,
+            links: self.links.as_ref(),
+        }
     }
 
     fn plan(&self, now: Timestamp) {
@@ -72,7 +82,7 @@ impl Fixture {
             assert!(!trip.stale, "nobody else writes");
             queued += trip.sent;
             match trip.next {
-                Some(batch) => decided = Some(fire::decide_all(&self.config, batch, now)),
+                Some(batch) => decided = Some(fire::decide_all(&self.composing(), batch, now)),
                 None => return queued,
             }
         }
@@ -84,7 +94,7 @@ impl Fixture {
         let records = Records::default();
         queue_batch(
             &self.store,
-            &self.config,
+            &self.composing(),
             now,
             &records,
             decided,
@@ -121,6 +131,17 @@ impl Fixture {
     fn next(&self, now: Timestamp) -> Option<Timestamp> {
         self.store.next_fire_at(now, lead(&self.config)).unwrap()
     }
+}
+
+/// The text of an email in the outbox.
+fn text(email: &crate::store::DeliveryRecord, f: &Fixture) -> String {
+    let pending = f
+        .store
+        .pending_deliveries(Timestamp::MAX, 100, &HashSet::new())
+        .unwrap();
+    let raw = &pending.iter().find(|p| p.id == email.id).unwrap().message;
+    let parsed = mail_parser::MessageParser::default().parse(raw).unwrap();
+    parsed.body_text(0).unwrap().into_owned()
 }
 
 fn keys(f: &Fixture) -> (String, String, String) {
@@ -354,7 +375,7 @@ fn steps_composed_while_another_program_wrote_are_decided_again() {
 
     // Nobody wrote meanwhile: the decision is written as it was made.
     let batch = f.read(now, None, &HashSet::new()).unwrap();
-    let decided = fire::decide_all(&f.config, batch, now);
+    let decided = fire::decide_all(&f.composing(), batch, now);
     let trip = f.trip(now, Some(&decided));
     assert!(!trip.stale);
     assert_eq!(trip.sent, 1);
@@ -367,7 +388,7 @@ fn steps_composed_while_another_program_wrote_are_decided_again() {
     let now = f.due - secs(5);
     f.queue(f.due - secs(14));
     let batch = f.read(now, None, &HashSet::new()).unwrap();
-    let decided = fire::decide_all(&f.config, batch, now);
+    let decided = fire::decide_all(&f.composing(), batch, now);
     let other = Store::open(&f.path()).unwrap();
     other.set_status(f.id, Status::Done).unwrap();
     let trip = f.trip(now, Some(&decided));
@@ -384,4 +405,5 @@ fn steps_composed_while_another_program_wrote_are_decided_again() {
     );
 }
 
+mod ask_owner;
 mod bounce;

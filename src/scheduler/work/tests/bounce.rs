@@ -56,16 +56,6 @@ impl Fixture {
     }
 }
 
-fn text(email: &DeliveryRecord, f: &Fixture) -> String {
-    let pending = f
-        .store
-        .pending_deliveries(Timestamp::MAX, 100, &HashSet::new())
-        .unwrap();
-    let raw = &pending.iter().find(|p| p.id == email.id).unwrap().message;
-    let parsed = mail_parser::MessageParser::default().parse(raw).unwrap();
-    parsed.body_text(0).unwrap().into_owned()
-}
-
 #[test]
 fn the_owners_copy_of_an_update_waits_until_the_customers_email_is_accepted() {
     let f = Fixture::new("");

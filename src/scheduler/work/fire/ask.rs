@@ -1,0 +1,52 @@
+//! The owner's say before a customer update (`ask_owner#N`): which update it asks
+//! about (`customer_update#N`), and whether there is still something to ask.
+
+use jiff::Timestamp;
+
+use crate::mail::compose::asked_update_key;
+use crate::planner::{SkipCode, StepKind};
+use crate::store::{DueStep, StepRecord, Store, StoreError};
+
+/// For an owner's say, the stored step of the update it asks about (if the store has
+/// it); `None` for every other step.
+pub(super) fn asked_step(store: &Store, step: &DueStep) -> Result<Option<StepRecord>, StoreError> {
+    if step.kind.parse() != Ok(StepKind::AskOwner) {
+        return Ok(None);
+    }
+    let Some(key) = asked_update_key(&step.key) else {
+        return Ok(None);
+    };
+    Ok(store
+        .steps_of(step.row.id)?
+        .into_iter()
+        .find(|s| s.key == key))
+}
+
+/// The update an owner's say at `at` asks about, if it is still to go after `at`; else
+/// why the say is skipped: the owner held it, it went already, or its time has come.
+pub(super) fn asked_update(
+    asked: Option<&StepRecord>,
+    at: Timestamp,
+) -> Result<&StepRecord, (SkipCode, String)> {
+    let Some(asked) = asked else {
+        return Err((
+            SkipCode::Replanned,
+            "the customer update it asks about is no longer planned".into(),
+        ));
+    };
+    if asked.state != "planned" {
+        // Held, sent at once or skipped: nothing is left to ask. Should a later plan
+        // bring the update back, the say may come back with it.
+        return Err((
+            SkipCode::Replanned,
+            format!("the customer update it asks about is {}", asked.state),
+        ));
+    }
+    if asked.fire_at <= at {
+        return Err((
+            SkipCode::CatchUp,
+            "the customer update it asks about goes now: too late to ask".into(),
+        ));
+    }
+    Ok(asked)
+}
