@@ -55,13 +55,7 @@ pub async fn serve(
     .context("opening the store")??;
     let mailer = Mailer::build(&config.mail).context("setting up the mail transport")?;
     let summary = describe(&config);
-    // The web part replaces `listen` with the address it bound.
-    let links = match &config.web {
-        Some(web) => crate::web::links_for(&config, web.listen).context("reading the link key")?,
-        None => None,
-    };
     let shared = Shared::new(store, config, mailer);
-    shared.set_links(links);
     let _watcher = store::watch::spawn(&store_path, shared.store_changed.clone())?;
     shared
         .store
@@ -70,6 +64,8 @@ pub async fn serve(
         .context("handing checkpoints to the store watch")?;
 
     let (stop, stopped) = watch::channel(false);
+    // Before planning starts: the first emails it composes carry the links.
+    let web = crate::web::start(&shared, stopped.clone()).await;
     let planning = tokio::spawn(scheduler::run_planning(shared.clone(), stopped.clone()));
     let sending = tokio::spawn(sender::run(shared.clone(), stopped));
 
@@ -87,6 +83,9 @@ pub async fn serve(
     let _ = stop.send(true);
     let _ = planning.await;
     let _ = sending.await;
+    if let Some(web) = web {
+        let _ = web.await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,12 +1,28 @@
 //! The daemon's HTTP face: the pages behind the links in its emails. Off the
 //! scheduler's hot path; GET and HEAD only show, the POST from a shown form acts.
 
+pub mod csrf;
+pub mod forms;
+pub mod html;
 pub mod key;
 pub mod link;
+mod open;
+mod page;
+pub mod pages;
+pub mod pool;
+pub mod server;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::scheduler::Shared;
 
 /// The links the daemon on `config` puts in mail, once it listens on `bound` (the
 /// address actually bound, which differs from `[web] listen` for port 0); `None` when
@@ -25,4 +41,70 @@ pub fn links_for(config: &Config, bound: SocketAddr) -> Result<Option<link::Link
         &public_url,
         web.link_lifetime,
     )))
+}
+
+/// Starts the pages when `[web]` is on. The first bind is tried before this returns,
+/// so that the links are in place before the first email is composed; if it fails the
+/// rest of the daemon serves on, emails carry commands, and binding is tried again
+/// every [`server::BIND_RETRY`] until `stop`.
+pub async fn start(shared: &Arc<Shared>, stop: watch::Receiver<bool>) -> Option<JoinHandle<()>> {
+    let listen = shared.config().web.as_ref()?.listen;
+    let first = match server::bind(listen).await {
+        Some(listener) => Some(prepare(shared, listener)?),
+        None => None,
+    };
+    let shared = shared.clone();
+    Some(tokio::spawn(async move {
+        let mut stop = stop;
+        let (listener, web) = match first {
+            Some(ready) => ready,
+            None => loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(server::BIND_RETRY) => {}
+                    _ = stop.changed() => return,
+                }
+                if let Some(listener) = server::bind(listen).await {
+                    match prepare(&shared, listener) {
+                        Some(ready) => break ready,
+                        None => return,
+                    }
+                }
+            },
+        };
+        server::serve(listener, server::router(web), stop).await;
+    }))
+}
+
+/// Makes the links for the address bound and hands them to composing; `None` (logged)
+/// if the link key cannot be read or made, which leaves the pages off.
+fn prepare(shared: &Arc<Shared>, listener: TcpListener) -> Option<(TcpListener, Arc<pages::Web>)> {
+    let config = shared.config();
+    let bound = match listener.local_addr() {
+        Ok(bound) => bound,
+        Err(e) => {
+            tracing::error!(cause = %e, "the web listener has no address; the pages are off");
+            return None;
+        }
+    };
+    let links = match links_for(&config, bound) {
+        Ok(Some(links)) => links,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::error!(cause = %e, "the pages are off and emails carry commands instead of links");
+            return None;
+        }
+    };
+    let public_url = config.web.as_ref().and_then(|w| w.public_url.as_deref());
+    let web = pages::Web {
+        signer: links.signer().clone(),
+        origins: csrf::Origins::new(public_url, bound),
+        pool: pool::Pool::new(config.store.path.clone()),
+        config: Box::new({
+            let shared = shared.clone();
+            move || shared.config()
+        }),
+    };
+    shared.set_links(Some(links));
+    tracing::info!("web pages at http://{bound}");
+    Some((listener, Arc::new(web)))
 }

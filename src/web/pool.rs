@@ -1,0 +1,67 @@
+//! The web's own connections to the store, so that pages never wait for the
+//! scheduler's connection nor hold it: a few connections, opened when first needed,
+//! each used on a blocking thread. A write through one of them moves the daemon's
+//! `data_version` like any other program's write.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Semaphore;
+
+use crate::store::{Store, StoreError};
+
+/// Connections at most: SQLite readers do not block each other, and a handful covers
+/// a burst of page views without taking every blocking thread.
+pub const CONNECTIONS: usize = 4;
+
+/// A small pool of store connections.
+#[derive(Clone)]
+pub struct Pool {
+    path: PathBuf,
+    idle: Arc<Mutex<Vec<Store>>>,
+    permits: Arc<Semaphore>,
+}
+
+impl Pool {
+    /// A pool for the store at `path`; nothing is opened yet.
+    pub fn new(path: PathBuf) -> Pool {
+        Pool {
+            path,
+            idle: Arc::default(),
+            permits: Arc::new(Semaphore::new(CONNECTIONS)),
+        }
+    }
+
+    /// How many connections have been opened and are idle now.
+    #[cfg(test)]
+    pub fn idle(&self) -> usize {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Runs `f` on a blocking thread with one of the connections, once one is free.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Store) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the pool's semaphore is never closed");
+        let idle = self.idle.clone();
+        let path = self.path.clone();
+        let store = idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        tokio::task::spawn_blocking(move || {
+            let store = match store {
+                Some(store) => store,
+                None => Store::open(&path)?,
+            };
+            let out = f(&store);
+            idle.lock().unwrap_or_else(|p| p.into_inner()).push(store);
+            Ok(out)
+        })
+        .await
+        .expect("store calls do not panic")
+    }
+}
