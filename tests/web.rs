@@ -173,7 +173,7 @@ fn store_snapshot(env: &Env) -> String {
         let rows = statement
             .query_map([], |row| {
                 (0..columns)
-                    .map(|i| row.get_ref(i).map(|v| format!("{v:?}")))
+                    .map(|i| row.get_ref(i).map(shown))
                     .collect::<Result<Vec<_>, _>>()
             })
             .unwrap();
@@ -182,6 +182,23 @@ fn store_snapshot(env: &Env) -> String {
         }
     }
     out
+}
+
+/// A value of a row, readable in a diff (a message as its length and a checksum).
+fn shown(value: rusqlite::types::ValueRef<'_>) -> String {
+    use rusqlite::types::ValueRef;
+    match value {
+        ValueRef::Null => "NULL".to_string(),
+        ValueRef::Integer(n) => n.to_string(),
+        ValueRef::Real(x) => x.to_string(),
+        ValueRef::Text(t) => format!("{:?}", String::from_utf8_lossy(t)),
+        ValueRef::Blob(b) => {
+            let sum = b.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &x| {
+                (h ^ x as u64).wrapping_mul(0x100_0000_01b3)
+            });
+            format!("blob({} bytes, {sum:016x})", b.len())
+        }
+    }
 }
 
 /// A link for `action` on `id`, signed with the installation's own key, as the daemon's
@@ -215,17 +232,21 @@ fn forgeries(env: &Env, base: &str, good: &str, id: i64, count: usize) -> Vec<St
     let mut fixed = vec![
         token_of(&signed_link(env, base, id, Action::Done, -day)).to_string(),
         token_of(&signed_link(env, base, 999_999, Action::Done, day)).to_string(),
-        token_of(
-            &Links::new(Signer::new(&[9; 32]), base, day).url(
-                id,
-                "ana@example.com",
-                Action::Done,
-                jiff::Timestamp::now(),
-            ),
-        )
+        token_of(&Links::new(Signer::new(&[9; 32]), base, day).url(
+            id,
+            "ana@example.com",
+            Action::Done,
+            jiff::Timestamp::now(),
+        ))
         .to_string(),
-        format!("{}.{mac}", b64.encode(format!("{id}:cancel:4102444800:ana@example.com"))),
-        format!("{}.{mac}", b64.encode(format!("{}:done:4102444800:ana@example.com", id + 1))),
+        format!(
+            "{}.{mac}",
+            b64.encode(format!("{id}:cancel:4102444800:ana@example.com"))
+        ),
+        format!(
+            "{}.{mac}",
+            b64.encode(format!("{}:done:4102444800:ana@example.com", id + 1))
+        ),
         format!("{payload}."),
         format!(".{mac}"),
         payload.to_string(),
@@ -264,9 +285,16 @@ fn a_thousand_forged_or_altered_tokens_all_get_the_same_refusal() {
     let id = env.add("Send quote for the boiler service", "2099-11-24 17:00", &[]);
     let daemon = env.start();
     let base = http::web_url(&daemon, Duration::from_secs(10));
-    let good_link = signed_link(&env, &base, id, Action::Done, SignedDuration::from_hours(24));
+    let good_link = signed_link(
+        &env,
+        &base,
+        id,
+        Action::Done,
+        SignedDuration::from_hours(24),
+    );
     let good = token_of(&good_link).to_string();
     assert_eq!(http::get(&good_link).status, 200, "the genuine link works");
+    env.wait_idle(Duration::from_secs(10));
     let before = store_snapshot(&env);
 
     let refusal = http::get(&format!("{base}/a/nothing"));
@@ -292,11 +320,18 @@ fn a_thousand_forged_or_altered_tokens_all_get_the_same_refusal() {
             "token {i} {token:?}"
         );
     }
-    assert_eq!(store_snapshot(&env), before, "no forged token changed anything");
+    assert_eq!(
+        store_snapshot(&env),
+        before,
+        "no forged token changed anything"
+    );
     let log = daemon.log();
     assert!(!log.contains(&good), "the genuine token is not logged");
     for token in forged.iter().filter(|t| t.len() > 20) {
-        assert!(!log.contains(token.as_str()), "a forged token was logged: {token}");
+        assert!(
+            !log.contains(token.as_str()),
+            "a forged token was logged: {token}"
+        );
     }
 }
 
@@ -343,29 +378,32 @@ fn actions_of(env: &Env, id: i64) -> Vec<(String, Option<String>, Option<String>
 
 /// Submits the first POST form of the page at `url` (as shown by `page`) with `set`
 /// filled in; then, while the answer is a confirmation (a form with `step`), that one
-/// too. Returns the last answer.
-fn submit_page(url: &str, page: &http::Response, set: &[(&str, &str)]) -> http::Response {
-    let mut answer = page.clone();
-    for round in 0..3 {
-        let Some(mut form) = http::forms_in(&answer.text())
+/// too. Returns every answer, the last one last.
+fn submit_page(url: &str, page: &http::Response, set: &[(&str, &str)]) -> Vec<http::Response> {
+    let mut answers: Vec<http::Response> = Vec::new();
+    loop {
+        let shown = answers.last().unwrap_or(page);
+        let form = http::forms_in(&shown.text())
             .into_iter()
-            .find(|f| f.method == "post")
-        else {
-            assert!(round > 0, "no form on the page at {url}: {}", page.text());
-            return answer;
+            .find(|f| f.method == "post" && (answers.is_empty() || f.field("step").is_some()));
+        let Some(mut form) = form else {
+            assert!(
+                !answers.is_empty(),
+                "no form on the page at {url}: {}",
+                page.text()
+            );
+            return answers;
         };
-        if round > 0 && form.field("step").is_none() {
-            return answer;
-        }
-        for (name, value) in set {
-            if round == 0 {
+        if answers.is_empty() {
+            for (name, value) in set {
                 form.set(name, value);
             }
         }
-        answer = form.submit(url, None);
+        let answer = form.submit(url, None);
         assert_eq!(answer.status, 200, "POST {url}: {}", answer.text());
+        answers.push(answer);
+        assert!(answers.len() < 3, "a third form at {url}");
     }
-    answer
 }
 
 #[test]
@@ -379,9 +417,11 @@ fn from_a_real_email_a_link_shows_its_form_and_only_the_post_acts() {
         .iter()
         .map(|action| env.add(&format!("Boiler quote ({action})"), "+1s", &[]))
         .collect();
-    let mails = env.smtp.wait_until("a reminder for each", Duration::from_secs(20), |m| {
-        m.len() >= ids.len()
-    });
+    let mails = env
+        .smtp
+        .wait_until("a reminder for each", Duration::from_secs(20), |m| {
+            m.len() >= ids.len()
+        });
 
     for (action, id) in taken.iter().zip(&ids) {
         let mail = mails
@@ -391,7 +431,11 @@ fn from_a_real_email_a_link_shows_its_form_and_only_the_post_acts() {
         let links = action_links(mail);
         let words: Vec<String> = links.iter().map(|l| claim_of(l).1).collect();
         for word in ["done", "delay", "snooze", "cancel", "open"] {
-            assert!(words.iter().any(|w| w == word), "a {word} link in {}", mail.text());
+            assert!(
+                words.iter().any(|w| w == word),
+                "a {word} link in {}",
+                mail.text()
+            );
         }
         for link in &links {
             assert_eq!(claim_of(link).0, *id, "{link}");
@@ -400,22 +444,24 @@ fn from_a_real_email_a_link_shows_its_form_and_only_the_post_acts() {
         }
 
         // Looking changes nothing.
+        env.wait_idle(Duration::from_secs(10));
         let before = store_snapshot(&env);
         for link in &links {
             let page = http::get(link);
             assert_eq!(page.status, 200, "GET {link}: {}", page.text());
             assert_eq!(http::head(link).status, 200, "HEAD {link}");
         }
-        assert_eq!(store_snapshot(&env), before, "GET and HEAD changed the store");
+        assert_eq!(
+            store_snapshot(&env),
+            before,
+            "GET and HEAD changed the store"
+        );
 
         // The POST of the page's form acts, recorded as from the web by the recipient.
         let link = links.iter().find(|l| claim_of(l).1 == *action).unwrap();
         let page = http::get(link);
-        let answer = submit_page(
-            link,
-            &page,
-            &[("reason", "the part arrives Friday"), ("choice", "+2h")],
-        );
+        let answers = submit_page(link, &page, &[("reason", "the part arrives Friday")]);
+        let answer = answers.last().unwrap();
         let recorded = actions_of(&env, *id);
         assert_eq!(
             recorded.last(),
@@ -433,12 +479,36 @@ fn from_a_real_email_a_link_shows_its_form_and_only_the_post_acts() {
             "cancel" => assert_eq!(shown["commitment"]["status"], "cancelled"),
             _ => assert_eq!(shown["commitment"]["status"], "open"),
         }
+        if *action == "delay" {
+            // The customer's email is shown before it leaves, then sent.
+            assert_eq!(answers.len(), 2, "a preview, then the confirmation");
+            assert!(
+                answers[0].text().contains("the part arrives Friday"),
+                "the preview shows the customer's email: {}",
+                answers[0].text()
+            );
+            env.smtp.wait_until(
+                "the customer told of the delay",
+                Duration::from_secs(10),
+                |m| {
+                    m.iter().any(|m| {
+                        m.to.iter().any(|t| t == "joe@example.org")
+                            && m.text().contains("the part arrives Friday")
+                    })
+                },
+            );
+        }
 
         // A second POST of a closing action does nothing new and says why.
         if matches!(*action, "done" | "cancel") {
-            let again = submit_page(link, &page, &[]);
+            let again = submit_page(link, &page, &[]).pop().unwrap();
+            let said = if *action == "done" {
+                "Already marked done"
+            } else {
+                "Already cancelled"
+            };
             assert!(
-                again.text().contains("already"),
+                again.text().contains(said) && again.text().contains("(by email link)"),
                 "the second {action}: {}",
                 again.text()
             );
@@ -472,8 +542,16 @@ fn a_scanner_fetching_every_link_of_a_full_timeline_changes_nothing() {
     let env = Env::new(FULL_TIMELINE);
     let daemon = env.start();
     let base = http::web_url(&daemon, Duration::from_secs(10));
-    let full = env.add("Repair the heating", "+2s", &["--kind", "full", "--reason", "parts"]);
-    let closed = env.add("Service the boiler", "2099-11-24 17:00", &["--kind", "check-in"]);
+    let full = env.add(
+        "Repair the heating",
+        "+2s",
+        &["--kind", "full", "--reason", "parts"],
+    );
+    let closed = env.add(
+        "Service the boiler",
+        "2099-11-24 17:00",
+        &["--kind", "check-in"],
+    );
     env.cli_ok(&["done", &closed.to_string()]);
     env.wait_timeline_done(full, Duration::from_secs(30));
     env.wait_timeline_done(closed, Duration::from_secs(30));
@@ -485,7 +563,11 @@ fn a_scanner_fetching_every_link_of_a_full_timeline_changes_nothing() {
         let found = action_links(mail);
         let to_customer = mail.to.iter().any(|t| t == "joe@example.org");
         if to_customer {
-            assert!(found.is_empty(), "a customer email with links: {}", mail.text());
+            assert!(
+                found.is_empty(),
+                "a customer email with links: {}",
+                mail.text()
+            );
         } else {
             assert!(
                 !found.is_empty(),
@@ -497,7 +579,11 @@ fn a_scanner_fetching_every_link_of_a_full_timeline_changes_nothing() {
         }
         links.extend(found);
     }
-    assert!(mails.len() >= 6, "the whole timeline: {} emails", mails.len());
+    assert!(
+        mails.len() >= 6,
+        "the whole timeline: {} emails",
+        mails.len()
+    );
 
     let before = store_snapshot(&env);
     for link in &links {
@@ -518,7 +604,11 @@ fn a_scanner_fetching_every_link_of_a_full_timeline_changes_nothing() {
         "a GET or HEAD of one of {} links changed the store",
         links.len()
     );
-    assert_eq!(env.smtp.messages().len(), mails.len(), "nothing more was sent");
+    assert_eq!(
+        env.smtp.messages().len(),
+        mails.len(),
+        "nothing more was sent"
+    );
 }
 
 /// The link for `action` among a message's links.
@@ -529,8 +619,18 @@ fn link_for(mail: &common::Received, action: &str) -> String {
         .unwrap_or_else(|| panic!("no {action} link in {}", mail.text()))
 }
 
-/// The (state, skip_code, reason) of each step of `id`, by key.
-fn steps_of(env: &Env, id: i64) -> Vec<(String, String, Option<String>, Option<String>, i64)> {
+/// A step of a commitment as stored.
+#[derive(Debug)]
+struct Step {
+    key: String,
+    state: String,
+    skip_code: Option<String>,
+    reason: Option<String>,
+    fire_at: i64,
+}
+
+/// The steps of `id`, in the order they fire.
+fn steps_of(env: &Env, id: i64) -> Vec<Step> {
     let db = env.db();
     let mut statement = db
         .prepare(
@@ -540,7 +640,13 @@ fn steps_of(env: &Env, id: i64) -> Vec<(String, String, Option<String>, Option<S
         .unwrap();
     statement
         .query_map([id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok(Step {
+                key: r.get(0)?,
+                state: r.get(1)?,
+                skip_code: r.get(2)?,
+                reason: r.get(3)?,
+                fire_at: r.get(4)?,
+            })
         })
         .unwrap()
         .map(Result::unwrap)
@@ -559,6 +665,7 @@ fn in_a_real_browser_the_done_link_of_an_email_marks_it_done() {
     let mail = env.smtp.wait_for(1, Duration::from_secs(20)).remove(0);
 
     // Every page, as the phone shows it; looking changes nothing.
+    env.wait_idle(Duration::from_secs(10));
     let before = store_snapshot(&env);
     for link in action_links(&mail) {
         browser.goto(&link);
@@ -567,7 +674,11 @@ fn in_a_real_browser_the_done_link_of_an_email_marks_it_done() {
     browser.goto(&format!("{base}/a/not-a-token"));
     assert!(browser.text().contains("not valid"), "{}", browser.text());
     browser.screenshot("web-not-valid");
-    assert_eq!(store_snapshot(&env), before, "the browser's GETs changed the store");
+    assert_eq!(
+        store_snapshot(&env),
+        before,
+        "the browser's GETs changed the store"
+    );
 
     browser.goto(&link_for(&mail, "done"));
     browser.click("form[method=post] button[type=submit]");
@@ -586,7 +697,11 @@ fn in_a_real_browser_the_done_link_of_an_email_marks_it_done() {
     // The same link again: the page says it is already done, and by whom.
     browser.goto(&link_for(&mail, "done"));
     let text = browser.text();
-    assert!(text.contains("already"), "{text}");
+    assert!(text.contains("Already marked done"), "{text}");
+    assert!(
+        text.contains("ana@example.com (by email link)"),
+        "who and how: {text}"
+    );
     browser.screenshot("web-done-again");
 }
 
@@ -609,7 +724,9 @@ overdue_max = 6
     let link = link_for(&first, "snooze");
     let page = http::get(&link);
     assert_eq!(page.status, 200, "{}", page.text());
-    let answer = submit_page(&link, &page, &[("choice", "at"), ("at", "+8s")]);
+    let answer = submit_page(&link, &page, &[("choice", "at"), ("at", "+8s")])
+        .pop()
+        .unwrap();
     assert_eq!(
         actions_of(&env, id).last().map(|a| a.0.clone()),
         Some("snooze".to_string()),
@@ -626,30 +743,46 @@ overdue_max = 6
         .unwrap();
     // The reminder at the snooze's end, and the first repeat after it, go.
     env.wait_planned(Duration::from_secs(10));
-    common::wait_until("the reminder after the snooze sent", Duration::from_secs(30), || {
-        let steps = steps_of(&env, id);
-        let after_end = steps
-            .iter()
-            .find(|s| s.4 > until && s.0.starts_with("overdue"))?;
-        (after_end.1 == "sent").then_some(())
-    });
+    common::wait_until(
+        "the reminder after the snooze sent",
+        Duration::from_secs(30),
+        || {
+            let steps = steps_of(&env, id);
+            let after_end = steps
+                .iter()
+                .find(|s| s.fire_at > until && s.key.starts_with("overdue"))?;
+            (after_end.state == "sent").then_some(())
+        },
+    );
     let steps = steps_of(&env, id);
-    let snoozed: Vec<_> = steps.iter().filter(|s| s.2.as_deref() == Some("snoozed")).collect();
-    assert!(!snoozed.is_empty(), "reminders in the window skipped: {steps:?}");
+    let snoozed: Vec<_> = steps
+        .iter()
+        .filter(|s| s.skip_code.as_deref() == Some("snoozed"))
+        .collect();
+    assert!(
+        !snoozed.is_empty(),
+        "reminders in the window skipped: {steps:?}"
+    );
     for step in &snoozed {
-        assert_eq!(step.1, "skipped", "{step:?}");
-        assert!(step.4 < until, "only those before the end: {step:?}");
-        let reason = step.3.as_deref().unwrap_or_default();
+        assert_eq!(step.state, "skipped", "{step:?}");
+        assert!(step.fire_at < until, "only those before the end: {step:?}");
+        let reason = step.reason.as_deref().unwrap_or_default();
         assert!(reason.contains("snoozed"), "{reason}");
     }
-    for step in steps.iter().filter(|s| s.4 < until && s.0.starts_with("overdue")) {
-        assert_ne!(step.1, "sent", "a reminder in the window went: {steps:?}");
+    for step in steps
+        .iter()
+        .filter(|s| s.fire_at < until && s.key.starts_with("overdue"))
+    {
+        assert_ne!(
+            step.state, "sent",
+            "a reminder in the window went: {steps:?}"
+        );
     }
     let at_end = steps
         .iter()
-        .find(|s| s.0.starts_with("snooze@"))
+        .find(|s| s.key.starts_with("snooze@"))
         .unwrap_or_else(|| panic!("a reminder at the snooze's end: {steps:?}"));
-    assert_eq!(at_end.1, "sent", "{steps:?}");
+    assert_eq!(at_end.state, "sent", "{steps:?}");
 }
 
 /// The owner's say before a customer update: asked 10 s before the update goes.
@@ -672,16 +805,21 @@ fn the_owner_asked_before_an_update_can_hold_it_send_it_now_or_let_it_go() {
     let planned_update = |id: i64| {
         steps_of(&env, id)
             .into_iter()
-            .find(|s| s.0 == "customer_update#1")
-            .map(|s| common::from_epoch_ms(s.4))
+            .find(|s| s.key == "customer_update#1")
+            .map(|s| common::from_epoch_ms(s.fire_at))
     };
     env.wait_planned(Duration::from_secs(10));
     let left_goes_at = planned_update(left).expect("an update planned");
 
     // Three notices to the owner, each naming the customer and what they will be told.
-    let notices = env.smtp.wait_until("the owner's three notices", Duration::from_secs(20), |m| {
-        m.iter().filter(|m| m.to.iter().any(|t| t == "ana@example.com")).count() >= 3
-    });
+    let notices = env
+        .smtp
+        .wait_until("the owner's three notices", Duration::from_secs(20), |m| {
+            m.iter()
+                .filter(|m| m.to.iter().any(|t| t == "ana@example.com"))
+                .count()
+                >= 3
+        });
     let notice = |title: &str| {
         notices
             .iter()
@@ -696,7 +834,10 @@ fn the_owner_asked_before_an_update_can_hold_it_send_it_now_or_let_it_go() {
         link_for(&held_notice, action);
     }
     assert!(
-        env.smtp.messages().iter().all(|m| m.to.iter().all(|t| t == "ana@example.com")),
+        env.smtp
+            .messages()
+            .iter()
+            .all(|m| m.to.iter().all(|t| t == "ana@example.com")),
         "no customer was told before the owner's say"
     );
 
@@ -720,14 +861,22 @@ fn the_owner_asked_before_an_update_can_hold_it_send_it_now_or_let_it_go() {
     assert_eq!(page.status, 200, "{}", page.text());
     submit_page(&link, &page, &[]);
     assert_eq!(
-        actions_of(&env, sent_now).last().map(|a| (a.0.as_str(), a.2.as_deref())),
+        actions_of(&env, sent_now)
+            .last()
+            .map(|a| (a.0.as_str(), a.2.as_deref())),
         Some(("send_now", Some("web")))
     );
     let planned_then = planned_update(left).unwrap();
-    let kofi = env.smtp.wait_until("the update sent at once", Duration::from_secs(10), |m| {
-        m.iter().any(|m| m.to.iter().any(|t| t == "kofi@example.org"))
-    });
-    let kofi = kofi.iter().find(|m| m.to.iter().any(|t| t == "kofi@example.org")).unwrap();
+    let kofi = env
+        .smtp
+        .wait_until("the update sent at once", Duration::from_secs(10), |m| {
+            m.iter()
+                .any(|m| m.to.iter().any(|t| t == "kofi@example.org"))
+        });
+    let kofi = kofi
+        .iter()
+        .find(|m| m.to.iter().any(|t| t == "kofi@example.org"))
+        .unwrap();
     assert!(kofi.at < planned_then, "sent before its planned time");
 
     // A restart in between changes none of it.
@@ -737,37 +886,54 @@ fn the_owner_asked_before_an_update_can_hold_it_send_it_now_or_let_it_go() {
 
     // Unanswered, the third goes at its time; the held one's owner is reminded at the
     // due time as usual, and its customer hears nothing.
-    env.smtp.wait_until("the unanswered update", Duration::from_secs(30), |m| {
-        m.iter().any(|m| m.to.iter().any(|t| t == "ama@example.org"))
-    });
+    env.smtp
+        .wait_until("the unanswered update", Duration::from_secs(30), |m| {
+            m.iter()
+                .any(|m| m.to.iter().any(|t| t == "ama@example.org"))
+        });
     env.wait_timeline_done(held, Duration::from_secs(30));
     let all = env.smtp.messages();
-    let ama: Vec<_> = all.iter().filter(|m| m.to.iter().any(|t| t == "ama@example.org")).collect();
+    let ama: Vec<_> = all
+        .iter()
+        .filter(|m| m.to.iter().any(|t| t == "ama@example.org"))
+        .collect();
     assert_eq!(ama.len(), 1, "the unanswered update went once");
     assert!(ama[0].at >= left_goes_at, "not before its time");
     assert_eq!(
-        all.iter().filter(|m| m.to.iter().any(|t| t == "kofi@example.org")).count(),
+        all.iter()
+            .filter(|m| m.to.iter().any(|t| t == "kofi@example.org"))
+            .count(),
         1,
         "the update sent at once went once"
     );
     assert!(
-        !all.iter().any(|m| m.to.iter().any(|t| t == "joe@example.org")),
+        !all.iter()
+            .any(|m| m.to.iter().any(|t| t == "joe@example.org")),
         "the held update was never sent"
     );
     let held_step = steps_of(&env, held)
         .into_iter()
-        .find(|s| s.0 == "customer_update#1")
+        .find(|s| s.key == "customer_update#1")
         .unwrap();
-    assert_eq!(held_step.1, "skipped", "{held_step:?}");
-    assert_eq!(held_step.2.as_deref(), Some("held"), "{held_step:?}");
-    assert!(
-        held_step.3.as_deref().unwrap_or_default().contains("I called him"),
+    assert_eq!(held_step.state, "skipped", "{held_step:?}");
+    assert_eq!(
+        held_step.skip_code.as_deref(),
+        Some("held"),
         "{held_step:?}"
     );
     assert!(
-        all.iter().any(|m| m.to.iter().any(|t| t == "ana@example.com")
-            && m.text().contains("Held repair")
-            && !m.text().contains("will be told")),
+        held_step
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("I called him"),
+        "{held_step:?}"
+    );
+    assert!(
+        all.iter()
+            .any(|m| m.to.iter().any(|t| t == "ana@example.com")
+                && m.text().contains("Held repair")
+                && !m.text().contains("will be told")),
         "the held one's owner reminded at the due time"
     );
 }
