@@ -937,3 +937,54 @@ fn the_owner_asked_before_an_update_can_hold_it_send_it_now_or_let_it_go() {
         "the held one's owner reminded at the due time"
     );
 }
+
+#[test]
+fn in_a_real_browser_the_owners_say_and_the_delay_preview_are_pictured() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    // The notice is due at once: the update goes in an hour.
+    let env = Env::new(
+        r#"
+[[rule]]
+name = "ask"
+match = {}
+customer_update = { at = "-1s", extend_by = "1d", max = 1, ask_owner = "1h" }
+"#,
+    );
+    let daemon = env.start();
+    let _base = http::web_url(&daemon, Duration::from_secs(10));
+    let id = env.add(
+        "Replace the boiler valve",
+        "+3601s",
+        &["--reason", "parts late"],
+    );
+    let notice = env.smtp.wait_for(1, Duration::from_secs(20)).remove(0);
+    assert!(notice.text().contains("will be told"), "{}", notice.text());
+    env.wait_idle(Duration::from_secs(10));
+    let before = store_snapshot(&env);
+    for action in ["send_now", "hold"] {
+        browser.goto(&link_for(&notice, action));
+        browser.screenshot(&format!("web-ask-{action}"));
+    }
+    assert_eq!(
+        store_snapshot(&env),
+        before,
+        "the browser's GETs changed the store"
+    );
+
+    // Delay: the customer's email is shown before anything is sent.
+    browser.goto(&link_for(&notice, "delay"));
+    browser.fill("#reason", "the valve comes on Friday");
+    browser.click("form[method=post] button[type=submit]");
+    let text = browser.text();
+    assert!(
+        text.contains("the valve comes on Friday"),
+        "the preview: {text}"
+    );
+    browser.screenshot("web-delay-preview");
+    assert!(
+        !actions_of(&env, id).iter().any(|a| a.0 == "delay"),
+        "the preview delayed nothing"
+    );
+}
