@@ -8,6 +8,7 @@
 
 pub mod browser;
 pub mod http;
+pub mod pages;
 
 use std::net::TcpListener;
 use std::os::unix::net::UnixDatagram;
