@@ -141,10 +141,8 @@ fn browser_helper_fills_and_submits_a_form() {
     let shot = browser.screenshot("helper-form");
     assert!(std::fs::metadata(&shot).unwrap().len() > 0);
     browser.click("button[name=choice]");
-    common::wait_until("the answer page", Duration::from_secs(10), || {
-        browser.url().ends_with("/submit").then_some(())
-    });
-    let text = browser.text();
+    let text = browser.wait_for_text("got ", Duration::from_secs(10));
+    assert!(browser.url().ends_with("/submit"), "{}", browser.url());
     assert!(text.contains("reason=I+called+him"), "{text}");
     assert!(text.contains("choice=hold"), "{text}");
 }

@@ -186,11 +186,30 @@ impl Browser {
 
     /// The text the page shows (its body's rendered text).
     pub fn text(&self) -> String {
-        let body = self.find("body");
-        self.session_call("GET", &format!("/element/{body}/text"), Value::Null)
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        // A script rather than an element: a click that submits a form may return
+        // before the next page replaced this one, and an element of the old page
+        // would be stale.
+        self.session_call(
+            "POST",
+            "/execute/sync",
+            json!({"script": "return document.body ? document.body.innerText : '';", "args": []}),
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+    }
+
+    /// Waits until the page shown says `needle` (the next page after a click, say) and
+    /// returns its text; panics, with the text shown last, after `timeout`.
+    pub fn wait_for_text(&self, needle: &str, timeout: Duration) -> String {
+        let mut last = String::new();
+        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            super::wait_until(&format!("a page saying {needle:?}"), timeout, || {
+                last = self.text();
+                last.contains(needle).then(|| last.clone())
+            })
+        }));
+        found.unwrap_or_else(|_| panic!("no page saying {needle:?}; shown last: {last}"))
     }
 
     /// The first element matching the CSS `selector`; panics if there is none.
