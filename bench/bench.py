@@ -1,11 +1,11 @@
-"""followup's benchmarks: throughput, precision, planning, catch-up, start, idle and the
-tests' timing windows.
+"""followup's benchmarks: throughput, precision, planning, catch-up, start, idle, the
+tests' timing windows and the web pages under load.
 
 Run by `bench/run.sh`, which builds the release binary and installs postfix's smtp-sink
-and smtp-source if missing. Each scenario prepares its own store and config in a
+and smtp-source (and wrk) if missing. Each scenario prepares its own store and config in a
 temporary directory and starts its own sink; the figures go to bench/RESULTS.md.
 
-    python3 bench/bench.py [throughput] [precision] [catch-up] [idle] [windows]   (default: all)
+    python3 bench/bench.py [throughput] [precision] [catch-up] [idle] [windows] [web]   (default: all)
 """
 
 import os
@@ -19,6 +19,7 @@ import time
 from datetime import datetime, timezone
 
 from harness import ROOT, ClockSteps, Daemon, Proc, Scratch, Sink, now_ms, percentile
+from web import web
 from windows import windows
 
 SENT = "SELECT count(*) FROM deliveries WHERE state = 'sent'"
@@ -301,7 +302,7 @@ def write(results, scenarios, elapsed):
 
 
 def main(argv):
-    known = ["throughput", "precision", "catch-up", "idle", "windows"]
+    known = ["throughput", "precision", "catch-up", "idle", "windows", "web"]
     chosen = argv or known
     unknown = [s for s in chosen if s not in known]
     if unknown:
@@ -319,6 +320,8 @@ def main(argv):
         idle(results)
     if "windows" in chosen:
         windows(results)
+    if "web" in chosen:
+        web(results)
     write(results, argv, time.monotonic() - started)
     missed = [r for r in results.rows if r[4] is False]
     return 1 if missed else 0

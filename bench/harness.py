@@ -52,6 +52,8 @@ class Scratch:
         os.makedirs(self.config)
         self.db = os.path.join(self.dir, "var", "followup.db")
         self.connections = connections
+        # The daemon's pages, on a port of their own (the built-in default is 8025).
+        self.web_port = free_port()
         with open(os.path.join(self.config, "followup.toml"), "w") as f:
             f.write(
                 f"""
@@ -73,6 +75,9 @@ host = "127.0.0.1"
 port = {smtp_port}
 tls = "none"
 connections = {connections}
+
+[web]
+listen = "127.0.0.1:{self.web_port}"
 
 [log]
 level = "warn"

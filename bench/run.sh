@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # followup's benchmarks, in one command: builds the release binary, installs postfix's
-# smtp-sink and smtp-source from Debian's packages if they are missing, runs the
-# scenarios (all, or those named) and writes bench/RESULTS.md.
+# smtp-sink and smtp-source, and wrk (the web scenario's load generator), from Debian's
+# packages if they are missing, runs the scenarios (all, or those named) and writes
+# bench/RESULTS.md.
 #
-#   bench/run.sh [throughput] [precision] [catch-up] [idle] [windows]
+#   bench/run.sh [throughput] [precision] [catch-up] [idle] [windows] [web]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,13 @@ if ! command -v smtp-sink >/dev/null || ! command -v smtp-source >/dev/null; the
     # Only the test programs are used; the mail system itself stays unconfigured.
     echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postfix >/dev/null
+fi
+if ! command -v wrk >/dev/null; then
+    echo "installing wrk" >&2
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null
 fi
 command -v python3 >/dev/null || { echo "bench/run.sh needs python3" >&2; exit 1; }
 

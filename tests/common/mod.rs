@@ -6,6 +6,10 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod http;
+pub mod pages;
+
 use std::net::TcpListener;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
