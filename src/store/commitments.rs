@@ -154,11 +154,8 @@ impl Store {
     /// The row with `id`, as stored.
     pub fn commitment(&self, id: i64) -> Result<StoredCommitment> {
         self.conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM commitments WHERE id = ?1"),
-                [id],
-                |row| stored_from_row(row, 0),
-            )
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM commitments WHERE id = ?1"))?
+            .query_row([id], |row| stored_from_row(row, 0))
             .optional()?
             .ok_or(StoreError::NotFound(id))
     }

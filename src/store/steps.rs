@@ -372,7 +372,7 @@ impl Store {
 
     /// Every step of commitment `id`, in firing order.
     pub fn steps_of(&self, id: i64) -> Result<Vec<StepRecord>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT id, kind, rule, label, planned_at, fire_at, state, reason, late, updated_at, key
              FROM steps WHERE commitment_id = ?1 ORDER BY fire_at, id",
         )?;
