@@ -88,7 +88,16 @@ pub struct Store {
     id: String,
 }
 
+/// How long a connection waits for another's lock before SQLITE_BUSY.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Store {
+    /// Sets how long this connection waits for another's lock ([`BUSY_TIMEOUT`] from
+    /// [`Store::open`]): shorter for a read done where waiting would hold up others.
+    pub fn set_busy_timeout(&self, timeout: Duration) -> Result<()> {
+        Ok(self.conn.busy_timeout(timeout)?)
+    }
+
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -102,8 +111,7 @@ impl Store {
             source,
         };
         let mut conn = Connection::open(path).map_err(open_err)?;
-        conn.busy_timeout(Duration::from_secs(10))
-            .map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
@@ -169,6 +177,16 @@ impl Store {
                 Err(e)
             }
         }
+    }
+
+    /// Runs the read-only `f` in one read transaction: one consistent view, and one
+    /// taking of SQLite's shared locks for all of `f`'s statements instead of one for
+    /// each. `f` must not write or begin a transaction.
+    pub fn snapshot<T>(&self, f: impl FnOnce(&Store) -> T) -> Result<T> {
+        self.conn.execute_batch("BEGIN DEFERRED")?;
+        let out = f(self);
+        self.conn.execute_batch("COMMIT")?;
+        Ok(out)
     }
 
     /// Runs `f` inside a savepoint of the current transaction: if `f` fails, its writes

@@ -52,7 +52,22 @@ pub async fn show(
     let Some(claim) = checked(&web, token, now) else {
         return invalid();
     };
-    visit(&web, claim, now, |visit| visit.show()).await
+    let config = (web.config)();
+    let open = open_link(&web.signer, &claim);
+    let inline = web.pool.read_now(|store| {
+        page::Visit {
+            store,
+            config: &config,
+            claim: &claim,
+            open_link: &open,
+            now,
+        }
+        .show()
+    });
+    match inline {
+        Some(made) => respond(Ok(made)),
+        None => visit(&web, claim, now, |visit| visit.show()).await,
+    }
 }
 
 /// `POST /a/{token}`: takes the action, then says what happened.

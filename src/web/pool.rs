@@ -14,6 +14,9 @@ use crate::store::{Store, StoreError};
 /// a burst of page views without taking every blocking thread.
 pub const CONNECTIONS: usize = 4;
 
+/// The longest a page view waits for a lock on the calling thread ([`Pool::read_now`]).
+pub const READ_NOW_BUSY: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// A small pool of store connections.
 #[derive(Clone)]
 pub struct Pool {
@@ -36,6 +39,35 @@ impl Pool {
     #[cfg(test)]
     pub fn idle(&self) -> usize {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Runs the read-only `f` at once on the calling thread, on a connection already
+    /// open and idle; `None` if there is none (the caller goes through [`Pool::call`],
+    /// which opens one). Its statements run in one read transaction
+    /// ([`Store::snapshot`]). A WAL reader never waits for a writer, so the read is short;
+    /// its busy timeout is cut to [`READ_NOW_BUSY`] so that even a rare wait (another
+    /// program's checkpoint that truncates the WAL) holds the thread up that long at
+    /// most, and `f` sees the error.
+    pub fn read_now<T>(&self, f: impl FnOnce(&Store) -> T) -> Option<T> {
+        let store = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()?;
+        let out = match store.set_busy_timeout(READ_NOW_BUSY) {
+            Ok(()) => {
+                let out = store.snapshot(f).ok();
+                store
+                    .set_busy_timeout(crate::store::BUSY_TIMEOUT)
+                    .ok()
+                    .and(out)
+            }
+            Err(_) => None,
+        };
+        // A connection whose timeout could not be set back is dropped, not reused.
+        if out.is_some() {
+            self.idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(store);
+        }
+        out
     }
 
     /// Runs `f` on a blocking thread with one of the connections, once one is free.
