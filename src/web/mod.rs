@@ -71,7 +71,7 @@ pub async fn start(shared: &Arc<Shared>, stop: watch::Receiver<bool>) -> Option<
                 }
             },
         };
-        server::serve(listener, server::router(web), stop).await;
+        server::serve_apart(listener, server::router(web), stop).await;
     }))
 }
 

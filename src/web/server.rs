@@ -1,8 +1,8 @@
 //! The HTTP server: binds `[web] listen`, accepts connections up to a cap and serves
 //! each with hyper's HTTP/1.1 under a header read timeout, a time limit per request and
-//! per connection, and a cap on the body. It shares the daemon's runtime but none of
-//! the scheduler's locks: pages reach the store through connections of their own
-//! ([`super::pool`]), on blocking threads.
+//! per connection, and a cap on the body. It runs on threads of its own and shares
+//! none of the scheduler's locks: pages reach the store through connections of their
+//! own ([`super::pool`]).
 //!
 //! Nothing here logs a request's path: the path holds a token, which is a capability.
 
@@ -138,6 +138,39 @@ pub async fn serve(listener: TcpListener, app: Router, mut stop: watch::Receiver
         });
     }
     connections.shutdown().await;
+}
+
+/// Threads the pages are served on, apart from the daemon's own.
+pub const THREADS: usize = 2;
+
+/// Serves `app` like [`serve`], on a runtime of [`THREADS`] threads of its own, so
+/// that a flood of page views never waits for the scheduler's thread nor holds it
+/// up. Returns once `stop` turned true and the pages have stopped.
+pub async fn serve_apart(listener: TcpListener, app: Router, stop: watch::Receiver<bool>) {
+    let listener = match listener.into_std() {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::error!(cause = %e, "the web listener cannot be handed over; the pages are off");
+            return;
+        }
+    };
+    let served = tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(THREADS)
+            .thread_name("followup-web")
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            let listener = TcpListener::from_std(listener)?;
+            serve(listener, app, stop).await;
+            Ok::<_, std::io::Error>(())
+        })
+    });
+    match served.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(cause = %e, "the web pages stopped"),
+        Err(e) => tracing::error!(cause = %e, "the web pages stopped"),
+    }
 }
 
 /// Binds `addr`, saying why not in the log.
