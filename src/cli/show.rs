@@ -502,16 +502,11 @@ fn print_shown(config: &Config, shown: &Shown) {
             .timeline
             .iter()
             .map(|s| {
-                let state = if s.late {
-                    format!("{} (late)", s.state)
-                } else {
-                    s.state.clone()
-                };
                 vec![
                     format!("  {}", cal.display(s.fire_at)),
                     s.kind.clone(),
                     s.label.clone(),
-                    state,
+                    s.state_shown(),
                     s.reason.clone().unwrap_or_default(),
                 ]
             })

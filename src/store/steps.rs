@@ -93,6 +93,17 @@ pub struct StepRecord {
     pub updated_at: Timestamp,
 }
 
+impl StepRecord {
+    /// Its state for people: `sent`, or `sent (late)` when it went out after its time.
+    pub fn state_shown(&self) -> String {
+        if self.late {
+            format!("{} (late)", self.state)
+        } else {
+            self.state.clone()
+        }
+    }
+}
+
 impl Store {
     /// Up to `limit` queued changes, grouped by commitment, with each commitment's row
     /// and stored steps; `None` when the queue is empty.

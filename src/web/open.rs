@@ -88,15 +88,10 @@ pub fn body(
         let rows: Vec<Vec<String>> = steps
             .iter()
             .map(|s| {
-                let state = if s.late {
-                    format!("{} (late)", s.state)
-                } else {
-                    s.state.clone()
-                };
                 vec![
                     cal.display(s.fire_at),
                     format!("{}: {}", s.kind.replace('_', " "), s.label),
-                    state,
+                    s.state_shown(),
                     s.reason.clone().unwrap_or_default(),
                 ]
             })
