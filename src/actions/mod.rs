@@ -226,13 +226,19 @@ pub type Result<T, E = ActionError> = std::result::Result<T, E>;
 /// The commitment `id`, checked; a row that does not check is [`ActionError::Invalid`].
 fn checked(store: &Store, config: &Config, id: i64) -> Result<(StoredCommitment, Commitment)> {
     let row = store.commitment(id)?;
-    let commitment = row.check(config.calendar.zone()).map_err(|problems| {
+    let commitment = check(&row, config)?;
+    Ok((row, commitment))
+}
+
+/// The commitment of `row`, if its values can be read.
+fn check(row: &StoredCommitment, config: &Config) -> Result<Commitment> {
+    row.check(config.calendar.zone()).map_err(|problems| {
         ActionError::Invalid(format!(
-            "commitment {id} has problems: {}",
+            "commitment {} has problems: {}",
+            row.id,
             problems.join("; ")
         ))
-    })?;
-    Ok((row, commitment))
+    })
 }
 
 /// The status of a row, if it can be read.

@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 
-use super::{Acted, ActionError, Actor, Earlier, Outcome, Result, checked, closed_by, status_of};
+use super::{Acted, ActionError, Actor, Earlier, Outcome, Result, check, closed_by, status_of};
 use crate::commitment::{Commitment, Status};
 use crate::config::Config;
 use crate::planner::StepKind;
@@ -37,26 +37,20 @@ pub struct CommitmentState {
 
 /// The commitment `id` as a page shows it before acting.
 pub fn state(store: &Store, config: &Config, id: i64) -> Result<CommitmentState> {
-    let (row, commitment) = checked(store, config, id)?;
+    let glance = store.glance(id, StepKind::CustomerUpdate.as_str())?;
+    let commitment = check(&glance.row, config)?;
     let rule = rule_for(&config.rules, &commitment).map(|r| r.name.clone());
-    let next_update = store
-        .steps_of(id)?
-        .into_iter()
-        .filter(|s| s.kind == StepKind::CustomerUpdate.as_str() && s.state == "planned")
-        .min_by_key(|s| s.fire_at)
-        .map(|s| UpdateStep {
-            key: s.key,
-            fire_at: s.fire_at,
-        });
     let closed = match commitment.status {
         Status::Open => None,
-        status => Some(closed_by(store, &row, status)?),
+        status => Some(closed_by(store, &glance.row, status)?),
     };
     Ok(CommitmentState {
-        snoozed_until: store.snoozed_until(id)?,
+        snoozed_until: glance.snoozed_until,
+        next_update: glance
+            .next_planned
+            .map(|(key, fire_at)| UpdateStep { key, fire_at }),
         commitment,
         rule,
-        next_update,
         closed,
     })
 }

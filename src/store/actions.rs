@@ -6,8 +6,9 @@
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension as _, params};
 
+use super::commitments::{COLUMNS, columns_of, stored_from_row};
 use super::{Deed, Result, Store, StoreError, from_ms, to_ms};
-use crate::commitment::Status;
+use crate::commitment::{Status, StoredCommitment};
 
 /// What an action changes in the commitment's row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +97,48 @@ impl Store {
         Ok(revision)
     }
 
+    /// Commitment `id` as a page shows it, in one statement (so one consistent read and
+    /// one taking of the locks): its row, its snooze, and the earliest step of
+    /// `update_kind` still planned.
+    pub fn glance(&self, id: i64, update_kind: &str) -> Result<Glance> {
+        // A plain join (one row per planned step of the kind, a handful at most) and the
+        // earliest picked here: an aggregate or ORDER BY would make SQLite build a
+        // temporary table on every page view.
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "SELECT {}, c.snoozed_until, s.key, s.fire_at
+                 FROM commitments c LEFT JOIN steps s
+                     ON s.commitment_id = c.id AND s.kind = ?2 AND s.state = 'planned'
+                 WHERE c.id = ?1",
+                columns_of("c")
+            )
+        });
+        let at = COLUMNS.split(", ").count();
+        let mut stmt = self.conn.prepare_cached(&SQL)?;
+        let mut rows = stmt.query(params![id, update_kind])?;
+        let Some(first) = rows.next()? else {
+            return Err(StoreError::NotFound(id));
+        };
+        let step = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Option<(String, Timestamp)>> {
+            let key: Option<String> = r.get(at + 1)?;
+            let fire_at: Option<i64> = r.get(at + 2)?;
+            Ok(key.zip(fire_at.map(from_ms)))
+        };
+        let mut glance = Glance {
+            row: stored_from_row(first, 0)?,
+            snoozed_until: first.get::<_, Option<i64>>(at)?.map(from_ms),
+            next_planned: step(first)?,
+        };
+        while let Some(r) = rows.next()? {
+            if let Some(next) = step(r)?
+                && glance.next_planned.as_ref().is_none_or(|n| next.1 < n.1)
+            {
+                glance.next_planned = Some(next);
+            }
+        }
+        Ok(glance)
+    }
+
     /// Until when the owner's reminders of commitment `id` are snoozed, if they are.
     pub fn snoozed_until(&self, id: i64) -> Result<Option<Timestamp>> {
         Ok(self
@@ -106,4 +149,15 @@ impl Store {
             .ok_or(StoreError::NotFound(id))?
             .map(from_ms))
     }
+}
+
+/// What [`Store::glance`] reads.
+#[derive(Debug)]
+pub struct Glance {
+    /// The row as stored.
+    pub row: StoredCommitment,
+    /// Until when the owner's reminders are snoozed, if a snooze was set.
+    pub snoozed_until: Option<Timestamp>,
+    /// The key and time of the earliest step of the kind asked for still planned.
+    pub next_planned: Option<(String, Timestamp)>,
 }

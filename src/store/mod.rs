@@ -27,7 +27,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use rusqlite::Connection;
 
-pub use actions::{Effect, NewAction};
+pub use actions::{Effect, Glance, NewAction};
 pub use commitments::{Imported, NewCommitment, StatusFilter};
 pub use deliveries::{
     DeliveryOutcome, DeliveryRecord, NewDelivery, Origin, PendingDelivery, Recorded, Threads,
@@ -183,9 +183,10 @@ impl Store {
     /// taking of SQLite's shared locks for all of `f`'s statements instead of one for
     /// each. `f` must not write or begin a transaction.
     pub fn snapshot<T>(&self, f: impl FnOnce(&Store) -> T) -> Result<T> {
-        self.conn.execute_batch("BEGIN DEFERRED")?;
+        // Prepared once per connection: a page view runs this on every request.
+        self.conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
         let out = f(self);
-        self.conn.execute_batch("COMMIT")?;
+        self.conn.prepare_cached("COMMIT")?.execute([])?;
         Ok(out)
     }
 

@@ -102,10 +102,18 @@ impl Visit<'_> {
 
     /// The page a link shows before acting (GET, HEAD): never writes.
     pub fn show(&self) -> Result<Page, Invalid> {
-        match self.state() {
+        let show = || match self.state() {
             Ok(state) => self.shown(&state, &Fields::default(), None),
             Err(page) => page,
+        };
+        if self.claim.action != Action::Open {
+            // The state is read in one statement.
+            return show();
         }
+        // The Open page reads the timeline, emails and revisions too: one view of them.
+        self.store
+            .snapshot(|_| show())
+            .unwrap_or_else(|e| Page::failed(ActionError::Store(e)))
     }
 
     /// The page of the link's action for `state`, its form filled from `fields`, with

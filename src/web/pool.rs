@@ -43,8 +43,8 @@ impl Pool {
 
     /// Runs the read-only `f` at once on the calling thread, on a connection already
     /// open and idle; `None` if there is none (the caller goes through [`Pool::call`],
-    /// which opens one). Its statements run in one read transaction
-    /// ([`Store::snapshot`]). A WAL reader never waits for a writer, so the read is short;
+    /// which opens one). `f` reads in one statement, or wraps its statements in
+    /// [`Store::snapshot`]. A WAL reader never waits for a writer, so the read is short;
     /// its busy timeout is cut to [`READ_NOW_BUSY`] so that even a rare wait (another
     /// program's checkpoint that truncates the WAL) holds the thread up that long at
     /// most, and `f` sees the error.
@@ -52,11 +52,11 @@ impl Pool {
         let store = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()?;
         let out = match store.set_busy_timeout(READ_NOW_BUSY) {
             Ok(()) => {
-                let out = store.snapshot(f).ok();
+                let out = f(&store);
                 store
                     .set_busy_timeout(crate::store::BUSY_TIMEOUT)
                     .ok()
-                    .and(out)
+                    .map(|()| out)
             }
             Err(_) => None,
         };

@@ -1,6 +1,6 @@
 //! The HTTP server: binds `[web] listen`, accepts connections up to a cap and serves
 //! each with hyper's HTTP/1.1 under a header read timeout, a time limit per request and
-//! per connection, and a cap on the body. It runs on threads of its own and shares
+//! per connection, and a cap on the body. It runs on a thread of its own and shares
 //! none of the scheduler's locks: pages reach the store through connections of their
 //! own ([`super::pool`]).
 //!
@@ -140,12 +140,11 @@ pub async fn serve(listener: TcpListener, app: Router, mut stop: watch::Receiver
     connections.shutdown().await;
 }
 
-/// Threads the pages are served on, apart from the daemon's own.
-pub const THREADS: usize = 2;
-
-/// Serves `app` like [`serve`], on a runtime of [`THREADS`] threads of its own, so
-/// that a flood of page views never waits for the scheduler's thread nor holds it
-/// up. Returns once `stop` turned true and the pages have stopped.
+/// Serves `app` like [`serve`], on a thread of its own with a single-threaded runtime,
+/// so that a flood of page views never waits for the scheduler's thread nor holds it
+/// up. One thread serves the most pages on two cores: a second one only contends with
+/// the scheduler and spreads the page latency (bench/run.sh web). Returns once `stop`
+/// turned true and the pages have stopped.
 pub async fn serve_apart(listener: TcpListener, app: Router, stop: watch::Receiver<bool>) {
     let listener = match listener.into_std() {
         Ok(listener) => listener,
@@ -154,22 +153,30 @@ pub async fn serve_apart(listener: TcpListener, app: Router, stop: watch::Receiv
             return;
         }
     };
-    let served = tokio::task::spawn_blocking(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(THREADS)
-            .thread_name("followup-web")
-            .enable_all()
-            .build()?;
-        runtime.block_on(async move {
-            let listener = TcpListener::from_std(listener)?;
-            serve(listener, app, stop).await;
-            Ok::<_, std::io::Error>(())
-        })
-    });
-    match served.await {
+    let (done, stopped) = tokio::sync::oneshot::channel();
+    let thread = std::thread::Builder::new()
+        .name("followup-web".into())
+        .spawn(move || {
+            let served = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .and_then(|runtime| {
+                    runtime.block_on(async move {
+                        let listener = TcpListener::from_std(listener)?;
+                        serve(listener, app, stop).await;
+                        Ok(())
+                    })
+                });
+            let _ = done.send(served);
+        });
+    if let Err(e) = thread {
+        tracing::error!(cause = %e, "no thread for the web pages; the pages are off");
+        return;
+    }
+    match stopped.await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(cause = %e, "the web pages stopped"),
-        Err(e) => tracing::error!(cause = %e, "the web pages stopped"),
+        Err(_) => tracing::error!("the web pages stopped"),
     }
 }
 
