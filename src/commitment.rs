@@ -61,6 +61,60 @@ impl FromStr for Status {
     }
 }
 
+/// How a commitment that is done ended, once it is closed (`followup close --outcome`):
+/// a quote won or lost, a complaint resolved, a customer who never answered. A closed
+/// commitment counts as kept; its follow-ups after the work stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The customer took the offer.
+    Won,
+    /// The customer declined it.
+    Lost,
+    /// The matter was put right.
+    Resolved,
+    /// The customer never answered.
+    NoAnswer,
+}
+
+impl Outcome {
+    /// Every outcome, in the order help texts list them.
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Won,
+        Outcome::Lost,
+        Outcome::Resolved,
+        Outcome::NoAnswer,
+    ];
+
+    /// The word stored in the `outcome` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Won => "won",
+            Outcome::Lost => "lost",
+            Outcome::Resolved => "resolved",
+            Outcome::NoAnswer => "no-answer",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Outcome {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        Outcome::ALL
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| format!("outcome '{s}' is not one of won, lost, resolved, no-answer"))
+    }
+}
+
 /// One promise, checked and ready to plan.
 #[derive(Clone, Debug)]
 pub struct Commitment {
@@ -90,6 +144,15 @@ pub struct Commitment {
     pub created_at: Timestamp,
     /// When it was marked done, if it was.
     pub done_at: Option<Timestamp>,
+    /// What the customer was promised, in their words, if it was given; customer mail
+    /// says it instead of the internal title.
+    pub promise: Option<String>,
+    /// How it ended, once closed after the work was done (its follow-ups stop then).
+    pub outcome: Option<Outcome>,
+    /// When it was closed, if it was.
+    pub closed_at: Option<Timestamp>,
+    /// Since when it waits on the customer, if it does: its clock is paused.
+    pub waiting_since: Option<Timestamp>,
 }
 
 /// A `commitments` row as stored, before any checking: every column may be missing or
@@ -122,6 +185,14 @@ pub struct StoredCommitment {
     pub done_at: Option<String>,
     /// `reason` column.
     pub reason: Option<String>,
+    /// `promise` column.
+    pub promise: Option<String>,
+    /// `outcome` column.
+    pub outcome: Option<String>,
+    /// `closed_at` column.
+    pub closed_at: Option<String>,
+    /// `waiting_since` column.
+    pub waiting_since: Option<String>,
 }
 
 impl StoredCommitment {
@@ -177,6 +248,19 @@ impl StoredCommitment {
         };
         let created_at = optional_time("created_at", &self.created_at, &zone, &mut problems);
         let done_at = optional_time("done_at", &self.done_at, &zone, &mut problems);
+        let closed_at = optional_time("closed_at", &self.closed_at, &zone, &mut problems);
+        let waiting_since =
+            optional_time("waiting_since", &self.waiting_since, &zone, &mut problems);
+        let outcome = match non_empty(&self.outcome) {
+            None => None,
+            Some(text) => match text.parse::<Outcome>() {
+                Ok(o) => Some(o),
+                Err(e) => {
+                    problems.push(e);
+                    None
+                }
+            },
+        };
         match (owner, customer, due_at, status) {
             (Some(owner), Some(customer), Some(due_at), Some(status)) if problems.is_empty() => {
                 Ok(Commitment {
@@ -193,6 +277,10 @@ impl StoredCommitment {
                     reason: non_empty(&self.reason).map(str::to_string),
                     created_at: created_at.unwrap_or(due_at),
                     done_at,
+                    promise: non_empty(&self.promise).map(one_line),
+                    outcome,
+                    closed_at,
+                    waiting_since,
                 })
             }
             _ => Err(problems),

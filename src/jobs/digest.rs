@@ -281,6 +281,10 @@ mod tests {
             reason: None,
             created_at: ts("2026-11-01T00:00:00Z"),
             done_at: None,
+            promise: None,
+            outcome: None,
+            closed_at: None,
+            waiting_since: None,
         }
     }
 

@@ -8,7 +8,7 @@ use super::{Result, Store, StoreError};
 use crate::commitment::{Status, StoredCommitment};
 
 /// The columns of `commitments` in the order [`stored_from_row`] reads them.
-pub(crate) const COLUMNS: &str = "id, title, owner, customer, timezone, due_at, kind, status, note, external_ref, created_at, done_at, reason";
+pub(crate) const COLUMNS: &str = "id, title, owner, customer, timezone, due_at, kind, status, note, external_ref, created_at, done_at, reason, promise, outcome, closed_at, waiting_since";
 
 /// [`COLUMNS`] qualified with a table alias, for joins: `c.id, c.title, ...`.
 pub(crate) fn columns_of(alias: &str) -> String {
@@ -135,6 +135,10 @@ pub(crate) fn stored_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<Stor
         created_at: text(row, at + 10, true)?,
         done_at: text(row, at + 11, true)?,
         reason: text(row, at + 12, false)?,
+        promise: text(row, at + 13, false)?,
+        outcome: text(row, at + 14, false)?,
+        closed_at: text(row, at + 15, true)?,
+        waiting_since: text(row, at + 16, true)?,
     })
 }
 

@@ -232,6 +232,30 @@ ALTER TABLE commitments ADD COLUMN snoozed_until INTEGER
     CHECK (snoozed_until IS NULL OR typeof(snoozed_until) = 'integer');
 "#;
 
+/// Version 11: the follow-ups of the playbooks. `promise` is what the customer was
+/// promised, in their words (customer mail says it instead of the internal title).
+/// `outcome` closes a commitment that is done (`won`, `lost`, `resolved`,
+/// `no-answer`), at `closed_at` (RFC 3339 text, as `done_at`): its follow-ups after
+/// the work stop. `waiting_since` (RFC 3339 text) is set while the commitment waits on
+/// the customer: its clock is paused. `customer_notes` keeps notes about a customer
+/// (by lower-case address), not about one commitment.
+const V11: &str = r#"
+ALTER TABLE commitments ADD COLUMN promise TEXT;
+ALTER TABLE commitments ADD COLUMN outcome TEXT
+    CHECK (outcome IS NULL OR outcome IN ('won', 'lost', 'resolved', 'no-answer'));
+ALTER TABLE commitments ADD COLUMN closed_at TEXT;
+ALTER TABLE commitments ADD COLUMN waiting_since TEXT;
+CREATE TABLE customer_notes (
+    id         INTEGER PRIMARY KEY,
+    address    TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    actor      TEXT,
+    via        TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX customer_notes_address ON customer_notes(address);
+"#;
+
 /// Every migration in order; the store runs the ones a file has not had yet.
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -245,6 +269,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V8),
         M::up(V9),
         M::up(V10),
+        M::up(V11),
     ])
 }
 

@@ -25,6 +25,10 @@ fn commitment() -> Commitment {
         reason: Some("our supplier is late".into()),
         created_at: ts("2026-11-20T10:00:00Z"),
         done_at: Some(ts("2026-11-26T12:00:00Z")),
+        promise: None,
+        outcome: None,
+        closed_at: None,
+        waiting_since: None,
     }
 }
 
