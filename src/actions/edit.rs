@@ -120,6 +120,7 @@ fn slot(row: &mut StoredCommitment, field: Field) -> &mut Option<String> {
         Field::ExternalRef => &mut row.external_ref,
         Field::Timezone => &mut row.timezone,
         Field::Reason => &mut row.reason,
+        Field::Promise => &mut row.promise,
     }
 }
 

@@ -44,6 +44,10 @@ pub struct AddArgs {
     /// Why it may be late, in words for the customer (used in "no news yet" updates).
     #[arg(long)]
     pub reason: Option<String>,
+    /// What the customer was promised, in their words ("information on your order
+    /// 1234"): customer mail says it instead of the title.
+    #[arg(long)]
+    pub promise: Option<String>,
     /// Record a --kind that looks like a typo of a kind a rule names.
     #[arg(long)]
     pub force: bool,
@@ -97,6 +101,7 @@ pub(super) struct Fields<'a> {
     pub external_ref: Option<&'a str>,
     pub timezone: Option<&'a str>,
     pub reason: Option<&'a str>,
+    pub promise: Option<&'a str>,
 }
 
 pub(super) fn mailbox_text(text: &str) -> Result<String, String> {
@@ -159,18 +164,9 @@ pub(super) fn check_new(
         external_ref: filled(fields.external_ref).map(one_line),
         reason: filled(fields.reason).map(str::to_string),
         late_from: None,
+        promise: filled(fields.promise).map(one_line),
     };
-    let probe = StoredCommitment {
-        title: Some(new.title.clone()),
-        owner: Some(new.owner.clone()),
-        customer: Some(new.customer.clone()),
-        timezone: new.timezone.clone(),
-        due_at: Some(new.due_at.clone()),
-        kind: new.kind.clone(),
-        status: Some("open".into()),
-        ..Default::default()
-    };
-    match probe.check(config.calendar.zone()) {
+    match probe(&new).check(config.calendar.zone()) {
         Err(found) => problems.extend(found),
         Ok(checked) if rule_for(&config.rules, &checked).is_none() => problems.push(format!(
             "no rule matches kind '{}': add a [[rule]] for it (or one without match keys) in {}",
@@ -184,6 +180,38 @@ pub(super) fn check_new(
     } else {
         Err(problems)
     }
+}
+
+/// The row `new` will be, to check it and find its rule before it is written.
+fn probe(new: &NewCommitment) -> StoredCommitment {
+    StoredCommitment {
+        title: Some(new.title.clone()),
+        owner: Some(new.owner.clone()),
+        customer: Some(new.customer.clone()),
+        timezone: new.timezone.clone(),
+        due_at: Some(new.due_at.clone()),
+        kind: new.kind.clone(),
+        status: Some("open".into()),
+        promise: new.promise.clone(),
+        ..Default::default()
+    }
+}
+
+/// The warning for a commitment `new` (named `what`: `commitment 7`, `line 3`) that
+/// has no promise while its rule mails the customer: the customer would read the
+/// internal title.
+pub(super) fn missing_promise(config: &Config, new: &NewCommitment, what: &str) -> Option<String> {
+    if new.promise.is_some() {
+        return None;
+    }
+    let checked = probe(new).check(config.calendar.zone()).ok()?;
+    let rule = rule_for(&config.rules, &checked).filter(|r| actions::mails_customer(r))?;
+    Some(format!(
+        "{what} ('{}') has no promise and the rule '{}' mails the customer: customer mail \
+         uses the title; give the promise in the customer's words (--promise, or the \
+         promise column; `followup edit ID --promise` adds it later)",
+        new.title, rule.name
+    ))
 }
 
 /// What [`check_kind`] found wrong with a kind that no rule names.
@@ -276,6 +304,7 @@ pub fn add(config: &Config, args: AddArgs) -> anyhow::Result<()> {
         external_ref: args.external_ref.as_deref(),
         timezone: args.timezone.as_deref(),
         reason: args.reason.as_deref(),
+        promise: args.promise.as_deref(),
     };
     let (mut new, due) = check_new(config, &fields, now, "--")
         .map_err(|problems| anyhow::anyhow!(problems.join("; ")))?;
@@ -301,6 +330,9 @@ pub fn add(config: &Config, args: AddArgs) -> anyhow::Result<()> {
     let store = open(config)?;
     let id = store.insert_commitment(&new)?;
     println!("{id}");
+    if let Some(warning) = missing_promise(config, &new, &format!("commitment {id}")) {
+        eprintln!("followup: warning: {warning}");
+    }
     Ok(())
 }
 

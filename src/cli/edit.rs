@@ -42,6 +42,9 @@ pub struct EditArgs {
     /// Why it may be late, in words for the customer.
     #[arg(long)]
     pub reason: Option<String>,
+    /// What the customer was promised, in their words (customer mail says it).
+    #[arg(long)]
+    pub promise: Option<String>,
 }
 
 impl EditArgs {
@@ -79,6 +82,7 @@ impl EditArgs {
         let optional = [
             (Field::Kind, &self.kind, true),
             (Field::ExternalRef, &self.external_ref, true),
+            (Field::Promise, &self.promise, true),
             (Field::Note, &self.note, false),
             (Field::Reason, &self.reason, false),
         ];
@@ -109,7 +113,7 @@ pub fn edit(config: &Config, args: EditArgs) -> anyhow::Result<()> {
         .map_err(|problems| anyhow::anyhow!(problems.join("; ")))?;
     if wanted.is_empty() {
         bail!(
-            "nothing to edit: give at least one of --title, --customer, --owner, --kind, --note, --ref, --tz, --reason"
+            "nothing to edit: give at least one of --title, --customer, --owner, --kind, --note, --ref, --tz, --reason, --promise"
         );
     }
     let store = open(config)?;

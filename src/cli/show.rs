@@ -74,6 +74,7 @@ struct Listed {
     timezone: Option<String>,
     created_at: Option<String>,
     done_at: Option<String>,
+    promise: Option<String>,
     problem: Option<String>,
 }
 
@@ -101,6 +102,7 @@ fn listed(row: StoredCommitment, calendar: &Calendar) -> Listed {
         timezone: row.timezone,
         created_at: row.created_at,
         done_at: row.done_at,
+        promise: row.promise,
         problem,
     }
 }
@@ -371,6 +373,9 @@ struct Shown {
     commitment: Listed,
     /// Until when the owner's reminders are snoozed, if a snooze was ever set.
     snoozed_until: Option<Timestamp>,
+    /// True when it has no promise and its rule mails the customer, who then reads
+    /// the title.
+    promise_missing: bool,
     timeline: Vec<StepRecord>,
     deliveries: Vec<DeliveryRecord>,
     revisions: Vec<RevisionRecord>,
@@ -393,12 +398,17 @@ pub fn show(config: &Config, args: ShowArgs) -> anyhow::Result<()> {
         Some(Ok(customer)) => Some(history(config, &store, customer.email.as_ref())?),
         _ => None,
     };
+    let promise_missing = row.promise.as_deref().is_none_or(|p| p.trim().is_empty())
+        && row.check(config.calendar.zone()).ok().is_some_and(|c| {
+            crate::rule::rule_for(&config.rules, &c).is_some_and(crate::actions::mails_customer)
+        });
     let mut commitment = listed(row, &config.calendar);
     if commitment.problem.is_none() {
         commitment.problem = store.problem(id)?;
     }
     let shown = Shown {
         customer_history,
+        promise_missing,
         snoozed_until: store.snoozed_until(id)?,
         commitment,
         timeline: store.steps_of(id)?,
@@ -450,7 +460,13 @@ fn print_shown(config: &Config, shown: &Shown) {
         (_, Some(raw)) => raw.clone(),
         _ => String::new(),
     };
+    let promise = match (&c.promise, shown.promise_missing) {
+        (Some(p), _) if !p.trim().is_empty() => Some(p.clone()),
+        (_, true) => Some("none (customer mail uses the title)".to_string()),
+        _ => None,
+    };
     let fields = [
+        ("promise", promise),
         ("status", Some(c.status.clone())),
         ("due", Some(due)),
         ("owner", c.owner.clone()),

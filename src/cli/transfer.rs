@@ -1,11 +1,12 @@
 //! `import` and `export`: commitments in and out as CSV (or JSON out).
 //!
 //! Columns are named like the `add` flags: `title`, `owner`, `customer`, `due`, `kind`,
-//! `note`, `ref`, `tz`, `reason`, and, to carry a commitment whole, `id`, `status`,
-//! `created_at`, `done_at`. An import is all or nothing: every bad line is reported with
+//! `note`, `ref`, `tz`, `reason`, `promise`, and, to carry a commitment whole, `id`,
+//! `status`, `created_at`, `done_at`. An import is all or nothing: every bad line is reported with
 //! its line number and nothing is written, unless `--skip-bad` imports the good lines.
 //! A kind that looks like a typo of one a rule names is a bad line (`--force` takes it);
-//! one that no rule names is imported with a warning for its line.
+//! one that no rule names is imported with a warning for its line, and so is a line
+//! without a promise whose rule mails the customer.
 
 use std::collections::HashSet;
 use std::io::Write as _;
@@ -16,14 +17,14 @@ use clap::{Args, ValueEnum};
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::commitments::{Fields, KindDoubt, check_kind, check_new, open};
+use super::commitments::{Fields, KindDoubt, check_kind, check_new, missing_promise, open};
 use crate::commitment::{Status, StoredCommitment};
 use crate::config::Config;
 use crate::store::{Imported, StatusFilter};
 
 /// The columns of an export, in order; an import takes any subset that has the
 /// required ones, in any order.
-const COLUMNS: [&str; 13] = [
+const COLUMNS: [&str; 14] = [
     "id",
     "title",
     "owner",
@@ -37,6 +38,7 @@ const COLUMNS: [&str; 13] = [
     "status",
     "created_at",
     "done_at",
+    "promise",
 ];
 
 /// Columns an import needs.
@@ -88,6 +90,7 @@ struct Exported {
     status: Option<String>,
     created_at: Option<String>,
     done_at: Option<String>,
+    promise: Option<String>,
 }
 
 impl From<StoredCommitment> for Exported {
@@ -106,6 +109,7 @@ impl From<StoredCommitment> for Exported {
             status: r.status,
             created_at: r.created_at,
             done_at: r.done_at,
+            promise: r.promise,
         }
     }
 }
@@ -139,6 +143,7 @@ pub fn export(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
                     r.status.clone(),
                     r.created_at.clone(),
                     r.done_at.clone(),
+                    r.promise.clone(),
                 ];
                 writer.write_record(cells.iter().map(|c| c.as_deref().unwrap_or("")))?;
             }
@@ -215,6 +220,7 @@ pub fn import(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
             external_ref: get("ref"),
             timezone: get("tz"),
             reason: get("reason"),
+            promise: get("promise"),
         };
         let mut problems = Vec::new();
         let status = match get("status").map(str::parse::<Status>) {
@@ -249,13 +255,19 @@ pub fn import(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
         }
         match check_new(config, &fields, now, "") {
             Err(found) => problems.extend(found),
-            Ok((commitment, _)) if problems.is_empty() => good.push(Imported {
-                id,
-                commitment,
-                status,
-                created_at: get("created_at").map(str::to_string),
-                done_at: get("done_at").map(str::to_string),
-            }),
+            Ok((commitment, _)) if problems.is_empty() => {
+                if let Some(warning) = missing_promise(config, &commitment, &format!("line {line}"))
+                {
+                    warnings.push(format!("{name}:{line}: warning: {warning}"));
+                }
+                good.push(Imported {
+                    id,
+                    commitment,
+                    status,
+                    created_at: get("created_at").map(str::to_string),
+                    done_at: get("done_at").map(str::to_string),
+                })
+            }
             Ok(_) => {}
         }
         if !problems.is_empty() {

@@ -43,6 +43,8 @@ pub struct NewCommitment {
     /// When a promise already late was recorded, if it was (`add --overdue`): see
     /// [`History::late_from`](crate::planner::History::late_from).
     pub late_from: Option<jiff::Timestamp>,
+    /// What the customer was promised, in their words, for customer mail.
+    pub promise: Option<String>,
 }
 
 #[cfg(test)]
@@ -60,6 +62,7 @@ impl NewCommitment {
             external_ref: None,
             reason: None,
             late_from: None,
+            promise: None,
         }
     }
 }
@@ -148,9 +151,10 @@ impl Store {
         let late_from = c.late_from.map(super::to_ms);
         self.conn.execute(
             "INSERT INTO commitments (title, owner, customer, timezone, due_at, kind, status, note, external_ref, reason,
-                                      late_from)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8, ?9, ?10)",
-            params![c.title, c.owner, c.customer, c.timezone, c.due_at, c.kind, c.note, c.external_ref, c.reason, late_from],
+                                      late_from, promise)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8, ?9, ?10, ?11)",
+            params![c.title, c.owner, c.customer, c.timezone, c.due_at, c.kind, c.note, c.external_ref, c.reason, late_from,
+                    c.promise],
         )?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -210,9 +214,9 @@ impl Store {
         self.transaction(|s| {
             let mut stmt = s.conn.prepare_cached(
                 "INSERT INTO commitments (id, title, owner, customer, timezone, due_at, kind, status, note, external_ref,
-                                          reason, created_at, done_at)
+                                          reason, created_at, done_at, promise)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
-                         COALESCE(?12, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), ?13)",
+                         COALESCE(?12, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), ?13, ?14)",
             )?;
             let mut ids = Vec::with_capacity(rows.len());
             for row in rows {
@@ -230,7 +234,8 @@ impl Store {
                     c.external_ref,
                     c.reason,
                     row.created_at,
-                    row.done_at
+                    row.done_at,
+                    c.promise
                 ])?;
                 ids.push(s.conn.last_insert_rowid());
             }

@@ -72,6 +72,8 @@ pub enum Field {
     Timezone,
     /// `reason`.
     Reason,
+    /// `promise`.
+    Promise,
 }
 
 impl Field {
@@ -86,6 +88,7 @@ impl Field {
             Field::ExternalRef => "external_ref",
             Field::Timezone => "timezone",
             Field::Reason => "reason",
+            Field::Promise => "promise",
         }
     }
 }
