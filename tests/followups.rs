@@ -139,3 +139,188 @@ fn a_promise_is_recorded_shown_edited_and_carried_through_csv() {
         vec![Some("news of your boiler parts".to_string()), None]
     );
 }
+
+/// The stdout of a command that must have failed with exit code 1, and its stderr.
+fn failed(env: &Env, args: &[&str]) -> String {
+    let out = env.cli(args);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "followup {args:?}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn close_marks_done_records_the_outcome_and_twice_says_how_it_ended() {
+    let env = Env::new(MAILS_CUSTOMER);
+    let quote = env.add("Quote for the roof", "+2d", &[]);
+    let id = quote.to_string();
+    let env_user = [("USER", "ana"), ("SUDO_USER", "")];
+    let closed = common::succeeded(
+        "close",
+        env.cli_with(&["close", &id, "--outcome", "won"], &env_user),
+    );
+    assert!(
+        closed.contains(&format!("commitment {quote} is done")),
+        "{closed}"
+    );
+    assert!(
+        closed.contains(&format!("commitment {quote} is closed won")),
+        "{closed}"
+    );
+    let shown = env.show(quote);
+    assert_eq!(shown["commitment"]["status"], "done");
+    assert_eq!(shown["commitment"]["outcome"], "won");
+    assert!(shown["commitment"]["closed_at"].is_string(), "{shown}");
+    assert!(shown["commitment"]["done_at"].is_string(), "{shown}");
+    let actions: Vec<(String, String, String)> = shown["revisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let text = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+            (text("action"), text("actor"), text("via"))
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            ("done".into(), "ana".into(), "cli".into()),
+            ("close".into(), "ana".into(), "cli".into())
+        ]
+    );
+    let text = env.cli_ok(&["show", &id]);
+    assert!(text.contains("closed:   won "), "{text}");
+
+    // Twice, even with another outcome: nothing changes, and it says how it ended.
+    let again = common::succeeded(
+        "close again",
+        env.cli_with(&["close", &id, "--outcome", "lost"], &env_user),
+    );
+    assert!(
+        again.contains(&format!("commitment {quote}: already closed won on "))
+            && again.contains("by ana (by command)"),
+        "{again}"
+    );
+    assert_eq!(env.show(quote)["commitment"]["outcome"], "won");
+    assert_eq!(env.show(quote)["revisions"].as_array().unwrap().len(), 2);
+
+    // A done commitment is closed without a second done.
+    let fixed = env.add("Fix the gutter", "+2d", &[]);
+    env.cli_ok(&["done", &fixed.to_string()]);
+    env.cli_ok(&["close", &fixed.to_string(), "--outcome", "resolved"]);
+    let shown = env.show(fixed);
+    assert_eq!(shown["commitment"]["outcome"], "resolved");
+    assert_eq!(shown["revisions"].as_array().unwrap().len(), 2);
+
+    // A cancelled one cannot be closed; a bad outcome is a usage error naming it.
+    let dropped = env.add("Quote for the shed", "+2d", &[]);
+    env.cli_ok(&["cancel", &dropped.to_string()]);
+    let refused = failed(&env, &["close", &dropped.to_string(), "--outcome", "lost"]);
+    assert!(
+        refused.contains(&format!("commitment {dropped} is cancelled")),
+        "{refused}"
+    );
+    let bad = env.cli(&["close", &id, "--outcome", "maybe"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        said.contains("outcome 'maybe' is not one of won, lost, resolved, no-answer"),
+        "{said}"
+    );
+}
+
+#[test]
+fn wait_pauses_and_resume_moves_the_due_time_by_the_time_waited() {
+    let env = Env::new(MAILS_CUSTOMER);
+    let job = env.add("Repair the boiler", "+2d", &["--kind", "order-info"]);
+    let id = job.to_string();
+    let due_before: jiff::Timestamp = env.show(job)["commitment"]["due_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let paused = env.cli_ok(&["wait", &id, "--reason", "waiting for photos"]);
+    assert!(
+        paused.contains(&format!(
+            "commitment {job} waits on the customer (waiting for photos)"
+        )),
+        "{paused}"
+    );
+    let shown = env.show(job);
+    assert!(shown["commitment"]["waiting_since"].is_string(), "{shown}");
+    assert!(
+        env.cli_ok(&["show", &id])
+            .contains("waiting:  on the customer since")
+    );
+    let again = env.cli_ok(&["wait", &id, "--reason", "photos"]);
+    assert!(
+        again.contains(&format!(
+            "commitment {job}: already waiting on the customer since "
+        )) && again.contains(": waiting for photos"),
+        "{again}"
+    );
+
+    // Two hours of waiting, as if the wait began then.
+    let since = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(2);
+    env.db()
+        .execute(
+            "UPDATE commitments SET waiting_since = ?1 WHERE id = ?2",
+            rusqlite::params![since.to_string(), job],
+        )
+        .unwrap();
+    let resumed = env.cli_ok(&["resume", &id]);
+    assert!(
+        resumed.contains("resumed after waiting 2 hours"),
+        "{resumed}"
+    );
+    assert!(
+        resumed.contains(&format!("commitment {job} is now due "))
+            && resumed.contains("the customer is not told"),
+        "{resumed}"
+    );
+    let shown = env.show(job);
+    assert!(shown["commitment"]["waiting_since"].is_null(), "{shown}");
+    let due_after: jiff::Timestamp = shown["commitment"]["due_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let moved = due_before.duration_until(due_after);
+    assert!(
+        moved >= jiff::SignedDuration::from_hours(2) && moved < jiff::SignedDuration::from_hours(3),
+        "moved by {moved:?}"
+    );
+    let last = shown["revisions"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["action"], "resume");
+    assert_eq!(last["notify"], false);
+
+    // Twice: says when it resumed; never waited: says how to wait.
+    let again = env.cli_ok(&["resume", &id]);
+    assert!(
+        again.contains(&format!("commitment {job}: already resumed on ")),
+        "{again}"
+    );
+    let other = env.add("Quote for the porch", "+2d", &[]);
+    let refused = failed(&env, &["resume", &other.to_string()]);
+    assert!(
+        refused.contains(&format!(
+            "commitment {other} is not waiting on the customer"
+        )),
+        "{refused}"
+    );
+    // Only an open commitment waits.
+    env.cli_ok(&["done", &other.to_string()]);
+    let refused = failed(&env, &["wait", &other.to_string(), "--reason", "photos"]);
+    assert!(
+        refused.contains("only open commitments can be paused"),
+        "{refused}"
+    );
+}

@@ -6,7 +6,7 @@
 
 use jiff::Timestamp;
 
-use super::{Acted, ActionError, Actor, Outcome, Result};
+use super::{Acted, ActionError, Actor, Outcome, Result, given_reason};
 use crate::calendar::parse_zone;
 use crate::commitment::{StoredCommitment, one_line};
 use crate::config::Config;
@@ -92,13 +92,7 @@ pub fn set_reason(
     actor: &Actor,
     now: Timestamp,
 ) -> Result<Outcome> {
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return Err(ActionError::Field {
-            field: "reason",
-            problem: "is empty: say why, in words for the customer".into(),
-        });
-    }
+    let reason = given_reason(reason, "is empty: say why, in words for the customer")?;
     edit(
         store,
         config,

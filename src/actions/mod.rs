@@ -10,6 +10,7 @@
 //! says when, by whom and how it came about ([`Earlier`]). Nothing here sends mail or
 //! plans steps: the daemon does, once it sees the change.
 
+mod close;
 mod edit;
 mod update;
 
@@ -18,6 +19,7 @@ mod tests;
 
 use jiff::Timestamp;
 
+pub use close::{close, resume, wait};
 pub use edit::{describe, edit, set_reason};
 pub use update::{CommitmentState, UpdateStep, hold, send_now, state};
 
@@ -159,19 +161,25 @@ impl Earlier {
 
     /// The sentence for people, with times as `calendar` shows them.
     pub fn describe(&self, calendar: &Calendar) -> String {
-        let what = match self.action.as_str() {
-            "done" => "marked done",
-            "cancel" => "cancelled",
-            "hold" => "held",
-            "send_now" => "asked to be sent now",
-            "sent" => "sent",
-            "skipped" => "skipped",
-            "failed" => "failed",
-            other => other,
+        let mut detail = self.detail.as_deref().filter(|d| !d.trim().is_empty());
+        let (what, since) = match self.action.as_str() {
+            "done" => ("marked done".to_string(), false),
+            "cancel" => ("cancelled".to_string(), false),
+            "hold" => ("held".to_string(), false),
+            "send_now" => ("asked to be sent now".to_string(), false),
+            // The outcome belongs to the verb: `closed won`.
+            "close" => (
+                format!("closed {}", detail.take().unwrap_or_default()),
+                false,
+            ),
+            "wait" => ("waiting on the customer".to_string(), true),
+            "resume" => ("resumed".to_string(), false),
+            other => (other.to_string(), false),
         };
-        let mut text = format!("already {what}");
+        let mut text = format!("already {}", what.trim_end());
         if let Some(at) = self.at {
-            text.push_str(&format!(" on {}", calendar.display(at)));
+            let word = if since { "since" } else { "on" };
+            text.push_str(&format!(" {word} {}", calendar.display(at)));
         }
         if let Some(who) = &self.who {
             text.push_str(&format!(" by {who}"));
@@ -179,7 +187,7 @@ impl Earlier {
         if let Some(via) = &self.via {
             text.push_str(&format!(" ({})", how(via)));
         }
-        if let Some(detail) = self.detail.as_deref().filter(|d| !d.trim().is_empty()) {
+        if let Some(detail) = detail {
             text.push_str(&format!(": {detail}"));
         }
         text
@@ -294,7 +302,7 @@ pub fn done(
     actor: &Actor,
     now: Timestamp,
 ) -> Result<Outcome> {
-    close(store, config, id, Status::Done, actor, now)
+    finish(store, config, id, Status::Done, actor, now)
 }
 
 /// Cancels commitment `id`: every later step stops. Already done or cancelled: says
@@ -306,12 +314,12 @@ pub fn cancel(
     actor: &Actor,
     now: Timestamp,
 ) -> Result<Outcome> {
-    close(store, config, id, Status::Cancelled, actor, now)
+    finish(store, config, id, Status::Cancelled, actor, now)
 }
 
 /// A closed commitment stays closed: a stale Done link must not undo a cancel, nor a
 /// Cancel link a done. A row whose status cannot be read is closed as asked.
-fn close(
+fn finish(
     store: &Store,
     _config: &Config,
     id: i64,
@@ -367,6 +375,19 @@ fn open_one(
     Ok((row, commitment))
 }
 
+/// `reason` without the spaces around it, or the error saying it is empty and `hint`
+/// (`is empty: say why, in words for the customer`).
+fn given_reason<'a>(reason: &'a str, hint: &str) -> Result<&'a str> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(ActionError::Field {
+            field: "reason",
+            problem: hint.to_string(),
+        });
+    }
+    Ok(reason)
+}
+
 /// `until Tue 1 Dec 2026 15:02 CET has already passed`, for a time that must lie ahead.
 fn ahead(field: &'static str, at: Timestamp, now: Timestamp, calendar: &Calendar) -> Result<()> {
     if at <= now {
@@ -392,13 +413,7 @@ pub fn delay(
     actor: &Actor,
     now: Timestamp,
 ) -> Result<Outcome> {
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return Err(ActionError::Field {
-            field: "reason",
-            problem: "is empty: say why, in words for the customer".into(),
-        });
-    }
+    let reason = given_reason(reason, "is empty: say why, in words for the customer")?;
     let cal = &config.calendar;
     store.transaction(|s| {
         let (row, commitment) = open_one(s, config, id, "delayed")?;

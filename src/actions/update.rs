@@ -3,7 +3,9 @@
 
 use jiff::Timestamp;
 
-use super::{Acted, ActionError, Actor, Earlier, Outcome, Result, check, closed_by, status_of};
+use super::{
+    Acted, ActionError, Actor, Earlier, Outcome, Result, check, closed_by, given_reason, status_of,
+};
 use crate::commitment::{Commitment, Status};
 use crate::config::Config;
 use crate::planner::StepKind;
@@ -67,13 +69,10 @@ pub fn hold(
     actor: &Actor,
     now: Timestamp,
 ) -> Result<Outcome> {
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return Err(ActionError::Field {
-            field: "reason",
-            problem: "is empty: say why the update is held (\"I called him\")".into(),
-        });
-    }
+    let reason = given_reason(
+        reason,
+        "is empty: say why the update is held (\"I called him\")",
+    )?;
     let cal = &config.calendar;
     let decision = Decision {
         action: "hold",

@@ -11,6 +11,7 @@ mod output;
 mod commitments;
 mod config;
 mod edit;
+mod followups;
 mod generate;
 mod identity;
 mod owner_say;
@@ -61,6 +62,13 @@ pub enum Command {
     Done(target::Target),
     /// Cancel a commitment: every later step stops.
     Cancel(target::Target),
+    /// Close a commitment that is done (or marks it done) with how it ended; its
+    /// follow-ups after the work stop.
+    Close(followups::CloseArgs),
+    /// Pause a commitment's clock while waiting on the customer.
+    Wait(followups::WaitArgs),
+    /// Restart a waiting commitment's clock; the due time moves by the time waited.
+    Resume(target::Target),
     /// Correct a commitment's fields; recorded as a revision, and the timeline re-planned.
     Edit(edit::EditArgs),
     /// Move a commitment's due time, record why, and tell the customer.
@@ -180,6 +188,9 @@ fn run_verb(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Cancel(target) => {
             commitments::close(&config, &target, crate::commitment::Status::Cancelled)
         }
+        Command::Close(args) => followups::close(&config, args),
+        Command::Wait(args) => followups::wait(&config, args),
+        Command::Resume(target) => followups::resume(&config, target),
         Command::Edit(args) => edit::edit(&config, args),
         Command::Delay(args) => commitments::delay(&config, args),
         Command::Note(args) => commitments::note(&config, args),
@@ -211,6 +222,9 @@ fn writes_commitments(command: &Command) -> bool {
             | Command::Edit(_)
             | Command::Done { .. }
             | Command::Cancel { .. }
+            | Command::Close(_)
+            | Command::Wait(_)
+            | Command::Resume(_)
             | Command::Delay(_)
             | Command::Note(_)
             | Command::Snooze(_)

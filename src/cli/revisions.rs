@@ -1,5 +1,5 @@
 //! The revisions part of `show`: moves of the due time, edits, and the actions that
-//! keep it (done, cancel, snooze, hold, send now), each with who took it and how.
+//! keep it (done, cancel, snooze, hold, send now, close, wait), each with who took it and how.
 
 use super::show::print_table;
 use crate::calendar::Calendar;
@@ -70,6 +70,7 @@ pub(super) fn print(
             .map(|r| {
                 let detail = match (r.action.as_deref(), &r.step_key, r.until_at) {
                     (Some("snooze"), _, Some(until)) => format!("until {}", cal.display(until)),
+                    (Some("close" | "wait"), _, _) => r.reason.clone().unwrap_or_default(),
                     (_, Some(key), _) => match &r.reason {
                         Some(reason) => format!("{key}: {reason}"),
                         None => key.clone(),
@@ -93,7 +94,7 @@ pub(super) fn print(
 fn is_taken(r: &RevisionRecord) -> bool {
     matches!(
         r.action.as_deref(),
-        Some("done" | "cancel" | "snooze" | "hold" | "send_now")
+        Some("done" | "cancel" | "snooze" | "hold" | "send_now" | "close" | "wait")
     )
 }
 

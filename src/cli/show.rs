@@ -75,6 +75,9 @@ struct Listed {
     created_at: Option<String>,
     done_at: Option<String>,
     promise: Option<String>,
+    outcome: Option<String>,
+    closed_at: Option<String>,
+    waiting_since: Option<String>,
     problem: Option<String>,
 }
 
@@ -103,6 +106,9 @@ fn listed(row: StoredCommitment, calendar: &Calendar) -> Listed {
         created_at: row.created_at,
         done_at: row.done_at,
         promise: row.promise,
+        outcome: row.outcome,
+        closed_at: row.closed_at,
+        waiting_since: row.waiting_since,
         problem,
     }
 }
@@ -476,6 +482,18 @@ fn print_shown(config: &Config, shown: &Shown) {
         ("timezone", c.timezone.clone()),
         ("created", c.created_at.clone()),
         ("done", c.done_at.clone()),
+        (
+            "closed",
+            c.outcome
+                .as_ref()
+                .map(|o| format!("{o} {}", c.closed_at.as_deref().unwrap_or_default())),
+        ),
+        (
+            "waiting",
+            c.waiting_since
+                .as_ref()
+                .map(|since| format!("on the customer since {since}")),
+        ),
         ("problem", c.problem.clone()),
     ];
     for (name, value) in fields {

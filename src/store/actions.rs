@@ -17,6 +17,10 @@ pub enum Effect {
     Status(Status),
     /// Snoozes the owner's reminders until then.
     Snooze(Timestamp),
+    /// Closes it with how it ended, at that time.
+    Close(crate::commitment::Outcome, Timestamp),
+    /// It waits on the customer from then on.
+    Wait(Timestamp),
     /// Nothing in the row: the revision alone says it (a hold, a send-now), and the
     /// commitment is queued for planning.
     Plan,
@@ -86,6 +90,18 @@ impl Store {
                     .prepare_cached("UPDATE commitments SET snoozed_until = ?2 WHERE id = ?1")?
                     .execute(params![id, until])?;
             }
+            Effect::Close(ending, at) => {
+                self.conn
+                    .prepare_cached(
+                        "UPDATE commitments SET outcome = ?2, closed_at = ?3 WHERE id = ?1",
+                    )?
+                    .execute(params![id, ending.as_str(), stored_time(at)])?;
+            }
+            Effect::Wait(since) => {
+                self.conn
+                    .prepare_cached("UPDATE commitments SET waiting_since = ?2 WHERE id = ?1")?
+                    .execute(params![id, stored_time(since)])?;
+            }
             Effect::Plan => {
                 self.conn
                     .prepare_cached(
@@ -149,6 +165,12 @@ impl Store {
             .ok_or(StoreError::NotFound(id))?
             .map(from_ms))
     }
+}
+
+/// `at` as the time columns `done_at`, `closed_at` and `waiting_since` hold it: RFC
+/// 3339 in UTC, to the millisecond.
+fn stored_time(at: Timestamp) -> String {
+    at.round(jiff::Unit::Millisecond).unwrap_or(at).to_string()
 }
 
 /// What [`Store::glance`] reads.

@@ -307,6 +307,19 @@ impl Store {
         Ok(())
     }
 
+    /// Ends the wait on the customer of commitment `id` (the update trigger has the
+    /// daemon plan it again).
+    pub fn end_wait(&self, id: i64) -> Result<()> {
+        let changed = self
+            .conn
+            .prepare_cached("UPDATE commitments SET waiting_since = NULL WHERE id = ?1")?
+            .execute([id])?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(id));
+        }
+        Ok(())
+    }
+
     /// Every commitment whose row cannot be planned, with the reason and when it was
     /// seen, in id order.
     pub fn problems(&self) -> Result<Vec<(i64, String, jiff::Timestamp)>> {

@@ -1,0 +1,242 @@
+//! The end of a commitment after the work (close it with how it ended) and the pause
+//! while the business waits on the customer (wait, resume).
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::{
+    Acted, ActionError, Actor, Earlier, Outcome, Result, given_reason, open_one, status_of,
+};
+use crate::calendar::{Calendar, humanize};
+use crate::commitment::{Outcome as Ending, Status, StoredCommitment};
+use crate::config::Config;
+use crate::rule::{Rule, rule_for};
+use crate::store::{Effect, NewAction, NewRevision, Store};
+use crate::when::format_stored;
+
+/// Closes commitment `id` with how it ended: marked done first if it is still open,
+/// then its follow-ups after the work stop. Already closed: says how, when and by whom;
+/// a cancelled commitment cannot be closed.
+pub fn close(
+    store: &Store,
+    _config: &Config,
+    id: i64,
+    ending: Ending,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<Outcome> {
+    store.transaction(|s| {
+        let row = s.commitment(id)?;
+        if let Some(earlier) = closed_with(s, &row)? {
+            return Ok(Outcome::Already(earlier));
+        }
+        let mut said = Vec::new();
+        match status_of(&row) {
+            Some(Status::Cancelled) => {
+                return Err(ActionError::Invalid(format!(
+                    "commitment {id} is cancelled; only open or done commitments can be closed"
+                )));
+            }
+            Some(Status::Done) => {}
+            _ => {
+                s.record_action(
+                    &NewAction {
+                        commitment_id: id,
+                        deed: actor.deed("done"),
+                        words: format!("marked done by {} to close it", actor.words()),
+                        reason: None,
+                        step_key: None,
+                        effect: Effect::Status(Status::Done),
+                    },
+                    now,
+                )?;
+                said.push(format!("commitment {id} is done"));
+            }
+        }
+        let revision = s.record_action(
+            &NewAction {
+                commitment_id: id,
+                deed: actor.deed("close"),
+                words: format!("closed {ending} by {}", actor.words()),
+                reason: Some(ending.as_str().to_string()),
+                step_key: None,
+                effect: Effect::Close(ending, now),
+            },
+            now,
+        )?;
+        said.push(format!(
+            "commitment {id} is closed {ending}; its follow-ups after the work stop"
+        ));
+        Ok(Outcome::Acted(Acted { id, revision, said }))
+    })
+}
+
+/// What closed `row` if it has an outcome: its last `close` revision, else the row
+/// itself (closed by another program).
+fn closed_with(store: &Store, row: &StoredCommitment) -> Result<Option<Earlier>> {
+    let Some(outcome) = row.outcome.as_deref().filter(|o| !o.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let last = store
+        .revisions_of(row.id)?
+        .into_iter()
+        .rev()
+        .find(|r| r.action.as_deref() == Some("close"));
+    Ok(Some(match last {
+        Some(revision) => Earlier {
+            detail: Some(outcome.to_string()),
+            ..Earlier::from_revision(&revision)
+        },
+        None => Earlier {
+            action: "close".to_string(),
+            at: row.closed_at.as_deref().and_then(|t| t.parse().ok()),
+            who: None,
+            via: None,
+            detail: Some(outcome.to_string()),
+        },
+    }))
+}
+
+/// Pauses the clock of commitment `id` while the business waits on the customer
+/// (`reason`: what for): its reminders, updates, alerts and escalations are not
+/// planned until [`resume`]. Already waiting: says since when and why.
+pub fn wait(
+    store: &Store,
+    config: &Config,
+    id: i64,
+    reason: &str,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<Outcome> {
+    let reason = given_reason(
+        reason,
+        "is empty: say what the customer is to send or answer",
+    )?;
+    store.transaction(|s| {
+        let (row, commitment) = open_one(s, config, id, "paused")?;
+        if let Some(since) = commitment.waiting_since {
+            return Ok(Outcome::Already(waiting(s, &row, since)?));
+        }
+        let revision = s.record_action(
+            &NewAction {
+                commitment_id: id,
+                deed: actor.deed("wait"),
+                words: format!("waiting on the customer, by {}", actor.words()),
+                reason: Some(reason.to_string()),
+                step_key: None,
+                effect: Effect::Wait(now),
+            },
+            now,
+        )?;
+        Ok(Outcome::Acted(Acted {
+            id,
+            revision,
+            said: vec![format!(
+                "commitment {id} waits on the customer ({reason}): its reminders, updates, \
+                 alerts and escalations are paused until `followup resume {id}`"
+            )],
+        }))
+    })
+}
+
+/// The wait that `row` is in since `since`: its last `wait` revision, else the row
+/// alone (set by another program).
+fn waiting(store: &Store, row: &StoredCommitment, since: Timestamp) -> Result<Earlier> {
+    let last = store
+        .revisions_of(row.id)?
+        .into_iter()
+        .rev()
+        .find(|r| r.action.as_deref() == Some("wait"));
+    Ok(match last {
+        Some(revision) => Earlier {
+            at: Some(since),
+            ..Earlier::from_revision(&revision)
+        },
+        None => Earlier {
+            action: "wait".to_string(),
+            at: Some(since),
+            who: None,
+            via: None,
+            detail: None,
+        },
+    })
+}
+
+/// Restarts the clock of commitment `id`: the due time moves by the time spent
+/// waiting (business time when the rule's `due_in` is, else plain time), recorded as
+/// a revision the customer is not told of (they were the ones waited on). Not waiting:
+/// says when it last resumed.
+pub fn resume(
+    store: &Store,
+    config: &Config,
+    id: i64,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<Outcome> {
+    let cal = &config.calendar;
+    store.transaction(|s| {
+        let (row, commitment) = open_one(s, config, id, "resumed")?;
+        let Some(since) = commitment.waiting_since else {
+            let last = s
+                .revisions_of(id)?
+                .into_iter()
+                .rev()
+                .find(|r| r.action.as_deref() == Some("resume"));
+            return match last {
+                Some(revision) => Ok(Outcome::Already(Earlier::from_revision(&revision))),
+                None => Err(ActionError::Invalid(format!(
+                    "commitment {id} is not waiting on the customer (`followup wait {id} \
+                     --reason ...` pauses it)"
+                ))),
+            };
+        };
+        let zone = commitment
+            .timezone
+            .clone()
+            .unwrap_or_else(|| cal.zone().clone());
+        let rule = rule_for(&config.rules, &commitment);
+        let new_due = moved_due(cal, commitment.due_at, since, now, rule);
+        let waited = humanize(since, now.max(since));
+        let revision = s.revise_due_as(
+            &NewRevision {
+                commitment_id: id,
+                old_due: row.due_at.clone().unwrap_or_default(),
+                new_due: format_stored(new_due, &zone),
+                reason: None,
+                source: format!(
+                    "resumed by {} after waiting {waited} since {}",
+                    actor.words(),
+                    cal.display(since)
+                ),
+                automatic: false,
+                notify: false,
+            },
+            &actor.deed("resume"),
+            now,
+        )?;
+        s.end_wait(id)?;
+        Ok(Outcome::Acted(Acted {
+            id,
+            revision,
+            said: vec![
+                format!("commitment {id} resumed after waiting {waited}"),
+                format!(
+                    "commitment {id} is now due {}; the customer is not told",
+                    cal.display(new_due)
+                ),
+            ],
+        }))
+    })
+}
+
+/// `due` moved by the time between `since` and `now`. A rule without a business
+/// `due_in` counts plain time.
+fn moved_due(
+    _cal: &Calendar,
+    due: Timestamp,
+    since: Timestamp,
+    now: Timestamp,
+    _rule: Option<&Rule>,
+) -> Timestamp {
+    let waited = since.duration_until(now).max(SignedDuration::ZERO);
+    due.checked_add(waited).unwrap_or(due)
+}
