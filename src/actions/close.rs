@@ -1,6 +1,7 @@
 //! The end of a commitment after the work (close it with how it ended) and the pause
 //! while the business waits on the customer (wait, resume).
 
+use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use super::{
@@ -194,7 +195,7 @@ pub fn resume(
             .clone()
             .unwrap_or_else(|| cal.zone().clone());
         let rule = rule_for(&config.rules, &commitment);
-        let new_due = moved_due(cal, commitment.due_at, since, now, rule);
+        let new_due = moved_due(cal, &zone, commitment.due_at, since, now, rule);
         let waited = humanize(since, now.max(since));
         let revision = s.revise_due_as(
             &NewRevision {
@@ -228,15 +229,103 @@ pub fn resume(
     })
 }
 
-/// `due` moved by the time between `since` and `now`. A rule without a business
-/// `due_in` counts plain time.
+/// `due` moved by the time between `since` and `now`: when the rule's `due_in` is
+/// business time, the open time that passed (business hours read in `zone`) added as
+/// open time from `due`; otherwise the plain time.
 fn moved_due(
-    _cal: &Calendar,
+    cal: &Calendar,
+    zone: &TimeZone,
     due: Timestamp,
     since: Timestamp,
     now: Timestamp,
-    _rule: Option<&Rule>,
+    rule: Option<&Rule>,
 ) -> Timestamp {
+    if rule
+        .and_then(|r| r.due_in.as_ref())
+        .is_some_and(|due_in| due_in.is_business())
+    {
+        let waited = cal.business_time_between(since, now, zone);
+        return cal.add_business_time_in(due, waited, zone).unwrap_or(due);
+    }
     let waited = since.duration_until(now).max(SignedDuration::ZERO);
     due.checked_add(waited).unwrap_or(due)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::Via;
+    use crate::store::NewCommitment;
+
+    /// A store with one commitment due Thu 3 Dec 2026 12:00 UTC under a rule whose
+    /// `due_in` is `due_in`, and a Mon-Fri 09:00-17:00 UTC calendar.
+    fn fixture(due_in: &str) -> (tempfile::TempDir, Store, Config, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let config_dir = dir.path().join("config");
+        std::fs::create_dir(&config_dir).unwrap();
+        std::fs::write(
+            config_dir.join("rules.toml"),
+            format!(
+                "[calendar]\ntimezone = \"UTC\"\n\n[[rule]]\nname = \"callbacks\"\n\
+                 due_in = \"{due_in}\"\nremind = [\"-1h\"]\n"
+            ),
+        )
+        .unwrap();
+        let config = crate::config::load(&config_dir, false).unwrap();
+        let store = Store::open(&dir.path().join("followup.db")).unwrap();
+        let id = store
+            .insert_commitment(&NewCommitment::sample("2026-12-03T12:00:00Z"))
+            .unwrap();
+        (dir, store, config, id)
+    }
+
+    fn ana() -> Actor {
+        Actor {
+            who: "ana".into(),
+            via: Via::Cli,
+        }
+    }
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    /// Waits from Tue 1 Dec 15:00 to Wed 2 Dec 11:00 (20 hours, of which 4 open) and
+    /// returns the due time after resuming.
+    fn due_after_waiting(due_in: &str) -> Timestamp {
+        let (_dir, store, config, id) = fixture(due_in);
+        let since = at("2026-12-01T15:00:00Z");
+        wait(&store, &config, id, "photos", &ana(), since).unwrap();
+        resume(&store, &config, id, &ana(), at("2026-12-02T11:00:00Z")).unwrap();
+        let row = store.commitment(id).unwrap();
+        assert_eq!(row.waiting_since, None);
+        row.check(config.calendar.zone()).unwrap().due_at
+    }
+
+    #[test]
+    fn resume_moves_a_business_due_time_by_the_open_time_waited() {
+        // 2 h on Tue (15:00-17:00) and 2 h on Wed (09:00-11:00): 4 open hours after
+        // Thu 12:00.
+        assert_eq!(
+            due_after_waiting("2 business hours"),
+            at("2026-12-03T16:00:00Z")
+        );
+    }
+
+    #[test]
+    fn resume_moves_a_plain_due_time_by_the_plain_time_waited() {
+        // Thu 12:00 plus the 20 hours waited.
+        assert_eq!(due_after_waiting("2h"), at("2026-12-04T08:00:00Z"));
+    }
+
+    #[test]
+    fn the_wait_reason_reaches_the_planner_history() {
+        let (_dir, store, config, id) = fixture("2h");
+        let since = at("2026-12-01T15:00:00Z");
+        wait(&store, &config, id, "photos", &ana(), since).unwrap();
+        assert_eq!(
+            store.history(id).unwrap().waiting_reason.as_deref(),
+            Some("photos")
+        );
+    }
 }

@@ -32,9 +32,11 @@ use crate::when::format_stored;
 /// Whether commitments under `rule` get automatic mail to the customer (updates, a
 /// check-in or follow-up after the work), which says their promise, else their title.
 pub fn mails_customer(rule: &crate::rule::Rule) -> bool {
-    use crate::mail::compose::writes_to_customer;
-    use crate::planner::StepKind;
-    rule.customer_update.is_some() || writes_to_customer(StepKind::CheckIn, rule)
+    rule.customer_update.is_some()
+        || rule
+            .after_done
+            .iter()
+            .any(|entry| entry.to == crate::rule::CheckInTo::Customer)
 }
 
 /// How an action reached the store.

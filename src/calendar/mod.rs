@@ -220,11 +220,22 @@ impl Calendar {
 
     /// `at` moved by `amount` of open time; nights, weekends and holidays do not count.
     fn add_business_time(&self, at: Timestamp, amount: SignedDuration) -> Option<Timestamp> {
+        self.add_business_time_in(at, amount, &self.zone)
+    }
+
+    /// `at` moved by `amount` of open time, with business hours read in `zone` (a
+    /// customer's): nights, weekends and holidays do not count.
+    pub fn add_business_time_in(
+        &self,
+        at: Timestamp,
+        amount: SignedDuration,
+        zone: &TimeZone,
+    ) -> Option<Timestamp> {
         let forward = !amount.is_negative();
         let mut left = amount.abs();
-        let mut date = at.to_zoned(self.zone.clone()).date();
+        let mut date = at.to_zoned(zone.clone()).date();
         for _ in 0..SEARCH_DAYS + (left.as_hours() / 24) as usize * 7 {
-            if let Some((open, close)) = self.window(date, &self.zone) {
+            if let Some((open, close)) = self.window(date, zone) {
                 if forward && at < close {
                     let start = at.max(open);
                     let available = start.duration_until(close);
@@ -248,6 +259,34 @@ impl Calendar {
             };
         }
         None
+    }
+}
+
+impl Calendar {
+    /// The open time between `from` and `to` (zero if `to` is not later), with business
+    /// hours read in `zone`: how much business time a pause took.
+    pub fn business_time_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        zone: &TimeZone,
+    ) -> SignedDuration {
+        let mut total = SignedDuration::ZERO;
+        let mut date = from.to_zoned(zone.clone()).date();
+        let last = to.to_zoned(zone.clone()).date();
+        while date <= last {
+            if let Some((open, close)) = self.window(date, zone) {
+                let (start, end) = (open.max(from), close.min(to));
+                if start < end {
+                    total += start.duration_until(end);
+                }
+            }
+            match date.tomorrow() {
+                Ok(next) => date = next,
+                Err(_) => break,
+            }
+        }
+        total
     }
 }
 

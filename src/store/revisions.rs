@@ -363,6 +363,7 @@ impl Store {
             match (revision.action.as_deref(), revision.step_key) {
                 (Some("hold"), Some(key)) => history.held.push((key, revision.source)),
                 (Some("send_now"), Some(key)) => history.send_now.push((key, revision.created_at)),
+                (Some("wait"), _) => history.waiting_reason = revision.reason,
                 (Some("snooze"), _) => {
                     snooze_words = Some((revision.until_at, revision.created_at, revision.source))
                 }
