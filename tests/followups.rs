@@ -1,10 +1,15 @@
 //! The verbs of the follow-ups a service business runs: the promise in the customer's
-//! words, closing a commitment with its outcome, waiting on the customer and resuming.
-//! Real binary, real SQLite file.
+//! words, closing a commitment with its outcome, waiting on the customer and resuming,
+//! from the command line and from the links in the owner's mail. Real binary, real
+//! SQLite file, real SMTP server and real HTTP on 127.0.0.1.
 
 mod common;
 
-use common::Env;
+use std::time::Duration;
+
+use common::pages::*;
+use common::{Env, http};
+use followup::web::link::Action;
 
 /// Updates the customer: its commitments' customer mail says the promise, else the title.
 const MAILS_CUSTOMER: &str = r#"[[rule]]
@@ -323,4 +328,94 @@ fn wait_pauses_and_resume_moves_the_due_time_by_the_time_waited() {
         refused.contains("only open commitments can be paused"),
         "{refused}"
     );
+}
+
+#[test]
+fn the_links_in_a_reminder_wait_resume_and_close_and_a_get_changes_nothing() {
+    let env = Env::new(REMIND);
+    let daemon = env.start();
+    let base = http::web_url(&daemon, Duration::from_secs(10));
+    let id = env.add("Quote for the roof", "+1s", &[]);
+    let reminder = env.smtp.wait_for(1, Duration::from_secs(20)).remove(0);
+    env.wait_idle(Duration::from_secs(20));
+
+    // Wait, from the reminder: the page shows a form and changes nothing; its POST waits.
+    let wait = link_for(&reminder, "wait");
+    let before = store_snapshot(&env);
+    let page = http::get(&wait);
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(
+        page.text().contains("What you are waiting for"),
+        "{}",
+        page.text()
+    );
+    assert_eq!(store_snapshot(&env), before, "a GET changed the store");
+    let answer = submit_page(&wait, &page, &[("reason", "waiting for photos")])
+        .pop()
+        .unwrap();
+    assert!(
+        answer.text().contains("waits on the customer"),
+        "{}",
+        answer.text()
+    );
+    let web = (Some("ana@example.com".to_string()), Some("web".to_string()));
+    assert_eq!(
+        actions_of(&env, id).last(),
+        Some(&("wait".to_string(), web.0.clone(), web.1.clone()))
+    );
+    let again = http::get(&wait).text();
+    assert!(
+        again.contains("Already waiting on the customer since"),
+        "{again}"
+    );
+
+    // Resume: shows since when and why, then moves the due time.
+    let resume = signed_link(
+        &env,
+        &base,
+        id,
+        Action::Resume,
+        jiff::SignedDuration::from_hours(1),
+    );
+    let page = http::get(&resume);
+    assert!(
+        page.text().contains("Waiting on the customer since")
+            && page.text().contains("waiting for photos"),
+        "{}",
+        page.text()
+    );
+    let answer = submit_page(&resume, &page, &[]).pop().unwrap();
+    assert!(answer.text().contains("is now due"), "{}", answer.text());
+    assert_eq!(
+        actions_of(&env, id).last(),
+        Some(&("resume".to_string(), web.0.clone(), web.1.clone()))
+    );
+    assert!(env.show(id)["commitment"]["waiting_since"].is_null());
+
+    // Close, from the reminder: pick the outcome; twice says how it ended.
+    let close = link_for(&reminder, "close");
+    let page = http::get(&close);
+    assert!(page.text().contains("How did it end?"), "{}", page.text());
+    let answer = submit_page(&close, &page, &[("outcome", "won")])
+        .pop()
+        .unwrap();
+    assert!(answer.text().contains("closed won"), "{}", answer.text());
+    let shown = env.show(id);
+    assert_eq!(shown["commitment"]["status"], "done");
+    assert_eq!(shown["commitment"]["outcome"], "won");
+    let again = http::get(&close).text();
+    assert!(again.contains("Already closed won on"), "{again}");
+    let posted = http::forms_in(&page.text())
+        .into_iter()
+        .find(|f| f.method == "post")
+        .unwrap();
+    let mut lost = posted.clone();
+    lost.set("outcome", "lost");
+    let answer = lost.submit(&close, None);
+    assert!(
+        answer.text().contains("Already closed won on"),
+        "{}",
+        answer.text()
+    );
+    assert_eq!(env.show(id)["commitment"]["outcome"], "won");
 }

@@ -73,7 +73,7 @@ pub fn close(
 
 /// What closed `row` if it has an outcome: its last `close` revision, else the row
 /// itself (closed by another program).
-fn closed_with(store: &Store, row: &StoredCommitment) -> Result<Option<Earlier>> {
+pub(super) fn closed_with(store: &Store, row: &StoredCommitment) -> Result<Option<Earlier>> {
     let Some(outcome) = row.outcome.as_deref().filter(|o| !o.trim().is_empty()) else {
         return Ok(None);
     };
@@ -141,7 +141,7 @@ pub fn wait(
 
 /// The wait that `row` is in since `since`: its last `wait` revision, else the row
 /// alone (set by another program).
-fn waiting(store: &Store, row: &StoredCommitment, since: Timestamp) -> Result<Earlier> {
+pub(super) fn waiting(store: &Store, row: &StoredCommitment, since: Timestamp) -> Result<Earlier> {
     let last = store
         .revisions_of(row.id)?
         .into_iter()

@@ -35,6 +35,10 @@ pub struct CommitmentState {
     pub snoozed_until: Option<Timestamp>,
     /// What closed it, if it is closed.
     pub closed: Option<Earlier>,
+    /// How it ended, if it was closed with an outcome (`close`).
+    pub ended: Option<Earlier>,
+    /// Since when and why it waits on the customer, if it does.
+    pub waiting: Option<Earlier>,
 }
 
 /// The commitment `id` as a page shows it before acting.
@@ -46,7 +50,14 @@ pub fn state(store: &Store, config: &Config, id: i64) -> Result<CommitmentState>
         Status::Open => None,
         status => Some(closed_by(store, &glance.row, status)?),
     };
+    let ended = super::close::closed_with(store, &glance.row)?;
+    let waiting = match commitment.waiting_since {
+        Some(since) => Some(super::close::waiting(store, &glance.row, since)?),
+        None => None,
+    };
     Ok(CommitmentState {
+        ended,
+        waiting,
         snoozed_until: glance.snoozed_until,
         next_update: glance
             .next_planned

@@ -173,6 +173,12 @@ pub struct LinksView {
     pub cancel: String,
     /// Its page: timeline, emails, revisions.
     pub open: String,
+    /// Close it with how it ended.
+    pub close: String,
+    /// Pause its clock while waiting on the customer.
+    pub wait: String,
+    /// Restart its clock after waiting.
+    pub resume: String,
     /// Send the customer update asked about now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub send_now: Option<String>,
@@ -192,6 +198,9 @@ impl LinksView {
             snooze: url(Action::Snooze),
             cancel: url(Action::Cancel),
             open: url(Action::Open),
+            close: url(Action::Close),
+            wait: url(Action::Wait),
+            resume: url(Action::Resume),
             send_now: None,
             hold: None,
         }

@@ -156,6 +156,9 @@ pub const LINK_VARIABLES: &[&str] = &[
     "links.snooze",
     "links.cancel",
     "links.open",
+    "links.close",
+    "links.wait",
+    "links.resume",
 ];
 
 /// Variables only the owner's say before a customer update has.

@@ -26,6 +26,8 @@ pub struct Fields {
     pub step: Option<String>,
     /// The key of the customer update asked about (`customer_update#1`).
     pub update: Option<String>,
+    /// How the commitment ended, on the Close page (`won`, `no-answer`).
+    pub outcome: Option<String>,
 }
 
 impl Fields {
@@ -100,6 +102,32 @@ pub fn time_choices(
         if checked == "at" { " checked" } else { "" },
         escape(calendar.zone_name()),
     ));
+    out
+}
+
+/// The radio buttons of the Close page, one per outcome, `checked` chosen.
+pub fn outcome_choices(checked: Option<&str>) -> String {
+    use crate::commitment::Outcome;
+    let mut out = "<fieldset><legend>How did it end?</legend>\n".to_string();
+    for outcome in Outcome::ALL {
+        let label = match outcome {
+            Outcome::Won => "Won: the customer took it",
+            Outcome::Lost => "Lost: the customer declined",
+            Outcome::Resolved => "Resolved: the matter was put right",
+            Outcome::NoAnswer => "No answer: the customer never replied",
+        };
+        out.push_str(&format!(
+            "<label><input type=\"radio\" name=\"outcome\" value=\"{}\" required{}> {}</label>\n",
+            outcome.as_str(),
+            if checked == Some(outcome.as_str()) {
+                " checked"
+            } else {
+                ""
+            },
+            escape(label),
+        ));
+    }
+    out.push_str("</fieldset>\n");
     out
 }
 

@@ -37,10 +37,16 @@ pub enum Action {
     SendNow,
     /// Hold that customer update back, with a reason.
     Hold,
+    /// Close it with how it ended (won, lost, resolved, no answer).
+    Close,
+    /// Pause its clock while the business waits on the customer, with what for.
+    Wait,
+    /// Restart its clock after waiting on the customer.
+    Resume,
 }
 
 /// Every action, in the order the emails list them.
-pub const ACTIONS: [Action; 7] = [
+pub const ACTIONS: [Action; 10] = [
     Action::Done,
     Action::Delay,
     Action::Snooze,
@@ -48,6 +54,9 @@ pub const ACTIONS: [Action; 7] = [
     Action::Open,
     Action::SendNow,
     Action::Hold,
+    Action::Close,
+    Action::Wait,
+    Action::Resume,
 ];
 
 impl Action {
@@ -61,6 +70,9 @@ impl Action {
             Action::Cancel => "cancel",
             Action::SendNow => "send_now",
             Action::Hold => "hold",
+            Action::Close => "close",
+            Action::Wait => "wait",
+            Action::Resume => "resume",
         }
     }
 }

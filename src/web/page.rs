@@ -7,13 +7,14 @@ use axum::http::StatusCode;
 use jiff::Timestamp;
 
 use super::forms::{
-    DELAY_CHOICES, Fields, SNOOZE_CHOICES, chosen_time, form, hidden, paragraph, text_field,
-    time_choices,
+    DELAY_CHOICES, Fields, SNOOZE_CHOICES, chosen_time, form, hidden, outcome_choices, paragraph,
+    text_field, time_choices,
 };
 use super::html::{escape, facts};
 use super::link::{Action, Claim};
 use super::open::{self, sentence};
 use crate::actions::{self, ActionError, Actor, CommitmentState, Outcome, Via};
+use crate::commitment::Status;
 use crate::config::Config;
 use crate::mail::compose::{Situation, update_for};
 use crate::mail::context::{StepInfo, Update, name_or_address};
@@ -140,8 +141,16 @@ impl Visit<'_> {
                 Err(e) => Page::failed(ActionError::Store(e)),
             };
         }
-        if let Some(closed) = &state.closed {
-            let body = paragraph(&sentence(&closed.describe(cal)), Some("done")) + &more(open_link);
+        // A done commitment can still be closed with how it ended, once.
+        let closing = claim.action == Action::Close;
+        let moot = match (&state.ended, &state.closed) {
+            (Some(ended), _) if closing => Some(ended),
+            (_, Some(_)) if closing && c.status == Status::Done => None,
+            (_, closed) => closed.as_ref(),
+        };
+        if let Some(earlier) = moot {
+            let body =
+                paragraph(&sentence(&earlier.describe(cal)), Some("done")) + &more(open_link);
             return Ok(Page::ok(format!("'{title}'"), body));
         }
         let summary = facts(&[
@@ -208,6 +217,63 @@ impl Visit<'_> {
                     Some("note"),
                 ));
                 format!("Snooze reminders for '{title}'")
+            }
+            Action::Close => {
+                let first = if c.status == Status::Open {
+                    "It is marked done first; its "
+                } else {
+                    "Its "
+                };
+                body.push_str(&paragraph(
+                    &format!("{first}follow-ups after the work stop. It counts as kept."),
+                    Some("note"),
+                ));
+                let inner = outcome_choices(Fields::text(&fields.outcome));
+                body.push_str(&form(&inner, "Close it"));
+                format!("Close '{title}'")
+            }
+            Action::Wait | Action::Resume => {
+                match (&state.waiting, claim.action) {
+                    (Some(waiting), Action::Wait) => {
+                        body.push_str(&paragraph(&sentence(&waiting.describe(cal)), Some("done")));
+                    }
+                    (None, Action::Wait) => {
+                        let reason = Fields::text(&fields.reason).unwrap_or("");
+                        let inner = text_field("reason", "What you are waiting for", reason, true);
+                        body.push_str(&form(&inner, "Wait on the customer"));
+                        body.push_str(&paragraph(
+                            "Reminders, updates, alerts and escalations pause until you resume; \
+                             the due time then moves by the time waited.",
+                            Some("note"),
+                        ));
+                    }
+                    (Some(waiting), _) => {
+                        let since = waiting.at.map(|at| cal.display(at)).unwrap_or_default();
+                        let why = waiting.detail.as_deref().map(|d| format!(": {d}"));
+                        body.push_str(&paragraph(
+                            &format!(
+                                "Waiting on the customer since {since}{}.",
+                                why.unwrap_or_default()
+                            ),
+                            None,
+                        ));
+                        body.push_str(&form("", "Resume"));
+                        body.push_str(&paragraph(
+                            "The due time moves by the time waited; the customer is not told.",
+                            Some("note"),
+                        ));
+                    }
+                    (None, _) => {
+                        body.push_str(&paragraph(
+                            "It is not waiting on the customer.",
+                            Some("done"),
+                        ));
+                    }
+                }
+                match claim.action {
+                    Action::Wait => format!("Wait on the customer for '{title}'?"),
+                    _ => format!("Resume '{title}'?"),
+                }
             }
             Action::SendNow | Action::Hold => {
                 let Some(update) = &state.next_update else {
@@ -281,7 +347,11 @@ impl Visit<'_> {
         };
         let id = claim.commitment;
         let cal = &config.calendar;
-        if state.closed.is_some() && matches!(claim.action, Action::Delay | Action::Snooze) {
+        let moves_on = matches!(
+            claim.action,
+            Action::Delay | Action::Snooze | Action::Wait | Action::Resume
+        );
+        if state.closed.is_some() && moves_on {
             return self.shown(&state, &Fields::default(), None);
         }
         let outcome = match claim.action {
@@ -316,6 +386,16 @@ impl Visit<'_> {
                 }
                 actions::delay(store, config, id, until, reason, true, &actor, now)
             }
+            Action::Close => match Fields::text(&fields.outcome).map(str::parse) {
+                Some(Ok(ending)) => actions::close(store, config, id, ending, &actor, now),
+                Some(Err(problem)) => return again(&problem),
+                None => return again("choose how it ended"),
+            },
+            Action::Wait => {
+                let reason = Fields::text(&fields.reason).unwrap_or("");
+                actions::wait(store, config, id, reason, &actor, now)
+            }
+            Action::Resume => actions::resume(store, config, id, &actor, now),
             Action::SendNow | Action::Hold => {
                 let Some(key) = Fields::text(&fields.update) else {
                     return again("the form does not say which update");
@@ -374,6 +454,9 @@ fn done_title(action: Action) -> &'static str {
         Action::Snooze => "Reminders snoozed",
         Action::SendNow => "The update goes now",
         Action::Hold => "The update is held",
+        Action::Close => "Closed",
+        Action::Wait => "Waiting on the customer",
+        Action::Resume => "Resumed",
         Action::Open => "",
     }
 }

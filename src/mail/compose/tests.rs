@@ -392,6 +392,8 @@ fn every_email_to_the_business_carries_links_for_its_own_recipient() {
             Action::Delay,
             Action::Snooze,
             Action::Cancel,
+            Action::Wait,
+            Action::Close,
             Action::Open
         ]
     );
@@ -403,12 +405,12 @@ fn every_email_to_the_business_carries_links_for_its_own_recipient() {
         "short labelled lines:\n{}",
         mails[0].rendered.text
     );
-    // The check-in comes after done: only its page is left to open.
+    // The check-in comes after done: closing it and its page are left.
     let check_in: Vec<Action> = claims_in(&mails[6].rendered.text)
         .iter()
         .map(|c| c.action)
         .collect();
-    assert_eq!(check_in, [Action::Open]);
+    assert_eq!(check_in, [Action::Close, Action::Open]);
     // So does a failure notice about a commitment already closed.
     let closed = compose(&Case {
         kind: StepKind::DeliveryFailed,
