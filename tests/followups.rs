@@ -419,3 +419,33 @@ fn the_links_in_a_reminder_wait_resume_and_close_and_a_get_changes_nothing() {
     );
     assert_eq!(env.show(id)["commitment"]["outcome"], "won");
 }
+
+#[test]
+fn while_waiting_the_reminder_is_skipped_and_after_resume_it_goes() {
+    let env = Env::new(REMIND);
+    let id = env.add("Quote for the roof", "+3s", &[]);
+    env.cli_ok(&["wait", &id.to_string(), "--reason", "waiting for photos"]);
+    let _daemon = env.start();
+    let skipped = common::wait_until(
+        "the reminder skipped while waiting",
+        Duration::from_secs(20),
+        || {
+            steps_of(&env, id)
+                .into_iter()
+                .find(|s| s.skip_code.as_deref() == Some("waiting") && s.state == "skipped")
+        },
+    );
+    let reason = skipped.reason.unwrap_or_default();
+    assert!(
+        reason.contains("waiting on the customer since") && reason.contains("waiting for photos"),
+        "{reason}"
+    );
+    assert!(env.smtp.messages().is_empty(), "nothing goes while waiting");
+    env.cli_ok(&["resume", &id.to_string()]);
+    let reminder = env.smtp.wait_for(1, Duration::from_secs(20)).remove(0);
+    assert!(
+        reminder.subject().contains("Quote for the roof"),
+        "{}",
+        reminder.subject()
+    );
+}
