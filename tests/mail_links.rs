@@ -58,6 +58,8 @@ fn a_reminder_carries_links_that_the_daemons_key_verifies_for_the_owner() {
             Action::Delay,
             Action::Snooze,
             Action::Cancel,
+            Action::Wait,
+            Action::Close,
             Action::Open
         ],
         "{body}"
