@@ -197,7 +197,11 @@ fn close_marks_done_records_the_outcome_and_twice_says_how_it_ended() {
         ]
     );
     let text = env.cli_ok(&["show", &id]);
-    assert!(text.contains("closed:   won "), "{text}");
+    assert!(text.contains("closed:   won on "), "{text}");
+    assert!(
+        !text.contains("closed:   won on 20"),
+        "shown as a local time: {text}"
+    );
 
     // Twice, even with another outcome: nothing changes, and it says how it ended.
     let again = common::succeeded(

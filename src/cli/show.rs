@@ -471,6 +471,11 @@ fn print_shown(config: &Config, shown: &Shown) {
         (_, true) => Some("none (customer mail uses the title)".to_string()),
         _ => None,
     };
+    // RFC 3339 as the actions write them; another program's text as it is.
+    let shown_time = |stored: Option<&str>| match stored.map(str::parse::<Timestamp>) {
+        Some(Ok(at)) => cal.display(at),
+        _ => stored.unwrap_or("(no time)").to_string(),
+    };
     let fields = [
         ("promise", promise),
         ("status", Some(c.status.clone())),
@@ -486,13 +491,13 @@ fn print_shown(config: &Config, shown: &Shown) {
             "closed",
             c.outcome
                 .as_ref()
-                .map(|o| format!("{o} {}", c.closed_at.as_deref().unwrap_or_default())),
+                .map(|o| format!("{o} on {}", shown_time(c.closed_at.as_deref()))),
         ),
         (
             "waiting",
             c.waiting_since
-                .as_ref()
-                .map(|since| format!("on the customer since {since}")),
+                .as_deref()
+                .map(|since| format!("on the customer since {}", shown_time(Some(since)))),
         ),
         ("problem", c.problem.clone()),
     ];
