@@ -29,16 +29,6 @@ use crate::config::Config;
 use crate::store::{Deed, Effect, NewAction, NewRevision, RevisionRecord, Store, StoreError};
 use crate::when::format_stored;
 
-/// Whether commitments under `rule` get automatic mail to the customer (updates, a
-/// check-in or follow-up after the work), which says their promise, else their title.
-pub fn mails_customer(rule: &crate::rule::Rule) -> bool {
-    rule.customer_update.is_some()
-        || rule
-            .after_done
-            .iter()
-            .any(|entry| entry.to == crate::rule::CheckInTo::Customer)
-}
-
 /// How an action reached the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {

@@ -205,7 +205,7 @@ pub(super) fn missing_promise(config: &Config, new: &NewCommitment, what: &str) 
         return None;
     }
     let checked = probe(new).check(config.calendar.zone()).ok()?;
-    let rule = rule_for(&config.rules, &checked).filter(|r| actions::mails_customer(r))?;
+    let rule = rule_for(&config.rules, &checked).filter(|r| r.mails_customer())?;
     Some(format!(
         "{what} ('{}') has no promise and the rule '{}' mails the customer: customer mail \
          uses the title; give the promise in the customer's words (--promise, or the \

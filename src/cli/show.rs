@@ -406,7 +406,7 @@ pub fn show(config: &Config, args: ShowArgs) -> anyhow::Result<()> {
     };
     let promise_missing = row.promise.as_deref().is_none_or(|p| p.trim().is_empty())
         && row.check(config.calendar.zone()).ok().is_some_and(|c| {
-            crate::rule::rule_for(&config.rules, &c).is_some_and(crate::actions::mails_customer)
+            crate::rule::rule_for(&config.rules, &c).is_some_and(crate::rule::Rule::mails_customer)
         });
     let mut commitment = listed(row, &config.calendar);
     if commitment.problem.is_none() {
