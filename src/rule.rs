@@ -158,19 +158,27 @@ impl Rule {
 
     /// True if every `match` key of the rule holds for `commitment`.
     pub fn matches(&self, commitment: &Commitment) -> bool {
+        self.matches_kind(commitment.kind.as_deref())
+    }
+
+    /// True if the rule's `match` keys hold for a commitment of `kind`: what `add`
+    /// asks before the commitment exists, to take the rule's `due_in`.
+    pub fn matches_kind(&self, kind: Option<&str>) -> bool {
         match &self.kinds {
             None => true,
-            Some(kinds) => commitment
-                .kind
-                .as_deref()
-                .is_some_and(|k| kinds.iter().any(|want| want == k)),
+            Some(kinds) => kind.is_some_and(|k| kinds.iter().any(|want| want == k)),
         }
     }
 }
 
 /// The first rule that matches `commitment`, if any.
 pub fn rule_for<'a>(rules: &'a [Rule], commitment: &Commitment) -> Option<&'a Rule> {
-    rules.iter().find(|r| r.matches(commitment))
+    rule_for_kind(rules, commitment.kind.as_deref())
+}
+
+/// The first rule that matches a commitment of `kind`, if any.
+pub fn rule_for_kind<'a>(rules: &'a [Rule], kind: Option<&str>) -> Option<&'a Rule> {
+    rules.iter().find(|r| r.matches_kind(kind))
 }
 
 /// A rule's `catch_up` policy: what happens to steps whose time passed while the
