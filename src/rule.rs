@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::calendar::Offset;
 use crate::commitment::Commitment;
+use crate::planner::StepKind;
 
 /// One validated `[[rule]]` block.
 #[derive(Clone, Debug)]
@@ -149,6 +150,27 @@ impl Rule {
         self.after_done.get(index)
     }
 
+    /// True if the step of `kind` with `key` is owner or team mail that this rule's
+    /// `owner_hours` keeps inside business hours (the alert as its own key says).
+    pub fn keeps_owner_hours(&self, kind: StepKind, key: &str) -> bool {
+        match kind {
+            StepKind::CustomerUpdate | StepKind::DelayNotice => false,
+            StepKind::Alert => self.alert.as_ref().is_some_and(|a| a.owner_hours),
+            StepKind::CheckIn => {
+                self.owner_hours
+                    && self
+                        .after_done_entry(key)
+                        .is_some_and(|entry| entry.to == CheckInTo::Owner)
+            }
+            StepKind::Remind
+            | StepKind::Overdue
+            | StepKind::Escalate
+            | StepKind::AskOwner
+            | StepKind::DeliveryFailed
+            | StepKind::OnOpen => self.owner_hours,
+        }
+    }
+
     /// True if some step this rule plans writes to the customer (a customer update or
     /// an after-done entry to the customer): such commitments want a promise.
     pub fn mails_customer(&self) -> bool {
@@ -158,19 +180,27 @@ impl Rule {
 
     /// True if every `match` key of the rule holds for `commitment`.
     pub fn matches(&self, commitment: &Commitment) -> bool {
+        self.matches_kind(commitment.kind.as_deref())
+    }
+
+    /// True if the rule's `match` keys hold for a commitment of `kind`: what `add`
+    /// asks before the commitment exists, to take the rule's `due_in`.
+    pub fn matches_kind(&self, kind: Option<&str>) -> bool {
         match &self.kinds {
             None => true,
-            Some(kinds) => commitment
-                .kind
-                .as_deref()
-                .is_some_and(|k| kinds.iter().any(|want| want == k)),
+            Some(kinds) => kind.is_some_and(|k| kinds.iter().any(|want| want == k)),
         }
     }
 }
 
 /// The first rule that matches `commitment`, if any.
 pub fn rule_for<'a>(rules: &'a [Rule], commitment: &Commitment) -> Option<&'a Rule> {
-    rules.iter().find(|r| r.matches(commitment))
+    rule_for_kind(rules, commitment.kind.as_deref())
+}
+
+/// The first rule that matches a commitment of `kind`, if any.
+pub fn rule_for_kind<'a>(rules: &'a [Rule], kind: Option<&str>) -> Option<&'a Rule> {
+    rules.iter().find(|r| r.matches_kind(kind))
 }
 
 /// A rule's `catch_up` policy: what happens to steps whose time passed while the
