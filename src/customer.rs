@@ -3,7 +3,8 @@
 //!
 //! A customer has no row of its own: the profile is gathered from the commitments
 //! made to one address (any case), so a row another program writes counts at once.
-//! Pure but for [`History::read`]: the caller passes the facts and the moment.
+//! Pure but for [`History::read`] and [`standing_of`]: the caller passes the facts
+//! and the moment.
 //!
 //! How a promise went (also in the README), each commitment in exactly one way:
 //!
@@ -22,9 +23,9 @@ use serde::Serialize;
 
 use jiff::tz::TimeZone;
 
-use crate::commitment::{Status, parse_mailbox};
+use crate::commitment::{Commitment, Status, parse_mailbox};
 use crate::jobs::report::Fact;
-use crate::store::{DeliveryRecord, Store, StoreError};
+use crate::store::{DeliveryRecord, ReportRow, Store, StoreError};
 
 /// How long back `missed_recent` looks: promises missed in the last 90 days.
 pub const RECENT: SignedDuration = SignedDuration::from_hours(90 * 24);
@@ -173,25 +174,34 @@ pub struct History {
 impl History {
     /// Reads what the store holds about the customer with address `address` (any
     /// case); local times of rows without a zone are read in `zone`. The emails only
-    /// `with_emails`: an email's template needs none of them. The one part of this
-    /// module that does I/O.
+    /// `with_emails`: an email's template needs none of them. With [`standing_of`],
+    /// the part of this module that does I/O.
     pub fn read(
         store: &Store,
         address: &str,
         zone: &TimeZone,
         with_emails: bool,
     ) -> Result<History, StoreError> {
-        let address = address.trim().to_lowercase();
+        let mut history = History::from_rows(address, store.customer_rows(address)?, zone);
+        history.notes = store.customer_notes(&history.address)?;
+        if with_emails {
+            history.emails = store.deliveries_to(&history.address)?;
+        }
+        Ok(history)
+    }
+
+    /// The history made of the customer's rows (from [`Store::customer_rows`]), without
+    /// notes or emails.
+    pub fn from_rows(
+        address: &str,
+        rows: impl IntoIterator<Item = ReportRow>,
+        zone: &TimeZone,
+    ) -> History {
         let mut history = History {
-            notes: store.customer_notes(&address)?,
-            emails: match with_emails {
-                true => store.deliveries_to(&address)?,
-                false => Vec::new(),
-            },
-            address,
+            address: address.trim().to_lowercase(),
             ..History::default()
         };
-        for row in store.customer_rows(&history.address)? {
+        for row in rows {
             let id = row.row.id;
             // The query's LIKE takes `_` for any character: keep this address only.
             let theirs = row
@@ -210,8 +220,20 @@ impl History {
                 Err(problems) => history.unreadable.push((id, problems.join("; "))),
             }
         }
-        Ok(history)
+        history
     }
+}
+
+/// What an email about `commitment` says of its customer at `now` (see
+/// [`Standing::from_rows`]), read from the store.
+pub fn standing_of(
+    store: &Store,
+    commitment: &Commitment,
+    zone: &TimeZone,
+    now: Timestamp,
+) -> Result<Standing, StoreError> {
+    let rows = store.customer_rows(commitment.customer.email.as_ref())?;
+    Ok(Standing::from_rows(commitment, rows, zone, now))
 }
 
 /// The customer's profile, as `followup customer` shows it.
@@ -325,6 +347,20 @@ pub struct Standing {
     pub open_promises: Vec<Promise>,
     /// Their promises missed in the last [`RECENT`], besides that one.
     pub missed_recent: Vec<Promise>,
+}
+
+impl Standing {
+    /// What an email about `commitment` says of its customer at `now`, from the
+    /// customer's rows ([`Store::customer_rows`]); `zone` as for [`History::read`].
+    pub fn from_rows(
+        commitment: &Commitment,
+        rows: impl IntoIterator<Item = ReportRow>,
+        zone: &TimeZone,
+        now: Timestamp,
+    ) -> Standing {
+        let history = History::from_rows(commitment.customer.email.as_ref(), rows, zone);
+        Profile::new(history, now).standing(commitment.id, now)
+    }
 }
 
 #[cfg(test)]

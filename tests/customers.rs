@@ -10,6 +10,18 @@ use common::Env;
 
 const QUIET_RULE: &str = "[[rule]]\nname = \"quiet\"\n";
 
+/// The first email received whose subject contains `subject`, waiting for it.
+fn received(env: &Env, subject: &str) -> common::Received {
+    let all = env
+        .smtp
+        .wait_until(subject, Duration::from_secs(20), |got| {
+            got.iter().any(|m| m.subject().contains(subject))
+        });
+    all.into_iter()
+        .find(|m| m.subject().contains(subject))
+        .unwrap()
+}
+
 fn profile(env: &Env, customer: &str) -> serde_json::Value {
     serde_json::from_str(&env.cli_ok(&["customer", customer, "--json"])).unwrap()
 }
@@ -217,5 +229,42 @@ fn a_promise_done_late_after_a_delay_notice_is_kept_after_notice_and_the_notice_
     assert_eq!(emails.len(), 1, "{p}");
     assert_eq!(emails[0]["state"], "sent");
     assert_eq!(p["last_contact"], emails[0]["sent_at"]);
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn every_email_knows_since_when_the_customer_is_one_how_often_promises_were_kept_and_what_else_is_open()
+ {
+    let env = Env::new("[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
+    env.write_config(
+        "templates/owner_reminder.txt",
+        "Subject: {{ commitment.title }}\n\n\
+         {{ customer.name }} is a customer since {{ customer.since }}.\n\
+         Kept: {% if customer.kept_percent is none %}none settled{% else %}{{ customer.kept_percent }}%{% endif %}.\n\
+         Other open promises: {{ customer.open }}.\n",
+    );
+    env.cli_ok(&["check-config"]);
+    joe_by_sql(&env);
+    let daemon = env.start();
+    env.add("Call back about the leak", "+1s", &[]);
+    let text = received(&env, "Call back about the leak").text();
+    // Rows written by another program count: since February, one of three kept, and
+    // the leak callback and the pump order open besides this one.
+    assert!(
+        text.contains("Joe Mensah is a customer since 20 February 2026."),
+        "{text}"
+    );
+    assert!(text.contains("Kept: 33%."), "{text}");
+    assert!(text.contains("Other open promises: 2."), "{text}");
+
+    // A new customer: no share yet, since today.
+    env.add_for("Amy New <amy.new@example.net>", "First visit", "+1s");
+    let got = received(&env, "First visit");
+    assert!(got.text().contains("Kept: none settled."), "{}", got.text());
+    assert!(
+        got.text().contains("Other open promises: 0."),
+        "{}",
+        got.text()
+    );
     assert!(daemon.stop().success());
 }

@@ -138,6 +138,10 @@ pub const VARIABLES: &[&str] = &[
     "commands.cancel",
     "commands.delay",
     "commands.reason",
+    "customer.name",
+    "customer.since",
+    "customer.kept_percent",
+    "customer.open",
 ];
 
 /// Links that act on the commitment, in the business's own emails (`links` is null in

@@ -13,16 +13,17 @@ use std::collections::HashSet;
 use jiff::Timestamp;
 
 use crate::calendar::display_in;
-use crate::commitment::{Commitment, Status, StoredCommitment};
+use crate::commitment::{Commitment, Status, StoredCommitment, parse_mailbox};
 use crate::config::Config;
+use crate::customer::Standing;
 use crate::mail::Audience;
 use crate::mail::compose::{Email, Situation, update_for, writes_to_customer};
 use crate::mail::context::{BouncedUpdate, Failure, StepInfo};
 use crate::mail::message::{MessageIds, Outgoing, build};
 use crate::planner::{SkipCode, StepKind};
 use crate::store::{
-    DueStep, NewDelivery, NewRevision, Origin, RevisionRecord, StepRecord, Store, StoreError,
-    Threads,
+    DueStep, NewDelivery, NewRevision, Origin, ReportRow, RevisionRecord, StepRecord, Store,
+    StoreError, Threads,
 };
 use crate::web::link::Links;
 use crate::when::{format_stored, parse_stored};
@@ -49,6 +50,8 @@ struct Facts {
     threads: Threads,
     /// For the owner's say before a customer update, that update's step, if stored.
     asked: Option<StepRecord>,
+    /// The customer's commitments, for what the emails say of them (`customer.*`).
+    customer_rows: Vec<ReportRow>,
 }
 
 /// What composing needs besides the steps: the running config and the links the
@@ -184,6 +187,10 @@ fn facts(store: &Store, step: &DueStep) -> Result<Facts, StoreError> {
         failure: failure_for(store, step)?,
         threads: store.threads_of(step.row.id)?,
         asked: ask::asked_step(store, step)?,
+        customer_rows: match step.row.customer.as_deref().map(parse_mailbox) {
+            Some(Ok(customer)) => store.customer_rows(customer.email.as_ref())?,
+            _ => Vec::new(),
+        },
     })
 }
 
@@ -346,10 +353,13 @@ fn decide(composing: &Composing<'_>, due: &Due, now: Timestamp) -> Decision {
         }
         Err(reason) => return fail(reason),
     };
+    let rows = facts.customer_rows.iter().cloned();
+    let standing = Standing::from_rows(&commitment, rows, config.calendar.zone(), at);
     let situation = Situation {
         commitment: &commitment,
         rule,
         step: &info,
+        customer: &standing,
         calendar: &config.calendar,
         templates: &config.templates,
         command: &config.command,
