@@ -29,7 +29,10 @@ use serde::Serialize;
 
 use crate::calendar::Calendar;
 use crate::commitment::{Commitment, Status};
-use crate::rule::{CheckInTo, Rule};
+use crate::rule::Rule;
+
+mod after;
+mod pause;
 
 /// How far before the writing of a commitment a step may be planned and still be sent:
 /// covers the moment between a writer's commit and the daemon reading it.
@@ -51,16 +54,18 @@ pub enum StepKind {
     Alert,
     /// Escalation: still open long after the due time.
     Escalate,
-    /// Check-in after the commitment was done.
+    /// A follow-up after the commitment was done: the check-in, each `after_done` entry.
     CheckIn,
     /// The owner hears that an email to someone else failed for good.
     DeliveryFailed,
     /// The owner is asked, before an automatic customer update goes, whether to send it
     /// now, hold it or change it (`customer_update.ask_owner`).
     AskOwner,
+    /// The internal email the moment the commitment is recorded (`on_open`).
+    OnOpen,
 }
 
-const STEP_KINDS: [StepKind; 9] = [
+const STEP_KINDS: [StepKind; 10] = [
     StepKind::Remind,
     StepKind::Overdue,
     StepKind::CustomerUpdate,
@@ -70,6 +75,7 @@ const STEP_KINDS: [StepKind; 9] = [
     StepKind::CheckIn,
     StepKind::DeliveryFailed,
     StepKind::AskOwner,
+    StepKind::OnOpen,
 ];
 
 impl StepKind {
@@ -85,24 +91,43 @@ impl StepKind {
             StepKind::CheckIn => "check_in",
             StepKind::DeliveryFailed => "delivery_failed",
             StepKind::AskOwner => "ask_owner",
+            StepKind::OnOpen => "on_open",
         }
     }
 
     /// True for steps that happen only while the commitment is open.
     pub fn needs_open(self) -> bool {
-        !matches!(self, StepKind::CheckIn | StepKind::DeliveryFailed)
+        !matches!(
+            self,
+            StepKind::CheckIn | StepKind::DeliveryFailed | StepKind::OnOpen
+        )
+    }
+
+    /// True for steps that run the clock towards the due time, which waiting on the
+    /// customer pauses.
+    pub fn runs_the_clock(self) -> bool {
+        matches!(
+            self,
+            StepKind::Remind
+                | StepKind::Overdue
+                | StepKind::CustomerUpdate
+                | StepKind::AskOwner
+                | StepKind::Alert
+                | StepKind::Escalate
+        )
     }
 
     /// The kinds whose emails may be composed a little before their time, so that they
     /// leave at it: emails to the owner or the team only, whose queueing changes nothing
     /// else. A customer's email waits for their business hours and an automatic update
     /// moves the due time, so both are composed when their time has come.
-    pub const AHEAD: [StepKind; 5] = [
+    pub const AHEAD: [StepKind; 6] = [
         StepKind::Remind,
         StepKind::Overdue,
         StepKind::Alert,
         StepKind::Escalate,
         StepKind::AskOwner,
+        StepKind::OnOpen,
     ];
 
     /// The owner's own reminders, which a snooze holds back.
@@ -186,7 +211,8 @@ pub enum SkipCode {
     Past,
     /// A re-plan (new due time, new rules) no longer has it.
     Replanned,
-    /// The commitment was done or cancelled first.
+    /// The commitment was done or cancelled first, or closed with an outcome before an
+    /// after-done follow-up went.
     Closed,
     /// Missed during downtime and dropped by the rule's catch-up policy.
     CatchUp,
@@ -196,6 +222,8 @@ pub enum SkipCode {
     Snoozed,
     /// A customer update the owner held back.
     Held,
+    /// The clock was paused: the business is waiting on the customer.
+    Waiting,
 }
 
 impl SkipCode {
@@ -209,6 +237,7 @@ impl SkipCode {
             SkipCode::DryRun => "dry_run",
             SkipCode::Snoozed => "snoozed",
             SkipCode::Held => "held",
+            SkipCode::Waiting => "waiting",
         }
     }
 
@@ -217,7 +246,7 @@ impl SkipCode {
     pub fn may_revive(code: Option<&str>) -> bool {
         matches!(
             code,
-            Some("replanned") | Some("closed") | Some("past") | Some("snoozed")
+            Some("replanned") | Some("closed") | Some("past") | Some("snoozed") | Some("waiting")
         )
     }
 }
@@ -275,6 +304,9 @@ pub struct History {
     pub held: Vec<(String, String)>,
     /// Customer updates (by step key) the owner asked to send at once, and when.
     pub send_now: Vec<(String, Timestamp)>,
+    /// Why the business waits on the customer, as the latest `wait` recorded it; the
+    /// waiting itself is the commitment's `waiting_since`.
+    pub waiting_reason: Option<String>,
 }
 
 /// The timeline of `commitment` under `rule`, given its `history`:
@@ -282,12 +314,15 @@ pub struct History {
 /// - while open: owner reminders at each offset from the due time, overdue repeats, the
 ///   next automatic customer update (until the rule's `max`), a notice for each delay
 ///   recorded by hand, the alert and the escalation;
-/// - once done: the check-in;
+/// - from the moment it is recorded: the `on_open` email (until cancelled);
+/// - once done: the after-done follow-ups, skipped once it is closed with an outcome;
 /// - once cancelled: nothing more;
 /// - whatever the status: one notice to the owner for each email to someone else that
 ///   failed for good.
 ///
-/// Steps for the customer fire inside business hours, read in the commitment's zone.
+/// Steps for the customer fire inside business hours, read in the commitment's zone;
+/// with the rule's `owner_hours`, owner and team mail inside the calendar's. While the
+/// commitment waits on the customer, the steps that run the clock are skipped.
 pub fn plan(
     commitment: &Commitment,
     rule: &Rule,
@@ -321,24 +356,12 @@ pub fn plan(
     match commitment.status {
         Status::Cancelled => return steps,
         Status::Done => {
-            if let (Some(check_in), Some(done)) = (&rule.check_in, commitment.done_at)
-                && let Ok(at) = calendar.shift(done, &check_in.after)
-            {
-                let fire_at = match check_in.to {
-                    CheckInTo::Owner => at,
-                    CheckInTo::Customer => for_customer(at),
-                };
-                steps.push(step(
-                    StepKind::CheckIn,
-                    "check_in".into(),
-                    format!("{} after done", check_in.after),
-                    at,
-                    fire_at,
-                ));
-            }
+            steps.extend(after::on_open(commitment, rule));
+            steps.extend(after::after_done(commitment, rule, calendar));
+            pause::owner_hours(&mut steps, rule, calendar);
             return steps;
         }
-        Status::Open => {}
+        Status::Open => steps.extend(after::on_open(commitment, rule)),
     }
     let due = commitment.due_at;
     let due_ms = due.as_millisecond();
@@ -455,6 +478,13 @@ pub fn plan(
     if let Some(snooze) = &history.snoozed {
         snooze_reminders(&mut steps, snooze, rule, step);
     }
+    pause::waiting(
+        &mut steps,
+        commitment,
+        calendar,
+        history.waiting_reason.as_deref(),
+    );
+    pause::owner_hours(&mut steps, rule, calendar);
     steps.sort_by(|a, b| a.fire_at.cmp(&b.fire_at).then(a.key.cmp(&b.key)));
     steps.dedup_by(|a, b| a.key == b.key);
     steps

@@ -31,10 +31,27 @@ pub struct Rule {
     pub alert: Option<Alert>,
     /// Escalation when the commitment is still open long after its due time.
     pub escalate: Option<Escalate>,
-    /// The check-in after the commitment is done.
-    pub check_in: Option<CheckIn>,
+    /// The follow-ups after the commitment is done (`after_done`, or the one
+    /// `check_in`), in the order written; the ones not yet sent stop once it is closed.
+    pub after_done: Vec<AfterDone>,
     /// Owner reminders only through the digest: no individual reminder emails.
     pub digest_only: bool,
+    /// The default due time of `followup add` without `--due`, from the moment of adding:
+    /// a response-time promise ("within 2 business hours").
+    pub due_in: Option<Offset>,
+    /// The internal email the moment the commitment is recorded.
+    pub on_open: Option<OnOpen>,
+    /// Owner and team mail of this rule waits for the calendar's business hours.
+    pub owner_hours: bool,
+}
+
+/// `on_open`: the people who deal with the customer next hear of the commitment at once.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OnOpen {
+    /// Who hears it.
+    pub to: Vec<Mailbox>,
+    /// The template used.
+    pub template: String,
 }
 
 /// `customer_update`: tell the customer before the due time that it cannot be met.
@@ -60,6 +77,9 @@ pub struct Alert {
     pub at: Offset,
     /// Who hears it.
     pub to: Vec<Mailbox>,
+    /// Whether it waits for business hours: the rule's `owner_hours` unless the alert
+    /// says otherwise.
+    pub owner_hours: bool,
 }
 
 /// `escalate`: someone senior hears that the owner has been silent.
@@ -71,9 +91,9 @@ pub struct Escalate {
     pub to: Vec<Mailbox>,
 }
 
-/// `check_in`: close the loop after the work is done.
+/// One entry of `after_done` (or the `check_in`): close the loop after the work is done.
 #[derive(Clone, Debug, PartialEq)]
-pub struct CheckIn {
+pub struct AfterDone {
     /// How long after the commitment was marked done.
     pub after: Offset,
     /// The owner is prompted to check in, or the customer is asked directly.
@@ -102,22 +122,63 @@ pub struct Overdue {
     pub max: u32,
 }
 
+/// The step key of the first after-done entry: `check_in`, the key a single check-in
+/// always had, so stores planned before `after_done` existed keep their step.
+pub const FIRST_AFTER_DONE_KEY: &str = "check_in";
+
 impl Rule {
+    /// The step key of after-done entry `index` (from 0): `check_in`, then
+    /// `after_done#2`, `after_done#3`...
+    pub fn after_done_key(index: usize) -> String {
+        match index {
+            0 => FIRST_AFTER_DONE_KEY.to_string(),
+            n => format!("after_done#{}", n + 1),
+        }
+    }
+
+    /// The after-done entry a step with `key` was planned from.
+    pub fn after_done_entry(&self, key: &str) -> Option<&AfterDone> {
+        let index = match key {
+            FIRST_AFTER_DONE_KEY => 0,
+            other => other
+                .strip_prefix("after_done#")?
+                .parse::<usize>()
+                .ok()?
+                .checked_sub(1)?,
+        };
+        self.after_done.get(index)
+    }
+
+    /// True if some step this rule plans writes to the customer (a customer update or
+    /// an after-done entry to the customer): such commitments want a promise.
+    pub fn mails_customer(&self) -> bool {
+        self.customer_update.is_some()
+            || self.after_done.iter().any(|a| a.to == CheckInTo::Customer)
+    }
+
     /// True if every `match` key of the rule holds for `commitment`.
     pub fn matches(&self, commitment: &Commitment) -> bool {
+        self.matches_kind(commitment.kind.as_deref())
+    }
+
+    /// True if the rule's `match` keys hold for a commitment of `kind`: what `add`
+    /// asks before the commitment exists, to take the rule's `due_in`.
+    pub fn matches_kind(&self, kind: Option<&str>) -> bool {
         match &self.kinds {
             None => true,
-            Some(kinds) => commitment
-                .kind
-                .as_deref()
-                .is_some_and(|k| kinds.iter().any(|want| want == k)),
+            Some(kinds) => kind.is_some_and(|k| kinds.iter().any(|want| want == k)),
         }
     }
 }
 
 /// The first rule that matches `commitment`, if any.
 pub fn rule_for<'a>(rules: &'a [Rule], commitment: &Commitment) -> Option<&'a Rule> {
-    rules.iter().find(|r| r.matches(commitment))
+    rule_for_kind(rules, commitment.kind.as_deref())
+}
+
+/// The first rule that matches a commitment of `kind`, if any.
+pub fn rule_for_kind<'a>(rules: &'a [Rule], kind: Option<&str>) -> Option<&'a Rule> {
+    rules.iter().find(|r| r.matches_kind(kind))
 }
 
 /// A rule's `catch_up` policy: what happens to steps whose time passed while the

@@ -9,7 +9,7 @@ use crate::actions::{self, ActionError, Outcome};
 use crate::calendar::parse_zone;
 use crate::commitment::{Status, StoredCommitment, one_line, parse_mailbox};
 use crate::config::Config;
-use crate::rule::{Rule, rule_for};
+use crate::rule::{Rule, rule_for, rule_for_kind};
 use crate::store::{NewCommitment, Store, StoreError};
 use crate::when::{format_stored, parse_when};
 
@@ -26,9 +26,9 @@ pub struct AddArgs {
     #[arg(long)]
     pub customer: String,
     /// When it is due: RFC 3339, local "YYYY-MM-DD HH:MM", "tomorrow 17:00", "friday 17:00",
-    /// "17:00", or "+2h", "+3d", "+30s".
+    /// "17:00", or "+2h", "+3d", "+30s". Left out: the matching rule's `due_in` from now.
     #[arg(long)]
-    pub due: String,
+    pub due: Option<String>,
     /// Kind, used to choose the rule (quote, callback, order-info, ...).
     #[arg(long)]
     pub kind: Option<String>,
@@ -141,10 +141,13 @@ pub(super) fn check_new(
         }
         None => config.calendar.zone().clone(),
     };
-    let due = parse_when(fields.due, now, &zone, &config.calendar)
-        .map_err(|e| problems.push(format!("{prefix}due: {e}")))
-        .ok();
     let kind = filled(fields.kind).map(one_line);
+    let due = match filled(Some(fields.due)) {
+        Some(text) => parse_when(text, now, &zone, &config.calendar).map_err(|e| e.to_string()),
+        None => default_due(&config.rules, kind.as_deref(), &config.calendar, now),
+    }
+    .map_err(|e| problems.push(format!("{prefix}due: {e}")))
+    .ok();
     let (Some(owner), Some(customer), Some(due)) = (owner, customer, due) else {
         return Err(problems);
     };
@@ -184,6 +187,29 @@ pub(super) fn check_new(
     } else {
         Err(problems)
     }
+}
+
+/// The due time of a commitment of `kind` given without one: the matching rule's
+/// `due_in` from `now` (in business time for a business offset).
+fn default_due(
+    rules: &[Rule],
+    kind: Option<&str>,
+    calendar: &crate::calendar::Calendar,
+    now: Timestamp,
+) -> Result<Timestamp, String> {
+    let kind_words = kind.map_or("no kind".to_string(), |k| format!("kind '{k}'"));
+    let rule = rule_for_kind(rules, kind).ok_or_else(|| {
+        format!("none given, and no rule matches {kind_words} to take due_in from")
+    })?;
+    let due_in = rule.due_in.as_ref().ok_or_else(|| {
+        format!(
+            "none given, and rule '{}' (for {kind_words}) has no due_in: give the due time, or add e.g. due_in = \"2 business hours\" to the rule",
+            rule.name
+        )
+    })?;
+    calendar
+        .shift(now, due_in)
+        .map_err(|e| format!("rule '{}': due_in: {e}", rule.name))
 }
 
 /// What [`check_kind`] found wrong with a kind that no rule names.
@@ -270,7 +296,7 @@ pub fn add(config: &Config, args: AddArgs) -> anyhow::Result<()> {
         title: &args.title,
         owner: &args.owner,
         customer: &args.customer,
-        due: &args.due,
+        due: args.due.as_deref().unwrap_or(""),
         kind: args.kind.as_deref(),
         note: args.note.as_deref(),
         external_ref: args.external_ref.as_deref(),

@@ -71,6 +71,7 @@ pub fn preview(config: &Config, target: &super::target::Target) -> anyhow::Resul
         );
         let info = StepInfo {
             kind: step.kind,
+            key: step.key.clone(),
             label: step.label.clone(),
             rule: step.rule.clone(),
             planned_at: step.planned_at,

@@ -7,7 +7,8 @@ use std::path::Path;
 use super::ConfigError;
 use super::sections::{CheckInSection, CustomerUpdateSection, OneOrMany, RuleSection};
 use crate::mail::templates::TemplateKind;
-use crate::rule::{Alert, CheckIn, CheckInTo, CustomerUpdate, Escalate, Overdue, Rule};
+use crate::rule::{AfterDone, Alert, CheckInTo, CustomerUpdate, Escalate, OnOpen, Overdue, Rule};
+use toml::Spanned;
 
 /// Where a rule block sits, for error locations.
 pub(super) struct Place<'a> {
@@ -23,6 +24,9 @@ impl Place<'_> {
 
 /// The built-in template a customer update uses unless the rule names another.
 pub const DEFAULT_UPDATE_TEMPLATE: &str = "no_news_yet";
+
+/// The built-in template of `on_open` unless the rule names another.
+pub const DEFAULT_ON_OPEN_TEMPLATE: &str = "service_failure";
 
 /// Checks one rule block; pushes every problem to `errors` and returns the rule if
 /// there were none. `names` collects the names seen so far, for uniqueness.
@@ -116,6 +120,7 @@ pub(super) fn check(
         Alert {
             at,
             to: recipients("alert", &alert.to, place, spanned.span(), errors),
+            owner_hours: alert.owner_hours.unwrap_or(section.owner_hours),
         }
     });
 
@@ -136,19 +141,30 @@ pub(super) fn check(
         }
     });
 
-    let check_in = section.check_in.as_ref().map(|spanned| {
-        let check_in = spanned.get_ref();
-        if check_in.after.is_negative() {
+    let after_done = after_done_entries(section, place, errors);
+
+    let on_open = section.on_open.as_ref().map(|spanned| OnOpen {
+        to: recipients(
+            "on_open",
+            &spanned.get_ref().to,
+            place,
+            spanned.span(),
+            errors,
+        ),
+        template: on_open_template(spanned.get_ref()),
+    });
+
+    let due_in = section.due_in.as_ref().map(|spanned| {
+        if !spanned.get_ref().is_positive() {
             errors.push(place.error(
                 spanned.span(),
-                format!("check_in: after '{}' must not be negative: it counts from when the commitment was done", check_in.after),
+                format!(
+                    "due_in '{}' must be a positive time from now such as \"2 business hours\"",
+                    spanned.get_ref()
+                ),
             ));
         }
-        CheckIn {
-            after: check_in.after.clone(),
-            to: check_in.to,
-            template: check_in_template(check_in),
-        }
+        spanned.get_ref().clone()
     });
 
     if errors.len() > before {
@@ -163,9 +179,65 @@ pub(super) fn check(
         customer_update,
         alert,
         escalate,
-        check_in,
+        after_done,
         digest_only: section.digest_only,
+        due_in,
+        on_open,
+        owner_hours: section.owner_hours,
     })
+}
+
+/// The entries written as `after_done`, or the one `check_in` (which means a one-entry
+/// `after_done`); both in one rule is an error.
+fn after_done_entries(
+    section: &RuleSection,
+    place: &Place<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<AfterDone> {
+    let entries: Vec<&Spanned<CheckInSection>> = match (&section.check_in, &section.after_done) {
+        (Some(check_in), Some(list)) => {
+            errors.push(place.error(
+                list.span(),
+                format!(
+                    "after_done and check_in are both set (check_in is at line {}); check_in is a one-entry after_done: move it into the after_done list",
+                    super::line_column(place.source, check_in.span().start).0
+                ),
+            ));
+            return Vec::new();
+        }
+        (Some(check_in), None) => vec![check_in],
+        (None, Some(list)) => list.get_ref().iter().collect(),
+        (None, None) => Vec::new(),
+    };
+    if let Some(list) = section
+        .after_done
+        .as_ref()
+        .filter(|l| l.get_ref().len() > 20)
+    {
+        errors.push(place.error(list.span(), "after_done may have at most 20 entries"));
+    }
+    let key = if section.check_in.is_some() {
+        "check_in"
+    } else {
+        "after_done"
+    };
+    entries
+        .into_iter()
+        .map(|spanned| {
+            let entry = spanned.get_ref();
+            if entry.after.is_negative() {
+                errors.push(place.error(
+                    spanned.span(),
+                    format!("{key}: after '{}' must not be negative: it counts from when the commitment was done", entry.after),
+                ));
+            }
+            AfterDone {
+                after: entry.after.clone(),
+                to: entry.to,
+                template: check_in_template(entry),
+            }
+        })
+        .collect()
 }
 
 fn recipients(
@@ -207,6 +279,13 @@ fn check_in_template(check_in: &CheckInSection) -> String {
         })
 }
 
+fn on_open_template(on_open: &super::sections::OnOpenSection) -> String {
+    on_open
+        .template
+        .clone()
+        .unwrap_or_else(|| DEFAULT_ON_OPEN_TEMPLATE.to_string())
+}
+
 /// The templates a rule block uses beyond the built-in owner ones, with what they are
 /// for.
 pub(super) fn templates_of(rule: &RuleSection) -> Vec<(String, TemplateKind)> {
@@ -219,6 +298,12 @@ pub(super) fn templates_of(rule: &RuleSection) -> Vec<(String, TemplateKind)> {
     }
     if let Some(check_in) = &rule.check_in {
         wanted.push((check_in_template(check_in.get_ref()), TemplateKind::CheckIn));
+    }
+    for entry in rule.after_done.iter().flat_map(|list| list.get_ref()) {
+        wanted.push((check_in_template(entry.get_ref()), TemplateKind::CheckIn));
+    }
+    if let Some(on_open) = &rule.on_open {
+        wanted.push((on_open_template(on_open.get_ref()), TemplateKind::OnOpen));
     }
     wanted
 }

@@ -312,7 +312,24 @@ pub(crate) struct RuleSection {
     #[serde(default)]
     pub check_in: Option<Spanned<CheckInSection>>,
     #[serde(default)]
+    pub after_done: Option<Spanned<Vec<Spanned<CheckInSection>>>>,
+    #[serde(default)]
     pub digest_only: bool,
+    #[serde(default)]
+    pub due_in: Option<Spanned<Offset>>,
+    #[serde(default)]
+    pub on_open: Option<Spanned<OnOpenSection>>,
+    #[serde(default)]
+    pub owner_hours: bool,
+}
+
+/// `on_open = { to, template }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OnOpenSection {
+    pub to: OneOrMany<MailboxSetting>,
+    #[serde(default)]
+    pub template: Option<String>,
 }
 
 /// `customer_update = { at, extend_by, max, template, ask_owner }`.
@@ -329,13 +346,15 @@ pub(crate) struct CustomerUpdateSection {
     pub ask_owner: Option<Offset>,
 }
 
-/// `alert = { at, to }`.
+/// `alert = { at, to, owner_hours }`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AlertSection {
     #[serde(default)]
     pub at: Option<Offset>,
     pub to: OneOrMany<MailboxSetting>,
+    #[serde(default)]
+    pub owner_hours: Option<bool>,
 }
 
 /// `escalate = { after, to }`.
@@ -346,7 +365,7 @@ pub(crate) struct EscalateSection {
     pub to: OneOrMany<MailboxSetting>,
 }
 
-/// `check_in = { after, to, template }`.
+/// `check_in = { after, to, template }`, and each entry of `after_done`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CheckInSection {

@@ -199,10 +199,7 @@ check_in = { after = "3 business days", to = "customer" }
         1,
         "the same address twice is one recipient"
     );
-    assert_eq!(
-        rule.check_in.as_ref().unwrap().template,
-        "check_in_customer"
-    );
+    assert_eq!(rule.after_done[0].template, "check_in_customer");
 }
 
 #[test]
@@ -587,3 +584,5 @@ fn a_rule_with_a_mistake_still_owns_the_template_it_names() {
     assert!(errors[0].contains("r.toml:3:") && errors[0].contains("overdue_every"));
     assert!(errors[1].contains("sorry.txt:3:") && errors[1].contains("update.new_time"));
 }
+
+mod rules;

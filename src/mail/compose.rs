@@ -236,12 +236,28 @@ impl Situation<'_> {
                     rendered,
                 )])
             }
-            StepKind::CheckIn => {
-                let check_in = self
+            StepKind::OnOpen => {
+                let on_open = self
                     .rule
-                    .check_in
+                    .on_open
                     .as_ref()
-                    .ok_or_else(|| RenderError::Missing("the rule's check_in".into()))?;
+                    .ok_or_else(|| RenderError::Missing("the rule's on_open".into()))?;
+                on_open
+                    .to
+                    .iter()
+                    .map(|recipient| {
+                        let ctx = self
+                            .scene(Audience::Team, recipient, calendar_zone)
+                            .context();
+                        let rendered = self.templates.render(&on_open.template, &ctx)?;
+                        Ok(self.email(Audience::Team, recipient, &on_open.template, rendered))
+                    })
+                    .collect()
+            }
+            StepKind::CheckIn => {
+                let check_in = self.rule.after_done_entry(&self.step.key).ok_or_else(|| {
+                    RenderError::Missing(format!("the rule's after-done entry {}", self.step.key))
+                })?;
                 let (audience, to, zone) = match check_in.to {
                     CheckInTo::Owner => (Audience::Owner, owner, calendar_zone),
                     CheckInTo::Customer => (Audience::Customer, customer, customer_zone),
@@ -254,21 +270,21 @@ impl Situation<'_> {
     }
 }
 
-/// True if a step of `kind` under `rule` writes to the customer, so it must wait for
-/// business hours.
-pub fn writes_to_customer(kind: StepKind, rule: &Rule) -> bool {
+/// True if the step of `kind` with `key` under `rule` writes to the customer, so it
+/// must wait for business hours. [`Rule::mails_customer`] says whether any step does.
+pub fn writes_to_customer(kind: StepKind, key: &str, rule: &Rule) -> bool {
     match kind {
         StepKind::CustomerUpdate | StepKind::DelayNotice => true,
         StepKind::CheckIn => rule
-            .check_in
-            .as_ref()
+            .after_done_entry(key)
             .is_some_and(|c| c.to == CheckInTo::Customer),
         StepKind::Remind
         | StepKind::Overdue
         | StepKind::Alert
         | StepKind::Escalate
         | StepKind::AskOwner
-        | StepKind::DeliveryFailed => false,
+        | StepKind::DeliveryFailed
+        | StepKind::OnOpen => false,
     }
 }
 

@@ -355,6 +355,8 @@ pub struct MissedView {
 pub struct StepInfo {
     /// What the step does.
     pub kind: StepKind,
+    /// Its key, which tells the rule's after-done entries apart.
+    pub key: String,
     /// Its label.
     pub label: String,
     /// Its rule.

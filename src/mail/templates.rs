@@ -37,6 +37,8 @@ pub enum TemplateKind {
     Digest,
     /// The "promises kept" report.
     Report,
+    /// The internal email when a commitment is recorded (`on_open`).
+    OnOpen,
 }
 
 /// A template the program has built in.
@@ -101,6 +103,11 @@ const BUILTIN: &[Builtin] = &[
         name: "check_in_customer",
         kind: TemplateKind::CheckIn,
         text: include_str!("templates/check_in_customer.txt"),
+    },
+    Builtin {
+        name: "service_failure",
+        kind: TemplateKind::OnOpen,
+        text: include_str!("templates/service_failure.txt"),
     },
 ];
 
@@ -230,7 +237,7 @@ impl TemplateKind {
             all.extend(LINK_VARIABLES);
         }
         match self {
-            TemplateKind::Reminder | TemplateKind::CheckIn => {}
+            TemplateKind::Reminder | TemplateKind::CheckIn | TemplateKind::OnOpen => {}
             TemplateKind::CustomerUpdate => all.extend(UPDATE_VARIABLES),
             TemplateKind::UpdateSent => {
                 all.extend(UPDATE_VARIABLES);

@@ -55,8 +55,11 @@ fn rule(remind: &[&str], overdue: Option<(&str, u32)>) -> Rule {
         customer_update: None,
         alert: None,
         escalate: None,
-        check_in: None,
+        after_done: Vec::new(),
         digest_only: false,
+        due_in: None,
+        on_open: None,
+        owner_hours: false,
     }
 }
 
@@ -406,16 +409,17 @@ fn full_rule() -> Rule {
     r.alert = Some(crate::rule::Alert {
         at: "0s".parse().unwrap(),
         to: vec![parse_mailbox("team@example.com").unwrap()],
+        owner_hours: false,
     });
     r.escalate = Some(crate::rule::Escalate {
         after: "+4h".parse().unwrap(),
         to: vec![parse_mailbox("lead@example.com").unwrap()],
     });
-    r.check_in = Some(crate::rule::CheckIn {
+    r.after_done = vec![crate::rule::AfterDone {
         after: "3 business days".parse().unwrap(),
         to: crate::rule::CheckInTo::Customer,
         template: "check_in_customer".into(),
-    });
+    }];
     r
 }
 
@@ -622,3 +626,4 @@ fn the_owner_hears_of_each_failed_email_whatever_the_status() {
 }
 
 mod owner;
+mod rules;

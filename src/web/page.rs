@@ -440,6 +440,7 @@ impl Visit<'_> {
         };
         let step = StepInfo {
             kind,
+            key: key.to_string(),
             label: kind.as_str().replace('_', " "),
             rule: rule.name.clone(),
             planned_at: at,

@@ -348,3 +348,36 @@ fn the_emailed_report_fits_72_columns_with_a_legend_line_for_every_column() {
     assert!(lines[total + 1].contains("57%"), "{}", email.text);
     assert!(lines[total + 1].contains("1d3h"), "{}", email.text);
 }
+
+#[test]
+fn a_closed_commitment_counts_as_kept_whatever_its_outcome_never_as_cancelled() {
+    use crate::commitment::Outcome;
+    let mut facts = Vec::new();
+    for (i, outcome) in Outcome::ALL.into_iter().enumerate() {
+        let mut fact = fact(&Row {
+            owner: ANA,
+            kind: Some("quote"),
+            first_due: "2026-11-10T10:00:00Z",
+            due: "2026-11-10T10:00:00Z",
+            status: Status::Done,
+            done: Some("2026-11-10T09:00:00Z"),
+            updates: &[],
+        });
+        fact.commitment.id = i as i64 + 1;
+        fact.commitment.outcome = Some(outcome);
+        fact.commitment.closed_at = Some(ts("2026-11-20T09:00:00Z"));
+        facts.push(fact);
+    }
+    let n = facts.len() as u32;
+    let rows = compute(
+        &facts,
+        ts("2026-11-01T00:00:00Z"),
+        ts("2026-12-01T00:00:00Z"),
+        GroupBy::Owner,
+    );
+    assert_eq!(
+        rows.last().unwrap(),
+        &figures("total", n, [n, 0, 0, 0, 0, 0], None, 0)
+    );
+    assert_eq!(rows.last().unwrap().kept_percent, Some(100));
+}

@@ -3,7 +3,7 @@
 use super::*;
 use crate::commitment::{Status, parse_mailbox};
 use crate::mail::context::Failure;
-use crate::rule::{Alert, CatchUp, CheckIn, Escalate};
+use crate::rule::{AfterDone, Alert, CatchUp, Escalate};
 use crate::web::link::{Action, Claim, KEY_LEN, Signer};
 
 fn ts(s: &str) -> Timestamp {
@@ -52,20 +52,24 @@ fn rule(check_in_to: CheckInTo) -> Rule {
                 parse_mailbox("team@example.com").unwrap(),
                 parse_mailbox("desk@example.com").unwrap(),
             ],
+            owner_hours: false,
         }),
         escalate: Some(Escalate {
             after: "+4h".parse().unwrap(),
             to: vec![parse_mailbox("lead@example.com").unwrap()],
         }),
-        check_in: Some(CheckIn {
+        after_done: vec![AfterDone {
             after: "3 business days".parse().unwrap(),
             to: check_in_to,
             template: match check_in_to {
                 CheckInTo::Owner => "check_in_owner".into(),
                 CheckInTo::Customer => "check_in_customer".into(),
             },
-        }),
+        }],
         digest_only: false,
+        due_in: None,
+        on_open: None,
+        owner_hours: false,
     }
 }
 
@@ -111,6 +115,7 @@ fn compose(case: &Case) -> Vec<Email> {
     c.status = case.status;
     let step = StepInfo {
         kind: case.kind,
+        key: "check_in".into(),
         label: "x".into(),
         rule: "quotes".into(),
         planned_at: ts("2026-11-25T16:00:00Z"),
@@ -540,3 +545,5 @@ fn the_owners_say_shows_the_customers_update_verbatim_and_when_it_goes() {
         without.rendered.text
     );
 }
+
+mod rules;

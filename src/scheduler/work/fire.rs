@@ -276,6 +276,22 @@ fn decide(composing: &Composing<'_>, due: &Due, now: Timestamp) -> Decision {
             reason: format!("the commitment was marked {}", commitment.status),
         };
     }
+    // The plan skips these too; a close or a wait written since it was made is caught
+    // here, before anything leaves.
+    if kind == StepKind::CheckIn
+        && let Some(outcome) = commitment.outcome
+    {
+        return Decision::Skip {
+            code: SkipCode::Closed,
+            reason: format!("closed {}", outcome.as_str()),
+        };
+    }
+    if kind.runs_the_clock() && commitment.waiting_since.is_some() {
+        return Decision::Skip {
+            code: SkipCode::Waiting,
+            reason: "waiting on the customer".into(),
+        };
+    }
     let rule = config
         .rules
         .iter()
@@ -285,7 +301,7 @@ fn decide(composing: &Composing<'_>, due: &Due, now: Timestamp) -> Decision {
         .timezone
         .clone()
         .unwrap_or_else(|| config.calendar.zone().clone());
-    if writes_to_customer(kind, rule) {
+    if writes_to_customer(kind, &step.key, rule) {
         let opens = config.calendar.next_open_in(at, zone);
         if opens > at {
             return Decision::Hold { until: opens };
@@ -307,6 +323,7 @@ fn decide(composing: &Composing<'_>, due: &Due, now: Timestamp) -> Decision {
     };
     let info = StepInfo {
         kind,
+        key: step.key.clone(),
         label: step.label.clone(),
         rule: step.rule.clone(),
         planned_at: step.planned_at,
