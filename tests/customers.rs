@@ -268,3 +268,80 @@ fn every_email_knows_since_when_the_customer_is_one_how_often_promises_were_kept
     );
     assert!(daemon.stop().success());
 }
+
+/// `days` days from now (negative: ago), as RFC 3339.
+fn days_from_now(days: i64) -> String {
+    (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * days)).to_string()
+}
+
+#[test]
+fn the_team_told_of_a_new_complaint_sees_what_was_missed_lately_and_what_is_open() {
+    let env = Env::new(
+        "[[rule]]\nname = \"complaint\"\non_open = { to = [\"service-team@example.com\"] }\n",
+    );
+    // Joe's history, as a CRM wrote it: missed 10 days ago (done two days late), missed
+    // long ago, kept on time last week, and a visit still open.
+    let db = env.db();
+    let insert =
+        "INSERT INTO commitments (title, owner, customer, due_at, status, done_at, created_at)
+                  VALUES (?1, 'ana@example.com', 'Joe Mensah <joe@example.org>', ?2, ?3, ?4, ?5)";
+    let rows = [
+        ("Fix the dripping tap", -12, "done", Some(-10), -20),
+        ("Quote for the roof", -200, "done", Some(-190), -400),
+        ("Bleed the radiators", -7, "done", Some(-8), -9),
+        ("Annual boiler visit", 5, "open", None, -3),
+    ];
+    for (title, due, status, done, created) in rows {
+        let done = done.map(days_from_now);
+        let params = rusqlite::params![
+            title,
+            days_from_now(due),
+            status,
+            done,
+            days_from_now(created)
+        ];
+        db.execute(insert, params).unwrap();
+    }
+    let daemon = env.start();
+    env.add("Make good the damaged wall", "+1d", &[]);
+    let text = received(&env, "Make good the damaged wall").text();
+    for needle in [
+        "TAKE CARE: Joe Mensah has been let down or kept waiting lately.",
+        "Missed in the last 90 days:",
+        "  #1  Fix the dripping tap: due ",
+        "Open besides this one:",
+        "  #4  Annual boiler visit: due ",
+        // One of three settled kept (the roof was done late too).
+        "; 33% of the promises to them kept.",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from\n{text}");
+    }
+    assert!(!text.contains("Quote for the roof"), "{text}");
+    assert!(!text.contains("Bleed the radiators"), "{text}");
+
+    // A customer with nothing behind them: the email says so.
+    env.add_for("Amy New <amy.new@example.net>", "Cracked tile", "+1d");
+    let text = received(&env, "Cracked tile").text();
+    assert!(
+        text.contains("Nothing else is open for Amy New, and no promise to them was missed"),
+        "{text}"
+    );
+    assert!(!text.contains("promises to them kept"), "{text}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_customers_own_mail_cannot_list_their_other_promises() {
+    let env = Env::new(QUIET_RULE);
+    env.write_config(
+        "templates/no_news_yet.txt",
+        "Subject: News\n\n{% for p in customer.open_promises %}{{ p.title }}{% endfor %}\n",
+    );
+    let out = env.cli(&["check-config"]);
+    assert_eq!(out.status.code(), Some(78));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("unknown template variable 'customer.open_promises'"),
+        "{said}"
+    );
+}

@@ -186,6 +186,10 @@ pub const UPDATE_VARIABLES: &[&str] = &[
 /// Variables only the owner's copy of an update has: what the customer got.
 pub const UPDATE_SENT_VARIABLES: &[&str] = &["update.customer_subject", "update.customer_text"];
 
+/// Variables only the on-open email has: the customer's recent history, lists of
+/// promises with `id`, `title`, `promise`, `due`, `done` (or none), `status`, `how`.
+pub const ON_OPEN_VARIABLES: &[&str] = &["customer.open_promises", "customer.missed_recent"];
+
 /// Variables of alerts and escalations.
 pub const MISSED_VARIABLES: &[&str] = &["missed.by", "missed.due"];
 
@@ -237,7 +241,8 @@ impl TemplateKind {
             all.extend(LINK_VARIABLES);
         }
         match self {
-            TemplateKind::Reminder | TemplateKind::CheckIn | TemplateKind::OnOpen => {}
+            TemplateKind::Reminder | TemplateKind::CheckIn => {}
+            TemplateKind::OnOpen => all.extend(ON_OPEN_VARIABLES),
             TemplateKind::CustomerUpdate => all.extend(UPDATE_VARIABLES),
             TemplateKind::UpdateSent => {
                 all.extend(UPDATE_VARIABLES);
