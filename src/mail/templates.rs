@@ -296,6 +296,8 @@ pub enum RenderError {
 pub struct Templates {
     env: Environment<'static>,
     html: BTreeMap<String, bool>,
+    /// The templates not for the on-open email that use `customer.*`.
+    customer: std::collections::BTreeSet<String>,
 }
 
 fn environment() -> Environment<'static> {
@@ -341,11 +343,18 @@ fn read(path: &Path, errors: &mut Vec<ConfigError>) -> Option<String> {
 }
 
 impl Templates {
+    /// Whether a template other than the on-open email's uses `customer.*`: only then
+    /// does every step read the customer's commitments (the on-open step always does).
+    pub fn customer_everywhere(&self) -> bool {
+        !self.customer.is_empty()
+    }
+
     /// Only the built-in templates.
     pub fn builtin() -> Templates {
         let mut templates = Templates {
             env: environment(),
             html: BTreeMap::new(),
+            customer: Default::default(),
         };
         for builtin in BUILTIN {
             let origin = PathBuf::from(format!("<built-in {}.txt>", builtin.name));
@@ -482,6 +491,7 @@ impl Templates {
             )]);
         };
         let allowed = kind.variables();
+        self.customer.remove(name);
         let parts = [
             (
                 format!("{name}.subject"),
@@ -519,8 +529,11 @@ impl Templates {
                 continue;
             }
             let template = self.env.get_template(&key).expect("just added");
-            let mut unknown: Vec<String> = template
-                .undeclared_variables(true)
+            let used = template.undeclared_variables(true);
+            if kind != TemplateKind::OnOpen && used.iter().any(|v| v.starts_with("customer")) {
+                self.customer.insert(name.to_string());
+            }
+            let mut unknown: Vec<String> = used
                 .into_iter()
                 .filter(|v| !variable_allowed(v, &allowed))
                 .collect();

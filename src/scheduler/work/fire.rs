@@ -20,6 +20,7 @@ use crate::mail::Audience;
 use crate::mail::compose::{Email, Situation, update_for, writes_to_customer};
 use crate::mail::context::{BouncedUpdate, Failure, StepInfo};
 use crate::mail::message::{MessageIds, Outgoing, build};
+use crate::mail::templates::Templates;
 use crate::planner::{SkipCode, StepKind};
 use crate::store::{
     DueStep, NewDelivery, NewRevision, Origin, ReportRow, RevisionRecord, StepRecord, Store,
@@ -150,6 +151,7 @@ impl Queueing {
 /// numbers the next one.
 pub fn read(
     store: &Store,
+    templates: &Templates,
     now: Timestamp,
     ahead: Timestamp,
     after: Option<(Timestamp, i64)>,
@@ -163,7 +165,8 @@ pub fn read(
         if busy.contains(&step.row.id) || !commitments.insert(step.row.id) {
             break;
         }
-        let facts = facts(store, &step).map_err(|e| format!("cannot be queued: {e}"));
+        let customer = templates.customer_everywhere() || step.kind == StepKind::OnOpen.as_str();
+        let facts = facts(store, &step, customer).map_err(|e| format!("cannot be queued: {e}"));
         steps.push(Due { step, facts });
     }
     Ok((!steps.is_empty()).then_some(Batch { version, steps }))
@@ -181,14 +184,16 @@ impl Batch {
     }
 }
 
-fn facts(store: &Store, step: &DueStep) -> Result<Facts, StoreError> {
+/// With `customer`, the customer's commitments too: a scan of `commitments`, so only
+/// for steps whose templates say something of the customer.
+fn facts(store: &Store, step: &DueStep, customer: bool) -> Result<Facts, StoreError> {
     Ok(Facts {
         revisions: store.revisions_of(step.row.id)?,
         failure: failure_for(store, step)?,
         threads: store.threads_of(step.row.id)?,
         asked: ask::asked_step(store, step)?,
         customer_rows: match step.row.customer.as_deref().map(parse_mailbox) {
-            Some(Ok(customer)) => store.customer_rows(customer.email.as_ref())?,
+            Some(Ok(to)) if customer => store.customer_rows(to.email.as_ref())?,
             _ => Vec::new(),
         },
     })
