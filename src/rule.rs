@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::calendar::Offset;
 use crate::commitment::Commitment;
+use crate::planner::StepKind;
 
 /// One validated `[[rule]]` block.
 #[derive(Clone, Debug)]
@@ -147,6 +148,27 @@ impl Rule {
                 .checked_sub(1)?,
         };
         self.after_done.get(index)
+    }
+
+    /// True if the step of `kind` with `key` is owner or team mail that this rule's
+    /// `owner_hours` keeps inside business hours (the alert as its own key says).
+    pub fn keeps_owner_hours(&self, kind: StepKind, key: &str) -> bool {
+        match kind {
+            StepKind::CustomerUpdate | StepKind::DelayNotice => false,
+            StepKind::Alert => self.alert.as_ref().is_some_and(|a| a.owner_hours),
+            StepKind::CheckIn => {
+                self.owner_hours
+                    && self
+                        .after_done_entry(key)
+                        .is_some_and(|entry| entry.to == CheckInTo::Owner)
+            }
+            StepKind::Remind
+            | StepKind::Overdue
+            | StepKind::Escalate
+            | StepKind::AskOwner
+            | StepKind::DeliveryFailed
+            | StepKind::OnOpen => self.owner_hours,
+        }
     }
 
     /// True if some step this rule plans writes to the customer (a customer update or

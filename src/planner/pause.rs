@@ -2,10 +2,10 @@
 //! customer the clock is paused, and a rule with `owner_hours` keeps its owner and team
 //! mail inside business hours.
 
-use super::{PlannedStep, SkipCode, StepKind};
+use super::{PlannedStep, SkipCode};
 use crate::calendar::Calendar;
 use crate::commitment::Commitment;
-use crate::rule::{CheckInTo, Rule};
+use crate::rule::Rule;
 
 /// Skips every step that runs the clock while `commitment` waits on the customer,
 /// with the words "waiting on the customer since ...: <reason>".
@@ -34,26 +34,10 @@ pub(super) fn waiting(
 /// Moves the owner and team mail of a rule with `owner_hours` into the calendar's
 /// business hours (in the business's zone); the alert may opt out.
 pub(super) fn owner_hours(steps: &mut [PlannedStep], rule: &Rule, calendar: &Calendar) {
-    for step in steps.iter_mut().filter(|s| waits_for_owner_hours(s, rule)) {
+    for step in steps
+        .iter_mut()
+        .filter(|s| rule.keeps_owner_hours(s.kind, &s.key))
+    {
         step.fire_at = calendar.next_open_in(step.fire_at, calendar.zone());
-    }
-}
-
-fn waits_for_owner_hours(step: &PlannedStep, rule: &Rule) -> bool {
-    match step.kind {
-        StepKind::CustomerUpdate | StepKind::DelayNotice => false,
-        StepKind::Alert => rule.alert.as_ref().is_some_and(|a| a.owner_hours),
-        StepKind::CheckIn => {
-            rule.owner_hours
-                && rule
-                    .after_done_entry(&step.key)
-                    .is_some_and(|entry| entry.to == CheckInTo::Owner)
-        }
-        StepKind::Remind
-        | StepKind::Overdue
-        | StepKind::Escalate
-        | StepKind::AskOwner
-        | StepKind::DeliveryFailed
-        | StepKind::OnOpen => rule.owner_hours,
     }
 }

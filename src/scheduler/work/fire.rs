@@ -13,11 +13,11 @@ use std::collections::HashSet;
 use jiff::Timestamp;
 
 use crate::calendar::display_in;
-use crate::commitment::{Commitment, Status, StoredCommitment, parse_mailbox};
+use crate::commitment::{Commitment, StoredCommitment, parse_mailbox};
 use crate::config::Config;
 use crate::customer::Standing;
 use crate::mail::Audience;
-use crate::mail::compose::{Email, Situation, update_for, writes_to_customer};
+use crate::mail::compose::{Email, Situation, update_for};
 use crate::mail::context::{BouncedUpdate, Failure, StepInfo};
 use crate::mail::message::{MessageIds, Outgoing, build};
 use crate::mail::templates::Templates;
@@ -32,6 +32,7 @@ use crate::when::{format_stored, parse_stored};
 use super::checked;
 
 mod ask;
+mod rules;
 
 /// A due step and what deciding it needs from the store.
 struct Due {
@@ -275,28 +276,6 @@ fn decide(composing: &Composing<'_>, due: &Due, now: Timestamp) -> Decision {
         Ok(kind) => kind,
         Err(reason) => return Decision::Fail { reason },
     };
-    if kind.needs_open() && commitment.status != Status::Open {
-        return Decision::Skip {
-            code: SkipCode::Closed,
-            reason: format!("the commitment was marked {}", commitment.status),
-        };
-    }
-    // The plan skips these too; a close or a wait written since it was made is caught
-    // here, before anything leaves.
-    if kind == StepKind::CheckIn
-        && let Some(outcome) = commitment.outcome
-    {
-        return Decision::Skip {
-            code: SkipCode::Closed,
-            reason: format!("closed {}", outcome.as_str()),
-        };
-    }
-    if kind.runs_the_clock() && commitment.waiting_since.is_some() {
-        return Decision::Skip {
-            code: SkipCode::Waiting,
-            reason: "waiting on the customer".into(),
-        };
-    }
     let rule = config
         .rules
         .iter()
@@ -306,11 +285,8 @@ fn decide(composing: &Composing<'_>, due: &Due, now: Timestamp) -> Decision {
         .timezone
         .clone()
         .unwrap_or_else(|| config.calendar.zone().clone());
-    if writes_to_customer(kind, &step.key, rule) {
-        let opens = config.calendar.next_open_in(at, zone);
-        if opens > at {
-            return Decision::Hold { until: opens };
-        }
+    if let Some(decision) = rules::paused(config, &commitment, rule, kind, &step.key, at) {
+        return decision;
     }
     let late = match rule.catch_up.decide(
         step.fire_at,

@@ -416,3 +416,4 @@ fn steps_composed_while_another_program_wrote_are_decided_again() {
 
 mod ask_owner;
 mod bounce;
+mod paused;
