@@ -9,6 +9,7 @@
 //!
 //! - [`address`]: checks every address must pass beyond its syntax (a dot in the domain).
 //! - [`commitment`]: the promise itself and how a stored row becomes one (pure).
+//! - [`customer`]: a customer's profile gathered from their commitments (pure).
 //! - [`when`]: reading the times users type (`+2h`, `2026-11-24 17:00`, RFC 3339).
 //! - [`calendar`]: time zone and offsets such as `-1d` (pure).
 //! - [`rule`]: which commitments a rule is for, and its catch-up policy (pure).
@@ -36,6 +37,7 @@ pub mod calendar;
 pub mod cli;
 pub mod commitment;
 pub mod config;
+pub mod customer;
 pub mod daemon;
 pub mod jobs;
 pub mod logging;

@@ -10,6 +10,7 @@
 mod output;
 mod commitments;
 mod config;
+mod customer;
 mod edit;
 mod followups;
 mod generate;
@@ -81,6 +82,8 @@ pub enum Command {
     Hold(owner_say::HoldArgs),
     /// Send an automatic customer update now instead of at its time.
     SendNow(owner_say::SendNowArgs),
+    /// A customer's profile: notes, since when, every commitment, promises kept, emails.
+    Customer(customer::CustomerArgs),
     /// Print a commitment's future timeline and render every email it would send.
     Preview(target::Target),
     /// How the commitments due in a period went: kept on time, after notice, missed.
@@ -197,6 +200,7 @@ fn run_verb(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Snooze(args) => owner_say::snooze(&config, args),
         Command::Hold(args) => owner_say::hold(&config, args),
         Command::SendNow(args) => owner_say::send_now(&config, args),
+        Command::Customer(args) => customer::customer(&config, args),
         Command::Preview(target) => preview::preview(&config, &target),
         Command::Report(args) => report::report(&config, args),
         Command::Import(args) => transfer::import(&config, args),

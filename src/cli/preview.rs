@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use super::commitments::{checked, open};
 use crate::commitment::Status;
 use crate::config::Config;
+use crate::customer::standing_of;
 use crate::mail::compose::{Situation, asked_update_key, update_for};
 use crate::mail::context::StepInfo;
 use crate::planner::{StepKind, plan};
@@ -49,6 +50,7 @@ pub fn preview(config: &Config, target: &super::target::Target) -> anyhow::Resul
         println!("Nothing ahead: {why}.");
         return Ok(());
     }
+    let standing = standing_of(&store, &commitment, config.calendar.zone(), now)?;
     println!("Ahead, times in {}:", config.calendar.zone_name());
     for step in &ahead {
         println!();
@@ -103,6 +105,7 @@ pub fn preview(config: &Config, target: &super::target::Target) -> anyhow::Resul
             commitment: &commitment,
             rule,
             step: &info,
+            customer: &standing,
             calendar: &config.calendar,
             templates: &config.templates,
             command: &config.command,

@@ -310,7 +310,7 @@ fn print_history(config: &Config, history: &CustomerHistory) {
 }
 
 /// Prints emails as `show` and `list --customer` list them.
-fn print_emails(config: &Config, emails: &[DeliveryRecord]) {
+pub(super) fn print_emails(config: &Config, emails: &[DeliveryRecord]) {
     let cal = &config.calendar;
     if emails.is_empty() {
         println!("  (none yet)");

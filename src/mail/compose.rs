@@ -10,6 +10,7 @@ use super::context::{Failure, Scene, StepInfo, Update};
 use super::templates::{RenderError, Rendered, Templates};
 use crate::calendar::Calendar;
 use crate::commitment::Commitment;
+use crate::customer::Standing;
 use crate::planner::StepKind;
 use crate::rule::{CheckInTo, CustomerUpdate, Rule};
 use crate::store::RevisionRecord;
@@ -40,6 +41,8 @@ pub struct Situation<'a> {
     pub rule: &'a Rule,
     /// The step.
     pub step: &'a StepInfo,
+    /// What the step's emails say of the customer's other promises.
+    pub customer: &'a Standing,
     /// The calendar (zone for owner and team mail).
     pub calendar: &'a Calendar,
     /// The templates.
@@ -80,6 +83,7 @@ impl Situation<'_> {
         Scene {
             commitment: self.commitment,
             step: self.step,
+            customer: self.customer,
             recipient,
             zone,
             command: self.command,

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::calendar::{display_in, humanize};
 use crate::commitment::Commitment;
+use crate::customer::{Promise, Standing};
 use crate::planner::StepKind;
 use crate::web::link::{Action, Links};
 
@@ -25,6 +26,8 @@ pub struct Context {
     pub recipient: RecipientView,
     /// The commitment.
     pub commitment: CommitmentView,
+    /// The customer's standing with the business.
+    pub customer: CustomerView,
     /// The step being sent.
     pub step: StepView,
     /// Commands that act on the commitment, ready to paste.
@@ -127,6 +130,78 @@ pub struct CommitmentView {
     pub timezone: String,
     /// open, done or cancelled.
     pub status: String,
+}
+
+/// `customer.*` in templates: the customer as this email sees them, so that a business
+/// may thank a long-standing customer and the team take care with one let down lately.
+#[derive(Debug, Serialize)]
+pub struct CustomerView {
+    /// Their name, or the address when there is none.
+    pub name: String,
+    /// The day their first commitment was recorded, in the reader's zone: `3 March 2019`.
+    pub since: String,
+    /// Percent of their settled promises kept (on time or after notice); none until
+    /// one is settled.
+    pub kept_percent: Option<u32>,
+    /// How many of their promises besides this one are open.
+    pub open: usize,
+    /// Those promises.
+    pub open_promises: Vec<PromiseView>,
+    /// Their promises besides this one missed in the last 90 days.
+    pub missed_recent: Vec<PromiseView>,
+}
+
+/// One of the customer's other promises, in `customer.open_promises` and
+/// `customer.missed_recent`.
+#[derive(Debug, Serialize)]
+pub struct PromiseView {
+    /// Its id.
+    pub id: i64,
+    /// The internal title.
+    pub title: String,
+    /// What the customer was promised, or the title when nothing was said.
+    pub promise: String,
+    /// Its due time now, in the reader's zone.
+    pub due: String,
+    /// When it was done, if it was.
+    pub done: Option<String>,
+    /// open, done or cancelled.
+    pub status: String,
+    /// kept on time, kept after notice, missed, open.
+    pub how: String,
+}
+
+impl CustomerView {
+    /// The view of `standing` for an email about `commitment`, times in `zone`.
+    pub fn new(standing: &Standing, commitment: &Commitment, zone: &TimeZone) -> CustomerView {
+        let since = standing
+            .since
+            .map_or(commitment.created_at, |at| at.min(commitment.created_at));
+        let promises = |list: &[Promise]| {
+            list.iter()
+                .map(|p| PromiseView {
+                    id: p.id,
+                    title: p.title.clone(),
+                    promise: p.promise.clone().unwrap_or_else(|| p.title.clone()),
+                    due: display_in(zone, p.due_at),
+                    done: p.done_at.map(|at| display_in(zone, at)),
+                    status: p.status.to_string(),
+                    how: p.kept.as_str().to_string(),
+                })
+                .collect()
+        };
+        CustomerView {
+            name: name_or_address(&commitment.customer),
+            since: since
+                .to_zoned(zone.clone())
+                .strftime("%-d %B %Y")
+                .to_string(),
+            kept_percent: standing.kept_percent,
+            open: standing.open_promises.len(),
+            open_promises: promises(&standing.open_promises),
+            missed_recent: promises(&standing.missed_recent),
+        }
+    }
 }
 
 /// The step as templates see it.
@@ -328,6 +403,8 @@ pub struct Scene<'a> {
     pub commitment: &'a Commitment,
     /// The step.
     pub step: &'a StepInfo,
+    /// What the email says of the customer's other promises.
+    pub customer: &'a Standing,
     /// Who this copy is for.
     pub recipient: &'a Mailbox,
     /// The zone the reader reads times in.
@@ -373,6 +450,7 @@ impl Scene<'_> {
                 timezone: zone.iana_name().unwrap_or("UTC").to_string(),
                 status: c.status.to_string(),
             },
+            customer: CustomerView::new(self.customer, c, zone),
             step: StepView {
                 kind: self.step.kind.to_string(),
                 label: self.step.label.clone(),

@@ -145,6 +145,10 @@ pub const VARIABLES: &[&str] = &[
     "commands.cancel",
     "commands.delay",
     "commands.reason",
+    "customer.name",
+    "customer.since",
+    "customer.kept_percent",
+    "customer.open",
 ];
 
 /// Links that act on the commitment, in the business's own emails (`links` is null in
@@ -184,6 +188,10 @@ pub const UPDATE_VARIABLES: &[&str] = &[
 
 /// Variables only the owner's copy of an update has: what the customer got.
 pub const UPDATE_SENT_VARIABLES: &[&str] = &["update.customer_subject", "update.customer_text"];
+
+/// Variables only the on-open email has: the customer's recent history, lists of
+/// promises with `id`, `title`, `promise`, `due`, `done` (or none), `status`, `how`.
+pub const ON_OPEN_VARIABLES: &[&str] = &["customer.open_promises", "customer.missed_recent"];
 
 /// Variables of alerts and escalations.
 pub const MISSED_VARIABLES: &[&str] = &["missed.by", "missed.due"];
@@ -236,7 +244,8 @@ impl TemplateKind {
             all.extend(LINK_VARIABLES);
         }
         match self {
-            TemplateKind::Reminder | TemplateKind::CheckIn | TemplateKind::OnOpen => {}
+            TemplateKind::Reminder | TemplateKind::CheckIn => {}
+            TemplateKind::OnOpen => all.extend(ON_OPEN_VARIABLES),
             TemplateKind::CustomerUpdate => all.extend(UPDATE_VARIABLES),
             TemplateKind::UpdateSent => {
                 all.extend(UPDATE_VARIABLES);
@@ -290,6 +299,8 @@ pub enum RenderError {
 pub struct Templates {
     env: Environment<'static>,
     html: BTreeMap<String, bool>,
+    /// The templates not for the on-open email that use `customer.*`.
+    customer: std::collections::BTreeSet<String>,
 }
 
 fn environment() -> Environment<'static> {
@@ -335,11 +346,18 @@ fn read(path: &Path, errors: &mut Vec<ConfigError>) -> Option<String> {
 }
 
 impl Templates {
+    /// Whether a template other than the on-open email's uses `customer.*`: only then
+    /// does every step read the customer's commitments (the on-open step always does).
+    pub fn customer_everywhere(&self) -> bool {
+        !self.customer.is_empty()
+    }
+
     /// Only the built-in templates.
     pub fn builtin() -> Templates {
         let mut templates = Templates {
             env: environment(),
             html: BTreeMap::new(),
+            customer: Default::default(),
         };
         for builtin in BUILTIN {
             let origin = PathBuf::from(format!("<built-in {}.txt>", builtin.name));
@@ -476,6 +494,7 @@ impl Templates {
             )]);
         };
         let allowed = kind.variables();
+        self.customer.remove(name);
         let parts = [
             (
                 format!("{name}.subject"),
@@ -513,8 +532,11 @@ impl Templates {
                 continue;
             }
             let template = self.env.get_template(&key).expect("just added");
-            let mut unknown: Vec<String> = template
-                .undeclared_variables(true)
+            let used = template.undeclared_variables(true);
+            if kind != TemplateKind::OnOpen && used.iter().any(|v| v.starts_with("customer")) {
+                self.customer.insert(name.to_string());
+            }
+            let mut unknown: Vec<String> = used
                 .into_iter()
                 .filter(|v| !variable_allowed(v, &allowed))
                 .collect();

@@ -203,21 +203,24 @@ fn digests(
 /// The report's facts from the store's rows; rows that do not check are left out.
 pub fn facts(rows: Vec<ReportRow>, zone: &jiff::tz::TimeZone) -> Vec<Fact> {
     rows.into_iter()
-        .filter_map(|r| {
-            let commitment = r.row.check(zone).ok()?;
-            let row_zone = commitment.timezone.clone().unwrap_or_else(|| zone.clone());
-            let first_due = r
-                .first_old_due
-                .as_deref()
-                .and_then(|text| parse_stored(text, &row_zone).ok())
-                .unwrap_or(commitment.due_at);
-            Some(Fact {
-                commitment,
-                first_due,
-                updates_sent: r.updates_sent,
-            })
-        })
+        .filter_map(|r| fact(r, zone).ok())
         .collect()
+}
+
+/// One row's fact, or the problems of a row that does not check.
+pub fn fact(r: ReportRow, zone: &jiff::tz::TimeZone) -> Result<Fact, Vec<String>> {
+    let commitment = r.row.check(zone)?;
+    let row_zone = commitment.timezone.clone().unwrap_or_else(|| zone.clone());
+    let first_due = r
+        .first_old_due
+        .as_deref()
+        .and_then(|text| parse_stored(text, &row_zone).ok())
+        .unwrap_or(commitment.due_at);
+    Ok(Fact {
+        commitment,
+        first_due,
+        updates_sent: r.updates_sent,
+    })
 }
 
 #[derive(serde::Serialize)]

@@ -296,7 +296,9 @@ fn queue_batch(
     let mut run = |isolate| {
         store.transaction(|s| {
             let from_first = HashSet::new();
-            let read = |after, busy| fire::read(s, now, ahead, after, busy, QUEUE_BATCH);
+            let read = |after, busy| {
+                fire::read(s, &config.templates, now, ahead, after, busy, QUEUE_BATCH)
+            };
             let (sent, stale) = match decided {
                 None => (0, false),
                 Some(decided) if decided.version == s.data_version()? => {

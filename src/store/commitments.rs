@@ -10,6 +10,12 @@ use crate::commitment::{Status, StoredCommitment};
 /// The columns of `commitments` in the order [`stored_from_row`] reads them.
 pub(crate) const COLUMNS: &str = "id, title, owner, customer, timezone, due_at, kind, status, note, external_ref, created_at, done_at, reason, promise, outcome, closed_at, waiting_since";
 
+/// Holds for a row whose customer has the address `?1`, in any case: the address alone
+/// or `Name <address>`. `_` and `%` in `?1` match any character, so callers that need the
+/// address exactly check the rows they get.
+pub(crate) const CUSTOMER_IS: &str =
+    "(lower(trim(customer)) = lower(?1) OR lower(customer) LIKE '%<' || lower(?1) || '>')";
+
 /// [`COLUMNS`] qualified with a table alias, for joins: `c.id, c.title, ...`.
 pub(crate) fn columns_of(alias: &str) -> String {
     COLUMNS
@@ -265,8 +271,7 @@ impl Store {
     pub fn commitments_of_customer(&self, address: &str) -> Result<Vec<StoredCommitment>> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {COLUMNS} FROM commitments
-             WHERE lower(trim(customer)) = lower(?1) OR lower(customer) LIKE '%<' || lower(?1) || '>'
-             ORDER BY id"
+             WHERE {CUSTOMER_IS} ORDER BY id"
         ))?;
         let rows = stmt.query_map([address.trim()], |row| stored_from_row(row, 0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

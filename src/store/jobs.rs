@@ -106,6 +106,15 @@ impl Store {
     /// Every commitment with what the report needs: its first due time and the updates
     /// sent to its customer.
     pub fn report_rows(&self) -> Result<Vec<ReportRow>> {
+        self.report_rows_where("1", [])
+    }
+
+    /// [`Store::report_rows`] of the commitments (`c`) for which `filter` holds.
+    pub(crate) fn report_rows_where(
+        &self,
+        filter: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<ReportRow>> {
         let columns = columns_of("c");
         let mut stmt = self.conn.prepare(&format!(
             "SELECT (SELECT r.old_due FROM revisions r WHERE r.commitment_id = c.id ORDER BY r.id LIMIT 1),
@@ -113,9 +122,9 @@ impl Store {
                       WHERE d.commitment_id = c.id AND d.state = 'sent' AND d.audience = 'customer'
                         AND s.kind IN ('customer_update', 'delay_notice')),
                     {columns}
-             FROM commitments c ORDER BY c.id"
+             FROM commitments c WHERE {filter} ORDER BY c.id"
         ))?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map(params, |r| {
             let sent: Option<String> = r.get(1)?;
             Ok(ReportRow {
                 first_old_due: r.get(0)?,

@@ -12,6 +12,7 @@
 
 mod actions;
 mod commitments;
+mod customers;
 mod deliveries;
 mod jobs;
 mod lock;

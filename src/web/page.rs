@@ -529,10 +529,13 @@ impl Visit<'_> {
             planned_at: at,
             late: false,
         };
+        let standing = crate::customer::standing_of(store, c, config.calendar.zone(), at)
+            .map_err(|e| e.to_string())?;
         let emails = Situation {
             commitment: c,
             rule,
             step: &step,
+            customer: &standing,
             calendar: &config.calendar,
             templates: &config.templates,
             command: &config.command,

@@ -495,6 +495,19 @@ port = {port}
         succeeded(&format!("followup {args:?}"), self.cli(args))
     }
 
+    /// Runs the CLI and returns stderr, failing the test unless the command failed
+    /// with exit code 1.
+    pub fn cli_fails(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "followup {args:?}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
     /// `followup add` with the given due time and extra flags; returns the id.
     pub fn add(&self, title: &str, due: &str, extra: &[&str]) -> i64 {
         self.add_to("Joe Mensah <joe@example.org>", title, due, extra)

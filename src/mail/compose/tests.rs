@@ -125,6 +125,7 @@ fn compose(case: &Case) -> Vec<Email> {
         commitment: &c,
         rule: &rule,
         step: &step,
+        customer: &crate::customer::Standing::default(),
         calendar: &calendar,
         templates: &templates,
         command: "followup",

@@ -160,3 +160,30 @@ fn links_are_for_the_business_own_templates_and_never_a_customers() {
     let errors = Templates::load(dir.path(), &[]).unwrap_err();
     assert!(errors[0].message.contains("links.done"), "{}", errors[0]);
 }
+
+#[test]
+fn only_a_template_that_says_something_of_the_customer_makes_every_step_read_their_history() {
+    // The built-in on-open email uses customer.*, which only its own step reads.
+    assert!(!Templates::builtin().customer_everywhere());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("owner_reminder.txt"),
+        "Subject: {{ commitment.title }}\n\nA customer since {{ customer.since }}.\n",
+    )
+    .unwrap();
+    assert!(
+        Templates::load(dir.path(), &[])
+            .unwrap()
+            .customer_everywhere()
+    );
+    std::fs::write(
+        dir.path().join("owner_reminder.txt"),
+        "Subject: {{ commitment.title }}\n\nDue {{ commitment.due }}.\n",
+    )
+    .unwrap();
+    assert!(
+        !Templates::load(dir.path(), &[])
+            .unwrap()
+            .customer_everywhere()
+    );
+}

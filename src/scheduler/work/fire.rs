@@ -13,16 +13,18 @@ use std::collections::HashSet;
 use jiff::Timestamp;
 
 use crate::calendar::display_in;
-use crate::commitment::{Commitment, StoredCommitment};
+use crate::commitment::{Commitment, StoredCommitment, parse_mailbox};
 use crate::config::Config;
+use crate::customer::Standing;
 use crate::mail::Audience;
 use crate::mail::compose::{Email, Situation, update_for};
 use crate::mail::context::{BouncedUpdate, Failure, StepInfo};
 use crate::mail::message::{MessageIds, Outgoing, build};
+use crate::mail::templates::Templates;
 use crate::planner::{SkipCode, StepKind};
 use crate::store::{
-    DueStep, NewDelivery, NewRevision, Origin, RevisionRecord, StepRecord, Store, StoreError,
-    Threads,
+    DueStep, NewDelivery, NewRevision, Origin, ReportRow, RevisionRecord, StepRecord, Store,
+    StoreError, Threads,
 };
 use crate::web::link::Links;
 use crate::when::{format_stored, parse_stored};
@@ -50,6 +52,8 @@ struct Facts {
     threads: Threads,
     /// For the owner's say before a customer update, that update's step, if stored.
     asked: Option<StepRecord>,
+    /// The customer's commitments, for what the emails say of them (`customer.*`).
+    customer_rows: Vec<ReportRow>,
 }
 
 /// What composing needs besides the steps: the running config and the links the
@@ -148,6 +152,7 @@ impl Queueing {
 /// numbers the next one.
 pub fn read(
     store: &Store,
+    templates: &Templates,
     now: Timestamp,
     ahead: Timestamp,
     after: Option<(Timestamp, i64)>,
@@ -161,7 +166,8 @@ pub fn read(
         if busy.contains(&step.row.id) || !commitments.insert(step.row.id) {
             break;
         }
-        let facts = facts(store, &step).map_err(|e| format!("cannot be queued: {e}"));
+        let customer = templates.customer_everywhere() || step.kind == StepKind::OnOpen.as_str();
+        let facts = facts(store, &step, customer).map_err(|e| format!("cannot be queued: {e}"));
         steps.push(Due { step, facts });
     }
     Ok((!steps.is_empty()).then_some(Batch { version, steps }))
@@ -179,12 +185,18 @@ impl Batch {
     }
 }
 
-fn facts(store: &Store, step: &DueStep) -> Result<Facts, StoreError> {
+/// With `customer`, the customer's commitments too: a scan of `commitments`, so only
+/// for steps whose templates say something of the customer.
+fn facts(store: &Store, step: &DueStep, customer: bool) -> Result<Facts, StoreError> {
     Ok(Facts {
         revisions: store.revisions_of(step.row.id)?,
         failure: failure_for(store, step)?,
         threads: store.threads_of(step.row.id)?,
         asked: ask::asked_step(store, step)?,
+        customer_rows: match step.row.customer.as_deref().map(parse_mailbox) {
+            Some(Ok(to)) if customer => store.customer_rows(to.email.as_ref())?,
+            _ => Vec::new(),
+        },
     })
 }
 
@@ -339,10 +351,13 @@ fn decide(composing: &Composing<'_>, due: &Due, now: Timestamp) -> Decision {
         }
         Err(reason) => return fail(reason),
     };
+    let rows = facts.customer_rows.iter().cloned();
+    let standing = Standing::from_rows(&commitment, rows, config.calendar.zone(), at);
     let situation = Situation {
         commitment: &commitment,
         rule,
         step: &info,
+        customer: &standing,
         calendar: &config.calendar,
         templates: &config.templates,
         command: &config.command,

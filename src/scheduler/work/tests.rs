@@ -112,7 +112,16 @@ impl Fixture {
         busy: &HashSet<i64>,
     ) -> Option<fire::Batch> {
         let ahead = now + lead(&self.config);
-        fire::read(&self.store, now, ahead, after, busy, QUEUE_BATCH).unwrap()
+        fire::read(
+            &self.store,
+            &self.config.templates,
+            now,
+            ahead,
+            after,
+            busy,
+            QUEUE_BATCH,
+        )
+        .unwrap()
     }
 
     fn path(&self) -> std::path::PathBuf {

@@ -20,6 +20,7 @@ fn compose_step(rule: &Rule, kind: StepKind, key: &str) -> Vec<Email> {
         commitment: &c,
         rule,
         step: &step,
+        customer: &crate::customer::Standing::default(),
         calendar: &calendar,
         templates: &templates,
         command: "followup",
