@@ -10,6 +10,7 @@ use super::context::{Failure, Scene, StepInfo, Update};
 use super::templates::{RenderError, Rendered, Templates};
 use crate::calendar::Calendar;
 use crate::commitment::Commitment;
+use crate::config::Business;
 use crate::planner::StepKind;
 use crate::rule::{CheckInTo, CustomerUpdate, Rule};
 use crate::store::RevisionRecord;
@@ -26,10 +27,24 @@ pub struct Email {
     pub audience: Audience,
     /// The recipient.
     pub to: Mailbox,
+    /// Where a reply goes: in customer mail the owner (or `[business] reply_to`), so
+    /// that it reaches a person; `None` in the business's own mail.
+    pub reply_to: Option<Mailbox>,
+    /// The name `From:` shows instead of the configured one: in customer mail the
+    /// business's name, when it has one.
+    pub from_name: Option<String>,
     /// The template it came from.
     pub template: String,
     /// Subject and bodies.
     pub rendered: Rendered,
+}
+
+impl Email {
+    /// Its `From:`: the configured sender's address, with the name this email shows.
+    pub fn from(&self, sender: &Mailbox) -> Mailbox {
+        let name = self.from_name.clone().or_else(|| sender.name.clone());
+        Mailbox::new(name, sender.email.clone())
+    }
 }
 
 /// Everything a step's emails are made from.
@@ -44,6 +59,8 @@ pub struct Situation<'a> {
     pub calendar: &'a Calendar,
     /// The templates.
     pub templates: &'a Templates,
+    /// Who signs customer mail and where replies go.
+    pub business: &'a Business,
     /// How to call the program, for commands in mail.
     pub command: &'a str,
     /// For customer updates and delay notices: the move of the due time.
@@ -82,6 +99,7 @@ impl Situation<'_> {
             step: self.step,
             recipient,
             zone,
+            business: self.business,
             command: self.command,
             links: self.links.filter(|_| audience.is_internal()),
             now: self.now,
@@ -123,9 +141,12 @@ impl Situation<'_> {
     }
 
     fn email(&self, audience: Audience, to: &Mailbox, template: &str, rendered: Rendered) -> Email {
+        let customer = audience == Audience::Customer;
         Email {
             audience,
             to: to.clone(),
+            reply_to: customer.then(|| self.business.reply_to_for(&self.commitment.owner)),
+            from_name: self.business.name.clone().filter(|_| customer),
             template: template.to_string(),
             rendered,
         }

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::calendar::{display_in, humanize};
 use crate::commitment::Commitment;
+use crate::config::Business;
 use crate::planner::StepKind;
 use crate::web::link::{Action, Links};
 
@@ -25,6 +26,11 @@ pub struct Context {
     pub recipient: RecipientView,
     /// The commitment.
     pub commitment: CommitmentView,
+    /// Who signs customer mail (`[business]`).
+    pub business: BusinessView,
+    /// The lines customer mail is signed with: the owner's name, then the business's
+    /// name, phone, website and signature, each when set.
+    pub sign_off: String,
     /// The step being sent.
     pub step: StepView,
     /// Commands that act on the commitment, ready to paste.
@@ -79,6 +85,41 @@ pub struct BouncedUpdate {
     pub due: String,
 }
 
+/// `business.*` in templates: `[business]` as configured; each null when left out.
+#[derive(Debug, Serialize)]
+pub struct BusinessView {
+    /// The business's name.
+    pub name: Option<String>,
+    /// Its phone number.
+    pub phone: Option<String>,
+    /// Its website.
+    pub website: Option<String>,
+    /// The lines it signs with under its name and contacts.
+    pub signature: Option<String>,
+}
+
+impl BusinessView {
+    fn new(business: &Business) -> BusinessView {
+        BusinessView {
+            name: business.name.clone(),
+            phone: business.phone.clone(),
+            website: business.website.clone(),
+            signature: business.signature.clone(),
+        }
+    }
+}
+
+/// The sign-off of customer mail: `owner_name`, then the business's name and contacts,
+/// one a line.
+pub fn sign_off(owner_name: &str, business: &Business) -> String {
+    let mut lines = vec![owner_name];
+    lines.extend(business.name.as_deref());
+    lines.extend(business.phone.as_deref());
+    lines.extend(business.website.as_deref());
+    lines.extend(business.signature.as_deref());
+    lines.join("\n")
+}
+
 /// The recipient of this copy.
 #[derive(Debug, Serialize)]
 pub struct RecipientView {
@@ -93,8 +134,13 @@ pub struct RecipientView {
 pub struct CommitmentView {
     /// Row id.
     pub id: i64,
-    /// What was promised.
+    /// What was promised, in the business's words.
     pub title: String,
+    /// What the customer was promised, in their words: the promise, else the title.
+    /// Customer mail uses this, never `title`.
+    pub promise: String,
+    /// True if a promise was recorded (`promise` is not the title).
+    pub has_promise: bool,
     /// Owner as `Name <address>`.
     pub owner: String,
     /// Owner's name, or the address when there is none.
@@ -321,6 +367,8 @@ pub struct Scene<'a> {
     pub recipient: &'a Mailbox,
     /// The zone the reader reads times in.
     pub zone: &'a TimeZone,
+    /// Who signs customer mail.
+    pub business: &'a Business,
     /// How to call the program, for commands.
     pub command: &'a str,
     /// The links to put in the email; `None` for a customer, or without pages.
@@ -336,6 +384,12 @@ impl Scene<'_> {
         let zone = self.zone;
         let id = c.id;
         let command = self.command;
+        let owner_name = name_or_address(&c.owner);
+        let promise = c
+            .promise
+            .as_deref()
+            .map(crate::commitment::one_line)
+            .filter(|p| !p.is_empty());
         Context {
             headline: headline(c.due_at, self.now),
             recipient: RecipientView {
@@ -345,8 +399,10 @@ impl Scene<'_> {
             commitment: CommitmentView {
                 id,
                 title: c.title.clone(),
+                has_promise: promise.is_some(),
+                promise: promise.unwrap_or_else(|| c.title.clone()),
                 owner: c.owner.to_string(),
-                owner_name: name_or_address(&c.owner),
+                owner_name: owner_name.clone(),
                 owner_email: c.owner.email.to_string(),
                 customer: c.customer.to_string(),
                 customer_name: name_or_address(&c.customer),
@@ -362,6 +418,8 @@ impl Scene<'_> {
                 timezone: zone.iana_name().unwrap_or("UTC").to_string(),
                 status: c.status.to_string(),
             },
+            business: BusinessView::new(self.business),
+            sign_off: sign_off(&owner_name, self.business),
             step: StepView {
                 kind: self.step.kind.to_string(),
                 label: self.step.label.clone(),

@@ -112,6 +112,8 @@ pub const VARIABLES: &[&str] = &[
     "recipient.email",
     "commitment.id",
     "commitment.title",
+    "commitment.promise",
+    "commitment.has_promise",
     "commitment.owner",
     "commitment.owner_name",
     "commitment.owner_email",
@@ -138,6 +140,11 @@ pub const VARIABLES: &[&str] = &[
     "commands.cancel",
     "commands.delay",
     "commands.reason",
+    "business.name",
+    "business.phone",
+    "business.website",
+    "business.signature",
+    "sign_off",
 ];
 
 /// Links that act on the commitment, in the business's own emails (`links` is null in

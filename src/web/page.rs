@@ -451,6 +451,7 @@ impl Visit<'_> {
             step: &step,
             calendar: &config.calendar,
             templates: &config.templates,
+            business: &config.business,
             command: &config.command,
             update: Some(&update),
             failure: None,

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::commitment::{Status, parse_mailbox};
+use crate::config::Business;
 use crate::mail::context::Failure;
 use crate::rule::{Alert, CatchUp, CheckIn, Escalate};
 use crate::web::link::{Action, Claim, KEY_LEN, Signer};
@@ -122,6 +123,7 @@ fn compose(case: &Case) -> Vec<Email> {
         step: &step,
         calendar: &calendar,
         templates: &templates,
+        business: &Business::default(),
         command: "followup",
         update: case.update.as_ref(),
         failure: case.failure.as_ref(),

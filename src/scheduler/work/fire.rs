@@ -352,6 +352,7 @@ fn decide(composing: &Composing<'_>, due: &Due, now: Timestamp) -> Decision {
         step: &info,
         calendar: &config.calendar,
         templates: &config.templates,
+        business: &config.business,
         command: &config.command,
         update: update.as_ref(),
         failure: failure.as_ref(),
@@ -573,9 +574,11 @@ fn deliveries(
             ),
             None => (ids.thread_root(commitment_id, email.audience), None),
         };
+        let from = email.from(&config.mail.from);
         let message = build(&Outgoing {
-            from: &config.mail.from,
+            from: &from,
             to: &email.to,
+            reply_to: email.reply_to.as_ref(),
             rendered: &email.rendered,
             message_id: &message_id,
             reply_to_thread,

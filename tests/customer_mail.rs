@@ -1,0 +1,124 @@
+//! Customer mail a business would sign: it comes from the business, a reply reaches a
+//! person, and the words read as written by one.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Env, Received};
+
+const UPDATE_RULE: &str =
+    "[[rule]]\nname = \"upd\"\ncustomer_update = { at = \"0s\", extend_by = \"1d\" }\n";
+
+const BUSINESS: &str = r#"
+[business]
+name = "Mensah Plumbing"
+phone = "+44 20 7946 0018"
+website = "https://plumbing.example.com"
+signature = "12 High Street, London"
+"#;
+
+/// Starts the daemon on `env`, adds a promise to Joe due at once and returns the mail
+/// the customer gets.
+fn customer_update(env: &Env, extra: &[&str]) -> Received {
+    let daemon = env.start();
+    env.add("Tell Mr Joe Mensah when his pump will arrive", "+1s", extra);
+    let to_joe = |m: &Received| m.to == ["joe@example.org"];
+    let got = env
+        .smtp
+        .wait_until("the customer's update", Duration::from_secs(20), |all| {
+            all.iter().any(to_joe)
+        });
+    assert!(daemon.stop().success());
+    got.into_iter().find(to_joe).unwrap()
+}
+
+fn header(message: &Received, name: &str) -> Option<String> {
+    message
+        .parsed()
+        .header_raw(name)
+        .map(|v| v.trim().to_string())
+}
+
+#[test]
+fn customer_mail_comes_from_the_business_and_a_reply_reaches_the_owner() {
+    let env = Env::new(&format!("{UPDATE_RULE}{BUSINESS}"));
+    let got = customer_update(&env, &[]);
+    let parsed = got.parsed();
+    let from = parsed.from().and_then(|a| a.first()).unwrap();
+    assert_eq!(from.name(), Some("Mensah Plumbing"));
+    assert_eq!(from.address(), Some("followup@example.com"));
+    let reply_to = parsed.reply_to().and_then(|a| a.first()).unwrap();
+    assert_eq!(reply_to.address(), Some("ana@example.com"));
+    assert_eq!(reply_to.name(), Some("Ana Ruiz"));
+    let text = got.text().replace("\r\n", "\n");
+    assert!(
+        text.trim_end().ends_with(
+            "Kind regards,\nAna Ruiz\nMensah Plumbing\n+44 20 7946 0018\n\
+             https://plumbing.example.com\n12 High Street, London"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn reply_to_may_name_a_shared_inbox() {
+    let env = Env::new(&format!(
+        "{UPDATE_RULE}{BUSINESS}reply_to = \"Front desk <desk@plumbing.example.com>\"\n"
+    ));
+    let got = customer_update(&env, &[]);
+    assert_eq!(
+        header(&got, "Reply-To").as_deref(),
+        Some("\"Front desk\" <desk@plumbing.example.com>")
+    );
+}
+
+#[test]
+fn without_a_business_customer_mail_is_signed_by_the_owner_and_replies_reach_them() {
+    let env = Env::new(UPDATE_RULE);
+    let got = customer_update(&env, &[]);
+    assert_eq!(
+        header(&got, "Reply-To").as_deref(),
+        Some("\"Ana Ruiz\" <ana@example.com>")
+    );
+    let parsed = got.parsed();
+    let from = parsed.from().and_then(|a| a.first()).unwrap();
+    assert_eq!(from.name(), Some("Followup"));
+    let text = got.text().replace("\r\n", "\n");
+    assert!(
+        text.trim_end().ends_with("Kind regards,\nAna Ruiz"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_owners_own_mail_has_no_reply_to() {
+    let env = Env::new(&format!("{UPDATE_RULE}{BUSINESS}"));
+    let daemon = env.start();
+    env.add("Send the quote", "+1s", &[]);
+    let got = env.smtp.wait_for(2, Duration::from_secs(20));
+    let owner = got.iter().find(|m| m.to == ["ana@example.com"]).unwrap();
+    assert_eq!(header(owner, "Reply-To"), None);
+    let from = owner
+        .parsed()
+        .from()
+        .and_then(|a| a.first())
+        .map(|a| a.name().map(str::to_string));
+    assert_eq!(from, Some(Some("Followup".to_string())));
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_bad_business_value_is_a_config_error_with_its_line() {
+    let env = Env::new(&format!(
+        "{UPDATE_RULE}{BUSINESS}reply_to = \"the owner\"\n"
+    ));
+    let out = env.cli(&["check-config"]);
+    assert_ne!(out.status.code(), Some(0));
+    let stderr =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stderr.contains("rules.toml:10:") && stderr.contains("reply_to must be \"owner\""),
+        "{stderr}"
+    );
+}
