@@ -122,3 +122,53 @@ fn a_bad_business_value_is_a_config_error_with_its_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_customer_reads_the_promise_in_sentences_never_the_title_nor_hard_wraps() {
+    let env = Env::new(&format!("{UPDATE_RULE}{BUSINESS}"));
+    let title = "Tell Mr Joe Mensah when his Grundfos pump will arrive";
+    let id = env.add(title, "+2s", &["--reason", "parts delayed"]);
+    // The promise, as another program (or `add --promise`) records it.
+    env.db()
+        .execute(
+            "UPDATE commitments SET promise = 'news of your Grundfos pump' WHERE id = ?1",
+            [id],
+        )
+        .unwrap();
+    let daemon = env.start();
+    let to_joe = |m: &Received| m.to == ["joe@example.org"];
+    let got = env
+        .smtp
+        .wait_until("the customer's update", Duration::from_secs(20), |all| {
+            all.iter().any(to_joe)
+        });
+    assert!(daemon.stop().success());
+    let got = got.into_iter().find(to_joe).unwrap();
+    let subject = got.subject();
+    let text = got.text().replace("\r\n", "\n");
+    assert!(
+        subject.starts_with("News of your Grundfos pump: now expected tomorrow, "),
+        "{subject}"
+    );
+    assert!(!subject.contains(title) && !text.contains(title), "{text}");
+    assert!(
+        text.contains("\nWe promised you news of your Grundfos pump by today, "),
+        "{text}"
+    );
+    assert!(text.contains("\n\nParts delayed.\n\n"), "{text}");
+    // On the wire the long lines are encoded, so no line of the message is long.
+    let raw = String::from_utf8_lossy(&got.data).into_owned();
+    for line in raw.split("\r\n") {
+        assert!(line.len() <= 78, "a line of {} octets: {line}", line.len());
+    }
+    // One line per paragraph: every line of the body ends a sentence, or is the
+    // greeting or a line of the sign-off.
+    let paragraphs: Vec<&str> = text.trim_end().split("\n\n").collect();
+    for paragraph in &paragraphs[1..paragraphs.len() - 1] {
+        assert!(
+            !paragraph.trim().contains('\n'),
+            "a hard wrap: {paragraph:?}"
+        );
+        assert!(paragraph.trim().ends_with('.'), "{paragraph:?}");
+    }
+}

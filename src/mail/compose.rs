@@ -100,6 +100,7 @@ impl Situation<'_> {
             recipient,
             zone,
             business: self.business,
+            for_customer: audience == Audience::Customer,
             command: self.command,
             links: self.links.filter(|_| audience.is_internal()),
             now: self.now,

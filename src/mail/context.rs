@@ -12,10 +12,11 @@ use lettre::message::Mailbox;
 use serde::Serialize;
 
 use crate::calendar::{display_in, humanize};
-use crate::commitment::Commitment;
+use crate::commitment::{Commitment, one_line};
 use crate::config::Business;
 use crate::planner::StepKind;
 use crate::web::link::{Action, Links};
+use crate::when::{day_in_words, time_in_words};
 
 /// The whole template context.
 #[derive(Debug, Serialize)]
@@ -161,7 +162,8 @@ pub struct CommitmentView {
     pub r#ref: Option<String>,
     /// Why it may be late, in words for the customer, if given.
     pub reason: Option<String>,
-    /// Due time in the reader's zone, e.g. `Tue 24 Nov 2026 17:00 GMT`.
+    /// Due time in the reader's zone, e.g. `Tue 24 Nov 2026 17:00 GMT`; in customer
+    /// mail in words, from now: `tomorrow, Wed 2 Dec, 10:00`.
     pub due: String,
     /// Due time as RFC 3339.
     pub due_iso: String,
@@ -169,6 +171,9 @@ pub struct CommitmentView {
     pub due_in: String,
     /// When it was done, in the reader's zone, if it was.
     pub done: Option<String>,
+    /// The day it was done, measured from now for the middle of a sentence: "earlier
+    /// today", "yesterday", "on Mon 30 Nov"; none while not done.
+    pub done_when: Option<String>,
     /// The zone times are shown in.
     pub timezone: String,
     /// open, done or cancelled.
@@ -369,6 +374,9 @@ pub struct Scene<'a> {
     pub zone: &'a TimeZone,
     /// Who signs customer mail.
     pub business: &'a Business,
+    /// True in customer mail: times are said in words, relative to now
+    /// ([`crate::when::time_in_words`]), as a person writes them.
+    pub for_customer: bool,
     /// How to call the program, for commands.
     pub command: &'a str,
     /// The links to put in the email; `None` for a customer, or without pages.
@@ -378,6 +386,15 @@ pub struct Scene<'a> {
 }
 
 impl Scene<'_> {
+    /// `at` as this reader reads it.
+    fn time(&self, at: Timestamp) -> String {
+        if self.for_customer {
+            time_in_words(at, self.now, self.zone)
+        } else {
+            display_in(self.zone, at)
+        }
+    }
+
     /// The base context: everything but `update` and `missed`.
     pub fn context(&self) -> Context {
         let c = self.commitment;
@@ -388,7 +405,7 @@ impl Scene<'_> {
         let promise = c
             .promise
             .as_deref()
-            .map(crate::commitment::one_line)
+            .map(|p| one_line(p).trim_end_matches(['.', ' ']).to_string())
             .filter(|p| !p.is_empty());
         Context {
             headline: headline(c.due_at, self.now),
@@ -411,10 +428,11 @@ impl Scene<'_> {
                 note: c.note.clone(),
                 r#ref: c.external_ref.clone(),
                 reason: c.reason.clone(),
-                due: display_in(zone, c.due_at),
+                due: self.time(c.due_at),
                 due_iso: crate::when::format_stored(c.due_at, zone),
                 due_in: humanize(self.now, c.due_at),
-                done: c.done_at.map(|at| display_in(zone, at)),
+                done: c.done_at.map(|at| self.time(at)),
+                done_when: c.done_at.map(|at| day_in_words(at, self.now, zone)),
                 timezone: zone.iana_name().unwrap_or("UTC").to_string(),
                 status: c.status.to_string(),
             },
@@ -449,9 +467,9 @@ impl Scene<'_> {
         UpdateView {
             number: update.number,
             max: update.max,
-            original_due: display_in(self.zone, update.original_due),
-            previous_due: display_in(self.zone, update.previous_due),
-            new_due: display_in(self.zone, update.new_due),
+            original_due: self.time(update.original_due),
+            previous_due: self.time(update.previous_due),
+            new_due: self.time(update.new_due),
             reason: update.reason.clone(),
             customer_subject: None,
             customer_text: None,
