@@ -23,14 +23,20 @@ signature = "12 High Street, London"
 fn customer_update(env: &Env, extra: &[&str]) -> Received {
     let daemon = env.start();
     env.add("Tell Mr Joe Mensah when his pump will arrive", "+1s", extra);
-    let to_joe = |m: &Received| m.to == ["joe@example.org"];
+    let got = to_joe(env);
+    assert!(daemon.stop().success());
+    got
+}
+
+/// The first message to Joe, once it arrives.
+fn to_joe(env: &Env) -> Received {
+    let for_joe = |m: &Received| m.to == ["joe@example.org"];
     let got = env
         .smtp
-        .wait_until("the customer's update", Duration::from_secs(20), |all| {
-            all.iter().any(to_joe)
+        .wait_until("the customer's email", Duration::from_secs(20), |all| {
+            all.iter().any(for_joe)
         });
-    assert!(daemon.stop().success());
-    got.into_iter().find(to_joe).unwrap()
+    got.into_iter().find(for_joe).unwrap()
 }
 
 fn header(message: &Received, name: &str) -> Option<String> {
@@ -136,14 +142,8 @@ fn the_customer_reads_the_promise_in_sentences_never_the_title_nor_hard_wraps() 
         )
         .unwrap();
     let daemon = env.start();
-    let to_joe = |m: &Received| m.to == ["joe@example.org"];
-    let got = env
-        .smtp
-        .wait_until("the customer's update", Duration::from_secs(20), |all| {
-            all.iter().any(to_joe)
-        });
+    let got = to_joe(&env);
     assert!(daemon.stop().success());
-    let got = got.into_iter().find(to_joe).unwrap();
     let subject = got.subject();
     let text = got.text().replace("\r\n", "\n");
     assert!(
@@ -171,4 +171,39 @@ fn the_customer_reads_the_promise_in_sentences_never_the_title_nor_hard_wraps() 
         );
         assert!(paragraph.trim().ends_with('.'), "{paragraph:?}");
     }
+}
+
+#[test]
+fn customer_mail_is_plain_text_and_html_saying_the_same_and_owner_mail_stays_plain() {
+    let env = Env::new(&format!("{UPDATE_RULE}{BUSINESS}"));
+    let daemon = env.start();
+    env.add(
+        "Send the <quote> & prices",
+        "+1s",
+        &["--reason", "parts delayed"],
+    );
+    let got = env.smtp.wait_for(2, Duration::from_secs(20));
+    assert!(daemon.stop().success());
+    let customer = got.iter().find(|m| m.to == ["joe@example.org"]).unwrap();
+    let raw = String::from_utf8_lossy(&customer.data).into_owned();
+    assert!(
+        raw.contains("Content-Type: multipart/alternative;"),
+        "{raw}"
+    );
+    let parsed = customer.parsed();
+    let html = parsed.body_html(0).unwrap().into_owned();
+    assert!(html.contains("<p style="), "{html}");
+    assert!(
+        html.contains("Send the &lt;quote&gt; &amp; prices"),
+        "escaped: {html}"
+    );
+    assert!(html.contains(">Parts delayed.</p>"), "{html}");
+    assert!(html.contains("href=\"tel:+442079460018\""), "{html}");
+    assert!(html.contains(">plumbing.example.com</a>"), "{html}");
+    // The same paragraphs as the plain part.
+    let text = customer.text().replace("\r\n", "\n");
+    assert!(text.contains("Send the <quote> & prices"), "{text}");
+    let owner = got.iter().find(|m| m.to == ["ana@example.com"]).unwrap();
+    let raw = String::from_utf8_lossy(&owner.data).into_owned();
+    assert!(!raw.contains("multipart"), "{raw}");
 }

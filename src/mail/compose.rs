@@ -153,8 +153,20 @@ impl Situation<'_> {
         }
     }
 
-    /// Renders every email of the step.
+    /// Renders every email of the step. Customer mail is multipart: the plain text
+    /// and, unless its template has an HTML part of its own, the same text in the
+    /// shipped layout.
     pub fn emails(&self) -> Result<Vec<Email>, RenderError> {
+        let mut emails = self.plain_emails()?;
+        for email in &mut emails {
+            if email.audience == Audience::Customer && email.rendered.html.is_none() {
+                email.rendered.html = Some(self.templates.layout(&email.rendered, self.business)?);
+            }
+        }
+        Ok(emails)
+    }
+
+    fn plain_emails(&self) -> Result<Vec<Email>, RenderError> {
         let owner = &self.commitment.owner;
         let customer = &self.commitment.customer;
         let calendar_zone = self.calendar.zone();

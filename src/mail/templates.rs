@@ -301,6 +301,9 @@ fn environment() -> Environment<'static> {
         }
     });
     env.add_filter("sentence", sentence);
+    if let Err(e) = env.add_template(layout::KEY, layout::SOURCE) {
+        tracing::error!(cause = %e, "the shipped HTML layout does not compile");
+    }
     env.add_filter("upper_first", upper_first);
     if let Ok(syntax) = SyntaxConfig::builder()
         .trim_blocks(true)
@@ -606,6 +609,9 @@ fn variable_allowed(variable: &str, allowed: &[&str]) -> bool {
             || variable.starts_with(&format!("{allowed}."))
     })
 }
+
+mod layout;
+pub use layout::paragraphs;
 
 #[cfg(test)]
 mod tests;
