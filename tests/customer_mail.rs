@@ -207,3 +207,67 @@ fn customer_mail_is_plain_text_and_html_saying_the_same_and_owner_mail_stays_pla
     let raw = String::from_utf8_lossy(&owner.data).into_owned();
     assert!(!raw.contains("multipart"), "{raw}");
 }
+
+#[test]
+fn after_the_work_the_customer_hears_of_the_quote_and_the_wrap_up_in_measured_days() {
+    let env = Env::new(&format!(
+        r#"
+[[rule]]
+name = "quote"
+match = {{ kind = "quote" }}
+check_in = {{ after = "1s", to = "customer", template = "quote_follow_up" }}
+
+[[rule]]
+name = "complaint"
+match = {{ kind = "complaint" }}
+check_in = {{ after = "1s", to = "customer", template = "wrap_up" }}
+{BUSINESS}"#
+    ));
+    let daemon = env.start();
+    let quote = env.add("Q-77 kitchen", "+1h", &["--kind", "quote"]);
+    let complaint = env.add("Leak complaint", "+1h", &["--kind", "complaint"]);
+    for (id, promise) in [
+        (quote, "the quote for your new kitchen"),
+        (complaint, "the leak under your sink"),
+    ] {
+        env.db()
+            .execute(
+                "UPDATE commitments SET promise = ?2 WHERE id = ?1",
+                rusqlite::params![id, promise],
+            )
+            .unwrap();
+        env.cli_ok(&["done", &id.to_string()]);
+    }
+    let got = env
+        .smtp
+        .wait_until("both follow-ups", Duration::from_secs(20), |all| {
+            all.iter().filter(|m| m.to == ["joe@example.org"]).count() == 2
+        });
+    assert!(daemon.stop().success());
+    let texts: Vec<(String, String)> = got
+        .iter()
+        .filter(|m| m.to == ["joe@example.org"])
+        .map(|m| (m.subject(), m.text().replace("\r\n", "\n")))
+        .collect();
+    let (subject, text) = texts.iter().find(|(s, _)| s.contains("kitchen")).unwrap();
+    assert_eq!(subject, "The quote for your new kitchen: any questions?");
+    assert!(
+        text.contains(
+            "\nEarlier today we sent you the quote for your new kitchen. \
+             Did you have a chance to look at it?\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("just reply to this email"), "{text}");
+    let (subject, text) = texts.iter().find(|(s, _)| s.contains("leak")).unwrap();
+    assert_eq!(
+        subject,
+        "The leak under your sink: thank you for your patience"
+    );
+    assert!(
+        text.contains("We took care of the leak under your sink earlier today, and we hope"),
+        "{text}"
+    );
+    assert!(text.contains("or call us on +44 20 7946 0018."), "{text}");
+    assert!(!text.contains("Leak complaint"), "{text}");
+}

@@ -102,6 +102,16 @@ const BUILTIN: &[Builtin] = &[
         kind: TemplateKind::CheckIn,
         text: include_str!("templates/check_in_customer.txt"),
     },
+    Builtin {
+        name: "quote_follow_up",
+        kind: TemplateKind::CheckIn,
+        text: include_str!("templates/quote_follow_up.txt"),
+    },
+    Builtin {
+        name: "wrap_up",
+        kind: TemplateKind::CheckIn,
+        text: include_str!("templates/wrap_up.txt"),
+    },
 ];
 
 /// Variables every template may use. A dotted name allows that attribute; a bare name
