@@ -5,18 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Env, Received};
+use common::{BUSINESS, Env, Received};
 
 const UPDATE_RULE: &str =
     "[[rule]]\nname = \"upd\"\ncustomer_update = { at = \"0s\", extend_by = \"1d\" }\n";
-
-const BUSINESS: &str = r#"
-[business]
-name = "Mensah Plumbing"
-phone = "+44 20 7946 0018"
-website = "https://plumbing.example.com"
-signature = "12 High Street, London"
-"#;
 
 /// Starts the daemon on `env`, adds a promise to Joe due at once and returns the mail
 /// the customer gets.
