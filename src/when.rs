@@ -22,6 +22,9 @@ use jiff::tz::TimeZone;
 
 use crate::calendar::{Calendar, Offset, shift_in};
 
+mod words;
+pub use words::{day_in_words, time_in_words};
+
 /// Why a time could not be read.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum WhenError {

@@ -50,12 +50,14 @@ fn an_open_commitment_past_its_update_time_tells_the_customer_exactly_once() {
     assert_eq!(customer.len(), 1);
     let text = customer[0].text();
     assert!(text.contains("Tell Mr. Joe about his order"), "{text}");
+    // Customer mail says times in words: the clock time of the original deadline.
+    let clock = original_due.rsplit(' ').nth(1).unwrap();
     assert!(
-        text.contains(&original_due),
-        "the original deadline: {text}"
+        text.contains(&format!("by today, {clock}")),
+        "the original deadline {original_due}: {text}"
     );
     assert!(
-        text.contains("our supplier shipped late"),
+        text.contains("Our supplier shipped late."),
         "the reason: {text}"
     );
     let owner = to(&got, "ana@example.com");
@@ -74,8 +76,11 @@ fn an_open_commitment_past_its_update_time_tells_the_customer_exactly_once() {
         .unwrap()
         .to_string();
     assert_ne!(new_due, original_due);
+    // In words: "Fri 4 Dec, 03:38" for "Fri 4 Dec 2026 03:38 GMT".
+    let words: Vec<&str> = new_due.split(' ').collect();
+    let in_words = format!("{} {} {}, {}", words[0], words[1], words[2], words[4]);
     assert!(
-        text.contains(&new_due),
+        text.contains(&in_words),
         "the new expected time {new_due}: {text}"
     );
     let revisions = shown["revisions"].as_array().unwrap();
@@ -160,12 +165,11 @@ fn a_delay_by_hand_tells_the_customer_once_with_the_reason() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].to, vec!["joe@example.org"]);
     let text = got[0].text();
-    assert!(text.contains("supplier problems"), "{text}");
+    assert!(text.contains("Supplier problems."), "{text}");
     let shown = env.show(id);
-    assert!(
-        text.contains(shown["commitment"]["due_local"].as_str().unwrap()),
-        "{text}"
-    );
+    let due = shown["commitment"]["due_local"].as_str().unwrap();
+    let clock = due.rsplit(' ').nth(1).unwrap();
+    assert!(text.contains(&format!(", {clock}.")), "{due}: {text}");
     let revisions = shown["revisions"].as_array().unwrap();
     assert_eq!(revisions.len(), 1);
     assert_eq!(revisions[0]["reason"], "supplier problems");
@@ -509,7 +513,7 @@ alert = { to = "team@example.com" }
         "rule \"quotes\"",
         "To: Joe Mensah <joe@example.org> (customer, template no_news_yet)",
         "To: team@example.com (team, template alert)",
-        "| The reason: waiting for the supplier",
+        "| Waiting for the supplier.",
     ] {
         assert!(out.contains(needle), "preview lacks {needle:?}:\n{out}");
     }

@@ -108,6 +108,7 @@ pub fn preview(config: &Config, target: &super::target::Target) -> anyhow::Resul
             customer: &standing,
             calendar: &config.calendar,
             templates: &config.templates,
+            business: &config.business,
             command: &config.command,
             update: update.as_ref(),
             failure: None,

@@ -11,6 +11,7 @@
 //! table left out everywhere (or no `[[rule]]` at all) takes its value from the defaults
 //! built into the binary, which are the shipped `config/followup.toml`.
 
+mod business;
 mod error;
 mod jobs;
 pub mod mail;
@@ -27,6 +28,7 @@ use toml::Spanned;
 use crate::calendar::Calendar;
 use crate::mail::templates::{TemplateKind, Templates};
 use crate::rule::Rule;
+pub use business::{Business, ReplyTo};
 pub use error::{ConfigError, ConfigErrors, line_column};
 pub use jobs::ReportSettings;
 pub use mail::{
@@ -59,6 +61,8 @@ pub struct Config {
     pub schedules: Vec<crate::jobs::Schedule>,
     /// `[report]`.
     pub report: ReportSettings,
+    /// `[business]`: who signs customer mail and where replies go.
+    pub business: Business,
     /// `[web]`: the pages behind the links in mail; `None` when turned off.
     pub web: Option<WebSettings>,
     /// `[[rule]]` blocks in match order.
@@ -294,6 +298,9 @@ fn build(
             None => None,
         },
     };
+    let business = single("business", &parsed, |c| c.business.as_ref(), errors)
+        .map(|l| business::check(&l.value, l.file, l.source, errors))
+        .unwrap_or_default();
     let log_level = single("log", &parsed, |c| c.log.as_ref(), errors)
         .map(|l| l.value)
         .or_else(|| default_of(&defaults.log))
@@ -347,6 +354,7 @@ fn build(
         daemon,
         schedules: jobs::schedules(&parsed, &calendar_zone_name, errors),
         report: jobs::report(&parsed, errors),
+        business,
         web,
         rules,
         log_level,

@@ -34,6 +34,7 @@ pub(crate) struct FileConfig {
     pub daemon: Option<Spanned<DaemonSection>>,
     pub report: Option<Spanned<ReportSection>>,
     pub web: Option<Spanned<super::web::WebSection>>,
+    pub business: Option<Spanned<super::business::BusinessSection>>,
     #[serde(default)]
     pub rule: Vec<Spanned<RuleSection>>,
     #[serde(default)]

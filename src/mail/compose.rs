@@ -10,6 +10,7 @@ use super::context::{Failure, Scene, StepInfo, Update};
 use super::templates::{RenderError, Rendered, Templates};
 use crate::calendar::Calendar;
 use crate::commitment::Commitment;
+use crate::config::Business;
 use crate::customer::Standing;
 use crate::planner::StepKind;
 use crate::rule::{CheckInTo, CustomerUpdate, Rule};
@@ -27,10 +28,24 @@ pub struct Email {
     pub audience: Audience,
     /// The recipient.
     pub to: Mailbox,
+    /// Where a reply goes: in customer mail the owner (or `[business] reply_to`), so
+    /// that it reaches a person; `None` in the business's own mail.
+    pub reply_to: Option<Mailbox>,
+    /// The name `From:` shows instead of the configured one: in customer mail the
+    /// business's name, when it has one.
+    pub from_name: Option<String>,
     /// The template it came from.
     pub template: String,
     /// Subject and bodies.
     pub rendered: Rendered,
+}
+
+impl Email {
+    /// Its `From:`: the configured sender's address, with the name this email shows.
+    pub fn from(&self, sender: &Mailbox) -> Mailbox {
+        let name = self.from_name.clone().or_else(|| sender.name.clone());
+        Mailbox::new(name, sender.email.clone())
+    }
 }
 
 /// Everything a step's emails are made from.
@@ -47,6 +62,8 @@ pub struct Situation<'a> {
     pub calendar: &'a Calendar,
     /// The templates.
     pub templates: &'a Templates,
+    /// Who signs customer mail and where replies go.
+    pub business: &'a Business,
     /// How to call the program, for commands in mail.
     pub command: &'a str,
     /// For customer updates and delay notices: the move of the due time.
@@ -86,6 +103,8 @@ impl Situation<'_> {
             customer: self.customer,
             recipient,
             zone,
+            business: self.business,
+            for_customer: audience == Audience::Customer,
             command: self.command,
             links: self.links.filter(|_| audience.is_internal()),
             now: self.now,
@@ -127,16 +146,31 @@ impl Situation<'_> {
     }
 
     fn email(&self, audience: Audience, to: &Mailbox, template: &str, rendered: Rendered) -> Email {
+        let customer = audience == Audience::Customer;
         Email {
             audience,
             to: to.clone(),
+            reply_to: customer.then(|| self.business.reply_to_for(&self.commitment.owner)),
+            from_name: self.business.name.clone().filter(|_| customer),
             template: template.to_string(),
             rendered,
         }
     }
 
-    /// Renders every email of the step.
+    /// Renders every email of the step. Customer mail is multipart: the plain text
+    /// and, unless its template has an HTML part of its own, the same text in the
+    /// shipped layout.
     pub fn emails(&self) -> Result<Vec<Email>, RenderError> {
+        let mut emails = self.plain_emails()?;
+        for email in &mut emails {
+            if email.audience == Audience::Customer && email.rendered.html.is_none() {
+                email.rendered.html = Some(self.templates.layout(&email.rendered, self.business)?);
+            }
+        }
+        Ok(emails)
+    }
+
+    fn plain_emails(&self) -> Result<Vec<Email>, RenderError> {
         let owner = &self.commitment.owner;
         let customer = &self.commitment.customer;
         let calendar_zone = self.calendar.zone();

@@ -12,10 +12,12 @@ use lettre::message::Mailbox;
 use serde::Serialize;
 
 use crate::calendar::{display_in, humanize};
-use crate::commitment::Commitment;
+use crate::commitment::{Commitment, one_line};
+use crate::config::Business;
 use crate::customer::{Promise, Standing};
 use crate::planner::StepKind;
 use crate::web::link::{Action, Links};
+use crate::when::{day_in_words, time_in_words};
 
 /// The whole template context.
 #[derive(Debug, Serialize)]
@@ -28,6 +30,11 @@ pub struct Context {
     pub commitment: CommitmentView,
     /// The customer's standing with the business.
     pub customer: CustomerView,
+    /// Who signs customer mail (`[business]`).
+    pub business: BusinessView,
+    /// The lines customer mail is signed with: the owner's name, then the business's
+    /// name, phone, website and signature, each when set.
+    pub sign_off: String,
     /// The step being sent.
     pub step: StepView,
     /// Commands that act on the commitment, ready to paste.
@@ -82,6 +89,41 @@ pub struct BouncedUpdate {
     pub due: String,
 }
 
+/// `business.*` in templates: `[business]` as configured; each null when left out.
+#[derive(Debug, Serialize)]
+pub struct BusinessView {
+    /// The business's name.
+    pub name: Option<String>,
+    /// Its phone number.
+    pub phone: Option<String>,
+    /// Its website.
+    pub website: Option<String>,
+    /// The lines it signs with under its name and contacts.
+    pub signature: Option<String>,
+}
+
+impl BusinessView {
+    fn new(business: &Business) -> BusinessView {
+        BusinessView {
+            name: business.name.clone(),
+            phone: business.phone.clone(),
+            website: business.website.clone(),
+            signature: business.signature.clone(),
+        }
+    }
+}
+
+/// The sign-off of customer mail: `owner_name`, then the business's name and contacts,
+/// one a line.
+pub fn sign_off(owner_name: &str, business: &Business) -> String {
+    let mut lines = vec![owner_name];
+    lines.extend(business.name.as_deref());
+    lines.extend(business.phone.as_deref());
+    lines.extend(business.website.as_deref());
+    lines.extend(business.signature.as_deref());
+    lines.join("\n")
+}
+
 /// The recipient of this copy.
 #[derive(Debug, Serialize)]
 pub struct RecipientView {
@@ -96,8 +138,13 @@ pub struct RecipientView {
 pub struct CommitmentView {
     /// Row id.
     pub id: i64,
-    /// What was promised.
+    /// What was promised, in the business's words.
     pub title: String,
+    /// What the customer was promised, in their words: the promise, else the title.
+    /// Customer mail uses this, never `title`.
+    pub promise: String,
+    /// True if a promise was recorded (`promise` is not the title).
+    pub has_promise: bool,
     /// Owner as `Name <address>`.
     pub owner: String,
     /// Owner's name, or the address when there is none.
@@ -118,7 +165,8 @@ pub struct CommitmentView {
     pub r#ref: Option<String>,
     /// Why it may be late, in words for the customer, if given.
     pub reason: Option<String>,
-    /// Due time in the reader's zone, e.g. `Tue 24 Nov 2026 17:00 GMT`.
+    /// Due time in the reader's zone, e.g. `Tue 24 Nov 2026 17:00 GMT`; in customer
+    /// mail in words, from now: `tomorrow, Wed 2 Dec, 10:00`.
     pub due: String,
     /// Due time as RFC 3339.
     pub due_iso: String,
@@ -126,6 +174,9 @@ pub struct CommitmentView {
     pub due_in: String,
     /// When it was done, in the reader's zone, if it was.
     pub done: Option<String>,
+    /// The day it was done, measured from now for the middle of a sentence: "earlier
+    /// today", "yesterday", "on Mon 30 Nov"; none while not done.
+    pub done_when: Option<String>,
     /// The zone times are shown in.
     pub timezone: String,
     /// open, done or cancelled.
@@ -409,6 +460,11 @@ pub struct Scene<'a> {
     pub recipient: &'a Mailbox,
     /// The zone the reader reads times in.
     pub zone: &'a TimeZone,
+    /// Who signs customer mail.
+    pub business: &'a Business,
+    /// True in customer mail: times are said in words, relative to now
+    /// ([`crate::when::time_in_words`]), as a person writes them.
+    pub for_customer: bool,
     /// How to call the program, for commands.
     pub command: &'a str,
     /// The links to put in the email; `None` for a customer, or without pages.
@@ -418,12 +474,27 @@ pub struct Scene<'a> {
 }
 
 impl Scene<'_> {
+    /// `at` as this reader reads it.
+    fn time(&self, at: Timestamp) -> String {
+        if self.for_customer {
+            time_in_words(at, self.now, self.zone)
+        } else {
+            display_in(self.zone, at)
+        }
+    }
+
     /// The base context: everything but `update` and `missed`.
     pub fn context(&self) -> Context {
         let c = self.commitment;
         let zone = self.zone;
         let id = c.id;
         let command = self.command;
+        let owner_name = name_or_address(&c.owner);
+        let promise = c
+            .promise
+            .as_deref()
+            .map(|p| one_line(p).trim_end_matches(['.', ' ']).to_string())
+            .filter(|p| !p.is_empty());
         Context {
             headline: headline(c.due_at, self.now),
             recipient: RecipientView {
@@ -433,8 +504,10 @@ impl Scene<'_> {
             commitment: CommitmentView {
                 id,
                 title: c.title.clone(),
+                has_promise: promise.is_some(),
+                promise: promise.unwrap_or_else(|| c.title.clone()),
                 owner: c.owner.to_string(),
-                owner_name: name_or_address(&c.owner),
+                owner_name: owner_name.clone(),
                 owner_email: c.owner.email.to_string(),
                 customer: c.customer.to_string(),
                 customer_name: name_or_address(&c.customer),
@@ -443,14 +516,17 @@ impl Scene<'_> {
                 note: c.note.clone(),
                 r#ref: c.external_ref.clone(),
                 reason: c.reason.clone(),
-                due: display_in(zone, c.due_at),
+                due: self.time(c.due_at),
                 due_iso: crate::when::format_stored(c.due_at, zone),
                 due_in: humanize(self.now, c.due_at),
-                done: c.done_at.map(|at| display_in(zone, at)),
+                done: c.done_at.map(|at| self.time(at)),
+                done_when: c.done_at.map(|at| day_in_words(at, self.now, zone)),
                 timezone: zone.iana_name().unwrap_or("UTC").to_string(),
                 status: c.status.to_string(),
             },
             customer: CustomerView::new(self.customer, c, zone),
+            business: BusinessView::new(self.business),
+            sign_off: sign_off(&owner_name, self.business),
             step: StepView {
                 kind: self.step.kind.to_string(),
                 label: self.step.label.clone(),
@@ -480,9 +556,9 @@ impl Scene<'_> {
         UpdateView {
             number: update.number,
             max: update.max,
-            original_due: display_in(self.zone, update.original_due),
-            previous_due: display_in(self.zone, update.previous_due),
-            new_due: display_in(self.zone, update.new_due),
+            original_due: self.time(update.original_due),
+            previous_due: self.time(update.previous_due),
+            new_due: self.time(update.new_due),
             reason: update.reason.clone(),
             customer_subject: None,
             customer_text: None,

@@ -57,6 +57,9 @@ pub struct Outgoing<'a> {
     pub from: &'a Mailbox,
     /// `To:`.
     pub to: &'a Mailbox,
+    /// `Reply-To:`: where a reply should go when not to `from` (customer mail: a
+    /// person, not the sending address).
+    pub reply_to: Option<&'a Mailbox>,
     /// Subject and bodies.
     pub rendered: &'a Rendered,
     /// This message's Message-ID, with angle brackets.
@@ -176,6 +179,14 @@ pub fn build(out: &Outgoing<'_>) -> Result<Vec<u8>, BuildError> {
         }
         _ => builder.to(out.to.clone()),
     };
+    if let Some(reply_to) = out.reply_to {
+        builder = match &reply_to.name {
+            Some(name) if header::needs_splitting(name) => {
+                builder.raw_header(header::mailbox("Reply-To", reply_to))
+            }
+            _ => builder.reply_to(reply_to.clone()),
+        };
+    }
     let subject = crate::commitment::one_line(&out.rendered.subject);
     let mut builder = builder
         .raw_header(header::text("Subject", &subject))
@@ -267,6 +278,7 @@ mod tests {
         let bytes = build(&Outgoing {
             from: &from,
             to: &to,
+            reply_to: None,
             rendered: &rendered,
             message_id: "<followup.1.owner.5@example.com>",
             reply_to_thread: Some("<followup.1.owner@example.com>"),
@@ -310,6 +322,7 @@ mod tests {
         build(&Outgoing {
             from: &from,
             to: &to,
+            reply_to: None,
             rendered: &rendered,
             message_id: "<followup.1.owner@example.com>",
             reply_to_thread: None,

@@ -109,6 +109,16 @@ const BUILTIN: &[Builtin] = &[
         kind: TemplateKind::OnOpen,
         text: include_str!("templates/service_failure.txt"),
     },
+    Builtin {
+        name: "quote_follow_up",
+        kind: TemplateKind::CheckIn,
+        text: include_str!("templates/quote_follow_up.txt"),
+    },
+    Builtin {
+        name: "wrap_up",
+        kind: TemplateKind::CheckIn,
+        text: include_str!("templates/wrap_up.txt"),
+    },
 ];
 
 /// Variables every template may use. A dotted name allows that attribute; a bare name
@@ -119,6 +129,8 @@ pub const VARIABLES: &[&str] = &[
     "recipient.email",
     "commitment.id",
     "commitment.title",
+    "commitment.promise",
+    "commitment.has_promise",
     "commitment.owner",
     "commitment.owner_name",
     "commitment.owner_email",
@@ -133,6 +145,7 @@ pub const VARIABLES: &[&str] = &[
     "commitment.due_iso",
     "commitment.due_in",
     "commitment.done",
+    "commitment.done_when",
     "commitment.timezone",
     "commitment.status",
     "step.kind",
@@ -149,6 +162,11 @@ pub const VARIABLES: &[&str] = &[
     "customer.since",
     "customer.kept_percent",
     "customer.open",
+    "business.name",
+    "business.phone",
+    "business.website",
+    "business.signature",
+    "sign_off",
 ];
 
 /// Links that act on the commitment, in the business's own emails (`links` is null in
@@ -313,6 +331,11 @@ fn environment() -> Environment<'static> {
             AutoEscape::None
         }
     });
+    env.add_filter("sentence", sentence);
+    if let Err(e) = env.add_template(layout::KEY, layout::SOURCE) {
+        tracing::error!(cause = %e, "the shipped HTML layout does not compile");
+    }
+    env.add_filter("upper_first", upper_first);
     if let Ok(syntax) = SyntaxConfig::builder()
         .trim_blocks(true)
         .lstrip_blocks(true)
@@ -603,6 +626,11 @@ fn variable_allowed(variable: &str, allowed: &[&str]) -> bool {
             || variable.starts_with(&format!("{allowed}."))
     })
 }
+
+mod filters;
+mod layout;
+pub use filters::{sentence, upper_first};
+pub use layout::paragraphs;
 
 #[cfg(test)]
 mod tests;

@@ -116,6 +116,7 @@ fn run_one(
         let message = match build(&Outgoing {
             from: &config.mail.from,
             to: &to,
+            reply_to: None,
             rendered: &rendered,
             message_id: &message_id,
             reply_to_thread: None,

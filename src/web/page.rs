@@ -538,6 +538,7 @@ impl Visit<'_> {
             customer: &standing,
             calendar: &config.calendar,
             templates: &config.templates,
+            business: &config.business,
             command: &config.command,
             update: Some(&update),
             failure: None,

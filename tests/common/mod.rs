@@ -316,6 +316,15 @@ pub const ALWAYS_OPEN: &str = r#"[calendar]
 timezone = "Europe/London"
 business_hours = { mon = "00:00-24:00", tue = "00:00-24:00", wed = "00:00-24:00", thu = "00:00-24:00", fri = "00:00-24:00", sat = "00:00-24:00", sun = "00:00-24:00" }"#;
 
+/// A `[business]` table with every key but `reply_to`, for customer mail.
+pub const BUSINESS: &str = r#"
+[business]
+name = "Mensah Plumbing"
+phone = "+44 20 7946 0018"
+website = "https://plumbing.example.com"
+signature = "12 High Street, London"
+"#;
+
 /// Checks `raw` against the syntax of RFC 5322 strictly: CRLF line endings only, no
 /// line over 998 octets, a header section of well-formed fields in printable US-ASCII,
 /// an empty line before the body, and a 7-bit body where the message says 7bit. Returns

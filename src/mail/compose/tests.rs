@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::commitment::{Status, parse_mailbox};
+use crate::config::Business;
 use crate::mail::context::Failure;
 use crate::rule::{AfterDone, Alert, CatchUp, Escalate};
 use crate::web::link::{Action, Claim, KEY_LEN, Signer};
@@ -128,6 +129,7 @@ fn compose(case: &Case) -> Vec<Email> {
         customer: &crate::customer::Standing::default(),
         calendar: &calendar,
         templates: &templates,
+        business: &Business::default(),
         command: "followup",
         update: case.update.as_ref(),
         failure: case.failure.as_ref(),
@@ -159,9 +161,10 @@ fn a_customer_update_tells_the_customer_in_their_zone_and_the_owner_what_was_sen
     let customer = &mails[0];
     assert_eq!(customer.audience, Audience::Customer);
     assert_eq!(customer.to.email.to_string(), "joe@example.org");
-    // The customer reads New York times: 17:00 London is 12:00 EST.
+    // The customer reads New York times in words, from the moment of composing
+    // (Wed 25 Nov, 11:00 in New York): 17:00 London is 12:00 EST.
     assert!(
-        customer.rendered.text.contains("Wed 25 Nov 2026 12:00 EST"),
+        customer.rendered.text.contains("by today, 12:00,"),
         "{}",
         customer.rendered.text
     );
@@ -169,11 +172,16 @@ fn a_customer_update_tells_the_customer_in_their_zone_and_the_owner_what_was_sen
         customer
             .rendered
             .subject
-            .contains("Fri 27 Nov 2026 12:00 EST"),
+            .ends_with("now expected Fri 27 Nov, 12:00"),
         "{}",
         customer.rendered.subject
     );
-    assert!(customer.rendered.text.contains("our supplier is late"));
+    assert!(
+        customer
+            .rendered
+            .text
+            .contains("\n\nOur supplier is late.\n\n")
+    );
     assert!(customer.rendered.text.contains("Dear Joe Mensah"));
     assert!(
         !customer.rendered.text.contains("followup"),
@@ -548,4 +556,5 @@ fn the_owners_say_shows_the_customers_update_verbatim_and_when_it_goes() {
     );
 }
 
+mod customer_words;
 mod rules;

@@ -360,6 +360,7 @@ fn decide(composing: &Composing<'_>, due: &Due, now: Timestamp) -> Decision {
         customer: &standing,
         calendar: &config.calendar,
         templates: &config.templates,
+        business: &config.business,
         command: &config.command,
         update: update.as_ref(),
         failure: failure.as_ref(),
@@ -581,9 +582,11 @@ fn deliveries(
             ),
             None => (ids.thread_root(commitment_id, email.audience), None),
         };
+        let from = email.from(&config.mail.from);
         let message = build(&Outgoing {
-            from: &config.mail.from,
+            from: &from,
             to: &email.to,
+            reply_to: email.reply_to.as_ref(),
             rendered: &email.rendered,
             message_id: &message_id,
             reply_to_thread,

@@ -21,6 +21,7 @@ fn compose_step(rule: &Rule, kind: StepKind, key: &str) -> Vec<Email> {
         rule,
         step: &step,
         customer: &crate::customer::Standing::default(),
+        business: &crate::config::Business::default(),
         calendar: &calendar,
         templates: &templates,
         command: "followup",

@@ -61,10 +61,7 @@ fn the_owner_is_asked_ahead_of_the_update_with_what_the_customer_would_get() {
         "In less than a minute joe@example.org will be told: Quote is late"
     );
     let body = text(&mail, &f);
-    assert!(
-        body.contains("  Subject: Update on Quote: now expected"),
-        "{body}"
-    );
+    assert!(body.contains("  Subject: Quote: now expected"), "{body}");
     assert!(body.contains("  Dear joe@example.org,"), "{body}");
 
     // Asking changes nothing: the update is still to come, nothing is recorded.
