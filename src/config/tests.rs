@@ -25,7 +25,20 @@ fn errors_of(dir: &Path) -> Vec<String> {
 fn the_shipped_config_is_valid() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let config = load(&dir, false).unwrap();
-    assert_eq!(config.rules.len(), 1);
+    // The six playbooks, then the catch-all in followup.toml (file-name order).
+    let names: Vec<&str> = config.rules.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "quote",
+            "callback",
+            "email-reply",
+            "order-info",
+            "complaint",
+            "employee-concern",
+            "default"
+        ]
+    );
     assert_eq!(config.calendar.zone_name(), "Europe/London");
     assert!(config.store.path.ends_with("var/followup.db"));
     assert!(matches!(
