@@ -145,18 +145,6 @@ fn a_promise_is_recorded_shown_edited_and_carried_through_csv() {
     );
 }
 
-/// The stdout of a command that must have failed with exit code 1, and its stderr.
-fn failed(env: &Env, args: &[&str]) -> String {
-    let out = env.cli(args);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "followup {args:?}: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn close_marks_done_records_the_outcome_and_twice_says_how_it_ended() {
     let env = Env::new(MAILS_CUSTOMER);
@@ -227,7 +215,7 @@ fn close_marks_done_records_the_outcome_and_twice_says_how_it_ended() {
     // A cancelled one cannot be closed; a bad outcome is a usage error naming it.
     let dropped = env.add("Quote for the shed", "+2d", &[]);
     env.cli_ok(&["cancel", &dropped.to_string()]);
-    let refused = failed(&env, &["close", &dropped.to_string(), "--outcome", "lost"]);
+    let refused = env.cli_fails(&["close", &dropped.to_string(), "--outcome", "lost"]);
     assert!(
         refused.contains(&format!("commitment {dropped} is cancelled")),
         "{refused}"
@@ -318,7 +306,7 @@ fn wait_pauses_and_resume_moves_the_due_time_by_the_time_waited() {
         "{again}"
     );
     let other = env.add("Quote for the porch", "+2d", &[]);
-    let refused = failed(&env, &["resume", &other.to_string()]);
+    let refused = env.cli_fails(&["resume", &other.to_string()]);
     assert!(
         refused.contains(&format!(
             "commitment {other} is not waiting on the customer"
@@ -327,7 +315,7 @@ fn wait_pauses_and_resume_moves_the_due_time_by_the_time_waited() {
     );
     // Only an open commitment waits.
     env.cli_ok(&["done", &other.to_string()]);
-    let refused = failed(&env, &["wait", &other.to_string(), "--reason", "photos"]);
+    let refused = env.cli_fails(&["wait", &other.to_string(), "--reason", "photos"]);
     assert!(
         refused.contains("only open commitments can be paused"),
         "{refused}"
