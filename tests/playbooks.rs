@@ -25,6 +25,8 @@ const COMPLAINT: &str = include_str!("../config/50-complaint.toml");
 const EMPLOYEE_CONCERN: &str = include_str!("../config/60-employee-concern.toml");
 const SHIPPED: &str = include_str!("../config/followup.toml");
 
+const JOE: &str = "Joe Mensah <joe@example.org>";
+
 const DAY: SignedDuration = SignedDuration::from_hours(24);
 const HOUR: SignedDuration = SignedDuration::from_hours(1);
 
@@ -76,6 +78,35 @@ fn step_becomes(env: &Env, id: i64, key: &str, state: &str) -> Option<String> {
         )
         .ok()
     })
+}
+
+/// `followup add --kind KIND` by Ana Ruiz for `customer`, with `extra` flags (no
+/// `--due`: the rule's `due_in`, unless `extra` gives one); returns the id.
+fn add_kind(env: &Env, kind: &str, title: &str, customer: &str, extra: &[&str]) -> i64 {
+    let mut args = vec![
+        "add",
+        "--kind",
+        kind,
+        "--title",
+        title,
+        "--owner",
+        "Ana Ruiz <ana@example.com>",
+        "--customer",
+        customer,
+    ];
+    args.extend_from_slice(extra);
+    env.cli_ok(&args).trim().parse().unwrap()
+}
+
+/// The due time stored for commitment `id`.
+fn due_of(env: &Env, id: i64) -> Timestamp {
+    let due: String = env
+        .db()
+        .query_row("SELECT due_at FROM commitments WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    due.parse().unwrap()
 }
 
 /// The messages to `address`.
@@ -154,25 +185,14 @@ fn quote_reminds_before_it_is_due_then_follows_up_twice_until_closed() {
 fn callback_is_due_in_two_business_hours_reminds_before_and_escalates_after() {
     let env = Env::new(CALLBACK);
     let before = Timestamp::now();
-    let out = env.cli_ok(&[
-        "add",
-        "--kind",
+    let id = add_kind(
+        &env,
         "callback",
-        "--title",
         "Call Joe Mensah back about the pump",
-        "--owner",
-        "Ana Ruiz <ana@example.com>",
-        "--customer",
-        "Joe Mensah <joe@example.org>",
-    ]);
-    let id: i64 = out.trim().parse().unwrap();
-    let due: String = env
-        .db()
-        .query_row("SELECT due_at FROM commitments WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    let due: Timestamp = due.parse().unwrap();
+        JOE,
+        &[],
+    );
+    let due = due_of(&env, id);
     let after = Timestamp::now();
     // Always open: two business hours are two hours (stored to the second).
     assert!(
@@ -207,24 +227,14 @@ fn callback_is_due_in_two_business_hours_reminds_before_and_escalates_after() {
 #[test]
 fn email_reply_is_due_in_one_business_day_and_reminds_until_answered() {
     let env = Env::new(EMAIL_REPLY);
-    let out = env.cli_ok(&[
-        "add",
-        "--kind",
+    let id = add_kind(
+        &env,
         "email-reply",
-        "--title",
         "Answer Joe Mensah about the invoice",
-        "--owner",
-        "Ana Ruiz <ana@example.com>",
-        "--customer",
-        "Joe Mensah <joe@example.org>",
-    ]);
-    let id: i64 = out.trim().parse().unwrap();
-    let shown = env.show(id);
-    let due: Timestamp = shown["commitment"]["due_at"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+        JOE,
+        &[],
+    );
+    let due = due_of(&env, id);
     let left = due.duration_since(Timestamp::now());
     assert!(left > 23 * HOUR && left <= DAY, "{left:?}");
 
@@ -271,12 +281,7 @@ fn order_info_tells_the_customer_before_the_due_time_with_the_reason_and_new_tim
     );
     assert_eq!(to(&got, "ana@example.com").len(), 1);
     // The due time moved by 2 business days.
-    let shown = env.show(id);
-    let moved: Timestamp = shown["commitment"]["due_at"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let moved = due_of(&env, id);
     let old: Timestamp = due.parse().unwrap();
     // Stored to the second.
     let by = moved.duration_since(old);
@@ -301,20 +306,7 @@ fn complaint_alerts_the_team_at_once_then_checks_in_and_wraps_up() {
     let daemon = env.start();
     let title = "Leaking seal after the pump service";
     let promise = "a visit to fix the leaking seal";
-    let out = env.cli_ok(&[
-        "add",
-        "--kind",
-        "complaint",
-        "--title",
-        title,
-        "--promise",
-        promise,
-        "--owner",
-        "Ana Ruiz <ana@example.com>",
-        "--customer",
-        "Joe Mensah <joe@example.org>",
-    ]);
-    let id: i64 = out.trim().parse().unwrap();
+    let id = add_kind(&env, "complaint", title, JOE, &["--promise", promise]);
     let got = env.smtp.wait_until("the on-open email", DEADLINE, |got| {
         !to(got, "service-team@example.com").is_empty()
     });
@@ -352,20 +344,13 @@ fn complaint_alerts_the_team_at_once_then_checks_in_and_wraps_up() {
 fn employee_concern_stays_internal_reminders_and_a_check_in_for_the_owner() {
     let env = Env::new(EMPLOYEE_CONCERN);
     let employee = "Sam Okafor <sam@example.com>";
-    let out = env.cli_ok(&[
-        "add",
-        "--kind",
+    let id = add_kind(
+        &env,
         "employee-concern",
-        "--title",
         "Van seat for Sam is broken",
-        "--owner",
-        "Ana Ruiz <ana@example.com>",
-        "--customer",
         employee,
-        "--due",
-        "+1h",
-    ]);
-    let id: i64 = out.trim().parse().unwrap();
+        &["--due", "+1h"],
+    );
     // Written 3 days ago, due a day ago: the reminders a day before and at the due time
     // have fallen due.
     env.db()
