@@ -30,8 +30,10 @@ pub async fn serve(
     mut control: mpsc::Receiver<Control>,
 ) -> anyhow::Result<()> {
     let store_path = config.store.path.clone();
+    let clock = crate::clock::Clock::system();
     let (_lock, store) = tokio::task::spawn_blocking({
         let path = store_path.clone();
+        let clock = clock.clone();
         move || {
             // Before anything writes the store: a second daemon would send every due
             // step again.
@@ -40,7 +42,7 @@ pub async fn serve(
             // Emails composed ahead by an earlier run are composed again: the commitment
             // may have changed while no daemon was there to take them back, and a step
             // whose time passed meanwhile owes its rule's catch-up.
-            let now = jiff::Timestamp::now();
+            let now = clock.now();
             let taken = store.transaction(|s| s.withdraw_all_ahead(now))?;
             if taken > 0 {
                 tracing::info!(
@@ -55,7 +57,7 @@ pub async fn serve(
     .context("opening the store")??;
     let mailer = Mailer::build(&config.mail).context("setting up the mail transport")?;
     let summary = describe(&config);
-    let shared = Shared::new(store, config, mailer);
+    let shared = Shared::new(store, config, mailer, clock);
     let _watcher = store::watch::spawn(&store_path, shared.store_changed.clone())?;
     shared
         .store
@@ -162,7 +164,7 @@ fn mail_changed(old: &config::MailSettings, new: &config::MailSettings) -> bool 
 /// its backoff: the change was most likely the fix. Called after the new transport is
 /// in force, so that nothing made due here goes through the old one.
 async fn retry_held(shared: &Shared) {
-    let now = jiff::Timestamp::now();
+    let now = shared.now();
     match shared
         .store
         .call(move |s| s.transaction(|s| s.retry_held(now, None)))

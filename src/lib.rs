@@ -12,6 +12,7 @@
 //! - [`customer`]: a customer's profile gathered from their commitments (pure).
 //! - [`when`]: reading the times users type (`+2h`, `2026-11-24 17:00`, RFC 3339).
 //! - [`calendar`]: time zone and offsets such as `-1d` (pure).
+//! - [`clock`]: where the daemon reads the time, so tests can drive it.
 //! - [`rule`]: which commitments a rule is for, and its catch-up policy (pure).
 //! - [`planner`]: `(commitment, rule, calendar) -> steps`, and how a new plan meets the
 //!   steps already stored (pure; no clock, no I/O).
@@ -35,6 +36,7 @@ pub mod actions;
 pub mod address;
 pub mod calendar;
 pub mod cli;
+pub mod clock;
 pub mod commitment;
 pub mod config;
 pub mod customer;

@@ -36,7 +36,7 @@ impl StatusReport {
                 &workload,
                 last_error.as_deref(),
                 &shared.config().calendar,
-                Timestamp::now(),
+                shared.now(),
             ),
             Err(e) => format!("cannot read the store: {e}"),
         };

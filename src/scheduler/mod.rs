@@ -31,6 +31,7 @@ use jiff::Timestamp;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::mail::Mailer;
 use crate::store::Store;
@@ -90,6 +91,8 @@ pub struct Shared {
     pub plan_now: Notify,
     /// Delivery outcomes waiting for the next transaction.
     pub records: Arc<records::Records>,
+    /// Where every task reads the time.
+    pub clock: Clock,
     /// When the daemon started: calendar jobs make up runs missed before it only when
     /// their schedule says `catch_up = true`.
     pub started: Timestamp,
@@ -102,8 +105,10 @@ pub struct Shared {
 
 impl Shared {
     /// Shared state for a daemon on `config` with `mailer`.
-    pub fn new(store: Store, config: Config, mailer: Mailer) -> Arc<Shared> {
+    pub fn new(store: Store, config: Config, mailer: Mailer, clock: Clock) -> Arc<Shared> {
         Arc::new(Shared {
+            started: clock.now(),
+            clock,
             store: StoreHandle::new(store),
             config: RwLock::new(Arc::new(config)),
             mailer: RwLock::new(Arc::new(mailer)),
@@ -112,10 +117,14 @@ impl Shared {
             outbox: Notify::new(),
             plan_now: Notify::new(),
             records: Arc::default(),
-            started: Timestamp::now(),
             last_error: Mutex::new(None),
             links: RwLock::new(None),
         })
+    }
+
+    /// The current time on the daemon's clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
     }
 
     /// Sets the links the emails carry, at start: the address they point at is known
@@ -198,7 +207,7 @@ pub async fn run_planning(shared: Arc<Shared>, mut shutdown: watch::Receiver<boo
                 tracing::error!(cause = %e, "planning failed; trying again in 5 seconds");
                 shared.note_error(format!("planning failed: {e}"));
                 (
-                    Some(Timestamp::now() + jiff::SignedDuration::from_secs(5)),
+                    Some(shared.now() + jiff::SignedDuration::from_secs(5)),
                     None,
                 )
             }

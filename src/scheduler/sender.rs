@@ -171,7 +171,7 @@ struct Decided {
 /// Turns outcomes into records. A success after an outage means the transport is back:
 /// every delivery waiting for a retry goes now.
 fn decide(shared: &Shared, outcomes: Vec<Outcome>, outage: &mut Outage) -> Decided {
-    let now = Timestamp::now();
+    let now = shared.now();
     let retry = shared.config().mail.retry;
     let mut decided = Decided::default();
     for outcome in outcomes {
@@ -257,6 +257,7 @@ type RoundFuture = Pin<Box<dyn Future<Output = Round> + Send>>;
 fn round(shared: &Shared, read: usize, skip: HashSet<i64>) -> RoundFuture {
     let store = shared.store.clone();
     let records = shared.records.clone();
+    let clock = shared.clock.clone();
     Box::pin(async move {
         store
             .call(move |s| {
@@ -267,7 +268,7 @@ fn round(shared: &Shared, read: usize, skip: HashSet<i64>) -> RoundFuture {
                     if asked == 0 {
                         return Ok(None);
                     }
-                    let now = Timestamp::now();
+                    let now = clock.now();
                     let batch = s.pending_deliveries(now, asked, &skip)?;
                     let next = if batch.len() < asked {
                         s.next_attempt_at_after(now)?
@@ -457,7 +458,7 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                         if batch.len() == asked {
                             more = true;
                         }
-                        retry_at = next.map(|at| Instant::now() + sleep_for(Some(at), Timestamp::now()));
+                        retry_at = next.map(|at| Instant::now() + sleep_for(Some(at), shared.now()));
                         for delivery in batch {
                             busy.insert(delivery.id);
                             queue.push_back(delivery);

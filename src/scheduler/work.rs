@@ -12,6 +12,7 @@ use std::collections::HashSet;
 
 use jiff::{SignedDuration, Timestamp};
 
+use crate::clock::Clock;
 use crate::commitment::{Commitment, Status};
 use crate::config::Config;
 use crate::planner::{SkipCode, StepState, StoredStep, plan, reconcile};
@@ -53,13 +54,18 @@ pub struct Pass {
 }
 
 /// Plans one batch of the change queue in one transaction; 0 when it was empty.
-fn plan_batch(store: &Store, config: &Config, now: Timestamp) -> Result<usize, StoreError> {
+fn plan_batch(
+    store: &Store,
+    config: &Config,
+    now: Timestamp,
+    clock: &Clock,
+) -> Result<usize, StoreError> {
     store.transaction(|s| {
         let Some(batch) = s.pending_changes(BATCH)? else {
             return Ok::<_, StoreError>(0);
         };
         for changed in &batch.commitments {
-            if let Err(e) = s.isolated(|s| plan_one(s, config, changed, now)) {
+            if let Err(e) = s.isolated(|s| plan_one(s, config, changed, now, clock)) {
                 tracing::error!(commitment = changed.id, cause = %e, "cannot plan a commitment");
                 s.set_problem(changed.id, &format!("cannot be planned: {e}"), now)?;
             }
@@ -80,7 +86,7 @@ pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, 
     let config = shared.config();
     let links = shared.links();
     let started = shared.started;
-    let now = Timestamp::now();
+    let now = shared.now();
     // Read before any of the work: a commit by another program while the pass runs,
     // between two of its batches, then shows as a change after it.
     let data_version = shared
@@ -95,10 +101,10 @@ pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, 
     let plan_all = || async {
         let mut planned = 0;
         loop {
-            let config = config.clone();
+            let (config, clock) = (config.clone(), shared.clock.clone());
             let n = shared
                 .store
-                .call(move |s| plan_batch(s, &config, now))
+                .call(move |s| plan_batch(s, &config, now, &clock))
                 .await?;
             if n == 0 {
                 return Ok::<_, StoreError>(planned);
@@ -156,6 +162,7 @@ pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, 
     if queued > 0 {
         planned += plan_all().await?;
     }
+    let clock = shared.clock.clone();
     let (pass, mail_due) = shared
         .store
         .call(move |store| {
@@ -170,7 +177,7 @@ pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, 
                 next_fire_at,
                 data_version,
             };
-            Ok::<_, StoreError>((pass, store.mail_due(Timestamp::now())?))
+            Ok::<_, StoreError>((pass, store.mail_due(clock.now())?))
         })
         .await?;
     // Mail may have fallen due by another program's hand (`followup retry` makes held
@@ -213,11 +220,12 @@ fn plan_one(
     config: &Config,
     changed: &PlannedCommitment,
     now: Timestamp,
+    clock: &Clock,
 ) -> Result<(), StoreError> {
     let Some(row) = &changed.row else {
         return Ok(());
     };
-    let steps = withdraw_ahead(store, changed)?;
+    let steps = withdraw_ahead(store, changed, clock)?;
     match checked(config, row) {
         Ok((commitment, rule)) => {
             store.clear_problem(commitment.id)?;
@@ -245,12 +253,13 @@ fn plan_one(
 fn withdraw_ahead<'c>(
     store: &Store,
     changed: &'c PlannedCommitment,
+    clock: &Clock,
 ) -> Result<std::borrow::Cow<'c, [StoredStep]>, StoreError> {
     if !changed.steps.iter().any(|s| s.state == StepState::Queued) {
         return Ok(changed.steps.as_slice().into());
     }
     // The time of this transaction, not of the pass: see `Store::withdraw_ahead`.
-    let withdrawn = store.withdraw_ahead(changed.id, Timestamp::now())?;
+    let withdrawn = store.withdraw_ahead(changed.id, clock.now())?;
     if withdrawn.is_empty() {
         return Ok(changed.steps.as_slice().into());
     }

@@ -68,7 +68,15 @@ impl Fixture {
     }
 
     fn plan(&self, now: Timestamp) {
-        while plan_batch(&self.store, &self.config, now).unwrap() > 0 {}
+        while plan_batch(
+            &self.store,
+            &self.config,
+            now,
+            &crate::clock::Clock::system(),
+        )
+        .unwrap()
+            > 0
+        {}
     }
 
     /// Queues what is due at `now`, a batch at a time as the planning task does, but
