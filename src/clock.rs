@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
+use crate::scheduler::MAX_SLEEP;
+
 /// The time as the daemon sees it. Cheap to clone; every clone reads the same source.
 #[derive(Clone, Debug)]
 pub struct Clock {
@@ -32,6 +34,20 @@ impl Clock {
     pub fn now(&self) -> Timestamp {
         match &*self.source {
             Source::System => Timestamp::now(),
+        }
+    }
+
+    /// Returns once this clock reads `at` or later. On the host's clock the wait is
+    /// measured again at least every [`MAX_SLEEP`], so a wall-clock step or a suspend
+    /// costs at most that much lateness.
+    pub async fn sleep_until(&self, at: Timestamp) {
+        loop {
+            let wait = self.now().duration_until(at);
+            if wait.is_negative() || wait.is_zero() {
+                return;
+            }
+            let wait = std::time::Duration::try_from(wait).unwrap_or(MAX_SLEEP);
+            tokio::time::sleep(wait.min(MAX_SLEEP)).await;
         }
     }
 
