@@ -155,6 +155,16 @@ pub struct Commitment {
     pub waiting_since: Option<Timestamp>,
 }
 
+impl Commitment {
+    /// The zone the customer reads times in, and the one the row's local times were
+    /// written in: the commitment's own, else `default` (the calendar's). The one
+    /// place that choice is made, so that planning, firing, composing and every page
+    /// agree on it.
+    pub fn zone<'a>(&'a self, default: &'a TimeZone) -> &'a TimeZone {
+        self.timezone.as_ref().unwrap_or(default)
+    }
+}
+
 /// A `commitments` row as stored, before any checking: every column may be missing or
 /// malformed when another program wrote it.
 #[derive(Clone, Debug, Default)]
@@ -400,6 +410,15 @@ mod tests {
             c.due_at,
             "2026-11-24T22:00:00Z".parse::<Timestamp>().unwrap()
         );
+    }
+
+    #[test]
+    fn the_customer_reads_times_in_the_commitments_zone_else_the_calendars() {
+        let mut row = good_row();
+        assert_eq!(row.check(&london()).unwrap().zone(&london()), &london());
+        row.timezone = Some("America/New_York".into());
+        let c = row.check(&london()).unwrap();
+        assert_eq!(c.zone(&london()).iana_name(), Some("America/New_York"));
     }
 
     #[test]

@@ -333,7 +333,7 @@ pub fn plan(
     history: &History,
 ) -> Vec<PlannedStep> {
     let mut steps = Vec::new();
-    let customer_zone = commitment.timezone.as_ref().unwrap_or(calendar.zone());
+    let customer_zone = commitment.zone(calendar.zone());
     let for_customer = |at: Timestamp| calendar.next_open_in(at, customer_zone);
     let step =
         |kind: StepKind, key: String, label: String, planned_at: Timestamp, fire_at: Timestamp| {

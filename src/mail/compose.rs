@@ -83,10 +83,7 @@ pub struct Situation<'a> {
 impl Situation<'_> {
     /// The zone the customer reads times in: the commitment's own, else the calendar's.
     pub fn customer_zone(&self) -> &TimeZone {
-        self.commitment
-            .timezone
-            .as_ref()
-            .unwrap_or(self.calendar.zone())
+        self.commitment.zone(self.calendar.zone())
     }
 
     /// What the context for `recipient` is made from; links only for the business's
@@ -367,7 +364,7 @@ pub fn update_for(
     if !matches!(kind, StepKind::CustomerUpdate | StepKind::DelayNotice) {
         return Ok(None);
     }
-    let zone = commitment.timezone.as_ref().unwrap_or(calendar.zone());
+    let zone = commitment.zone(calendar.zone());
     let original_due = revisions
         .first()
         .and_then(|r| parse_stored(&r.old_due, zone).ok())

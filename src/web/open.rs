@@ -53,7 +53,7 @@ pub fn body(
     }
 
     let revisions = store.revisions_of(id)?;
-    let zone = c.timezone.clone().unwrap_or_else(|| cal.zone().clone());
+    let zone = c.zone(cal.zone()).clone();
     let due_text = |stored: &str| match crate::when::parse_stored(stored, &zone) {
         Ok(at) => cal.display(at),
         Err(_) => stored.to_string(),

@@ -505,7 +505,7 @@ impl Visit<'_> {
         let revisions = store.revisions_of(c.id).map_err(|e| e.to_string())?;
         let update = match delay {
             Some((until, reason)) => {
-                let zone = c.timezone.as_ref().unwrap_or(config.calendar.zone());
+                let zone = c.zone(config.calendar.zone());
                 Update {
                     number: 0,
                     max: rule.customer_update.as_ref().map_or(0, |u| u.max),

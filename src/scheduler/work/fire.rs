@@ -281,10 +281,7 @@ fn decide(composing: &Composing<'_>, due: &Due, now: Timestamp) -> Decision {
         .iter()
         .find(|r| r.name == step.rule)
         .unwrap_or(matched);
-    let zone = &commitment
-        .timezone
-        .clone()
-        .unwrap_or_else(|| config.calendar.zone().clone());
+    let zone = &commitment.zone(config.calendar.zone()).clone();
     if let Some(decision) = rules::paused(config, &commitment, rule, kind, &step.key, at) {
         return decision;
     }
@@ -419,10 +416,7 @@ fn bounce(
     let Some(revision) = bounced.filter(|r| r.undone.is_none()) else {
         return (failure, None);
     };
-    let zone = commitment
-        .timezone
-        .clone()
-        .unwrap_or_else(|| config.calendar.zone().clone());
+    let zone = commitment.zone(config.calendar.zone()).clone();
     let (Ok(promise), Ok(not_told)) = (
         parse_stored(&revision.old_due, &zone),
         parse_stored(&revision.new_due, &zone),
