@@ -165,6 +165,23 @@ impl Commitment {
     }
 }
 
+/// A recorded move of a commitment's due time, its times read in the commitment's
+/// zone: what composing an update needs of the commitment's history, in no store's
+/// terms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DueMove {
+    /// The revision that recorded it, which a delay notice's step names.
+    pub revision: i64,
+    /// The due time before, or why its stored text does not read.
+    pub from: Result<Timestamp, String>,
+    /// The due time after, or why its stored text does not read.
+    pub to: Result<Timestamp, String>,
+    /// Why, in words for the customer.
+    pub reason: Option<String>,
+    /// Made by the daemon's automatic update.
+    pub automatic: bool,
+}
+
 /// A `commitments` row as stored, before any checking: every column may be missing or
 /// malformed when another program wrote it.
 #[derive(Clone, Debug, Default)]

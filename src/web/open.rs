@@ -90,7 +90,7 @@ pub fn body(
             .map(|s| {
                 vec![
                     cal.display(s.fire_at),
-                    format!("{}: {}", s.kind.replace('_', " "), s.label),
+                    format!("{}: {}", s.kind.as_str().replace('_', " "), s.label),
                     s.state_shown(),
                     s.reason.clone().unwrap_or_default(),
                 ]
