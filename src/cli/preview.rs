@@ -14,6 +14,7 @@ use crate::mail::context::StepInfo;
 use crate::planner::{PAST_GRACE, PlannedStep, StepKind, StepState, plan};
 use crate::rule::{Rule, rule_for};
 use crate::store::{Store, StoreError};
+use crate::web::link::Links;
 
 /// A step still ahead, with the emails it would send, or why they cannot be composed.
 pub(crate) struct Ahead {
@@ -34,7 +35,20 @@ pub fn preview(config: &Config, target: &super::target::Target) -> anyhow::Resul
             commitment.kind.as_deref().unwrap_or("")
         );
     };
-    let ahead = steps_ahead(&store, config, &commitment, rule, Timestamp::now())?;
+    // The business's own emails carry the links the daemon puts in them, made with
+    // the same key; without the key they show the commands instead, and say so.
+    let links = match &config.web {
+        Some(web) => match crate::web::links_for(config, web.listen) {
+            Ok(links) => links,
+            Err(e) => {
+                println!("(the emails show commands, not links: {e})");
+                None
+            }
+        },
+        None => None,
+    };
+    let now = Timestamp::now();
+    let ahead = steps_ahead(&store, config, &commitment, rule, links.as_ref(), now)?;
     println!(
         "Commitment {id}: {} ({}, rule \"{}\")",
         commitment.title, commitment.status, rule.name
@@ -96,12 +110,13 @@ pub fn preview(config: &Config, target: &super::target::Target) -> anyhow::Resul
 
 /// The steps of `commitment` still ahead at `now` under `rule`, each with the emails it
 /// would send at its time: the plan the daemon would make, less the steps already
-/// decided, composed through the daemon's own path ([`Firing`]).
+/// decided, composed through the daemon's own path ([`Firing`]) with `links`.
 pub(crate) fn steps_ahead(
     store: &Store,
     config: &Config,
     commitment: &Commitment,
     rule: &Rule,
+    links: Option<&Links>,
     now: Timestamp,
 ) -> Result<Vec<Ahead>, StoreError> {
     let id = commitment.id;
@@ -154,7 +169,7 @@ pub(crate) fn steps_ahead(
                 moves: &moves,
                 customer: &standing,
                 failure: None,
-                links: None,
+                links,
                 at: step.fire_at,
             };
             Ahead {

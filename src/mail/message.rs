@@ -84,7 +84,7 @@ fn id_domain(from: &Mailbox) -> String {
 }
 
 /// The one place Message-IDs are made. Each is `<followup.STORE.PARTS@DOMAIN>`: the
-/// store's random id ([`crate::store::Store::id`]) keeps two stores (staging and
+/// store's random id (made once, when the store is) keeps two stores (staging and
 /// production, or a store made again after a loss) from ever giving two emails one id,
 /// the parts make it unique within the store and the same on every attempt, and the
 /// domain of `From:` makes it unique among other senders.

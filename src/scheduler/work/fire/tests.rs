@@ -34,6 +34,8 @@ struct Fixture {
     config: Config,
     id: i64,
     due: Timestamp,
+    /// The links the daemon with pages puts in the business's own emails.
+    links: Option<Links>,
 }
 
 impl Fixture {
@@ -77,6 +79,7 @@ impl Fixture {
             config,
             id,
             due,
+            links: None,
         };
         fixture.plan(due - SignedDuration::from_hours(2));
         fixture
@@ -91,7 +94,7 @@ impl Fixture {
     fn fire(&self, now: Timestamp) {
         let composing = Composing {
             config: &self.config,
-            links: None,
+            links: self.links.as_ref(),
         };
         let templates = &self.config.templates;
         let busy = HashSet::new();
@@ -108,7 +111,8 @@ impl Fixture {
         let row = self.store.commitment(self.id).unwrap();
         let commitment = row.check(self.config.calendar.zone()).unwrap();
         let rule = rule_for(&self.config.rules, &commitment).unwrap();
-        steps_ahead(&self.store, &self.config, &commitment, rule, now).unwrap()
+        let links = self.links.as_ref();
+        steps_ahead(&self.store, &self.config, &commitment, rule, links, now).unwrap()
     }
 
     fn step(&self, key: &str) -> crate::planner::Step {
@@ -160,7 +164,19 @@ fn shown(ahead: &Ahead) -> Vec<(String, String, String)> {
 
 #[test]
 fn the_daemon_sends_each_step_as_preview_showed_it_just_before() {
-    let f = Fixture::new();
+    the_daemon_sends_what_preview_showed(Fixture::new());
+}
+
+#[test]
+fn with_pages_preview_shows_the_links_the_daemon_sends() {
+    let mut f = Fixture::new();
+    let signer = crate::web::link::Signer::new(&[3; crate::web::link::KEY_LEN]);
+    let day = SignedDuration::from_hours(24);
+    f.links = Some(Links::new(signer, "https://followup.example.com", day));
+    the_daemon_sends_what_preview_showed(f);
+}
+
+fn the_daemon_sends_what_preview_showed(f: Fixture) {
     let mut now = f.due - SignedDuration::from_hours(2);
     let mut kinds = Vec::new();
     loop {
