@@ -11,17 +11,21 @@ use super::{StepKind, StepState};
 pub struct Step {
     /// Row id.
     pub id: i64,
-    /// Unique per commitment; the same step always gets the same key.
+    /// As planned: [`PlannedStep::key`](super::PlannedStep::key).
     pub key: String,
-    /// What it does.
+    /// As planned: [`PlannedStep::kind`](super::PlannedStep::kind).
     pub kind: StepKind,
-    /// The rule that planned it.
+    /// As the latest plan that had it wrote it:
+    /// [`PlannedStep::rule`](super::PlannedStep::rule).
     pub rule: String,
-    /// How a person reads where it sits, e.g. `-2h` or `overdue 2 of 3`.
+    /// As the latest plan that had it wrote it:
+    /// [`PlannedStep::label`](super::PlannedStep::label).
     pub label: String,
-    /// When the rule asked for it.
+    /// As the latest plan that had it wrote it:
+    /// [`PlannedStep::planned_at`](super::PlannedStep::planned_at).
     pub planned_at: Timestamp,
-    /// When it fires or fired: the planned time, or later when held for business hours.
+    /// When it fires, or fired: [`PlannedStep::fire_at`](super::PlannedStep::fire_at),
+    /// or later once held.
     pub fire_at: Timestamp,
     /// Where it stands.
     pub state: StepState,

@@ -15,7 +15,6 @@ use crate::store::NewCommitment;
 const RULES: &str = r#"
 [calendar]
 timezone = "Europe/London"
-business_hours = { mon = "00:00-24:00", tue = "00:00-24:00", wed = "00:00-24:00", thu = "00:00-24:00", fri = "00:00-24:00", sat = "00:00-24:00", sun = "00:00-24:00" }
 
 [[rule]]
 name = "quotes"
