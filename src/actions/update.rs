@@ -43,7 +43,7 @@ pub struct CommitmentState {
 
 /// The commitment `id` as a page shows it before acting.
 pub fn state(store: &Store, config: &Config, id: i64) -> Result<CommitmentState> {
-    let glance = store.glance(id, StepKind::CustomerUpdate.as_str())?;
+    let glance = store.glance(id, StepKind::CustomerUpdate)?;
     let commitment = check(&glance.row, config)?;
     let rule = rule_for(&config.rules, &commitment).map(|r| r.name.clone());
     let closed = match commitment.status {
