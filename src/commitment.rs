@@ -155,6 +155,33 @@ pub struct Commitment {
     pub waiting_since: Option<Timestamp>,
 }
 
+impl Commitment {
+    /// The zone the customer reads times in, and the one the row's local times were
+    /// written in: the commitment's own, else `default` (the calendar's). The one
+    /// place that choice is made, so that planning, firing, composing and every page
+    /// agree on it.
+    pub fn zone<'a>(&'a self, default: &'a TimeZone) -> &'a TimeZone {
+        self.timezone.as_ref().unwrap_or(default)
+    }
+}
+
+/// A recorded move of a commitment's due time, its times read in the commitment's
+/// zone: what composing an update needs of the commitment's history, in no store's
+/// terms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DueMove {
+    /// The revision that recorded it, which a delay notice's step names.
+    pub revision: i64,
+    /// The due time before, or why its stored text does not read.
+    pub from: Result<Timestamp, String>,
+    /// The due time after, or why its stored text does not read.
+    pub to: Result<Timestamp, String>,
+    /// Why, in words for the customer.
+    pub reason: Option<String>,
+    /// Made by the daemon's automatic update.
+    pub automatic: bool,
+}
+
 /// A `commitments` row as stored, before any checking: every column may be missing or
 /// malformed when another program wrote it.
 #[derive(Clone, Debug, Default)]
@@ -400,6 +427,15 @@ mod tests {
             c.due_at,
             "2026-11-24T22:00:00Z".parse::<Timestamp>().unwrap()
         );
+    }
+
+    #[test]
+    fn the_customer_reads_times_in_the_commitments_zone_else_the_calendars() {
+        let mut row = good_row();
+        assert_eq!(row.check(&london()).unwrap().zone(&london()), &london());
+        row.timezone = Some("America/New_York".into());
+        let c = row.check(&london()).unwrap();
+        assert_eq!(c.zone(&london()).iana_name(), Some("America/New_York"));
     }
 
     #[test]

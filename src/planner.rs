@@ -34,8 +34,10 @@ use crate::rule::Rule;
 mod after;
 mod pause;
 mod reconcile;
+mod step;
 
-pub use reconcile::{StepChange, StoredStep, reconcile};
+pub use reconcile::{StepChange, reconcile};
+pub use step::Step;
 
 /// How far before the writing of a commitment a step may be planned and still be sent:
 /// covers the moment between a writer's commit and the daemon reading it.
@@ -145,6 +147,13 @@ impl fmt::Display for StepKind {
     }
 }
 
+/// A kind is equal to the word stored for it.
+impl PartialEq<&str> for StepKind {
+    fn eq(&self, word: &&str) -> bool {
+        self.as_str() == *word
+    }
+}
+
 impl FromStr for StepKind {
     type Err = String;
 
@@ -188,6 +197,13 @@ impl StepState {
 impl fmt::Display for StepState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// A state is equal to the word stored for it.
+impl PartialEq<&str> for StepState {
+    fn eq(&self, word: &&str) -> bool {
+        self.as_str() == *word
     }
 }
 
@@ -333,7 +349,7 @@ pub fn plan(
     history: &History,
 ) -> Vec<PlannedStep> {
     let mut steps = Vec::new();
-    let customer_zone = commitment.timezone.as_ref().unwrap_or(calendar.zone());
+    let customer_zone = commitment.zone(calendar.zone());
     let for_customer = |at: Timestamp| calendar.next_open_in(at, customer_zone);
     let step =
         |kind: StepKind, key: String, label: String, planned_at: Timestamp, fire_at: Timestamp| {

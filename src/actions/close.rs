@@ -190,10 +190,7 @@ pub fn resume(
                 ))),
             };
         };
-        let zone = commitment
-            .timezone
-            .clone()
-            .unwrap_or_else(|| cal.zone().clone());
+        let zone = commitment.zone(cal.zone()).clone();
         let rule = rule_for(&config.rules, &commitment);
         let new_due = moved_due(cal, &zone, commitment.due_at, since, now, rule);
         let waited = humanize(since, now.max(since));

@@ -410,10 +410,7 @@ pub fn delay(
     store.transaction(|s| {
         let (row, commitment) = open_one(s, config, id, "delayed")?;
         ahead("until", until, now, cal)?;
-        let zone = commitment
-            .timezone
-            .clone()
-            .unwrap_or_else(|| cal.zone().clone());
+        let zone = commitment.zone(cal.zone()).clone();
         let revision = s.revise_due_as(
             &NewRevision {
                 commitment_id: id,

@@ -8,9 +8,9 @@ use super::{
 };
 use crate::commitment::{Commitment, Status};
 use crate::config::Config;
-use crate::planner::StepKind;
+use crate::planner::{Step, StepKind, StepState};
 use crate::rule::rule_for;
-use crate::store::{Effect, NewAction, StepRecord, Store};
+use crate::store::{Effect, NewAction, Store};
 
 /// A customer update step as a page shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +43,7 @@ pub struct CommitmentState {
 
 /// The commitment `id` as a page shows it before acting.
 pub fn state(store: &Store, config: &Config, id: i64) -> Result<CommitmentState> {
-    let glance = store.glance(id, StepKind::CustomerUpdate.as_str())?;
+    let glance = store.glance(id, StepKind::CustomerUpdate)?;
     let commitment = check(&glance.row, config)?;
     let rule = rule_for(&config.rules, &commitment).map(|r| r.name.clone());
     let closed = match commitment.status {
@@ -145,7 +145,7 @@ fn decide(
     decision: Decision,
     actor: &Actor,
     now: Timestamp,
-    said: impl FnOnce(&StepRecord) -> String,
+    said: impl FnOnce(&Step) -> String,
 ) -> Result<Outcome> {
     store.transaction(|s| {
         let step = match update_to_decide(s, id, step_key)? {
@@ -178,7 +178,7 @@ fn update_to_decide(
     store: &Store,
     id: i64,
     step_key: &str,
-) -> Result<std::result::Result<StepRecord, Earlier>> {
+) -> Result<std::result::Result<Step, Earlier>> {
     let row = store.commitment(id)?;
     let prefix = format!("{}#", StepKind::CustomerUpdate.as_str());
     let number = step_key.strip_prefix(&prefix).unwrap_or_default();
@@ -197,7 +197,7 @@ fn update_to_decide(
             && matches!(r.action.as_deref(), Some("hold" | "send_now"))
     });
     let step = store.steps_of(id)?.into_iter().find(|s| s.key == step_key);
-    let ended = |step: StepRecord, action: &str| Earlier {
+    let ended = |step: Step, action: &str| Earlier {
         action: action.to_string(),
         at: Some(step.updated_at),
         who: None,
@@ -207,14 +207,14 @@ fn update_to_decide(
     // An update sent says so even when the owner asked for it: that is the news. A
     // held one is skipped, and the hold says more than the skip.
     match (step, decided) {
-        (Some(step), _) if matches!(step.state.as_str(), "queued" | "sent") => {
+        (Some(step), _) if matches!(step.state, StepState::Queued | StepState::Sent) => {
             Ok(Err(ended(step, "sent")))
         }
         (_, Some(revision)) => Ok(Err(Earlier::from_revision(revision))),
-        (Some(step), None) if step.state == "planned" => Ok(Ok(step)),
+        (Some(step), None) if step.state == StepState::Planned => Ok(Ok(step)),
         (Some(step), None) => {
-            let state = step.state.clone();
-            Ok(Err(ended(step, &state)))
+            let state = step.state.as_str();
+            Ok(Err(ended(step, state)))
         }
         (None, None) => Err(ActionError::Field {
             field: "update",

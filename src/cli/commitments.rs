@@ -455,10 +455,8 @@ pub(super) fn until_for(
     now: Timestamp,
 ) -> anyhow::Result<Timestamp> {
     let (_, commitment) = checked(store, config, id)?;
-    let zone = commitment
-        .timezone
-        .unwrap_or_else(|| config.calendar.zone().clone());
-    parse_when(text, now, &zone, &config.calendar).map_err(|e| anyhow::anyhow!("--until: {e}"))
+    let zone = commitment.zone(config.calendar.zone());
+    parse_when(text, now, zone, &config.calendar).map_err(|e| anyhow::anyhow!("--until: {e}"))
 }
 
 /// Appends a note, or sets the reason the customer is given.

@@ -16,7 +16,7 @@ mod followups;
 mod generate;
 mod identity;
 mod owner_say;
-mod preview;
+pub(crate) mod preview;
 mod report;
 mod retry;
 mod revisions;

@@ -1,17 +1,28 @@
 //! `preview`: the future timeline of one commitment, each step with its local time and
-//! rule, and every email it would send, rendered as it would go out.
+//! rule, and every email it would send, composed as the daemon composes it when the
+//! step goes ([`Firing`]).
 
 use anyhow::bail;
 use jiff::Timestamp;
 
 use super::commitments::{checked, open};
-use crate::commitment::Status;
+use crate::commitment::{Commitment, Status};
 use crate::config::Config;
-use crate::customer::standing_of;
-use crate::mail::compose::{Situation, asked_update_key, update_for};
+use crate::customer::Standing;
+use crate::mail::compose::{Email, Firing, asked_update_key};
 use crate::mail::context::StepInfo;
-use crate::planner::{StepKind, plan};
-use crate::rule::rule_for;
+use crate::planner::{PAST_GRACE, PlannedStep, StepKind, StepState, plan};
+use crate::rule::{Rule, rule_for};
+use crate::store::{Store, StoreError};
+use crate::web::link::Links;
+
+/// A step still ahead, with the emails it would send, or why they cannot be composed.
+pub(crate) struct Ahead {
+    /// The step as planned now.
+    pub step: PlannedStep,
+    /// Its emails, as they would go at its time.
+    pub emails: Result<Vec<Email>, String>,
+}
 
 /// Prints what is ahead for commitment `id`.
 pub fn preview(config: &Config, target: &super::target::Target) -> anyhow::Result<()> {
@@ -24,19 +35,20 @@ pub fn preview(config: &Config, target: &super::target::Target) -> anyhow::Resul
             commitment.kind.as_deref().unwrap_or("")
         );
     };
-    let history = store.history(id)?;
-    let revisions = store.revisions_of(id)?;
-    let stored = store.steps_of(id)?;
+    // The business's own emails carry the links the daemon puts in them, made with
+    // the same key; without the key they show the commands instead, and say so.
+    let links = match &config.web {
+        Some(web) => match crate::web::links_for(config, web.listen) {
+            Ok(links) => links,
+            Err(e) => {
+                println!("(the emails show commands, not links: {e})");
+                None
+            }
+        },
+        None => None,
+    };
     let now = Timestamp::now();
-    let ahead: Vec<_> = plan(&commitment, rule, &config.calendar, &history)
-        .into_iter()
-        .filter(|step| {
-            let done = stored
-                .iter()
-                .any(|s| s.key == step.key && s.state != "planned");
-            !done && step.fire_at >= now - crate::planner::PAST_GRACE
-        })
-        .collect();
+    let ahead = steps_ahead(&store, config, &commitment, rule, links.as_ref(), now)?;
     println!(
         "Commitment {id}: {} ({}, rule \"{}\")",
         commitment.title, commitment.status, rule.name
@@ -50,9 +62,8 @@ pub fn preview(config: &Config, target: &super::target::Target) -> anyhow::Resul
         println!("Nothing ahead: {why}.");
         return Ok(());
     }
-    let standing = standing_of(&store, &commitment, config.calendar.zone(), now)?;
     println!("Ahead, times in {}:", config.calendar.zone_name());
-    for step in &ahead {
+    for Ahead { step, emails } in &ahead {
         println!();
         let held = if step.fire_at > step.planned_at {
             format!(
@@ -69,54 +80,7 @@ pub fn preview(config: &Config, target: &super::target::Target) -> anyhow::Resul
             step.label,
             step.rule
         );
-        let info = StepInfo {
-            kind: step.kind,
-            key: step.key.clone(),
-            label: step.label.clone(),
-            rule: step.rule.clone(),
-            planned_at: step.planned_at,
-            late: false,
-        };
-        // The owner's say shows the update it asks about as that update will go.
-        let asked = (step.kind == StepKind::AskOwner)
-            .then(|| asked_update_key(&step.key))
-            .flatten()
-            .and_then(|key| ahead.iter().find(|s| s.key == key));
-        let (kind, key, at) = match asked {
-            Some(asked) => (StepKind::CustomerUpdate, &asked.key, asked.fire_at),
-            None => (step.kind, &step.key, step.fire_at),
-        };
-        let update = match update_for(
-            kind,
-            key,
-            &commitment,
-            rule,
-            &config.calendar,
-            &revisions,
-            at,
-        ) {
-            Ok(update) => update,
-            Err(e) => {
-                println!("  cannot render: {e}");
-                continue;
-            }
-        };
-        let situation = Situation {
-            commitment: &commitment,
-            rule,
-            step: &info,
-            customer: &standing,
-            calendar: &config.calendar,
-            templates: &config.templates,
-            business: &config.business,
-            command: &config.command,
-            update: update.as_ref(),
-            failure: None,
-            update_at: asked.map(|s| s.fire_at),
-            links: None,
-            now: step.fire_at,
-        };
-        match situation.emails() {
+        match emails {
             Err(e) => println!("  cannot render: {e}"),
             Ok(emails) => {
                 for email in emails {
@@ -142,4 +106,77 @@ pub fn preview(config: &Config, target: &super::target::Target) -> anyhow::Resul
         println!("[mail] dry_run is on: these are recorded, not sent.");
     }
     Ok(())
+}
+
+/// The steps of `commitment` still ahead at `now` under `rule`, each with the emails it
+/// would send at its time: the plan the daemon would make, less the steps already
+/// decided, composed through the daemon's own path ([`Firing`]) with `links`.
+pub(crate) fn steps_ahead(
+    store: &Store,
+    config: &Config,
+    commitment: &Commitment,
+    rule: &Rule,
+    links: Option<&Links>,
+    now: Timestamp,
+) -> Result<Vec<Ahead>, StoreError> {
+    let id = commitment.id;
+    let history = store.history(id)?;
+    let zone = commitment.zone(config.calendar.zone());
+    let moves: Vec<_> = store
+        .revisions_of(id)?
+        .iter()
+        .map(|r| r.due_move(zone))
+        .collect();
+    let stored = store.steps_of(id)?;
+    let planned: Vec<_> = plan(commitment, rule, &config.calendar, &history)
+        .into_iter()
+        .filter(|step| {
+            let done = stored
+                .iter()
+                .any(|s| s.key == step.key && s.state != StepState::Planned);
+            !done && step.fire_at >= now - PAST_GRACE
+        })
+        .collect();
+    let customer_rows = store.customer_rows(commitment.customer.email.as_ref())?;
+    let ahead = planned
+        .iter()
+        .map(|step| {
+            let info = StepInfo {
+                kind: step.kind,
+                key: step.key.clone(),
+                label: step.label.clone(),
+                rule: step.rule.clone(),
+                planned_at: step.planned_at,
+                late: false,
+            };
+            // The owner's say shows the update it asks about as that update will go.
+            let asked = (step.kind == StepKind::AskOwner)
+                .then(|| asked_update_key(&step.key))
+                .flatten()
+                .and_then(|key| planned.iter().find(|s| s.key == key))
+                .map(|s| (s.key.as_str(), s.fire_at));
+            let rows = match config.templates.reads_customer(step.kind) {
+                true => customer_rows.clone(),
+                false => Vec::new(),
+            };
+            let zone = config.calendar.zone();
+            let standing = Standing::from_rows(commitment, rows, zone, step.fire_at);
+            let firing = Firing {
+                commitment,
+                rule,
+                step: &info,
+                asked,
+                moves: &moves,
+                customer: &standing,
+                failure: None,
+                links,
+                at: step.fire_at,
+            };
+            Ahead {
+                step: step.clone(),
+                emails: firing.compose(config).map(|composed| composed.emails),
+            }
+        })
+        .collect();
+    Ok(ahead)
 }

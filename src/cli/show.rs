@@ -10,7 +10,8 @@ use super::target::Target;
 use crate::calendar::{Calendar, humanize};
 use crate::commitment::{Status, StoredCommitment};
 use crate::config::Config;
-use crate::store::{DeliveryRecord, RevisionRecord, StatusFilter, StepRecord};
+use crate::planner::Step;
+use crate::store::{DeliveryRecord, RevisionRecord, StatusFilter};
 
 /// Which commitments `list` shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -382,7 +383,7 @@ struct Shown {
     /// True when it has no promise and its rule mails the customer, who then reads
     /// the title.
     promise_missing: bool,
-    timeline: Vec<StepRecord>,
+    timeline: Vec<Step>,
     deliveries: Vec<DeliveryRecord>,
     revisions: Vec<RevisionRecord>,
     customer_history: Option<CustomerHistory>,
@@ -543,7 +544,7 @@ fn print_shown(config: &Config, shown: &Shown) {
             .map(|s| {
                 vec![
                     format!("  {}", cal.display(s.fire_at)),
-                    s.kind.clone(),
+                    s.kind.to_string(),
                     s.label.clone(),
                     s.state_shown(),
                     s.reason.clone().unwrap_or_default(),

@@ -11,7 +11,7 @@ use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use crate::commitment::parse_mailbox;
 use crate::config::{Config, TlsMode, TransportSettings};
 use crate::mail::Mailer;
-use crate::mail::message::{id_domain, normalize_body};
+use crate::mail::message::{MessageIds, normalize_body};
 
 /// `followup test-email`.
 #[derive(Debug, Args)]
@@ -36,12 +36,7 @@ pub fn send(config: &Config, args: TestEmailArgs) -> anyhow::Result<()> {
     let via = route(&config.mail.transport);
     let now = Timestamp::now();
     let from = &config.mail.from;
-    let message_id = format!(
-        "<followup.test.{}.{}@{}>",
-        now.as_millisecond(),
-        fastrand::u32(..),
-        id_domain(from)
-    );
+    let message_id = MessageIds::test_email(from, now, fastrand::u32(..));
     let body = format!(
         "This is a test email from followup, sent by `{} test-email` at {}.\n\
          \n\

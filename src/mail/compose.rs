@@ -9,14 +9,12 @@ use super::Audience;
 use super::context::{Failure, Scene, StepInfo, Update};
 use super::templates::{RenderError, Rendered, Templates};
 use crate::calendar::Calendar;
-use crate::commitment::Commitment;
-use crate::config::Business;
+use crate::commitment::{Commitment, DueMove};
+use crate::config::{Business, Config};
 use crate::customer::Standing;
 use crate::planner::StepKind;
 use crate::rule::{CheckInTo, CustomerUpdate, Rule};
-use crate::store::RevisionRecord;
 use crate::web::link::Links;
-use crate::when::parse_stored;
 
 /// The template a delay notice uses when the rule has no customer update of its own.
 pub const DEFAULT_NOTICE_TEMPLATE: &str = "no_news_yet";
@@ -83,10 +81,7 @@ pub struct Situation<'a> {
 impl Situation<'_> {
     /// The zone the customer reads times in: the commitment's own, else the calendar's.
     pub fn customer_zone(&self) -> &TimeZone {
-        self.commitment
-            .timezone
-            .as_ref()
-            .unwrap_or(self.calendar.zone())
+        self.commitment.zone(self.calendar.zone())
     }
 
     /// What the context for `recipient` is made from; links only for the business's
@@ -304,6 +299,76 @@ impl Situation<'_> {
     }
 }
 
+/// A step at the moment it goes, as the daemon fires it and `followup preview` shows
+/// it: the one path from a step to its emails, so that preview shows what is sent.
+pub struct Firing<'a> {
+    /// The commitment, as it stands when the step goes.
+    pub commitment: &'a Commitment,
+    /// The rule that planned the step.
+    pub rule: &'a Rule,
+    /// The step.
+    pub step: &'a StepInfo,
+    /// For the owner's say before a customer update: that update's key and when it
+    /// goes. The say shows the update as it will go then.
+    pub asked: Option<(&'a str, Timestamp)>,
+    /// The commitment's moves of its due time, oldest first.
+    pub moves: &'a [DueMove],
+    /// What the emails say of the customer's other promises.
+    pub customer: &'a Standing,
+    /// For a failure notice: the email that failed.
+    pub failure: Option<&'a Failure>,
+    /// What links in the business's own emails start with; `None` without pages.
+    pub links: Option<&'a Links>,
+    /// When it goes.
+    pub at: Timestamp,
+}
+
+/// A step's emails, and the move of the due time they tell of, if any.
+#[derive(Debug)]
+pub struct Composed {
+    /// Every email of the step, rendered.
+    pub emails: Vec<Email>,
+    /// For a customer update (and the owner's say before one) or a delay notice: the
+    /// move the customer hears of.
+    pub update: Option<Update>,
+}
+
+impl Firing<'_> {
+    /// Composes the step's emails under `config`; an error says why they cannot be.
+    pub fn compose(&self, config: &Config) -> Result<Composed, String> {
+        let (kind, key, now) = match self.asked {
+            Some((key, at)) => (StepKind::CustomerUpdate, key, at),
+            None => (self.step.kind, self.step.key.as_str(), self.at),
+        };
+        let update = update_for(
+            kind,
+            key,
+            self.commitment,
+            self.rule,
+            &config.calendar,
+            self.moves,
+            now,
+        )?;
+        let situation = Situation {
+            commitment: self.commitment,
+            rule: self.rule,
+            step: self.step,
+            customer: self.customer,
+            calendar: &config.calendar,
+            templates: &config.templates,
+            business: &config.business,
+            command: &config.command,
+            update: update.as_ref(),
+            failure: self.failure,
+            update_at: self.asked.map(|(_, at)| at),
+            links: self.links,
+            now: self.at,
+        };
+        let emails = situation.emails().map_err(|e| e.to_string())?;
+        Ok(Composed { emails, update })
+    }
+}
+
 /// True if the step of `kind` with `key` under `rule` writes to the customer, so it
 /// must wait for business hours. [`Rule::mails_customer`] says whether any step does.
 pub fn writes_to_customer(kind: StepKind, key: &str, rule: &Rule) -> bool {
@@ -354,30 +419,29 @@ pub fn next_update(
 
 /// For customer updates and delay notices, the move of the due time the customer hears
 /// of; `None` for other steps. `key` is the step's key (a delay notice names its
-/// revision), `revisions` the commitment's history, oldest first.
+/// revision), `moves` the commitment's history, oldest first.
 pub fn update_for(
     kind: StepKind,
     key: &str,
     commitment: &Commitment,
     rule: &Rule,
     calendar: &Calendar,
-    revisions: &[RevisionRecord],
+    moves: &[DueMove],
     now: Timestamp,
 ) -> Result<Option<Update>, String> {
     if !matches!(kind, StepKind::CustomerUpdate | StepKind::DelayNotice) {
         return Ok(None);
     }
-    let zone = commitment.timezone.as_ref().unwrap_or(calendar.zone());
-    let original_due = revisions
+    let original_due = moves
         .first()
-        .and_then(|r| parse_stored(&r.old_due, zone).ok())
+        .and_then(|m| m.from.clone().ok())
         .unwrap_or(commitment.due_at);
     if kind == StepKind::CustomerUpdate {
         let rule_update = rule
             .customer_update
             .as_ref()
             .ok_or_else(|| format!("rule \"{}\" no longer has a customer_update", rule.name))?;
-        let done = revisions.iter().filter(|r| r.automatic).count() as u32;
+        let done = moves.iter().filter(|m| m.automatic).count() as u32;
         return Ok(Some(next_update(
             commitment,
             rule_update,
@@ -390,12 +454,12 @@ pub fn update_for(
     let revision_id: Option<i64> = key
         .strip_prefix("delay_notice#")
         .and_then(|id| id.parse().ok());
-    let revision = revisions
+    let revision = moves
         .iter()
-        .find(|r| Some(r.id) == revision_id)
+        .find(|m| Some(m.revision) == revision_id)
         .ok_or_else(|| format!("the delay this notice is about ({key}) is not recorded"))?;
-    let previous_due = parse_stored(&revision.old_due, zone).map_err(|e| e.to_string())?;
-    let new_due = parse_stored(&revision.new_due, zone).map_err(|e| e.to_string())?;
+    let previous_due = revision.from.clone()?;
+    let new_due = revision.to.clone()?;
     Ok(Some(Update {
         number: 0,
         max: rule.customer_update.as_ref().map_or(0, |u| u.max),

@@ -79,12 +79,12 @@ pub struct Outgoing<'a> {
 pub struct BuildError(#[from] lettre::error::Error);
 
 /// The domain part of `from`, used to make Message-IDs globally unique.
-pub fn id_domain(from: &Mailbox) -> String {
+fn id_domain(from: &Mailbox) -> String {
     from.email.domain().to_string()
 }
 
 /// The one place Message-IDs are made. Each is `<followup.STORE.PARTS@DOMAIN>`: the
-/// store's random id ([`crate::store::Store::id`]) keeps two stores (staging and
+/// store's random id (made once, when the store is) keeps two stores (staging and
 /// production, or a store made again after a loss) from ever giving two emails one id,
 /// the parts make it unique within the store and the same on every attempt, and the
 /// domain of `From:` makes it unique among other senders.
@@ -129,6 +129,12 @@ impl MessageIds {
     /// `report`).
     pub fn job(&self, job: &str, run_id: i64, index: usize) -> String {
         self.make(format_args!("{job}.{run_id}.{index}"))
+    }
+
+    /// The Message-ID of a test email (`followup test-email`) sent as `from` at `at`:
+    /// it belongs to no store, so the time and a random `nonce` make it unique.
+    pub fn test_email(from: &Mailbox, at: Timestamp, nonce: u32) -> String {
+        MessageIds::new("test", from).make(format_args!("{}.{nonce}", at.as_millisecond()))
     }
 
     fn make(&self, parts: std::fmt::Arguments<'_>) -> String {
@@ -263,6 +269,11 @@ mod tests {
         assert_ne!(
             staging.thread_root(1, Audience::Owner),
             production.thread_root(1, Audience::Owner)
+        );
+        let at: Timestamp = "2026-12-02T09:00:00Z".parse().unwrap();
+        assert_eq!(
+            MessageIds::test_email(&from, at, 42),
+            format!("<followup.test.{}.42@example.com>", at.as_millisecond())
         );
     }
 

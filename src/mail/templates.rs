@@ -15,6 +15,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 
 use crate::config::{ConfigError, line_column};
+use crate::planner::StepKind;
 
 /// What a template is for, which decides the variables it may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -373,6 +374,12 @@ impl Templates {
     /// does every step read the customer's commitments (the on-open step always does).
     pub fn customer_everywhere(&self) -> bool {
         !self.customer.is_empty()
+    }
+
+    /// Whether the emails of a step of `kind` say something of the customer's other
+    /// commitments, so that composing them must read those (a scan of `commitments`).
+    pub fn reads_customer(&self, kind: StepKind) -> bool {
+        self.customer_everywhere() || kind == StepKind::OnOpen
     }
 
     /// Only the built-in templates.

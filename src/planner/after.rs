@@ -35,7 +35,7 @@ pub(super) fn after_done(
     let Some(done) = commitment.done_at else {
         return Vec::new();
     };
-    let customer_zone = commitment.timezone.as_ref().unwrap_or(calendar.zone());
+    let customer_zone = commitment.zone(calendar.zone());
     let closed = commitment.outcome.map(|outcome| {
         let on = commitment
             .closed_at

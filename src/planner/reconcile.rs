@@ -3,25 +3,8 @@
 
 use jiff::Timestamp;
 
-use super::{PAST_GRACE, PlannedStep, SkipCode, StepState};
+use super::{PAST_GRACE, PlannedStep, SkipCode, Step, StepState};
 use crate::commitment::Status;
-
-/// A step as stored, as far as reconciling needs it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StoredStep {
-    /// Row id.
-    pub id: i64,
-    /// Unique key per commitment.
-    pub key: String,
-    /// Current state.
-    pub state: StepState,
-    /// Why it was skipped, if it was.
-    pub skip_code: Option<String>,
-    /// When the rule asked for it.
-    pub planned_at: Timestamp,
-    /// When it fires, if still planned.
-    pub fire_at: Timestamp,
-}
 
 /// One change to the stored steps that brings them in line with a fresh plan.
 #[derive(Clone, Debug, PartialEq)]
@@ -65,7 +48,7 @@ pub enum StepChange {
 /// is done or cancelled, which words the reason for retiring its steps.
 /// Steps already queued, sent, failed or skipped for good are never touched.
 pub fn reconcile(
-    stored: &[StoredStep],
+    stored: &[Step],
     fresh: Vec<PlannedStep>,
     since: Timestamp,
     closed: Option<Status>,

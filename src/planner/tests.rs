@@ -200,17 +200,23 @@ fn overdue_days_across_the_new_york_fold_keep_the_wall_clock() {
     );
 }
 
-fn stored(steps: &[PlannedStep], state: StepState) -> Vec<StoredStep> {
+fn stored(steps: &[PlannedStep], state: StepState) -> Vec<Step> {
     steps
         .iter()
         .enumerate()
-        .map(|(i, s)| StoredStep {
+        .map(|(i, s)| Step {
             id: i as i64 + 1,
             key: s.key.clone(),
-            state,
-            skip_code: None,
+            kind: s.kind,
+            rule: s.rule.clone(),
+            label: s.label.clone(),
             planned_at: s.planned_at,
             fire_at: s.fire_at,
+            state,
+            skip_code: None,
+            reason: None,
+            late: false,
+            updated_at: s.planned_at,
         })
         .collect()
 }

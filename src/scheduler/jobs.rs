@@ -211,7 +211,7 @@ pub fn facts(rows: Vec<ReportRow>, zone: &jiff::tz::TimeZone) -> Vec<Fact> {
 /// One row's fact, or the problems of a row that does not check.
 pub fn fact(r: ReportRow, zone: &jiff::tz::TimeZone) -> Result<Fact, Vec<String>> {
     let commitment = r.row.check(zone)?;
-    let row_zone = commitment.timezone.clone().unwrap_or_else(|| zone.clone());
+    let row_zone = commitment.zone(zone).clone();
     let first_due = r
         .first_old_due
         .as_deref()

@@ -15,7 +15,7 @@ use jiff::{SignedDuration, Timestamp};
 use crate::clock::Clock;
 use crate::commitment::{Commitment, Status};
 use crate::config::Config;
-use crate::planner::{SkipCode, StepState, StoredStep, plan, reconcile};
+use crate::planner::{SkipCode, Step, StepState, plan, reconcile};
 use crate::rule::{Rule, rule_for};
 use crate::store::{PlannedCommitment, Store, StoreError};
 
@@ -254,7 +254,7 @@ fn withdraw_ahead<'c>(
     store: &Store,
     changed: &'c PlannedCommitment,
     clock: &Clock,
-) -> Result<std::borrow::Cow<'c, [StoredStep]>, StoreError> {
+) -> Result<std::borrow::Cow<'c, [Step]>, StoreError> {
     if !changed.steps.iter().any(|s| s.state == StepState::Queued) {
         return Ok(changed.steps.as_slice().into());
     }

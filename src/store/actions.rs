@@ -9,6 +9,7 @@ use rusqlite::{OptionalExtension as _, params};
 use super::commitments::{COLUMNS, columns_of, stored_from_row};
 use super::{Deed, Result, Store, StoreError, from_ms, to_ms};
 use crate::commitment::{Status, StoredCommitment};
+use crate::planner::StepKind;
 
 /// What an action changes in the commitment's row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +117,7 @@ impl Store {
     /// Commitment `id` as a page shows it, in one statement (so one consistent read and
     /// one taking of the locks): its row, its snooze, and the earliest step of
     /// `update_kind` still planned.
-    pub fn glance(&self, id: i64, update_kind: &str) -> Result<Glance> {
+    pub fn glance(&self, id: i64, update_kind: StepKind) -> Result<Glance> {
         // A plain join (one row per planned step of the kind, a handful at most) and the
         // earliest picked here: an aggregate or ORDER BY would make SQLite build a
         // temporary table on every page view.
@@ -131,7 +132,7 @@ impl Store {
         });
         let at = COLUMNS.split(", ").count();
         let mut stmt = self.conn.prepare_cached(&SQL)?;
-        let mut rows = stmt.query(params![id, update_kind])?;
+        let mut rows = stmt.query(params![id, update_kind.as_str()])?;
         let Some(first) = rows.next()? else {
             return Err(StoreError::NotFound(id));
         };

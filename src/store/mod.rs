@@ -36,7 +36,7 @@ pub use deliveries::{
 pub use jobs::{OwnerMailFailed, ReportRow};
 pub use lock::{DaemonLock, Holder, LockError, lock_path, running_daemon};
 pub use revisions::{Deed, Field, FieldChange, NewEdit, NewRevision, RevisionRecord};
-pub use steps::{ChangeBatch, DueStep, PlannedCommitment, StepRecord};
+pub use steps::{ChangeBatch, DueStep, PlannedCommitment, UnreadableStep};
 pub use summary::{DeliveryError, NextStep, Summary, Workload};
 
 /// Why the store failed. Opening and migrating are fatal for the daemon; the rest are
@@ -73,6 +73,9 @@ pub enum StoreError {
     /// Any other SQLite failure.
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A step's row does not read.
+    #[error("store: {0}")]
+    Step(#[from] UnreadableStep),
 }
 
 /// WAL size in pages (of 4 KiB) at which a connection that leaves checkpoints to the

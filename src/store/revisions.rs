@@ -4,11 +4,14 @@
 //! hand-made delays the customer must hear of (an edit is neither).
 
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use rusqlite::{OptionalExtension as _, params};
 use serde::{Deserialize, Serialize};
 
 use super::{Result, Store, StoreError, from_ms, to_ms};
+use crate::commitment::DueMove;
 use crate::planner::{History, Snooze};
+use crate::when::parse_stored;
 
 /// What an action was, who took it and how, as every revision records it (schema V10).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +158,21 @@ pub struct RevisionRecord {
     pub step_key: Option<String>,
     /// The end of a snooze.
     pub until_at: Option<Timestamp>,
+}
+
+impl RevisionRecord {
+    /// The move of the due time it records, read in `zone` (the commitment's, see
+    /// [`Commitment::zone`](crate::commitment::Commitment::zone)).
+    pub fn due_move(&self, zone: &TimeZone) -> DueMove {
+        let read = |text: &str| parse_stored(text, zone).map_err(|e| e.to_string());
+        DueMove {
+            revision: self.id,
+            from: read(&self.old_due),
+            to: read(&self.new_due),
+            reason: self.reason.clone(),
+            automatic: self.automatic,
+        }
+    }
 }
 
 pub(super) const REVISION_COLUMNS: &str = "id, old_due, new_due, reason, source, automatic, notify, created_at, \

@@ -3,12 +3,11 @@
 
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{OptionalExtension, params};
-use serde::Serialize;
 
 use super::commitments::{COLUMNS, columns_of, stored_from_row};
 use super::{Result, Store, from_ms, to_ms};
 use crate::commitment::StoredCommitment;
-use crate::planner::{History, SkipCode, StepChange, StepKind, StepState, StoredStep};
+use crate::planner::{History, SkipCode, Step, StepChange, StepKind, StepState};
 
 /// The kinds composed ahead, as an SQL list: `'remind', 'overdue', ...`.
 fn ahead_kinds() -> String {
@@ -29,7 +28,7 @@ pub struct PlannedCommitment {
     /// When the earliest change not yet planned was written.
     pub since: Timestamp,
     /// Its steps as stored.
-    pub steps: Vec<StoredStep>,
+    pub steps: Vec<Step>,
     /// Its revisions, as the planner needs them.
     pub history: History,
 }
@@ -46,62 +45,69 @@ pub struct ChangeBatch {
 /// A planned step whose time has come, with its commitment's row.
 #[derive(Debug, Clone)]
 pub struct DueStep {
-    /// Step id.
-    pub id: i64,
-    /// Step key.
-    pub key: String,
-    /// Step kind as stored.
-    pub kind: String,
-    /// Rule name.
-    pub rule: String,
-    /// Label.
-    pub label: String,
-    /// When the rule asked for it.
-    pub planned_at: Timestamp,
-    /// When it was to fire.
-    pub fire_at: Timestamp,
+    /// The step.
+    pub step: Step,
     /// Whether a later step of the same commitment is also due.
     pub newer_due_exists: bool,
     /// The commitment as stored.
     pub row: StoredCommitment,
 }
 
-/// A step as `show` prints it.
-#[derive(Debug, Clone, Serialize)]
-pub struct StepRecord {
-    /// Step id.
+/// A step whose row this program cannot read: a kind or state it does not know, which
+/// another version of it (or a hand edit) wrote.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("step {id} of commitment {commitment_id} cannot be read: {reason}")]
+pub struct UnreadableStep {
+    /// Its row id.
     pub id: i64,
-    /// Unique key per commitment.
-    pub key: String,
-    /// Kind.
-    pub kind: String,
-    /// Rule name.
-    pub rule: String,
-    /// Label.
-    pub label: String,
-    /// When the rule asked for it.
-    pub planned_at: Timestamp,
-    /// When it fires or fired.
+    /// Its commitment.
+    pub commitment_id: i64,
+    /// When it was to fire.
     pub fire_at: Timestamp,
-    /// planned, queued, sent, failed, skipped.
-    pub state: String,
-    /// Why it was skipped or failed.
-    pub reason: Option<String>,
-    /// Whether it went out late.
-    pub late: bool,
-    /// Last change of state.
-    pub updated_at: Timestamp,
+    /// What is wrong with it.
+    pub reason: String,
 }
 
-impl StepRecord {
-    /// Its state for people: `sent`, or `sent (late)` when it went out after its time.
-    pub fn state_shown(&self) -> String {
-        if self.late {
-            format!("{} (late)", self.state)
-        } else {
-            self.state.clone()
+/// The columns [`step_from_row`] reads, of `steps` named `s`.
+const STEP_COLUMNS: &str = "s.id, s.key, s.kind, s.rule, s.label, s.planned_at, s.fire_at, s.state, \
+     s.skip_code, s.reason, s.late, s.updated_at, s.commitment_id";
+
+/// The step in [`STEP_COLUMNS`] from `offset` on: the one place a row becomes a
+/// [`Step`], its kind and state parsed here once.
+fn step_from_row(
+    r: &rusqlite::Row<'_>,
+    offset: usize,
+) -> rusqlite::Result<std::result::Result<Step, UnreadableStep>> {
+    let at = |i: usize| offset + i;
+    let id = r.get(at(0))?;
+    let fire_at = from_ms(r.get(at(6))?);
+    let kind: String = r.get(at(2))?;
+    let state: String = r.get(at(7))?;
+    let (kind, state) = match (kind.parse::<StepKind>(), state.parse::<StepState>()) {
+        (Ok(kind), Ok(state)) => (kind, state),
+        (Err(reason), _) | (_, Err(reason)) => {
+            return Ok(Err(UnreadableStep {
+                id,
+                commitment_id: r.get(at(12))?,
+                fire_at,
+                reason,
+            }));
         }
-    }
+    };
+    Ok(Ok(Step {
+        id,
+        key: r.get(at(1))?,
+        kind,
+        rule: r.get(at(3))?,
+        label: r.get(at(4))?,
+        planned_at: from_ms(r.get(at(5))?),
+        fire_at,
+        state,
+        skip_code: r.get(at(8))?,
+        reason: r.get(at(9))?,
+        late: r.get(at(10))?,
+        updated_at: from_ms(r.get(at(11))?),
+    }))
 }
 
 impl Store {
@@ -133,7 +139,7 @@ impl Store {
                 id,
                 row,
                 since: from_ms(since),
-                steps: self.stored_steps(id)?,
+                steps: self.steps_of(id)?,
                 history: self.history(id)?,
             });
         }
@@ -141,24 +147,6 @@ impl Store {
             commitments,
             last_seq,
         }))
-    }
-
-    fn stored_steps(&self, commitment_id: i64) -> Result<Vec<StoredStep>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, key, state, skip_code, planned_at, fire_at FROM steps WHERE commitment_id = ?1",
-        )?;
-        let rows = stmt.query_map([commitment_id], |r| {
-            let state: String = r.get(2)?;
-            Ok(StoredStep {
-                id: r.get(0)?,
-                key: r.get(1)?,
-                state: state.parse().unwrap_or(StepState::Skipped),
-                skip_code: r.get(3)?,
-                planned_at: from_ms(r.get(4)?),
-                fire_at: from_ms(r.get(5)?),
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Removes the changes up to `last_seq` from the queue once they are planned.
@@ -312,21 +300,21 @@ impl Store {
     /// whose time is at or before `now`, and those of a kind composed ahead
     /// ([`StepKind::AHEAD`]) whose time is at or before `ahead`. With `after`, a step's
     /// time and id, only steps after it in that order: the planning task reads the next
-    /// batch while the one before is still being composed.
+    /// batch while the one before is still being composed. A step that cannot be read
+    /// comes as an [`UnreadableStep`], so that the caller can fail it and go on.
     pub fn due_steps(
         &self,
         now: Timestamp,
         ahead: Timestamp,
         after: Option<(Timestamp, i64)>,
         limit: usize,
-    ) -> Result<Vec<DueStep>> {
+    ) -> Result<Vec<std::result::Result<DueStep, UnreadableStep>>> {
         let columns = columns_of("c");
         // The limit is written into the statement, as in `pending_changes`.
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT s.id, s.key, s.kind, s.rule, s.label, s.planned_at, s.fire_at,
-                    EXISTS (SELECT 1 FROM steps n WHERE n.commitment_id = s.commitment_id
+            "SELECT EXISTS (SELECT 1 FROM steps n WHERE n.commitment_id = s.commitment_id
                             AND n.state = 'planned' AND n.fire_at <= ?1 AND n.fire_at > s.fire_at),
-                    {columns}
+                    {STEP_COLUMNS}, {columns}
              FROM steps s JOIN commitments c ON c.id = s.commitment_id
              WHERE s.state = 'planned' AND s.fire_at <= ?2 AND (s.fire_at, s.id) > (?3, ?4)
                AND (s.fire_at <= ?1 OR s.kind IN ({kinds}))
@@ -336,16 +324,14 @@ impl Store {
         let (after_at, after_id) = after.map_or((i64::MIN, i64::MIN), |(at, id)| (to_ms(at), id));
         let params = params![to_ms(now), to_ms(ahead), after_at, after_id];
         let rows = stmt.query_map(params, |r| {
-            Ok(DueStep {
-                id: r.get(0)?,
-                key: r.get(1)?,
-                kind: r.get(2)?,
-                rule: r.get(3)?,
-                label: r.get(4)?,
-                planned_at: from_ms(r.get(5)?),
-                fire_at: from_ms(r.get(6)?),
-                newer_due_exists: r.get(7)?,
-                row: stored_from_row(r, 8)?,
+            let newer_due_exists = r.get(0)?;
+            Ok(match step_from_row(r, 1)? {
+                Ok(step) => Ok(DueStep {
+                    step,
+                    newer_due_exists,
+                    row: stored_from_row(r, 14)?,
+                }),
+                Err(unreadable) => Err(unreadable),
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -381,27 +367,17 @@ impl Store {
         Ok(())
     }
 
-    /// Every step of commitment `id`, in firing order.
-    pub fn steps_of(&self, id: i64) -> Result<Vec<StepRecord>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, kind, rule, label, planned_at, fire_at, state, reason, late, updated_at, key
-             FROM steps WHERE commitment_id = ?1 ORDER BY fire_at, id",
-        )?;
-        let rows = stmt.query_map([id], |r| {
-            Ok(StepRecord {
-                id: r.get(0)?,
-                kind: r.get(1)?,
-                rule: r.get(2)?,
-                label: r.get(3)?,
-                planned_at: from_ms(r.get(4)?),
-                fire_at: from_ms(r.get(5)?),
-                state: r.get(6)?,
-                reason: r.get(7)?,
-                late: r.get(8)?,
-                updated_at: from_ms(r.get(9)?),
-                key: r.get(10)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    /// Every step of commitment `id`, in firing order; a step that cannot be read is
+    /// an error that names it.
+    pub fn steps_of(&self, id: i64) -> Result<Vec<Step>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {STEP_COLUMNS} FROM steps s WHERE s.commitment_id = ?1 ORDER BY s.fire_at, s.id"
+        ))?;
+        let rows = stmt.query_map([id], |r| step_from_row(r, 0))?;
+        let mut steps = Vec::new();
+        for row in rows {
+            steps.push(row??);
+        }
+        Ok(steps)
     }
 }

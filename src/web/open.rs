@@ -53,7 +53,7 @@ pub fn body(
     }
 
     let revisions = store.revisions_of(id)?;
-    let zone = c.timezone.clone().unwrap_or_else(|| cal.zone().clone());
+    let zone = c.zone(cal.zone()).clone();
     let due_text = |stored: &str| match crate::when::parse_stored(stored, &zone) {
         Ok(at) => cal.display(at),
         Err(_) => stored.to_string(),
@@ -90,7 +90,7 @@ pub fn body(
             .map(|s| {
                 vec![
                     cal.display(s.fire_at),
-                    format!("{}: {}", s.kind.replace('_', " "), s.label),
+                    format!("{}: {}", s.kind.as_str().replace('_', " "), s.label),
                     s.state_shown(),
                     s.reason.clone().unwrap_or_default(),
                 ]

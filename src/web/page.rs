@@ -14,14 +14,13 @@ use super::html::{escape, facts};
 use super::link::{Action, Claim};
 use super::open::{self, sentence};
 use crate::actions::{self, ActionError, Actor, CommitmentState, Outcome, Via};
-use crate::commitment::Status;
+use crate::commitment::{DueMove, Status};
 use crate::config::Config;
-use crate::mail::compose::{Situation, update_for};
-use crate::mail::context::{StepInfo, Update, name_or_address};
+use crate::mail::compose::Firing;
+use crate::mail::context::{StepInfo, name_or_address};
 use crate::planner::StepKind;
 use crate::rule::rule_for;
 use crate::store::Store;
-use crate::when::parse_stored;
 
 /// A page to answer with.
 #[derive(Debug)]
@@ -502,24 +501,26 @@ impl Visit<'_> {
         let (store, config) = (self.store, self.config);
         let c = &state.commitment;
         let rule = rule_for(&config.rules, c).ok_or("no rule matches it")?;
-        let revisions = store.revisions_of(c.id).map_err(|e| e.to_string())?;
-        let update = match delay {
+        let zone = c.zone(config.calendar.zone());
+        let mut moves: Vec<_> = store
+            .revisions_of(c.id)
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(|r| r.due_move(zone))
+            .collect();
+        // A delay not yet recorded is shown as the notice of it will be, once it is.
+        let key = match delay {
             Some((until, reason)) => {
-                let zone = c.timezone.as_ref().unwrap_or(config.calendar.zone());
-                Update {
-                    number: 0,
-                    max: rule.customer_update.as_ref().map_or(0, |u| u.max),
-                    original_due: revisions
-                        .first()
-                        .and_then(|r| parse_stored(&r.old_due, zone).ok())
-                        .unwrap_or(c.due_at),
-                    previous_due: c.due_at,
-                    new_due: until,
+                moves.push(DueMove {
+                    revision: 0,
+                    from: Ok(c.due_at),
+                    to: Ok(until),
                     reason: Some(reason.to_string()),
-                }
+                    automatic: false,
+                });
+                "delay_notice#0"
             }
-            None => update_for(kind, key, c, rule, &config.calendar, &revisions, at)?
-                .ok_or("the step tells the customer nothing")?,
+            None => key,
         };
         let step = StepInfo {
             kind,
@@ -531,24 +532,23 @@ impl Visit<'_> {
         };
         let standing = crate::customer::standing_of(store, c, config.calendar.zone(), at)
             .map_err(|e| e.to_string())?;
-        let emails = Situation {
+        let composed = Firing {
             commitment: c,
             rule,
             step: &step,
+            asked: None,
+            moves: &moves,
             customer: &standing,
-            calendar: &config.calendar,
-            templates: &config.templates,
-            business: &config.business,
-            command: &config.command,
-            update: Some(&update),
             failure: None,
-            update_at: None,
             // The customer's email carries no links whatever is given here.
             links: None,
-            now: at,
+            at,
         }
-        .emails()
-        .map_err(|e| e.to_string())?;
+        .compose(config)?;
+        if composed.update.is_none() {
+            return Err("the step tells the customer nothing".into());
+        }
+        let emails = composed.emails;
         let customer = emails
             .into_iter()
             .find(|e| e.audience == crate::mail::Audience::Customer)

@@ -17,14 +17,15 @@ use crate::commitment::{Commitment, StoredCommitment, parse_mailbox};
 use crate::config::Config;
 use crate::customer::Standing;
 use crate::mail::Audience;
-use crate::mail::compose::{Email, Situation, update_for};
+use crate::mail::compose::{Composed, Email, Firing};
 use crate::mail::context::{BouncedUpdate, Failure, StepInfo};
 use crate::mail::message::{MessageIds, Outgoing, build};
 use crate::mail::templates::Templates;
+use crate::planner::Step;
 use crate::planner::{SkipCode, StepKind};
 use crate::store::{
-    DueStep, NewDelivery, NewRevision, Origin, ReportRow, RevisionRecord, StepRecord, Store,
-    StoreError, Threads,
+    DueStep, NewDelivery, NewRevision, Origin, ReportRow, RevisionRecord, Store, StoreError,
+    Threads, UnreadableStep,
 };
 use crate::web::link::Links;
 use crate::when::{format_stored, parse_stored};
@@ -51,7 +52,7 @@ struct Facts {
     /// The threads the commitment already has.
     threads: Threads,
     /// For the owner's say before a customer update, that update's step, if stored.
-    asked: Option<StepRecord>,
+    asked: Option<Step>,
     /// The customer's commitments, for what the emails say of them (`customer.*`).
     customer_rows: Vec<ReportRow>,
 }
@@ -73,6 +74,8 @@ type FailedEmail = (Failure, Option<RevisionRecord>);
 pub struct Batch {
     version: i64,
     steps: Vec<Due>,
+    /// Due steps whose rows do not read: they fail.
+    unreadable: Vec<UnreadableStep>,
 }
 
 /// A batch's decisions, to be applied only if the store's `data_version` is still
@@ -162,21 +165,39 @@ pub fn read(
     let version = store.data_version()?;
     let mut commitments = HashSet::new();
     let mut steps = Vec::new();
+    let mut unreadable = Vec::new();
     for step in store.due_steps(now, ahead, after, limit)? {
+        let step = match step {
+            Ok(step) => step,
+            Err(bad) => {
+                unreadable.push(bad);
+                continue;
+            }
+        };
         if busy.contains(&step.row.id) || !commitments.insert(step.row.id) {
             break;
         }
-        let customer = templates.customer_everywhere() || step.kind == StepKind::OnOpen.as_str();
+        let customer = templates.reads_customer(step.step.kind);
         let facts = facts(store, &step, customer).map_err(|e| format!("cannot be queued: {e}"));
         steps.push(Due { step, facts });
     }
-    Ok((!steps.is_empty()).then_some(Batch { version, steps }))
+    let batch = Batch {
+        version,
+        steps,
+        unreadable,
+    };
+    Ok((!batch.steps.is_empty() || !batch.unreadable.is_empty()).then_some(batch))
 }
 
 impl Batch {
     /// Where the next read goes on from: this batch's last step.
     pub fn last(&self) -> Option<(Timestamp, i64)> {
-        self.steps.last().map(|due| (due.step.fire_at, due.step.id))
+        let steps = self
+            .steps
+            .iter()
+            .map(|due| (due.step.step.fire_at, due.step.step.id));
+        let unreadable = self.unreadable.iter().map(|bad| (bad.fire_at, bad.id));
+        steps.chain(unreadable).max()
     }
 
     /// The commitments of this batch's steps.
@@ -207,11 +228,18 @@ pub fn decide_all(composing: &Composing<'_>, batch: Batch, now: Timestamp) -> De
         .iter()
         .map(|due| {
             let target = Target {
-                step_id: due.step.id,
+                step_id: due.step.step.id,
                 commitment_id: due.step.row.id,
             };
             (target, decide(composing, due, now))
         })
+        .chain(batch.unreadable.iter().map(|bad| {
+            let target = Target {
+                step_id: bad.id,
+                commitment_id: bad.commitment_id,
+            };
+            (target, fail(&bad.to_string()))
+        }))
         .collect();
     Decided {
         version: batch.version,
@@ -257,9 +285,10 @@ pub fn apply_all(
 /// time, when its emails will leave.
 fn decide(composing: &Composing<'_>, due: &Due, now: Timestamp) -> Decision {
     let config = composing.config;
-    let step = &due.step;
+    let (step, row) = (&due.step.step, &due.step.row);
+    let kind = step.kind;
     let at = now.max(step.fire_at);
-    let (mut commitment, matched) = match checked(config, &step.row) {
+    let (mut commitment, matched) = match checked(config, row) {
         Ok(found) => found,
         Err(reason) => {
             return Decision::Skip {
@@ -272,19 +301,12 @@ fn decide(composing: &Composing<'_>, due: &Due, now: Timestamp) -> Decision {
         Ok(facts) => facts,
         Err(reason) => return fail(reason),
     };
-    let kind: StepKind = match step.kind.parse() {
-        Ok(kind) => kind,
-        Err(reason) => return Decision::Fail { reason },
-    };
     let rule = config
         .rules
         .iter()
         .find(|r| r.name == step.rule)
         .unwrap_or(matched);
-    let zone = &commitment
-        .timezone
-        .clone()
-        .unwrap_or_else(|| config.calendar.zone().clone());
+    let zone = &commitment.zone(config.calendar.zone()).clone();
     if let Some(decision) = rules::paused(config, &commitment, rule, kind, &step.key, at) {
         return decision;
     }
@@ -292,7 +314,7 @@ fn decide(composing: &Composing<'_>, due: &Due, now: Timestamp) -> Decision {
         step.fire_at,
         at,
         config.daemon.late_after,
-        step.newer_due_exists,
+        due.step.newer_due_exists,
     ) {
         crate::rule::FireDecision::Skip(reason) => {
             return Decision::Skip {
@@ -312,65 +334,38 @@ fn decide(composing: &Composing<'_>, due: &Due, now: Timestamp) -> Decision {
     };
     // The owner's say is about an update still to come, with the numbers it will have
     // when it goes.
-    let (update_kind, update_key, update_now, update_at) = if kind == StepKind::AskOwner {
-        match ask::asked_update(facts.asked.as_ref(), at) {
-            Ok(asked) => (
-                StepKind::CustomerUpdate,
-                asked.key.as_str(),
-                asked.fire_at,
-                Some(asked.fire_at),
-            ),
+    let asked = match kind {
+        StepKind::AskOwner => match ask::asked_update(facts.asked.as_ref(), at) {
+            Ok(asked) => Some((asked.key.as_str(), asked.fire_at)),
             Err((code, reason)) => return Decision::Skip { code, reason },
-        }
-    } else {
-        (kind, step.key.as_str(), at, None)
-    };
-    let update = match update_for(
-        update_kind,
-        update_key,
-        &commitment,
-        rule,
-        &config.calendar,
-        &facts.revisions,
-        update_now,
-    ) {
-        Ok(update) => update,
-        Err(reason) => return fail(&reason),
+        },
+        _ => None,
     };
     let (failure, undo) = match &facts.failure {
         Ok(None) => (None, None),
         Ok(Some((failure, bounced))) => {
-            let (failure, undo) = bounce(
-                &mut commitment,
-                &step.row,
-                failure,
-                bounced.as_ref(),
-                config,
-            );
+            let (failure, undo) = bounce(&mut commitment, row, failure, bounced.as_ref(), config);
             (Some(failure), undo)
         }
         Err(reason) => return fail(reason),
     };
+    let moves: Vec<_> = facts.revisions.iter().map(|r| r.due_move(zone)).collect();
     let rows = facts.customer_rows.iter().cloned();
     let standing = Standing::from_rows(&commitment, rows, config.calendar.zone(), at);
-    let situation = Situation {
+    let firing = Firing {
         commitment: &commitment,
         rule,
         step: &info,
+        asked,
+        moves: &moves,
         customer: &standing,
-        calendar: &config.calendar,
-        templates: &config.templates,
-        business: &config.business,
-        command: &config.command,
-        update: update.as_ref(),
         failure: failure.as_ref(),
-        update_at,
         links: composing.links,
-        now: at,
+        at,
     };
-    let emails = match situation.emails() {
-        Ok(emails) => emails,
-        Err(e) => return fail(&e.to_string()),
+    let Composed { emails, update } = match firing.compose(config) {
+        Ok(composed) => composed,
+        Err(reason) => return fail(&reason),
     };
     let (deliveries, waiting) = match deliveries(config, due, &facts.threads, &emails, at) {
         // The owner's copy of an update says the customer was told: it waits for that.
@@ -383,7 +378,7 @@ fn decide(composing: &Composing<'_>, due: &Due, now: Timestamp) -> Decision {
     let revision = match (kind, &update, &rule.customer_update) {
         (StepKind::CustomerUpdate, Some(update), Some(rule_update)) => Some(NewRevision {
             commitment_id: commitment.id,
-            old_due: step.row.due_at.clone().unwrap_or_default(),
+            old_due: row.due_at.clone().unwrap_or_default(),
             new_due: format_stored(update.new_due, zone),
             reason: None,
             source: format!(
@@ -419,10 +414,7 @@ fn bounce(
     let Some(revision) = bounced.filter(|r| r.undone.is_none()) else {
         return (failure, None);
     };
-    let zone = commitment
-        .timezone
-        .clone()
-        .unwrap_or_else(|| config.calendar.zone().clone());
+    let zone = commitment.zone(config.calendar.zone()).clone();
     let (Ok(promise), Ok(not_told)) = (
         parse_stored(&revision.old_due, &zone),
         parse_stored(&revision.new_due, &zone),
@@ -518,15 +510,16 @@ fn failure_for(
     store: &Store,
     step: &DueStep,
 ) -> Result<Result<Option<FailedEmail>, String>, StoreError> {
-    if step.kind.parse() != Ok(StepKind::DeliveryFailed) {
+    if step.step.kind != StepKind::DeliveryFailed {
         return Ok(Ok(None));
     }
     let Some(id) = step
+        .step
         .key
         .strip_prefix("delivery_failed#")
         .and_then(|id| id.parse().ok())
     else {
-        return Ok(Err(format!("'{}' names no delivery", step.key)));
+        return Ok(Err(format!("'{}' names no delivery", step.step.key)));
     };
     let Some(d) = store.delivery(id)? else {
         return Ok(Err(format!("delivery {id} is not recorded")));
@@ -558,8 +551,7 @@ fn deliveries(
     emails: &[Email],
     at: Timestamp,
 ) -> Result<Vec<NewDelivery>, String> {
-    let step = &due.step;
-    let commitment_id = step.row.id;
+    let (step, commitment_id) = (&due.step.step, due.step.row.id);
     let ids = MessageIds::new(&threads.store_id, &config.mail.from);
     let mut out = Vec::with_capacity(emails.len());
     for (index, email) in emails.iter().enumerate() {
@@ -609,3 +601,6 @@ fn deliveries(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;

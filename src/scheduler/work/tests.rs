@@ -7,7 +7,8 @@ use std::collections::HashSet;
 use jiff::{SignedDuration, Timestamp};
 
 use super::*;
-use crate::store::{NewCommitment, StepRecord};
+use crate::planner::Step;
+use crate::store::NewCommitment;
 
 const RULES: &str = r#"
 [calendar]
@@ -136,7 +137,7 @@ impl Fixture {
         self._dir.path().join("followup.db")
     }
 
-    fn step(&self, key: &str) -> StepRecord {
+    fn step(&self, key: &str) -> Step {
         self.store
             .steps_of(self.id)
             .unwrap()

@@ -4,20 +4,21 @@
 use jiff::Timestamp;
 
 use crate::mail::compose::asked_update_key;
-use crate::planner::{SkipCode, StepKind};
-use crate::store::{DueStep, StepRecord, Store, StoreError};
+use crate::planner::Step;
+use crate::planner::{SkipCode, StepKind, StepState};
+use crate::store::{DueStep, Store, StoreError};
 
 /// For an owner's say, the stored step of the update it asks about (if the store has
 /// it); `None` for every other step.
-pub(super) fn asked_step(store: &Store, step: &DueStep) -> Result<Option<StepRecord>, StoreError> {
-    if step.kind.parse() != Ok(StepKind::AskOwner) {
+pub(super) fn asked_step(store: &Store, due: &DueStep) -> Result<Option<Step>, StoreError> {
+    if due.step.kind != StepKind::AskOwner {
         return Ok(None);
     }
-    let Some(key) = asked_update_key(&step.key) else {
+    let Some(key) = asked_update_key(&due.step.key) else {
         return Ok(None);
     };
     Ok(store
-        .steps_of(step.row.id)?
+        .steps_of(due.row.id)?
         .into_iter()
         .find(|s| s.key == key))
 }
@@ -25,16 +26,16 @@ pub(super) fn asked_step(store: &Store, step: &DueStep) -> Result<Option<StepRec
 /// The update an owner's say at `at` asks about, if it is still to go after `at`; else
 /// why the say is skipped: the owner held it, it went already, or its time has come.
 pub(super) fn asked_update(
-    asked: Option<&StepRecord>,
+    asked: Option<&Step>,
     at: Timestamp,
-) -> Result<&StepRecord, (SkipCode, String)> {
+) -> Result<&Step, (SkipCode, String)> {
     let Some(asked) = asked else {
         return Err((
             SkipCode::Replanned,
             "the customer update it asks about is no longer planned".into(),
         ));
     };
-    if asked.state != "planned" {
+    if asked.state != StepState::Planned {
         // Held, sent at once or skipped: nothing is left to ask. Should a later plan
         // bring the update back, the say may come back with it.
         return Err((

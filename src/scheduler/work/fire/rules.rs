@@ -40,10 +40,7 @@ pub(super) fn paused(
             reason: "waiting on the customer".into(),
         });
     }
-    let zone = commitment
-        .timezone
-        .as_ref()
-        .unwrap_or(config.calendar.zone());
+    let zone = commitment.zone(config.calendar.zone());
     let hours_zone = if writes_to_customer(kind, key, rule) {
         Some(zone)
     } else if rule.keeps_owner_hours(kind, key) {
