@@ -2,7 +2,6 @@
 //! rule, and every email it would send, rendered as it would go out.
 
 use anyhow::bail;
-use jiff::Timestamp;
 
 use super::commitments::{checked, open};
 use crate::commitment::Status;
@@ -27,7 +26,7 @@ pub fn preview(config: &Config, target: &super::target::Target) -> anyhow::Resul
     let history = store.history(id)?;
     let revisions = store.revisions_of(id)?;
     let stored = store.steps_of(id)?;
-    let now = Timestamp::now();
+    let now = super::now();
     let ahead: Vec<_> = plan(&commitment, rule, &config.calendar, &history)
         .into_iter()
         .filter(|step| {
