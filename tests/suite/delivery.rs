@@ -2,7 +2,7 @@
 //! refuses an address, downtime across due steps, concurrent writers, reloads, rate
 //! limits. Real binary, real SQLite file, real SMTP server on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;

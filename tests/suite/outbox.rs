@@ -3,7 +3,7 @@
 //! takes its move of the due time back. Real binary, real SQLite file, real SMTP
 //! server on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

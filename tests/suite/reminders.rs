@@ -1,7 +1,7 @@
 //! The backbone, end to end: the real binary, a real SQLite file and a real SMTP server
 //! on 127.0.0.1. Deadlines are seconds away.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime};
 

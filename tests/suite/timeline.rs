@@ -2,7 +2,7 @@
 //! business hours, alerts, escalations and check-ins, and mail that stays well-formed
 //! whatever the data. Real binary, real SQLite file, real SMTP server on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime};
 

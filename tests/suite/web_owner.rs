@@ -2,7 +2,7 @@
 //! reminders, and the owner's say before a customer update (hold it, send it now, or
 //! let it go at its time), across a restart.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
