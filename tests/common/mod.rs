@@ -667,19 +667,20 @@ pub fn from_epoch_ms(ms: i64) -> SystemTime {
 
 impl Env {
     /// Waits until the daemon has nothing left to do now: every change planned, no
-    /// email waiting in the outbox, no step whose time has come still planned or
-    /// queued. What has not been sent by then was decided against; panics after
-    /// `timeout`.
+    /// email waiting in the outbox (on a test clock: none whose time has come; the
+    /// clock stands still), no step whose time has come still planned or queued. What
+    /// has not been sent by then was decided against; panics after `timeout`.
     pub fn wait_idle(&self, timeout: Duration) {
         let db = self.db();
         wait_until("the daemon's work done", timeout, || {
             let busy: i64 = db
                 .query_row(
                     "SELECT (SELECT COUNT(*) FROM changes)
-                          + (SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'waiting'))
+                          + (SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'waiting')
+                             AND (?2 OR next_attempt_at <= ?1))
                           + (SELECT COUNT(*) FROM steps
                              WHERE state IN ('planned', 'queued') AND fire_at <= ?1)",
-                    [self.now().as_millisecond()],
+                    rusqlite::params![self.now().as_millisecond(), self.clock.get().is_none()],
                     |r| r.get(0),
                 )
                 .unwrap();
@@ -705,6 +706,19 @@ impl Env {
                 .unwrap();
             (steps > 0 && open == 0 && waiting == 0).then_some(())
         });
+    }
+
+    /// On a test clock, the time of the next step still to fire, if any.
+    pub fn next_step_at(&self) -> Option<jiff::Timestamp> {
+        let next: Option<i64> = self
+            .db()
+            .query_row(
+                "SELECT MIN(fire_at) FROM steps WHERE state IN ('planned', 'queued')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        next.map(|ms| jiff::Timestamp::from_millisecond(ms).unwrap())
     }
 
     /// Waits until every change written to the store so far has been planned.
