@@ -30,7 +30,7 @@ pub async fn serve(
     mut control: mpsc::Receiver<Control>,
 ) -> anyhow::Result<()> {
     let store_path = config.store.path.clone();
-    let clock = crate::clock::Clock::system();
+    let clock = crate::clock::Clock::from_env_watched()?;
     let (_lock, store) = tokio::task::spawn_blocking({
         let path = store_path.clone();
         let clock = clock.clone();

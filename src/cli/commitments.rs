@@ -319,7 +319,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// Checks the arguments, inserts the commitment and prints its id.
 pub fn add(config: &Config, args: AddArgs) -> anyhow::Result<()> {
-    let now = Timestamp::now();
+    let now = super::now();
     let fields = Fields {
         title: &args.title,
         owner: &args.owner,
@@ -370,7 +370,7 @@ pub fn close(config: &Config, target: &Target, status: Status) -> anyhow::Result
         Status::Cancelled => actions::cancel,
         _ => actions::done,
     };
-    let outcome = act(&store, config, id, &actions::cli_actor(), Timestamp::now());
+    let outcome = act(&store, config, id, &actions::cli_actor(), super::now());
     say(config, id, acted(outcome)?);
     Ok(())
 }
@@ -430,7 +430,7 @@ pub fn delay(config: &Config, args: DelayArgs) -> anyhow::Result<()> {
     }
     let store = open(config)?;
     let id = args.target.resolve(&store)?;
-    let now = Timestamp::now();
+    let now = super::now();
     let until = until_for(&store, config, id, &args.until, now)?;
     let outcome = actions::delay(
         &store,
@@ -475,7 +475,7 @@ pub fn note(config: &Config, args: NoteArgs) -> anyhow::Result<()> {
             id,
             text,
             &actions::cli_actor(),
-            Timestamp::now(),
+            super::now(),
         );
         acted(outcome)?;
         println!(
@@ -483,7 +483,7 @@ pub fn note(config: &Config, args: NoteArgs) -> anyhow::Result<()> {
             id
         );
     } else {
-        let stamp = config.calendar.display(Timestamp::now());
+        let stamp = config.calendar.display(super::now());
         found(store.append_note(id, &format!("{stamp}: {text}")))?;
         println!("commitment {}: note added", id);
     }

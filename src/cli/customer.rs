@@ -61,13 +61,7 @@ fn note(config: &Config, address: &str, text: &str) -> anyhow::Result<()> {
     let store = open(config)?;
     let actor = crate::actions::cli_actor();
     store
-        .add_customer_note(
-            &address,
-            text,
-            &actor.who,
-            actor.via.as_str(),
-            Timestamp::now(),
-        )
+        .add_customer_note(&address, text, &actor.who, actor.via.as_str(), super::now())
         .with_context(|| format!("keeping a note about {address}"))?;
     if store.customer_rows(&address)?.is_empty() {
         eprintln!(
@@ -87,7 +81,7 @@ fn profile(config: &Config, customer: &str, json: bool) -> anyhow::Result<()> {
     let address = find(&store, text)?;
     let zone = config.calendar.zone();
     let history = History::read(&store, &address, zone, true)?;
-    let profile = Profile::new(history, Timestamp::now());
+    let profile = Profile::new(history, super::now());
     if json {
         println!("{}", serde_json::to_string_pretty(&profile)?);
     } else {

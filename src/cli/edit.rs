@@ -4,7 +4,6 @@
 
 use anyhow::bail;
 use clap::Args;
-use jiff::Timestamp;
 
 use super::commitments::{acted, filled, mailbox_text, open, say};
 use crate::actions;
@@ -123,7 +122,7 @@ pub fn edit(config: &Config, args: EditArgs) -> anyhow::Result<()> {
         args.id,
         wanted,
         &actions::cli_actor(),
-        Timestamp::now(),
+        super::now(),
     );
     say(config, args.id, acted(outcome)?);
     println!("the daemon plans it again; mail not yet sent carries the change");

@@ -3,7 +3,6 @@
 //! ([`crate::actions`]).
 
 use clap::Args;
-use jiff::Timestamp;
 
 use super::commitments::{acted, open, say};
 use super::target::Target;
@@ -43,7 +42,7 @@ pub fn close(config: &Config, args: CloseArgs) -> anyhow::Result<()> {
         id,
         args.outcome,
         &actions::cli_actor(),
-        Timestamp::now(),
+        super::now(),
     );
     say(config, id, acted(outcome)?);
     Ok(())
@@ -59,7 +58,7 @@ pub fn wait(config: &Config, args: WaitArgs) -> anyhow::Result<()> {
         id,
         &args.reason,
         &actions::cli_actor(),
-        Timestamp::now(),
+        super::now(),
     );
     say(config, id, acted(outcome)?);
     Ok(())
@@ -69,7 +68,7 @@ pub fn wait(config: &Config, args: WaitArgs) -> anyhow::Result<()> {
 pub fn resume(config: &Config, target: Target) -> anyhow::Result<()> {
     let store = open(config)?;
     let id = target.resolve(&store)?;
-    let outcome = actions::resume(&store, config, id, &actions::cli_actor(), Timestamp::now());
+    let outcome = actions::resume(&store, config, id, &actions::cli_actor(), super::now());
     say(config, id, acted(outcome)?);
     Ok(())
 }

@@ -141,9 +141,26 @@ fn load_config(given: Option<&Path>) -> Result<Config, ExitCode> {
     })
 }
 
+/// The clock the verbs read: the host's, or a test's ([`crate::clock::Clock::from_env`]).
+static CLOCK: std::sync::OnceLock<crate::clock::Clock> = std::sync::OnceLock::new();
+
+/// The time as this process sees it: every verb counts from it (`add --due +2h`).
+fn now() -> jiff::Timestamp {
+    CLOCK.get_or_init(crate::clock::Clock::system).now()
+}
+
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    match crate::clock::Clock::from_env() {
+        Ok(clock) => {
+            let _ = CLOCK.set(clock);
+        }
+        Err(e) => {
+            eprintln!("followup: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     // The daemon reports what it does; the other verbs speak only when something is wrong.
     crate::logging::init(if matches!(cli.command, Command::Run) {
         LogLevel::Info

@@ -2,7 +2,6 @@
 //! actions the links in the emails take ([`crate::actions`]).
 
 use clap::Args;
-use jiff::Timestamp;
 
 use super::commitments::{acted, open, say, until_for};
 use super::target::Target;
@@ -54,7 +53,7 @@ fn update_key(n: u32) -> String {
 pub fn snooze(config: &Config, args: SnoozeArgs) -> anyhow::Result<()> {
     let store = open(config)?;
     let id = args.target.resolve(&store)?;
-    let now = Timestamp::now();
+    let now = super::now();
     let until = until_for(&store, config, id, &args.until, now)?;
     let outcome = actions::snooze(&store, config, id, until, &actions::cli_actor(), now);
     say(config, id, acted(outcome)?);
@@ -72,7 +71,7 @@ pub fn hold(config: &Config, args: HoldArgs) -> anyhow::Result<()> {
         &update_key(args.update),
         &args.reason,
         &actions::cli_actor(),
-        Timestamp::now(),
+        super::now(),
     );
     say(config, id, acted(outcome)?);
     Ok(())
@@ -88,7 +87,7 @@ pub fn send_now(config: &Config, args: SendNowArgs) -> anyhow::Result<()> {
         id,
         &update_key(args.update),
         &actions::cli_actor(),
-        Timestamp::now(),
+        super::now(),
     );
     say(config, id, acted(outcome)?);
     Ok(())

@@ -47,7 +47,7 @@ pub fn preview(config: &Config, target: &super::target::Target) -> anyhow::Resul
         },
         None => None,
     };
-    let now = Timestamp::now();
+    let now = super::now();
     let ahead = steps_ahead(&store, config, &commitment, rule, links.as_ref(), now)?;
     println!(
         "Commitment {id}: {} ({}, rule \"{}\")",

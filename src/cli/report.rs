@@ -3,7 +3,6 @@
 
 use anyhow::bail;
 use clap::{Args, ValueEnum};
-use jiff::Timestamp;
 
 use super::commitments::open;
 use crate::config::Config;
@@ -44,7 +43,7 @@ pub fn report(config: &Config, args: ReportArgs) -> anyhow::Result<()> {
             args.since
         );
     };
-    let now = Timestamp::now();
+    let now = super::now();
     let from = now - since;
     let store = open(config)?;
     let rows = report::compute(

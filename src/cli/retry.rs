@@ -19,7 +19,7 @@ pub struct RetryArgs {
 /// Makes the held emails (all, or those of one commitment) due now.
 pub fn retry(config: &Config, args: RetryArgs) -> anyhow::Result<()> {
     let store = open(config)?;
-    let now = jiff::Timestamp::now();
+    let now = super::now();
     let made_due = found(store.transaction(|s| {
         if let Some(id) = args.id
             && !s.has_commitment(id)?

@@ -447,7 +447,7 @@ fn print_message(store: &crate::store::Store, id: i64, email: i64) -> anyhow::Re
 fn print_shown(config: &Config, shown: &Shown) {
     let cal = &config.calendar;
     let c = &shown.commitment;
-    let now = Timestamp::now();
+    let now = super::now();
     println!(
         "Commitment {}: {}",
         c.id,

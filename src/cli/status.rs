@@ -63,7 +63,7 @@ pub fn status(config: &Config, args: StatusArgs) -> anyhow::Result<()> {
         running: holder.is_some(),
         pid: holder.and_then(|h| h.pid),
     };
-    let now = Timestamp::now();
+    let now = super::now();
     let failed: Vec<OwnerFailure> = opened
         .owner_mail_failed_since(now - OWNER_FAILURES_FOR)?
         .into_iter()

@@ -4,7 +4,6 @@
 
 use anyhow::{Context as _, anyhow};
 use clap::Args;
-use jiff::Timestamp;
 use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 
@@ -34,7 +33,7 @@ pub fn send(config: &Config, args: TestEmailArgs) -> anyhow::Result<()> {
     // The file transport writes into the service's state directory.
     super::identity::adopt_store_owner(&config.store.path)?;
     let via = route(&config.mail.transport);
-    let now = Timestamp::now();
+    let now = super::now();
     let from = &config.mail.from;
     let message_id = MessageIds::test_email(from, now, fastrand::u32(..));
     let body = format!(

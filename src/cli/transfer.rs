@@ -14,7 +14,6 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
-use jiff::Timestamp;
 use serde::Serialize;
 
 use super::commitments::{Fields, KindDoubt, check_kind, check_new, missing_promise, open};
@@ -185,7 +184,7 @@ pub fn import(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
     }
     let column = |name: &str| headers.iter().position(|h| h == name);
     let store = open(config)?;
-    let now = Timestamp::now();
+    let now = super::now();
     let mut good: Vec<Imported> = Vec::new();
     let mut errors: Vec<String> = Vec::new();
     let mut warnings: Vec<String> = Vec::new();

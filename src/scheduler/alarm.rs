@@ -49,6 +49,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::time::Instant;
 
 use super::sleep_for;
+use crate::clock::Clock;
 
 #[cfg(test)]
 mod tests;
@@ -72,7 +73,15 @@ pub enum Wake {
 /// A one-shot alarm at a wall-clock instant. Arm it with [`Alarm::arm`], then await
 /// [`Alarm::wait`], typically in a `select!` (waiting is cancel-safe).
 pub struct Alarm {
-    inner: AlarmOn<RealTimer>,
+    inner: Inner,
+}
+
+/// What an [`Alarm`] follows.
+enum Inner {
+    /// The host's wall clock.
+    Host(AlarmOn<RealTimer>),
+    /// A test clock: the armed time and the clock's writes.
+    Test(TestAlarm),
 }
 
 impl Alarm {
@@ -80,34 +89,94 @@ impl Alarm {
     /// be called inside a tokio runtime with I/O enabled.
     pub fn new() -> Alarm {
         Alarm {
-            inner: AlarmOn::on(Timer::new(ClockId::CLOCK_REALTIME).map(RealTimer)),
+            inner: Inner::Host(AlarmOn::on(
+                Timer::new(ClockId::CLOCK_REALTIME).map(RealTimer),
+            )),
+        }
+    }
+
+    /// An alarm on `clock`: [`Alarm::new`] on the host's clock; on a test clock, one
+    /// that fires when the clock reaches the armed time and reports every other write
+    /// of the clock as [`Wake::ClockChanged`].
+    pub fn on(clock: &Clock) -> Alarm {
+        match clock.changes() {
+            None => Alarm::new(),
+            Some(changes) => Alarm {
+                inner: Inner::Test(TestAlarm {
+                    clock: clock.clone(),
+                    changes,
+                    armed: None,
+                }),
+            },
         }
     }
 
     /// The fallback alarm: a monotonic sleep of at most [`MAX_SLEEP`](super::MAX_SLEEP).
     pub fn fallback() -> Alarm {
         Alarm {
-            inner: AlarmOn::fallback(),
+            inner: Inner::Host(AlarmOn::fallback()),
         }
     }
 
     /// Whether the alarm follows the wall clock (a timerfd), rather than the fallback.
     pub fn follows_wall_clock(&self) -> bool {
-        self.inner.follows_wall_clock()
+        match &self.inner {
+            Inner::Host(alarm) => alarm.follows_wall_clock(),
+            Inner::Test(_) => false,
+        }
     }
 
     /// Sets the alarm for `at`, replacing any earlier time; a time already past fires at
     /// once. `None` clears it: with nothing to wait for, [`Alarm::wait`] then waits
     /// forever (the fallback until its guard).
     pub fn arm(&mut self, at: Option<Timestamp>) {
-        self.inner.arm(at);
+        match &mut self.inner {
+            Inner::Host(alarm) => alarm.arm(at),
+            Inner::Test(alarm) => alarm.arm(at),
+        }
     }
 
     /// Waits until the armed time comes or the wall clock changes noticeably. Without
     /// an armed time (and a timerfd) it waits forever and costs no wake-up. After
     /// [`Wake::Time`] the alarm is spent until armed again.
     pub async fn wait(&mut self) -> Wake {
-        self.inner.wait().await
+        match &mut self.inner {
+            Inner::Host(alarm) => alarm.wait().await,
+            Inner::Test(alarm) => alarm.wait().await,
+        }
+    }
+}
+
+/// An alarm on a test clock, which moves only when a test writes it.
+struct TestAlarm {
+    clock: Clock,
+    changes: tokio::sync::watch::Receiver<Timestamp>,
+    armed: Option<Timestamp>,
+}
+
+impl TestAlarm {
+    fn arm(&mut self, at: Option<Timestamp>) {
+        // Writes before arming are the caller's to have read already.
+        self.changes.mark_unchanged();
+        self.armed = at;
+    }
+
+    async fn wait(&mut self) -> Wake {
+        if let Some(at) = self.armed
+            && self.clock.now() >= at
+        {
+            self.armed = None;
+            return Wake::Time;
+        }
+        if self.changes.changed().await.is_err() {
+            return future::pending().await;
+        }
+        self.changes.mark_unchanged();
+        if self.armed.is_some_and(|at| self.clock.now() >= at) {
+            self.armed = None;
+        }
+        // Whether or not the armed time came: the sender's waits must look again too.
+        Wake::ClockChanged
     }
 }
 

@@ -188,7 +188,7 @@ fn sleep_for(next: Option<Timestamp>, now: Timestamp) -> Duration {
 pub async fn run_planning(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut watchdog = crate::notify::Watchdog::from_env();
     let mut status = health::StatusReport::default();
-    let mut alarm = alarm::Alarm::new();
+    let mut alarm = alarm::Alarm::on(&shared.clock);
     let mut replan_all = false;
     'work: loop {
         if *shutdown.borrow() {

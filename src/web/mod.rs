@@ -103,6 +103,7 @@ fn prepare(shared: &Arc<Shared>, listener: TcpListener) -> Option<(TcpListener, 
             let shared = shared.clone();
             move || shared.config()
         }),
+        clock: shared.clock.clone(),
     };
     shared.set_links(Some(links));
     tracing::info!("web pages at http://{bound}");

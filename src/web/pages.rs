@@ -28,6 +28,8 @@ pub struct Web {
     pub pool: Pool,
     /// The running config (a reload changes it).
     pub config: Box<dyn Fn() -> Arc<Config> + Send + Sync>,
+    /// The daemon's clock: link expiry and "today" follow it.
+    pub clock: crate::clock::Clock,
 }
 
 /// The answer to a bad link, and to any path that is not a page.
@@ -48,7 +50,7 @@ pub async fn show(
     State(web): State<Arc<Web>>,
     token: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let now = Timestamp::now();
+    let now = web.clock.now();
     let Some(claim) = checked(&web, token, now) else {
         return invalid();
     };
@@ -77,7 +79,7 @@ pub async fn act(
     token: Result<Path<String>, PathRejection>,
     fields: Result<Form<Fields>, FormRejection>,
 ) -> Response {
-    let now = Timestamp::now();
+    let now = web.clock.now();
     let Some(claim) = checked(&web, token, now) else {
         return invalid();
     };

@@ -42,6 +42,7 @@ fn fixture() -> Fixture {
         origins: csrf::Origins::new(None, "127.0.0.1:8025".parse().unwrap()),
         pool: pool.clone(),
         config: Box::new(move || config.clone()),
+        clock: crate::clock::Clock::system(),
     };
     Fixture {
         _dir: dir,

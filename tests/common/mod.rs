@@ -15,7 +15,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::{Duration, Instant, SystemTime};
 
 use mailin_embedded::response::{AUTH_OK, INVALID_CREDENTIALS, NO_MAILBOX, OK, OUT_OF_SPACE};
@@ -388,6 +388,9 @@ pub struct Env {
     pub root: tempfile::TempDir,
     /// The SMTP server the config points at.
     pub smtp: SmtpServer,
+    /// The test clock's file, once [`Env::use_test_clock`] made one: the daemon and
+    /// every command then read the time from it.
+    clock: std::sync::OnceLock<PathBuf>,
 }
 
 impl Env {
@@ -401,7 +404,11 @@ impl Env {
     pub fn with_calendar(rules: &str, calendar: &str) -> Env {
         let smtp = SmtpServer::start();
         let root = tempfile::tempdir().unwrap();
-        let env = Env { root, smtp };
+        let env = Env {
+            root,
+            smtp,
+            clock: std::sync::OnceLock::new(),
+        };
         std::fs::create_dir_all(env.config_dir()).unwrap();
         env.write_main_config(calendar, env.smtp.port, "tls = \"none\"\n");
         env.write_config("rules.toml", rules);
@@ -494,9 +501,60 @@ port = {port}
             .args(args)
             .env_remove("NOTIFY_SOCKET")
             .env_remove("CREDENTIALS_DIRECTORY")
+            .envs(self.clock_env())
             .envs(env.iter().copied())
             .output()
             .unwrap()
+    }
+
+    /// From now on the daemon and every command of this installation run on a test
+    /// clock reading `start`, which moves only by [`Env::set_clock`] and
+    /// [`Env::advance`]. Call it before starting the daemon.
+    pub fn use_test_clock(&self, start: jiff::Timestamp) {
+        let path = self.root.path().join("clock");
+        std::fs::write(&path, start.to_string()).unwrap();
+        self.clock
+            .set(path)
+            .expect("one test clock per installation");
+    }
+
+    /// Sets the test clock to `at`. The file is replaced in one rename, so the daemon
+    /// never reads half a time; it wakes for it at once.
+    pub fn set_clock(&self, at: jiff::Timestamp) {
+        let path = self
+            .clock
+            .get()
+            .expect("a test clock (Env::use_test_clock)");
+        let next = path.with_extension("next");
+        std::fs::write(&next, at.to_string()).unwrap();
+        std::fs::rename(&next, path).unwrap();
+    }
+
+    /// Moves the test clock `by` forward.
+    pub fn advance(&self, by: Duration) {
+        self.set_clock(self.now() + jiff::SignedDuration::try_from(by).unwrap());
+    }
+
+    /// The time as this installation sees it: the test clock if there is one, else the
+    /// host's.
+    pub fn now(&self) -> jiff::Timestamp {
+        match self.clock.get() {
+            Some(path) => std::fs::read_to_string(path)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap(),
+            None => jiff::Timestamp::now(),
+        }
+    }
+
+    /// The environment that puts a process of this installation on its test clock.
+    pub fn clock_env(&self) -> Vec<(&'static str, PathBuf)> {
+        self.clock
+            .get()
+            .map(|path| ("FOLLOWUP_TEST_CLOCK", path.clone()))
+            .into_iter()
+            .collect()
     }
 
     /// Runs the CLI and returns stdout, failing the test if the command fails.
@@ -557,9 +615,14 @@ port = {port}
         conn
     }
 
-    /// Starts the daemon and waits for READY=1.
+    /// Starts the daemon (on the test clock, if there is one) and waits for READY=1.
     pub fn start(&self) -> Daemon {
-        Daemon::start(self.root.path(), &self.config_dir(), &[])
+        let clock = self.clock_env();
+        let clock: Vec<(&str, &str)> = clock
+            .iter()
+            .map(|(k, v)| (*k, v.to_str().unwrap()))
+            .collect();
+        Daemon::start(self.root.path(), &self.config_dir(), &clock)
     }
 }
 
@@ -585,6 +648,11 @@ pub fn wait_for_moment(moment: SystemTime) {
     }
 }
 
+/// Where the tests on a test clock start: a Monday morning, 09:00 in London.
+pub fn monday_morning() -> jiff::Timestamp {
+    "2027-03-01T09:00:00Z".parse().unwrap()
+}
+
 /// Milliseconds since the Unix epoch, as the store keeps times.
 pub fn epoch_ms(at: SystemTime) -> i64 {
     at.duration_since(std::time::UNIX_EPOCH)
@@ -599,19 +667,20 @@ pub fn from_epoch_ms(ms: i64) -> SystemTime {
 
 impl Env {
     /// Waits until the daemon has nothing left to do now: every change planned, no
-    /// email waiting in the outbox, no step whose time has come still planned or
-    /// queued. What has not been sent by then was decided against; panics after
-    /// `timeout`.
+    /// email waiting in the outbox (on a test clock: none whose time has come; the
+    /// clock stands still), no step whose time has come still planned or queued. What
+    /// has not been sent by then was decided against; panics after `timeout`.
     pub fn wait_idle(&self, timeout: Duration) {
         let db = self.db();
         wait_until("the daemon's work done", timeout, || {
             let busy: i64 = db
                 .query_row(
                     "SELECT (SELECT COUNT(*) FROM changes)
-                          + (SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'waiting'))
+                          + (SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'waiting')
+                             AND (?2 OR next_attempt_at <= ?1))
                           + (SELECT COUNT(*) FROM steps
                              WHERE state IN ('planned', 'queued') AND fire_at <= ?1)",
-                    [epoch_ms(SystemTime::now())],
+                    rusqlite::params![self.now().as_millisecond(), self.clock.get().is_none()],
                     |r| r.get(0),
                 )
                 .unwrap();
@@ -639,6 +708,19 @@ impl Env {
         });
     }
 
+    /// On a test clock, the time of the next step still to fire, if any.
+    pub fn next_step_at(&self) -> Option<jiff::Timestamp> {
+        let next: Option<i64> = self
+            .db()
+            .query_row(
+                "SELECT MIN(fire_at) FROM steps WHERE state IN ('planned', 'queued')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        next.map(|ms| jiff::Timestamp::from_millisecond(ms).unwrap())
+    }
+
     /// Waits until every change written to the store so far has been planned.
     pub fn wait_planned(&self, timeout: Duration) {
         let db = self.db();
@@ -655,7 +737,10 @@ impl Env {
 pub struct Daemon {
     child: Option<Child>,
     log: PathBuf,
-    notify: UnixDatagram,
+    /// The notify messages, with their arrival times, as a thread of the harness reads
+    /// them off the socket: the daemon's sends never wait on a full socket (it holds
+    /// ten datagrams), whether or not the test is looking.
+    notify: mpsc::Receiver<(Instant, String)>,
     /// Every notify message received so far.
     pub notices: Vec<String>,
 }
@@ -708,7 +793,7 @@ impl Daemon {
         let mut daemon = Daemon {
             child: Some(child),
             log: log_path,
-            notify,
+            notify: read_notices(notify),
             notices: Vec::new(),
         };
         daemon.wait_notice("READY=1", Duration::from_secs(20));
@@ -725,10 +810,9 @@ impl Daemon {
                 "no {needle} within {timeout:?}; got {:?}",
                 self.notices
             );
-            self.notify.set_read_timeout(Some(left)).unwrap();
-            let mut buf = [0u8; 4096];
-            if let Ok(n) = self.notify.recv(&mut buf) {
-                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if let Ok((_, text)) = self.notify.recv_timeout(left)
+                && !text.is_empty()
+            {
                 self.notices.push(text.clone());
                 if text.lines().any(|l| l == needle || l.starts_with(needle)) {
                     return text;
@@ -738,29 +822,27 @@ impl Daemon {
     }
 
     /// Every notify message that arrives within `window`, with its arrival time; with
-    /// a zero window, those already waiting in the socket.
+    /// a zero window, those already received.
     pub fn notices_within(&mut self, window: Duration) -> Vec<(Instant, String)> {
         let deadline = Instant::now() + window;
         let mut got = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                self.notify.set_nonblocking(true).unwrap();
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = self.notify.recv(&mut buf) {
-                    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                while let Ok((at, text)) = self.notify.try_recv() {
+                    if text.is_empty() {
+                        continue;
+                    }
                     self.notices.push(text.clone());
-                    got.push((Instant::now(), text));
+                    got.push((at, text));
                 }
-                self.notify.set_nonblocking(false).unwrap();
                 return got;
             }
-            self.notify.set_read_timeout(Some(left)).unwrap();
-            let mut buf = [0u8; 4096];
-            if let Ok(n) = self.notify.recv(&mut buf) {
-                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if let Ok((at, text)) = self.notify.recv_timeout(left)
+                && !text.is_empty()
+            {
                 self.notices.push(text.clone());
-                got.push((Instant::now(), text));
+                got.push((at, text));
             }
         }
     }
@@ -855,6 +937,31 @@ impl Drop for Daemon {
             );
         }
     }
+}
+
+/// Reads `socket` on a thread of its own until the receiver is dropped.
+fn read_notices(socket: UnixDatagram) -> mpsc::Receiver<(Instant, String)> {
+    let (send, receive) = mpsc::channel();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        loop {
+            match socket.recv(&mut buf) {
+                Ok(n) => {
+                    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    if send.send((Instant::now(), text)).is_err() {
+                        return;
+                    }
+                }
+                // Nothing for a while: is anyone still listening?
+                Err(_) if send.send((Instant::now(), String::new())).is_err() => return,
+                Err(_) => {}
+            }
+        }
+    });
+    receive
 }
 
 /// The stdout of a command that must have succeeded; its output if it did not.

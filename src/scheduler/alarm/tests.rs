@@ -295,3 +295,28 @@ async fn without_a_timerfd_the_ticker_ticks_on_tokio_s_interval() {
     assert_eq!(within(ticker.tick()).await, 1);
     assert_eq!(within(ticker.tick()).await, 1);
 }
+
+#[tokio::test]
+async fn on_a_test_clock_the_alarm_fires_when_the_clock_is_written_to_its_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clock");
+    let write = |at: &str| std::fs::write(&path, at).unwrap();
+    write("2026-12-01T09:00:00Z");
+    let clock = Clock::test(&path).unwrap();
+    clock.watch().unwrap();
+    let at: Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
+    let mut alarm = Alarm::on(&clock);
+    assert!(!alarm.follows_wall_clock());
+    alarm.arm(Some(at));
+    // A write short of the time is a clock change: the caller looks again.
+    write("2026-12-01T09:59:59Z");
+    assert_eq!(within(alarm.wait()).await, Wake::ClockChanged);
+    // Once the clock reads the armed time, the alarm fires.
+    write("2026-12-01T10:00:00Z");
+    let mut changes = clock.changes().unwrap();
+    within(changes.wait_for(|now| *now == at)).await.unwrap();
+    assert_eq!(within(alarm.wait()).await, Wake::Time);
+    // Spent: the next write is a clock change again.
+    write("2026-12-01T10:00:01Z");
+    assert_eq!(within(alarm.wait()).await, Wake::ClockChanged);
+}

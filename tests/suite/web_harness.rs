@@ -2,7 +2,7 @@
 //! browser), proved on a small site of the test's own before the daemon's pages rely
 //! on them.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpListener;

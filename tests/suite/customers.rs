@@ -2,7 +2,7 @@
 //! commitments to one address, whoever wrote them; `customer note` keeps notes about
 //! the customer. Real binary, real SQLite file, real SMTP server on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

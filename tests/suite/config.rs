@@ -1,7 +1,7 @@
 //! `followup check-config` through the real binary: one run lists every mistake in
 //! every file, each at its place, and a config the README describes as complete loads.
 
-mod common;
+use crate::common;
 
 use common::Env;
 

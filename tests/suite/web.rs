@@ -1,7 +1,7 @@
 //! The pages behind the links in the daemon's emails, tested as the issue accepts them:
 //! from real mail received over SMTP, over real HTTP, and in a real browser.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

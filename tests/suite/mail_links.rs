@@ -2,7 +2,7 @@
 //! action, each a token the daemon's own key verifies for the owner; without pages it
 //! quotes the commands instead.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Customer mail a business would sign: it comes from the business, a reply reaches a
 //! person, and the words read as written by one.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

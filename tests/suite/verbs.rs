@@ -3,7 +3,7 @@
 //! a dry run that says so, and the report. Real binary, real SQLite file, real SMTP
 //! server on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

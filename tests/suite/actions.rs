@@ -2,7 +2,7 @@
 //! with who took it and how, shown by `show`, and harmless when taken twice. Real
 //! binary, real SQLite file, real SMTP server on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! links signed with the key the daemon made, and a plain HTTP/1.1 client over a
 //! `TcpStream`. GET and HEAD change nothing; the POST of a page's form acts once.
 
-mod common;
+use crate::common;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;

@@ -3,7 +3,7 @@
 //! Real binary, real SQLite file; a shell script as the sendmail program, or the real
 //! SMTP server on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

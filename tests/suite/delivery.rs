@@ -2,12 +2,12 @@
 //! refuses an address, downtime across due steps, concurrent writers, reloads, rate
 //! limits. Real binary, real SQLite file, real SMTP server on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use common::{Env, SmtpServer, free_port, from_epoch_ms, message_id, wait_for_moment, wait_until};
+use common::{Env, SmtpServer, free_port, message_id, wait_until};
 
 /// Inserts `n` commitments due now in one transaction, as another program would.
 fn insert_due_now(env: &Env, n: usize, kind: Option<&str>) {
@@ -175,6 +175,7 @@ fn an_address_the_server_refuses_fails_once_and_the_owner_is_told_once() {
         "[[rule]]\nname = \"upd\"\ncustomer_update = { at = \"0s\", extend_by = \"1d\" }\n",
     );
     env.smtp.reject("bad@example.org");
+    env.use_test_clock(common::monday_morning());
     let daemon = env.start();
     let good = env.add("For the good customer", "+1s", &[]);
     let out = env.cli_ok(&[
@@ -189,6 +190,7 @@ fn an_address_the_server_refuses_fails_once_and_the_owner_is_told_once() {
         "+1s",
     ]);
     let bad: i64 = out.trim().parse().unwrap();
+    env.advance(Duration::from_secs(1));
     // The good customer's update and the owner's copy of it; for the bad address one
     // notice, and no copy saying the customer was told.
     env.smtp.wait_for(3, Duration::from_secs(15));
@@ -250,6 +252,7 @@ catch_up = "skip_older_than:4s"
 "#,
     );
     env.write_config("daemon.toml", "[daemon]\nlate_after = \"1s\"\n");
+    env.use_test_clock(common::monday_morning());
     let daemon = env.start();
     let a = env.add("Policy send", "+2s", &["--kind", "a"]);
     let b = env.add("Policy latest", "+2s", &["--kind", "b"]);
@@ -264,7 +267,9 @@ catch_up = "skip_older_than:4s"
         .db()
         .query_row("SELECT MAX(fire_at) FROM steps", [], |r| r.get(0))
         .unwrap();
-    wait_for_moment(from_epoch_ms(last) + Duration::from_millis(1500));
+    env.set_clock(
+        jiff::Timestamp::from_millisecond(last).unwrap() + jiff::SignedDuration::from_millis(1500),
+    );
     let daemon = env.start();
     env.wait_idle(Duration::from_secs(10));
     let count = |title: &str| {
@@ -384,8 +389,10 @@ fn a_writer_inserting_ten_thousand_commitments_meets_no_busy_errors_and_misses_n
 #[test]
 fn sighup_keeps_the_old_rules_when_the_new_ones_are_broken_and_applies_good_ones() {
     let env = Env::new("[[rule]]\nname = \"r\"\nremind = [\"0s\", \"+1h\"]\n");
+    env.use_test_clock(common::monday_morning());
     let mut daemon = env.start();
     let id = env.add("Reload me", "+1s", &[]);
+    env.advance(Duration::from_secs(1));
     env.smtp.wait_for(1, Duration::from_secs(10));
     // Read the store directly: the CLI refuses to run on the broken config too.
     let db = env.db();
@@ -493,8 +500,10 @@ fn sigterm_gives_up_on_a_stuck_send_and_records_nothing_it_did_not_send() {
     let env = Env::new("[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
     // Far longer than the test waits: only giving up on the send lets the daemon exit.
     env.smtp.stall(Duration::from_secs(600));
+    env.use_test_clock(common::monday_morning());
     let daemon = env.start();
     let id = env.add("Stuck", "+1s", &[]);
+    env.advance(Duration::from_secs(1));
     env.smtp.wait_stalled(1, Duration::from_secs(10));
     let log = daemon.log_path();
     let status = daemon.stop_within(Duration::from_secs(60));
@@ -517,6 +526,7 @@ fn a_step_the_store_refuses_fails_alone_and_the_rest_of_its_batch_goes_out() {
     let env = Env::new(
         "[[rule]]\nname = \"upd\"\ncustomer_update = { at = \"0s\", extend_by = \"1d\" }\n",
     );
+    env.use_test_clock(common::monday_morning());
     let daemon = env.start();
     // Both fall due at the same moment, so one batch queues them together.
     let refused = env.add("Refused by the store", "+3s", &[]);
@@ -529,6 +539,7 @@ fn a_step_the_store_refuses_fails_alone_and_the_rest_of_its_batch_goes_out() {
              BEGIN SELECT RAISE(ABORT, 'refused by another program'); END;"
         ))
         .unwrap();
+    env.advance(Duration::from_secs(3));
     // The good commitment's update and its copy to the owner.
     env.smtp.wait_for(2, Duration::from_secs(15));
     env.wait_idle(Duration::from_secs(15));

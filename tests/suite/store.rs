@@ -1,7 +1,7 @@
 //! The store as other programs and other installations see it: due times written as
 //! Unix seconds, one daemon per store, and Message-IDs unique to each store.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! file and a real SMTP server: after_done and its stop on close, due_in, on_open,
 //! waiting on the customer, owner_hours.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! with a self-signed certificate and takes mail only after a login: the settings an
 //! admin copies from their relay, proven end to end.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

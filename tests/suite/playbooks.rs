@@ -8,7 +8,7 @@
 //! change that announces them dated then too), and starts the daemon: what fell due
 //! meanwhile goes out at once, as after any outage (`catch_up = "send"`).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -17,13 +17,13 @@ use jiff::{SignedDuration, Timestamp};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
-const QUOTE: &str = include_str!("../config/10-quote.toml");
-const CALLBACK: &str = include_str!("../config/20-callback.toml");
-const EMAIL_REPLY: &str = include_str!("../config/30-email-reply.toml");
-const ORDER_INFO: &str = include_str!("../config/40-order-info.toml");
-const COMPLAINT: &str = include_str!("../config/50-complaint.toml");
-const EMPLOYEE_CONCERN: &str = include_str!("../config/60-employee-concern.toml");
-const SHIPPED: &str = include_str!("../config/followup.toml");
+const QUOTE: &str = include_str!("../../config/10-quote.toml");
+const CALLBACK: &str = include_str!("../../config/20-callback.toml");
+const EMAIL_REPLY: &str = include_str!("../../config/30-email-reply.toml");
+const ORDER_INFO: &str = include_str!("../../config/40-order-info.toml");
+const COMPLAINT: &str = include_str!("../../config/50-complaint.toml");
+const EMPLOYEE_CONCERN: &str = include_str!("../../config/60-employee-concern.toml");
+const SHIPPED: &str = include_str!("../../config/followup.toml");
 
 const JOE: &str = "Joe Mensah <joe@example.org>";
 

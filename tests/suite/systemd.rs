@@ -2,7 +2,7 @@
 //! datagram socket named by `NOTIFY_SOCKET` (as systemd does), sets `WATCHDOG_USEC`
 //! and `JOURNAL_STREAM` as systemd would, and reads what the real binary sends.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

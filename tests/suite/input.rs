@@ -1,7 +1,7 @@
 //! What people type and where output goes: the edges of the command line, through the
 //! real binary.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! Without `spamassassin` on PATH the test says so and passes, unless
 //! `FOLLOWUP_REQUIRE_SPAMASSASSIN=1` (CI sets it after installing Debian's package).
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

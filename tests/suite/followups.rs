@@ -3,7 +3,7 @@
 //! from the command line and from the links in the owner's mail. Real binary, real
 //! SQLite file, real SMTP server and real HTTP on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
