@@ -270,9 +270,9 @@ fn warn_without_daemon(store: &Path) {
     }
 }
 
-/// The daemon runs on one thread (plus SQLite's blocking threads and the store watch):
-/// its tasks mostly wait, and during a burst one thread spares the hand-offs between
-/// worker threads.
+/// The daemon runs on one thread (plus the store's own thread, blocking threads for
+/// composing, and the store watch): its tasks mostly wait, and during a burst one
+/// thread spares the hand-offs between worker threads.
 fn run(config: Config) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

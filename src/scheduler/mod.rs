@@ -10,8 +10,8 @@
 //! - The **sender task** ([`sender::run`]) delivers the outbox with bounded concurrency,
 //!   records each outcome and schedules retries.
 //!
-//! All SQLite work runs on blocking threads through [`StoreHandle`], never on the
-//! runtime's workers.
+//! All SQLite work runs on the store's own thread through [`StoreHandle`] ([`owner`]),
+//! never on the runtime's thread.
 //!
 //! Under systemd the planning task also pings the watchdog from its `select!`, so a
 //! stuck loop stops the pings, and refreshes the `STATUS=` line after each pass
@@ -20,9 +20,11 @@
 pub mod alarm;
 pub mod health;
 pub mod jobs;
-pub mod records;
+pub mod owner;
 pub mod sender;
 pub mod work;
+
+pub use owner::StoreHandle;
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -43,37 +45,6 @@ use crate::web::link::Links;
 /// timer to use.
 pub const MAX_SLEEP: Duration = Duration::from_secs(60);
 
-/// The store, shared between tasks; every call runs on a blocking thread.
-///
-/// Callers take turns in the order they asked (a fair lock): while the planning task
-/// composes a burst of emails a batch at a time, the sender's short trips to record
-/// what was sent get in between two batches instead of waiting for the whole burst.
-#[derive(Clone)]
-pub struct StoreHandle {
-    inner: Arc<tokio::sync::Mutex<Store>>,
-}
-
-impl StoreHandle {
-    /// Wraps an open store.
-    pub fn new(store: Store) -> Self {
-        StoreHandle {
-            inner: Arc::new(tokio::sync::Mutex::new(store)),
-        }
-    }
-
-    /// Runs `f` with the store on a blocking thread, after the calls that asked before.
-    pub async fn call<T, F>(&self, f: F) -> T
-    where
-        F: FnOnce(&Store) -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        let store = self.inner.clone().lock_owned().await;
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .expect("store calls do not panic")
-    }
-}
-
 /// What the tasks share: the store, the running config and transport, and the bells
 /// that wake them.
 pub struct Shared {
@@ -89,8 +60,6 @@ pub struct Shared {
     pub outbox: Notify,
     /// Rung when the daemon itself queued changes to plan (a delivery failed).
     pub plan_now: Notify,
-    /// Delivery outcomes waiting for the next transaction.
-    pub records: Arc<records::Records>,
     /// Where every task reads the time.
     pub clock: Clock,
     /// When the daemon started: calendar jobs make up runs missed before it only when
@@ -116,7 +85,6 @@ impl Shared {
             replan: Notify::new(),
             outbox: Notify::new(),
             plan_now: Notify::new(),
-            records: Arc::default(),
             last_error: Mutex::new(None),
             links: RwLock::new(None),
         })

@@ -4,24 +4,21 @@
 //! and sends up to the transport's connection count at once (and, with
 //! `[mail] max_per_minute`, no faster: excess waits, nothing is dropped). Each outcome
 //! is recorded after the server answered: sent; failed for good (5xx, invalid address),
-//! which plans a notice to the owner; or a retry with exponential backoff and jitter,
-//! persisted in the row so a restart continues the schedule. After `[mail] retry_for`
-//! of transient failures a delivery fails with the reason recorded. When a send
-//! succeeds after failures, the transport works again, and every delivery waiting for a
-//! retry goes out at once. An email that waited for one just recorded as sent (the
-//! owner's copy of a customer update) is due from that record on, and read at once.
+//! which asks for its commitment to be planned again so that the owner's notice is
+//! planned; or a retry with exponential backoff and jitter, persisted in the row so a
+//! restart continues the schedule. After `[mail] retry_for` of transient failures a
+//! delivery fails with the reason recorded. While the relay is unreachable every
+//! pending delivery waits for the next attempt; when a send succeeds after that, every
+//! delivery waiting for a retry goes out at once. An email that waited for one just
+//! recorded as sent (the owner's copy of a customer update) is due from that record
+//! on, and read at once.
 //!
-//! It reads the outbox a batch at a time ([`READ_BATCH`]) into a queue of its own. The
-//! outcomes that finished together are left for the next transaction to commit
-//! ([`super::records`]): the sender's own trip to the store, or the planning task's
-//! batch that holds the store during a burst; while it runs, the other connections go
-//! on sending. A finished outcome waits up to `GATHER_OUTCOMES` for sends whose data
-//! is out, so that one transaction records them all. A delivery counts as sent only
-//! once its record is committed. Each send takes a permit from a gate of `connections`
-//! permits just before its data goes out and gives it back only when its outcome is
-//! committed, so however the work overlaps, at most `connections` emails can have
-//! reached the server without being recorded as sent: those are all a crash can
-//! repeat.
+//! It reads the outbox a batch at a time ([`READ_BATCH`]) into a queue of its own.
+//! Each send takes a permit from a gate of `connections` permits just before its data
+//! goes out and gives it back only once the store answered its record request: at most
+//! `connections` emails can have reached the server without being recorded as sent,
+//! and those are all a crash can repeat. The store commits the records that arrive
+//! together in one transaction ([`super::owner`]), so no send waits for others.
 //!
 //! On shutdown it takes nothing new and gives in-flight sends [`SHUTDOWN_GRACE`] to
 //! finish; a send cut off there stays pending and is sent again after the restart.
@@ -29,21 +26,20 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
 use lettre::address::Envelope;
-use tokio::sync::mpsc::UnboundedReceiver;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::records::{Deposit, Taken, Written};
-use super::{Shared, sleep_for};
+use super::Shared;
+use super::owner::Taken;
 use crate::config::TransportSettings;
 use crate::mail::{Mailer, SendError};
-use crate::store::{DeliveryOutcome, PendingDelivery, StoreError};
+use crate::store::{DeliveryOutcome, PendingDelivery};
 
 /// How long in-flight sends may take to finish after a shutdown request.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -100,27 +96,120 @@ impl RateLimit {
     }
 }
 
-/// Longest a finished send's outcome waits for others to be recorded with it. Each
-/// record is a transaction; while sends to a fast relay finish every few hundred
-/// microseconds, gathering them saves most of those transactions.
-const GATHER_OUTCOMES: Duration = Duration::from_millis(1);
-
 /// How many pending deliveries one read of the outbox takes. The sender reads again
 /// when fewer than half of them are left to send.
 pub const READ_BATCH: usize = 256;
 
-struct Outcome {
-    id: i64,
-    attempts: u32,
-    created_at: Timestamp,
-    result: Result<(), SendError>,
-    /// Held from just before the data went out until the outcome is recorded.
-    permit: Option<OwnedSemaphorePermit>,
-    /// When the send ended.
-    finished_at: Instant,
+/// How long the transport has been failing, counted in attempts.
+#[derive(Debug, Default)]
+struct Outage {
+    failures: u32,
 }
 
-async fn attempt(mailer: Arc<Mailer>, delivery: PendingDelivery, gate: Arc<Semaphore>) -> Outcome {
+/// What one finished delivery means for the store and for the sender's queue.
+#[derive(Default)]
+struct Decided {
+    records: Vec<DeliveryOutcome>,
+    /// It failed for good: its commitment is planned again for the owner's notice.
+    failed: bool,
+    /// The transport is down: everything pending waits.
+    held: bool,
+    /// The transport is back: deliveries waiting for a retry go now.
+    released: bool,
+}
+
+/// Turns the result of an attempt of `delivery` into records. A success after an
+/// outage means the transport is back: every delivery waiting for a retry goes now.
+fn decide(
+    shared: &Shared,
+    delivery: &PendingDelivery,
+    result: Result<(), SendError>,
+    outage: &mut Outage,
+) -> Decided {
+    let now = shared.now();
+    let retry = shared.config().mail.retry;
+    let (id, attempts, created_at) = (delivery.id, delivery.attempts + 1, delivery.created_at);
+    let mut decided = Decided::default();
+    match result {
+        Ok(()) => {
+            tracing::info!(delivery = id, "sent");
+            decided.records.push(DeliveryOutcome::Sent { id, at: now });
+            if std::mem::take(&mut outage.failures) > 0 {
+                decided.released = true;
+                decided.records.push(DeliveryOutcome::ReleaseAll { now });
+            }
+        }
+        Err(SendError::Unreachable(error))
+            if now.duration_since(created_at) < retry.give_up_after =>
+        {
+            outage.failures += 1;
+            let retry_at = now + retry.backoff(outage.failures, fastrand::f64());
+            tracing::warn!(delivery = id, retry_at = %retry_at, cause = %error, "mail cannot go out; every pending delivery waits until the next attempt");
+            shared.note_error(format!("mail cannot go out: {error}"));
+            decided.held = true;
+            decided.records.push(DeliveryOutcome::HoldAll {
+                until: retry_at,
+                why: format!("waiting: {error}"),
+            });
+            decided.records.push(DeliveryOutcome::Retry {
+                id,
+                error,
+                retry_at,
+            });
+        }
+        Err(SendError::Transient(error))
+            if now.duration_since(created_at) < retry.give_up_after =>
+        {
+            let retry_at = now + retry.backoff(attempts, fastrand::f64());
+            tracing::warn!(delivery = id, attempt = attempts, retry_at = %retry_at, cause = %error, "delivery will be retried");
+            shared.note_error(format!("delivery {id}: {error}"));
+            decided.records.push(DeliveryOutcome::Retry {
+                id,
+                error,
+                retry_at,
+            });
+        }
+        Err(failure) => {
+            let error = match failure {
+                SendError::Permanent(error) => error,
+                SendError::Transient(error) | SendError::Unreachable(error) => format!(
+                    "gave up after {attempts} attempts over {} (retry_for): {error}",
+                    crate::calendar::humanize(created_at, now)
+                ),
+            };
+            tracing::error!(delivery = id, cause = %error, "delivery failed for good; the owner is told by email, or of their own email by `followup status` and their next digest");
+            shared.note_error(format!("delivery {id} failed: {error}"));
+            decided.failed = true;
+            decided
+                .records
+                .push(DeliveryOutcome::Failed { id, error, at: now });
+            decided.records.push(DeliveryOutcome::PlanAgain {
+                delivery: id,
+                at: now,
+            });
+        }
+    }
+    decided
+}
+
+/// What became of one delivery, for the sender's queue.
+struct Done {
+    /// The outbox changed so that a read may find more: a retry time, a release, an
+    /// email that waited for this one.
+    more: bool,
+    /// The transport is down: what is queued waits too.
+    held: bool,
+}
+
+/// Sends `delivery`, records what became of it and, only once that record is
+/// answered, gives back the permit its data went out under.
+async fn deliver(
+    shared: Arc<Shared>,
+    mailer: Arc<Mailer>,
+    delivery: PendingDelivery,
+    gate: Arc<Semaphore>,
+    outage: Arc<Mutex<Outage>>,
+) -> Done {
     let envelope = match (delivery.sender.parse(), delivery.recipient.parse()) {
         (Ok(from), Ok(to)) => Envelope::new(Some(from), vec![to])
             .map_err(|e| SendError::Permanent(format!("invalid envelope: {e}"))),
@@ -138,159 +227,17 @@ async fn attempt(mailer: Arc<Mailer>, delivery: PendingDelivery, gate: Arc<Semap
         }
         Err(e) => (Err(e), None),
     };
-    Outcome {
-        id: delivery.id,
-        attempts: delivery.attempts + 1,
-        created_at: delivery.created_at,
-        result,
-        permit,
-        finished_at: Instant::now(),
-    }
-}
-
-/// How long the transport has been failing, counted in attempts.
-#[derive(Debug, Default)]
-struct Outage {
-    failures: u32,
-}
-
-/// What finished outcomes mean for the store, decided in the order they finished.
-#[derive(Default)]
-struct Decided {
-    records: Vec<DeliveryOutcome>,
-    ids: Vec<i64>,
-    permits: Vec<OwnedSemaphorePermit>,
-    /// Some delivery failed for good: its owner's notice must be planned.
-    failed: bool,
-    /// The transport is down: everything pending waits.
-    held: bool,
-    /// The transport is back: deliveries waiting for a retry go now.
-    released: bool,
-}
-
-/// Turns outcomes into records. A success after an outage means the transport is back:
-/// every delivery waiting for a retry goes now.
-fn decide(shared: &Shared, outcomes: Vec<Outcome>, outage: &mut Outage) -> Decided {
-    let now = shared.now();
-    let retry = shared.config().mail.retry;
-    let mut decided = Decided::default();
-    for outcome in outcomes {
-        let id = outcome.id;
-        decided.ids.push(id);
-        decided.permits.extend(outcome.permit);
-        match outcome.result {
-            Ok(()) => {
-                tracing::info!(delivery = id, "sent");
-                decided.records.push(DeliveryOutcome::Sent { id, at: now });
-                if std::mem::take(&mut outage.failures) > 0 {
-                    decided.released = true;
-                    decided.records.push(DeliveryOutcome::ReleaseAll { now });
-                }
-            }
-            Err(SendError::Unreachable(error))
-                if now.duration_since(outcome.created_at) < retry.give_up_after =>
-            {
-                outage.failures += 1;
-                let retry_at = now + retry.backoff(outage.failures, fastrand::f64());
-                tracing::warn!(delivery = id, retry_at = %retry_at, cause = %error, "mail cannot go out; every pending delivery waits until the next attempt");
-                shared.note_error(format!("mail cannot go out: {error}"));
-                decided.held = true;
-                decided.records.push(DeliveryOutcome::HoldAll {
-                    until: retry_at,
-                    why: format!("waiting: {error}"),
-                });
-                decided.records.push(DeliveryOutcome::Retry {
-                    id,
-                    error,
-                    retry_at,
-                });
-            }
-            Err(SendError::Transient(error))
-                if now.duration_since(outcome.created_at) < retry.give_up_after =>
-            {
-                let retry_at = now + retry.backoff(outcome.attempts, fastrand::f64());
-                tracing::warn!(delivery = id, attempt = outcome.attempts, retry_at = %retry_at, cause = %error, "delivery will be retried");
-                shared.note_error(format!("delivery {id}: {error}"));
-                decided.records.push(DeliveryOutcome::Retry {
-                    id,
-                    error,
-                    retry_at,
-                });
-            }
-            Err(failure) => {
-                let error = match failure {
-                    SendError::Permanent(error) => error,
-                    SendError::Transient(error) | SendError::Unreachable(error) => format!(
-                        "gave up after {} attempts over {} (retry_for): {error}",
-                        outcome.attempts,
-                        crate::calendar::humanize(outcome.created_at, now)
-                    ),
-                };
-                tracing::error!(delivery = id, cause = %error, "delivery failed for good; the owner is told by email, or of their own email by `followup status` and their next digest");
-                shared.note_error(format!("delivery {id} failed: {error}"));
-                decided.failed = true;
-                decided
-                    .records
-                    .push(DeliveryOutcome::Failed { id, error, at: now });
-            }
-        }
-    }
-    decided
-}
-
-/// Deliveries read from the outbox, and when the next one not yet due is due.
-type Read = (Vec<PendingDelivery>, Option<Timestamp>);
-
-/// What one trip to the store brought back.
-struct Round {
-    /// The deliveries read, if asked for.
-    result: Result<Option<Read>, StoreError>,
-    /// How many deliveries were asked for.
-    asked: usize,
-}
-
-type RoundFuture = Pin<Box<dyn Future<Output = Round> + Send>>;
-
-/// One trip to the store, one transaction: writes the records waiting for a
-/// transaction (see [`super::records`]), then, if `read` is non-zero, reads up to that
-/// many due deliveries not in `skip`.
-fn round(shared: &Shared, read: usize, skip: HashSet<i64>) -> RoundFuture {
-    let store = shared.store.clone();
-    let records = shared.records.clone();
-    let clock = shared.clock.clone();
-    Box::pin(async move {
-        store
-            .call(move |s| {
-                let asked = read;
-                let mut taken = Taken::default();
-                let result = s.transaction(|s| {
-                    records.write(s, &mut taken);
-                    if asked == 0 {
-                        return Ok(None);
-                    }
-                    let now = clock.now();
-                    let batch = s.pending_deliveries(now, asked, &skip)?;
-                    let next = if batch.len() < asked {
-                        s.next_attempt_at_after(now)?
-                    } else {
-                        None
-                    };
-                    Ok::<_, StoreError>(Some((batch, next)))
-                });
-                records.settle(taken, &result);
-                Round { result, asked }
-            })
-            .await
-    })
-}
-
-/// Applies what became of a deposit: logs, frees the deliveries, wakes the planning
-/// task for failures. True if emails fell due that waited for one just sent.
-fn recorded(shared: &Shared, decided: Decided, result: Written, busy: &mut HashSet<i64>) -> bool {
-    for id in &decided.ids {
-        busy.remove(id);
-    }
-    match result {
+    let decided = {
+        let mut outage = outage.lock().unwrap_or_else(|p| p.into_inner());
+        decide(&shared, &delivery, result, &mut outage)
+    };
+    let retried = decided
+        .records
+        .iter()
+        .any(|r| matches!(r, DeliveryOutcome::Retry { .. }));
+    let written = shared.store.record(decided.records).await;
+    drop(permit);
+    let followers = match written {
         Ok(recorded) => {
             if recorded.released > 0 {
                 tracing::info!(
@@ -304,10 +251,14 @@ fn recorded(shared: &Shared, decided: Decided, result: Written, busy: &mut HashS
             recorded.followers > 0
         }
         Err(e) => {
-            tracing::error!(deliveries = ?decided.ids, cause = %e, "cannot record delivery outcomes; they stay pending and may be sent again");
+            tracing::error!(delivery = delivery.id, cause = %e, "cannot record a delivery outcome; it stays pending and may be sent again");
             shared.note_error(format!("cannot record delivery outcomes: {e}"));
             false
         }
+    };
+    Done {
+        more: decided.held || decided.released || retried || followers,
+        held: decided.held,
     }
 }
 
@@ -330,42 +281,29 @@ impl Gate {
             *self = Gate::new(size);
         }
     }
-
-    /// Until when to hold back recording `finished`, if at all: while other sends
-    /// whose data is out may answer within [`GATHER_OUTCOMES`], waiting lets one
-    /// transaction record them all. Once every permit is held by a finished send,
-    /// nothing more can go out before a record, so there is no waiting.
-    fn hold_outcomes_until(&self, finished: &[Outcome], now: Instant) -> Option<Instant> {
-        let oldest = finished.iter().map(|o| o.finished_at).min()?;
-        let taken = self.size.saturating_sub(self.permits.available_permits());
-        let answered = finished.iter().filter(|o| o.permit.is_some()).count();
-        let until = oldest + GATHER_OUTCOMES;
-        (taken > answered && until > now).then_some(until)
-    }
 }
+
+/// A read of the outbox: how many were asked for, and what came.
+type Reading = Pin<Box<dyn Future<Output = (usize, Result<Taken, String>)> + Send>>;
 
 /// The sender task. Returns when `shutdown` turns true and in-flight sends are done
 /// or [`SHUTDOWN_GRACE`] has passed.
 pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
-    let mut in_flight: JoinSet<Outcome> = JoinSet::new();
-    // Taken from the outbox and not yet recorded: queued, sending, or finished.
-    let mut busy: HashSet<i64> = HashSet::new();
+    let mut sends: JoinSet<Done> = JoinSet::new();
     let mut tasks: HashMap<tokio::task::Id, i64> = HashMap::new();
+    // Taken from the outbox and not yet recorded: queued or sending.
+    let mut busy: HashSet<i64> = HashSet::new();
     let mut queue: VecDeque<PendingDelivery> = VecDeque::new();
-    let mut finished: Vec<Outcome> = Vec::new();
-    // Deposited records not yet settled, by ticket.
-    let mut recording: HashMap<u64, Decided> = HashMap::new();
-    let mut tickets = 0u64;
-    let mut results = shared.records.subscribe();
-    let mut store_trip: Option<RoundFuture> = None;
-    // A read in flight when everything was held back: what it brings is not sent.
-    let mut stale_read = false;
+    let mut reading: Option<Reading> = None;
+    // The transport went down while a read was out: what it brings is not sent.
+    let mut stale = false;
     // The outbox may hold due deliveries not read yet.
     let mut more = true;
-    let mut retry_at: Option<Instant> = None;
+    // When the earliest delivery not yet due is due.
+    let mut next_due: Option<Timestamp> = None;
     let mut gate = Gate::new(concurrency(&shared));
     let mut limit = RateLimit::default();
-    let mut outage = Outage::default();
+    let outage = Arc::new(Mutex::new(Outage::default()));
     loop {
         if *shutdown.borrow() {
             break;
@@ -373,181 +311,91 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         let connections = concurrency(&shared);
         gate.resize(connections);
         let per_minute = shared.config().mail.max_per_minute;
-        let mut wake_at: Option<Instant> = retry_at;
-        if !finished.is_empty() {
-            match gate.hold_outcomes_until(&finished, Instant::now()) {
-                Some(until) => wake_at = Some(wake_at.map_or(until, |w| w.min(until))),
-                None => {
-                    let decided = decide(&shared, std::mem::take(&mut finished), &mut outage);
-                    if decided.held {
-                        // Every pending delivery now waits for the retry time.
-                        for delivery in queue.drain(..) {
-                            busy.remove(&delivery.id);
-                        }
-                        stale_read = store_trip.is_some();
-                    }
-                    more |= decided.held
-                        || decided.released
-                        || decided
-                            .records
-                            .iter()
-                            .any(|r| matches!(r, DeliveryOutcome::Retry { .. }));
-                    deposit(&shared, decided, &mut tickets, &mut recording);
-                }
-            }
+        let room = limit.room(per_minute, Instant::now());
+        if reading.is_none() && more && queue.len() < READ_BATCH / 2 && room > queue.len() {
+            more = false;
+            let (store, skip, clock) = (shared.store.clone(), busy.clone(), shared.clock.clone());
+            let asked = READ_BATCH.min(room - queue.len());
+            reading = Some(Box::pin(async move {
+                (asked, store.take_due(asked, skip, clock).await)
+            }));
         }
-        if store_trip.is_none() {
-            let room = limit.room(per_minute, Instant::now());
-            let read = if more && queue.len() < READ_BATCH / 2 && room > queue.len() {
-                READ_BATCH.min(room - queue.len())
-            } else {
-                0
-            };
-            if read > 0 || shared.records.any() {
-                if read > 0 {
-                    more = false;
-                }
-                store_trip = Some(round(&shared, read, busy.clone()));
+        let mut limited: Option<Instant> = None;
+        let mailer = shared.mailer();
+        while sends.len() < connections && !queue.is_empty() {
+            if let Err(until) = limit.take(per_minute, Instant::now()) {
+                limited = Some(until);
+                break;
             }
-        }
-        if !queue.is_empty() {
-            let mailer = shared.mailer();
-            while in_flight.len() < connections
-                && let Some(delivery) = queue.front()
-            {
-                if let Err(until) = limit.take(per_minute, Instant::now()) {
-                    wake_at = Some(wake_at.map_or(until, |w| w.min(until)));
-                    break;
-                }
-                let id = delivery.id;
-                let delivery = queue.pop_front().expect("a delivery is queued");
-                let task = in_flight.spawn(attempt(mailer.clone(), delivery, gate.permits.clone()));
-                tasks.insert(task.id(), id);
-            }
+            let delivery = queue.pop_front().expect("a delivery is queued");
+            let id = delivery.id;
+            let task = sends.spawn(deliver(
+                shared.clone(),
+                mailer.clone(),
+                delivery,
+                gate.permits.clone(),
+                outage.clone(),
+            ));
+            tasks.insert(task.id(), id);
         }
         tokio::select! {
-            Some(done) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
+            Some(done) = sends.join_next_with_id(), if !sends.is_empty() => {
                 let task = match &done {
                     Ok((task, _)) => *task,
                     Err(e) => e.id(),
                 };
-                let id = tasks.remove(&task);
+                if let Some(id) = tasks.remove(&task) {
+                    busy.remove(&id);
+                }
                 match done {
-                    Ok((_, outcome)) => finished.push(outcome),
-                    Err(e) => {
-                        if let Some(id) = id {
-                            busy.remove(&id);
+                    Ok((_, done)) => {
+                        more |= done.more;
+                        if done.held {
+                            // Every pending delivery now waits for the retry time.
+                            for delivery in queue.drain(..) {
+                                busy.remove(&delivery.id);
+                            }
+                            stale = reading.is_some();
                         }
-                        tracing::error!(cause = %e, "a send task ended abnormally; its delivery stays pending");
                     }
+                    Err(e) => tracing::error!(cause = %e, "a send task ended abnormally; its delivery stays pending"),
                 }
             }
-            Some((ticket, written)) = results.recv() => {
-                if let Some(decided) = recording.remove(&ticket) {
-                    more |= recorded(&shared, decided, written, &mut busy);
-                }
-            }
-            trip = async { store_trip.as_mut().expect("a trip to the store").await }, if store_trip.is_some() => {
-                store_trip = None;
-                more |= take_results(&shared, &mut results, &mut recording, &mut busy);
-                let Round { result, asked } = trip;
-                let stale = std::mem::take(&mut stale_read);
-                match result {
-                    Ok(Some(_)) if stale => more = true,
-                    Ok(Some((batch, next))) => {
-                        if batch.len() == asked {
-                            more = true;
-                        }
-                        retry_at = next.map(|at| Instant::now() + sleep_for(Some(at), shared.now()));
+            (asked, taken) = async { reading.as_mut().expect("a read").await }, if reading.is_some() => {
+                reading = None;
+                match taken {
+                    Ok(_) if std::mem::take(&mut stale) => more = true,
+                    Ok((batch, next)) => {
+                        more |= batch.len() == asked;
+                        next_due = next;
                         for delivery in batch {
                             busy.insert(delivery.id);
                             queue.push_back(delivery);
                         }
                     }
-                    Err(e) if asked > 0 => {
+                    Err(e) => {
                         tracing::error!(cause = %e, "cannot read the outbox; trying again in 5 seconds");
-                        retry_at = Some(Instant::now() + Duration::from_secs(5));
+                        next_due = Some(shared.now() + jiff::SignedDuration::from_secs(5));
                     }
-                    _ => {}
                 }
             }
             _ = shared.outbox.notified() => more = true,
             // Nothing to wait for but the bell: no timer at all.
-            _ = tokio::time::sleep_until(wake_at.unwrap_or_else(Instant::now)), if wake_at.is_some() => {
+            _ = shared.clock.sleep_until(next_due.unwrap_or_default()), if next_due.is_some() => {
                 more = true;
-                retry_at = None;
+                next_due = None;
             }
+            _ = tokio::time::sleep_until(limited.unwrap_or_else(Instant::now)), if limited.is_some() => {}
             _ = shutdown.changed() => {}
         }
     }
-    // Sends waiting at the gate need the permits of finished ones back, so outcomes
-    // are recorded as they come in.
-    let mut record_now = async |finished: &mut Vec<Outcome>, busy: &mut HashSet<i64>| {
-        if !finished.is_empty() {
-            let decided = decide(&shared, std::mem::take(finished), &mut outage);
-            deposit(&shared, decided, &mut tickets, &mut recording);
-        }
-        // A planning batch may have written them meanwhile: no empty transaction then.
-        if shared.records.any() {
-            let _ = round(&shared, 0, HashSet::new()).await;
-        }
-        take_results(&shared, &mut results, &mut recording, busy);
-    };
-    let drain = async {
-        if let Some(trip) = store_trip.take() {
-            trip.await;
-        }
-        loop {
-            record_now(&mut finished, &mut busy).await;
-            match in_flight.join_next().await {
-                Some(Ok(outcome)) => finished.push(outcome),
-                Some(Err(_)) => {}
-                None => break,
-            }
-        }
-    };
+    // Each send records its own outcome before it ends.
+    let drain = async { while sends.join_next().await.is_some() {} };
     if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
         tracing::warn!(
             "in-flight sends did not finish in time; they stay pending and are sent after the restart"
         );
     }
-    if !finished.is_empty() || shared.records.any() {
-        record_now(&mut finished, &mut busy).await;
-    }
-}
-
-/// Leaves `decided`'s records for the next transaction under a new ticket, and keeps
-/// `decided` in `recording` until what became of them arrives with that ticket.
-fn deposit(
-    shared: &Shared,
-    mut decided: Decided,
-    tickets: &mut u64,
-    recording: &mut HashMap<u64, Decided>,
-) {
-    *tickets += 1;
-    shared.records.deposit(Deposit {
-        ticket: *tickets,
-        outcomes: std::mem::take(&mut decided.records),
-        permits: std::mem::take(&mut decided.permits),
-    });
-    recording.insert(*tickets, decided);
-}
-
-/// Applies the results that have arrived; true if emails fell due that waited for one
-/// of them.
-fn take_results(
-    shared: &Shared,
-    results: &mut UnboundedReceiver<(u64, Written)>,
-    recording: &mut HashMap<u64, Decided>,
-    busy: &mut HashSet<i64>,
-) -> bool {
-    let mut followers = false;
-    while let Ok((ticket, written)) = results.try_recv() {
-        if let Some(decided) = recording.remove(&ticket) {
-            followers |= recorded(shared, decided, written, busy);
-        }
-    }
-    followers
 }
 
 #[cfg(test)]
@@ -569,39 +417,6 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn an_outcome_waits_for_sends_still_answering_but_not_once_every_permit_is_done() {
-        let gate = Gate::new(2);
-        let now = Instant::now();
-        let outcome = |permit| Outcome {
-            id: 1,
-            attempts: 1,
-            created_at: Timestamp::UNIX_EPOCH,
-            result: Ok(()),
-            permit,
-            finished_at: now,
-        };
-        let first = gate.permits.clone().try_acquire_owned().unwrap();
-        let second = gate.permits.clone().try_acquire_owned().unwrap();
-        // One of two sends with their data out has answered: wait a little for the other.
-        let mut finished = vec![outcome(Some(first))];
-        assert_eq!(
-            gate.hold_outcomes_until(&finished, now),
-            Some(now + GATHER_OUTCOMES)
-        );
-        assert_eq!(
-            gate.hold_outcomes_until(&finished, now + GATHER_OUTCOMES),
-            None
-        );
-        // Both answered: nothing can go out before they are recorded.
-        finished.push(outcome(Some(second)));
-        assert_eq!(gate.hold_outcomes_until(&finished, now), None);
-        // Recorded: the permits are back, and an outcome without one waits for nobody.
-        drop(finished);
-        assert_eq!(gate.hold_outcomes_until(&[outcome(None)], now), None);
-        assert_eq!(gate.hold_outcomes_until(&[], now), None);
     }
 
     #[test]

@@ -20,7 +20,6 @@ use crate::rule::{Rule, rule_for};
 use crate::store::{PlannedCommitment, Store, StoreError};
 
 use super::Shared;
-use super::records::{Records, Taken};
 use fire::Queueing;
 
 /// How many changes one transaction plans.
@@ -124,7 +123,7 @@ pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, 
             .as_ref()
             .map(fire::Batch::commitments)
             .unwrap_or_default();
-        let (cfg, records) = (config.clone(), shared.records.clone());
+        let cfg = config.clone();
         let ahead_links = links.clone();
         let trip = shared.store.call(move |s| {
             let links = ahead_links.as_deref();
@@ -132,7 +131,7 @@ pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, 
                 config: &cfg,
                 links,
             };
-            queue_batch(s, &composing, now, &records, decided.as_ref(), after, &busy)
+            queue_batch(s, &composing, now, decided.as_ref(), after, &busy)
         });
         let (cfg, links) = (config.clone(), links.clone());
         let compose = async move {
@@ -283,7 +282,7 @@ struct Trip {
 }
 
 /// One trip to the store, one transaction: writes `decided` (a batch decided off the
-/// store's thread) and the sender's waiting records, and reads the next batch of due
+/// store's thread) and reads the next batch of due
 /// steps after `after`, ending it before a step of a commitment in `busy` (see
 /// [`fire::read`]).
 ///
@@ -294,15 +293,13 @@ fn queue_batch(
     store: &Store,
     composing: &fire::Composing<'_>,
     now: Timestamp,
-    records: &Records,
     decided: Option<&fire::Decided>,
     after: Option<(Timestamp, i64)>,
     busy: &HashSet<i64>,
 ) -> Result<Trip, StoreError> {
     let config = composing.config;
     let ahead = now + lead(config);
-    let mut taken = Taken::default();
-    let mut run = |isolate| {
+    let run = |isolate| {
         store.transaction(|s| {
             let from_first = HashSet::new();
             let read = |after, busy| {
@@ -332,18 +329,14 @@ fn queue_batch(
             } else {
                 read(after, busy)?
             };
-            // The sender's records ride along: its connections wait for them.
-            records.write(s, &mut taken);
             Ok(Trip { sent, next, stale })
         })
     };
-    let result = match run(false) {
+    match run(false) {
         Err(Queueing::StepFailed) => run(true),
         result => result,
     }
-    .map_err(Queueing::into_store_error);
-    records.settle(taken, &result);
-    result
+    .map_err(Queueing::into_store_error)
 }
 
 mod fire;

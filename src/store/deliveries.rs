@@ -83,12 +83,20 @@ pub enum DeliveryOutcome {
         /// The next attempt.
         retry_at: Timestamp,
     },
-    /// Delivery `id` failed for good at `at`; its owner is told.
+    /// Delivery `id` failed for good at `at`.
     Failed {
         /// Delivery id.
         id: i64,
         /// Why.
         error: String,
+        /// When.
+        at: Timestamp,
+    },
+    /// Plan the commitment of delivery `delivery` again (as of `at`): it failed for
+    /// good, and the owner's notice of it is planned with the rest.
+    PlanAgain {
+        /// Delivery id.
+        delivery: i64,
         /// When.
         at: Timestamp,
     },
@@ -385,6 +393,9 @@ impl Store {
                     retry_at,
                 } => self.delivery_retry(*id, error, *retry_at)?,
                 DeliveryOutcome::Failed { id, error, at } => self.mark_failed(*id, error, *at)?,
+                DeliveryOutcome::PlanAgain { delivery, at } => {
+                    self.plan_again_of(*delivery, *at)?
+                }
                 DeliveryOutcome::HoldAll { until, why } => {
                     self.postpone_pending(*until, why)?;
                 }
@@ -438,9 +449,8 @@ impl Store {
         Ok(())
     }
 
-    /// Records that delivery `id` failed for good, drops the emails of its step that
-    /// waited for it, and queues its commitment for planning so that the owner's
-    /// notice of the failure is planned.
+    /// Records that delivery `id` failed for good and drops the emails of its step that
+    /// waited for it.
     fn mark_failed(&self, id: i64, error: &str, now: Timestamp) -> Result<()> {
         self.conn
             .prepare_cached(
@@ -454,13 +464,18 @@ impl Store {
                  WHERE step_id = (SELECT step_id FROM deliveries WHERE id = ?1) AND state = 'waiting'",
             )?
             .execute(params![id, format!("not sent: email {id} of this step failed")])?;
+        self.settle_step_of(id, now)
+    }
+
+    /// Queues the commitment of delivery `id`, if it has one, for planning at `now`.
+    fn plan_again_of(&self, id: i64, now: Timestamp) -> Result<()> {
         self.conn
             .prepare_cached(
                 "INSERT INTO changes (commitment_id, changed_at)
                  SELECT commitment_id, ?2 FROM deliveries WHERE id = ?1 AND commitment_id IS NOT NULL",
             )?
             .execute(params![id, to_ms(now)])?;
-        self.settle_step_of(id, now)
+        Ok(())
     }
 
     /// Deliveries of commitment `id` that failed for good and that the owner must hear

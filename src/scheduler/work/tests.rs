@@ -100,12 +100,10 @@ impl Fixture {
     /// One trip to the store that writes `decided` and reads the next batch from the
     /// first due step.
     fn trip(&self, now: Timestamp, decided: Option<&fire::Decided>) -> Trip {
-        let records = Records::default();
         queue_batch(
             &self.store,
             &self.composing(),
             now,
-            &records,
             decided,
             None,
             &HashSet::new(),

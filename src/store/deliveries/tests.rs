@@ -179,3 +179,45 @@ fn a_thread_goes_on_from_its_first_email_even_one_sent_before_the_store_had_an_i
     let again = Store::open(&dir.path().join("f.db")).unwrap();
     assert_eq!(again.id(), threads.store_id, "the id is kept across opens");
 }
+
+#[test]
+fn a_failure_plans_its_commitment_again_only_when_asked_to() {
+    let outbox = Outbox::new();
+    let step = outbox.commitment("remind", "2026-12-01T10:00:00Z");
+    let email = outbox.email(
+        step,
+        "owner",
+        "2026-12-01T10:00:00Z",
+        "2026-12-01T10:00:00Z",
+    );
+    let at = ts("2026-12-01T10:00:01Z");
+    let queued = |store: &Store| -> i64 {
+        store
+            .conn
+            .query_row("SELECT count(*) FROM changes", [], |r| r.get(0))
+            .unwrap()
+    };
+    // The insert queued the commitment once; planning it is not the store's business.
+    outbox
+        .store
+        .conn
+        .execute("DELETE FROM changes", [])
+        .unwrap();
+    let failed = DeliveryOutcome::Failed {
+        id: email,
+        error: "550 no such mailbox".into(),
+        at,
+    };
+    outbox.store.write_outcomes(&[failed]).unwrap();
+    assert_eq!(
+        outbox.store.delivery(email).unwrap().unwrap().state,
+        "failed"
+    );
+    assert_eq!(queued(&outbox.store), 0, "a record decides nothing");
+    let again = DeliveryOutcome::PlanAgain {
+        delivery: email,
+        at,
+    };
+    outbox.store.write_outcomes(&[again]).unwrap();
+    assert_eq!(queued(&outbox.store), 1);
+}

@@ -44,6 +44,11 @@ impl Fixture {
             error: "550 5.1.1 no such mailbox".into(),
             at,
         });
+        // As the sender does: the failure asks for its commitment to be planned again.
+        self.record(DeliveryOutcome::PlanAgain {
+            delivery: customer,
+            at,
+        });
         self.plan(at);
         self.queue(at);
         self.plan(at);
