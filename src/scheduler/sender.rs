@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use lettre::address::Envelope;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -203,11 +203,18 @@ struct Done {
 
 /// Sends `delivery`, records what became of it and, only once that record is
 /// answered, gives back the permit its data went out under.
+///
+/// `slot` is its place among the `connections` sends: given back as soon as a send
+/// succeeded, so that the next send prepares on the connection it parked (MAIL,
+/// RCPT, DATA) while this one waits for its record, and its data goes out the moment
+/// the permit comes back. A failed send keeps its slot until its outcome is recorded:
+/// the next one then starts knowing whether the relay is down.
 async fn deliver(
     shared: Arc<Shared>,
     mailer: Arc<Mailer>,
     delivery: PendingDelivery,
     gate: Arc<Semaphore>,
+    slot: (OwnedSemaphorePermit, Arc<Notify>),
     outage: Arc<Mutex<Outage>>,
 ) -> Done {
     let envelope = match (delivery.sender.parse(), delivery.recipient.parse()) {
@@ -227,6 +234,15 @@ async fn deliver(
         }
         Err(e) => (Err(e), None),
     };
+    let slot = match result {
+        Ok(()) => {
+            let (slot, freed) = slot;
+            drop(slot);
+            freed.notify_one();
+            None
+        }
+        Err(_) => Some(slot),
+    };
     let decided = {
         let mut outage = outage.lock().unwrap_or_else(|p| p.into_inner());
         decide(&shared, &delivery, result, &mut outage)
@@ -237,6 +253,7 @@ async fn deliver(
         .any(|r| matches!(r, DeliveryOutcome::Retry { .. }));
     let written = shared.store.record(decided.records).await;
     drop(permit);
+    drop(slot);
     let followers = match written {
         Ok(recorded) => {
             if recorded.released > 0 {
@@ -262,10 +279,13 @@ async fn deliver(
     }
 }
 
-/// The gate: `connections` permits, replaced when a reload changes the number.
+/// The gate: `connections` permits for data out and not yet recorded, and as many
+/// slots for sends under way (see [`deliver`]); replaced when a reload changes the
+/// number.
 struct Gate {
     size: usize,
     permits: Arc<Semaphore>,
+    slots: Arc<Semaphore>,
 }
 
 impl Gate {
@@ -273,6 +293,7 @@ impl Gate {
         Gate {
             size,
             permits: Arc::new(Semaphore::new(size)),
+            slots: Arc::new(Semaphore::new(size)),
         }
     }
 
@@ -304,6 +325,8 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut gate = Gate::new(concurrency(&shared));
     let mut limit = RateLimit::default();
     let outage = Arc::new(Mutex::new(Outage::default()));
+    // Rung when a send gives its slot back before it ends.
+    let freed = Arc::new(Notify::new());
     loop {
         if *shutdown.borrow() {
             break;
@@ -322,7 +345,10 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         }
         let mut limited: Option<Instant> = None;
         let mailer = shared.mailer();
-        while sends.len() < connections && !queue.is_empty() {
+        while !queue.is_empty() {
+            let Ok(slot) = gate.slots.clone().try_acquire_owned() else {
+                break;
+            };
             if let Err(until) = limit.take(per_minute, Instant::now()) {
                 limited = Some(until);
                 break;
@@ -334,6 +360,7 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                 mailer.clone(),
                 delivery,
                 gate.permits.clone(),
+                (slot, freed.clone()),
                 outage.clone(),
             ));
             tasks.insert(task.id(), id);
@@ -380,6 +407,7 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                 }
             }
             _ = shared.outbox.notified() => more = true,
+            _ = freed.notified() => {}
             // Nothing to wait for but the bell: no timer at all.
             _ = shared.clock.sleep_until(next_due.unwrap_or_default()), if next_due.is_some() => {
                 more = true;
