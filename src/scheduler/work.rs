@@ -92,7 +92,7 @@ pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, 
         .store
         .call(move |s| {
             if replan_all {
-                s.replan_open()?;
+                s.replan_open(now)?;
             }
             s.data_version()
         })

@@ -158,11 +158,11 @@ impl Store {
     }
 
     /// Queues every open commitment for planning again (after the rules changed).
-    pub fn replan_open(&self) -> Result<usize> {
+    pub fn replan_open(&self, now: Timestamp) -> Result<usize> {
         Ok(self.conn.execute(
             "INSERT INTO changes (commitment_id, changed_at)
              SELECT id, ?1 FROM commitments WHERE status = 'open' OR status IS NULL",
-            [to_ms(Timestamp::now())],
+            [to_ms(now)],
         )?)
     }
 
