@@ -626,6 +626,14 @@ port = {port}
     }
 }
 
+/// Held by the tests that load the machine most (bulk writes, a burst of sends) so
+/// that no two of them run at once: on a 2-core machine two together, beside the
+/// other tests, can keep a store's write lock busy past a command's busy timeout.
+pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    HEAVY.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Waits until `probe` gives a value, looking every few milliseconds; panics, naming
 /// `what`, after `timeout`. For what no bell announces (a row, a file); the deadline is
 /// generous, not a measure of speed.

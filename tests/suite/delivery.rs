@@ -44,6 +44,7 @@ fn deliveries_by_state(env: &Env) -> HashMap<String, i64> {
 #[test]
 fn kill_9_in_a_burst_loses_nothing_and_repeats_at_most_the_mails_in_flight() {
     const N: usize = 2000;
+    let _heavy = common::heavy();
     let env = Env::new("[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
     let connections = 4;
     env.smtp_options(&format!("connections = {connections}"));
@@ -336,6 +337,7 @@ catch_up = "skip_older_than:4s"
 #[test]
 fn a_writer_inserting_ten_thousand_commitments_meets_no_busy_errors_and_misses_nothing() {
     const N: usize = 10_000;
+    let _heavy = common::heavy();
     let env = Env::new("[[rule]]\nname = \"later\"\nremind = [\"+1d\"]\n");
     let daemon = env.start();
     let writer = {

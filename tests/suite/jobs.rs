@@ -408,6 +408,7 @@ fn export_then_import_preserves_every_field() {
 
 #[test]
 fn a_hundred_thousand_rows_import_in_one_go() {
+    let _heavy = common::heavy();
     let env = Env::new("[[rule]]\nname = \"all\"\n");
     let mut text = String::from("title,owner,customer,due\n");
     for i in 0..100_000 {
