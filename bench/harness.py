@@ -5,11 +5,13 @@ Only the standard library: the benchmark runs on a fresh machine with python3 an
 postfix's test tools.
 """
 
+import atexit
 import ctypes
 import errno
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import sqlite3
@@ -43,11 +45,20 @@ def now_ms():
     return time.time_ns() // 1_000_000
 
 
+def remove_at_exit(path):
+    """Removes a scratch directory when the run ends, unless FOLLOWUP_BENCH_KEEP is set."""
+    if not os.environ.get("FOLLOWUP_BENCH_KEEP"):
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+
+
 class Scratch:
-    """A config directory and a store file of their own, in a temporary directory."""
+    """A config directory and a store file of their own, in a temporary directory,
+    removed when the run ends (a full run makes about 1.5 GB of them) unless
+    FOLLOWUP_BENCH_KEEP is set, to look at a store afterwards."""
 
     def __init__(self, name, smtp_port, connections=4, late_after="1m"):
         self.dir = tempfile.mkdtemp(prefix=f"followup-bench-{name}-")
+        remove_at_exit(self.dir)
         self.config = os.path.join(self.dir, "config")
         os.makedirs(self.config)
         self.db = os.path.join(self.dir, "var", "followup.db")
@@ -252,6 +263,7 @@ class Sink:
     def __init__(self, dump=False):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="followup-bench-sink-")
+        remove_at_exit(self.dir)
         self.received = []
         args = ["smtp-sink"]
         if dump:
