@@ -10,6 +10,7 @@
 //! backend can take its place. Nothing here decides anything: the planner and the
 //! scheduler do.
 
+mod act;
 mod actions;
 mod commitments;
 mod customers;
@@ -20,6 +21,7 @@ mod revisions;
 mod schema;
 mod steps;
 mod summary;
+mod view;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +30,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use rusqlite::Connection;
 
+pub use act::{Act, Applied, Facts, Write};
 pub use actions::{Effect, Glance, NewAction};
 pub use commitments::{Imported, NewCommitment, StatusFilter};
 pub use deliveries::{
@@ -38,6 +41,7 @@ pub use lock::{DaemonLock, Holder, LockError, lock_path, running_daemon};
 pub use revisions::{Deed, Field, FieldChange, NewEdit, NewRevision, RevisionRecord};
 pub use steps::{ChangeBatch, DueStep, PlannedCommitment, UnreadableStep};
 pub use summary::{DeliveryError, NextStep, Summary, Workload};
+pub use view::CommitmentView;
 
 /// Why the store failed. Opening and migrating are fatal for the daemon; the rest are
 /// reported and retried by the caller.
@@ -186,7 +190,7 @@ impl Store {
     /// Runs the read-only `f` in one read transaction: one consistent view, and one
     /// taking of SQLite's shared locks for all of `f`'s statements instead of one for
     /// each. `f` must not write or begin a transaction.
-    pub fn snapshot<T>(&self, f: impl FnOnce(&Store) -> T) -> Result<T> {
+    fn snapshot<T>(&self, f: impl FnOnce(&Store) -> T) -> Result<T> {
         // Prepared once per connection: a page view runs this on every request.
         self.conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
         let out = f(self);
