@@ -60,26 +60,36 @@ pub enum StoreError {
     Open {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: rusqlite::Error,
+        /// Why, as the database said it.
+        source: Cause,
     },
     /// The schema could not be brought up to date.
     #[error("cannot bring the store {path} up to the current schema: {source}")]
     Migrate {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: rusqlite_migration::Error,
+        /// Why, as the migration said it.
+        source: Cause,
     },
     /// No commitment has this id.
     #[error("no commitment with id {0}")]
     NotFound(i64),
-    /// Any other SQLite failure.
+    /// Any other failure of the database: a read or write that did not go through.
     #[error("store: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Database(#[source] Cause),
     /// A step's row does not read.
     #[error("store: {0}")]
     Step(#[from] UnreadableStep),
+}
+
+/// The database's own error behind a [`StoreError`], kept for its message and its
+/// chain of causes; no caller needs its type.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Database(Box::new(e))
+    }
 }
 
 /// WAL size in pages (of 4 KiB) at which a connection that leaves checkpoints to the
@@ -114,9 +124,9 @@ impl Store {
                 source,
             })?;
         }
-        let open_err = |source| StoreError::Open {
+        let open_err = |source: rusqlite::Error| StoreError::Open {
             path: path.to_path_buf(),
-            source,
+            source: Box::new(source),
         };
         let mut conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
@@ -132,7 +142,7 @@ impl Store {
             .to_latest(&mut conn)
             .map_err(|source| StoreError::Migrate {
                 path: path.to_path_buf(),
-                source,
+                source: Box::new(source),
             })?;
         let id = conn
             .query_row("SELECT id FROM store_identity", [], |row| row.get(0))

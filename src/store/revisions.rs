@@ -258,9 +258,8 @@ impl Store {
     /// Records an edit and writes the changed fields in the same transaction as the
     /// caller's; the update trigger has the daemon plan the commitment again.
     pub fn edit_commitment(&self, edit: &NewEdit, now: Timestamp) -> Result<i64> {
-        let changes = serde_json::to_string(&edit.changes).map_err(|e| {
-            StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
-        })?;
+        let changes =
+            serde_json::to_string(&edit.changes).map_err(|e| StoreError::Database(Box::new(e)))?;
         self.conn
             .prepare_cached(
                 "INSERT INTO revisions (commitment_id, old_due, new_due, source, changes, created_at,
