@@ -107,13 +107,23 @@ pub struct Store {
 }
 
 /// How long a connection waits for another's lock before SQLITE_BUSY.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest a read that must not wait ([`Store::read_without_waiting`]) waits for
+/// another's lock.
+pub const READ_NOW_WAIT: Duration = Duration::from_millis(20);
 
 impl Store {
-    /// Sets how long this connection waits for another's lock ([`BUSY_TIMEOUT`] from
-    /// [`Store::open`]): shorter for a read done where waiting would hold up others.
-    pub fn set_busy_timeout(&self, timeout: Duration) -> Result<()> {
-        Ok(self.conn.busy_timeout(timeout)?)
+    /// Runs the read-only `f` waiting [`READ_NOW_WAIT`] at most for another's lock, for
+    /// a read on a thread that others wait for. A WAL reader never waits for a writer,
+    /// so the read is short; the bound holds even a rare wait (another program's
+    /// checkpoint that truncates the WAL) to that, and `f` sees the error. An error
+    /// here means the connection could not be set so or set back: drop it.
+    pub fn read_without_waiting<T>(&self, f: impl FnOnce(&Store) -> T) -> Result<T> {
+        self.conn.busy_timeout(READ_NOW_WAIT)?;
+        let out = f(self);
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(out)
     }
 
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
