@@ -17,6 +17,7 @@ mod customers;
 mod deliveries;
 mod jobs;
 mod lock;
+mod retry;
 mod revisions;
 mod schema;
 mod steps;
