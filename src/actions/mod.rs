@@ -3,9 +3,10 @@
 //! callers of these functions, so both check the same things and record the same
 //! facts.
 //!
-//! Each verb takes a `&Store` (the caller opens it, and runs it off the async runtime),
-//! checks, writes in one transaction a revision that says what, who and how, and
-//! queues the commitment for planning; it returns what happened ([`Outcome`]) so the
+//! Each verb takes a `&Store` (the caller opens it, and runs it off the async runtime)
+//! and is one [`Store::act`]: it looks at the commitment, checks, and hands the store
+//! the revision that says what, who and how, written in the store's one transaction,
+//! which queues the commitment for planning; it returns what happened ([`Outcome`]) so the
 //! caller can say it. Acting twice is harmless: a verb whose effect is already there
 //! says when, by whom and how it came about ([`Earlier`]). Nothing here sends mail or
 //! plans steps: the daemon does, once it sees the change.
