@@ -5,13 +5,13 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use super::{
-    Acted, ActionError, Actor, Earlier, Outcome, Result, given_reason, open_one, status_of,
+    ActionError, Actor, Decided, Earlier, Outcome, Result, act, given_reason, open_one, status_of,
 };
 use crate::calendar::{Calendar, humanize};
-use crate::commitment::{Outcome as Ending, Status, StoredCommitment};
+use crate::commitment::{Outcome as Ending, Status};
 use crate::config::Config;
 use crate::rule::{Rule, rule_for};
-use crate::store::{Effect, NewAction, NewRevision, Store};
+use crate::store::{Effect, Facts, NewAction, NewRevision, Store, Write};
 use crate::when::format_stored;
 
 /// Closes commitment `id` with how it ended: marked done first if it is still open,
@@ -25,13 +25,13 @@ pub fn close(
     actor: &Actor,
     now: Timestamp,
 ) -> Result<Outcome> {
-    store.transaction(|s| {
-        let row = s.commitment(id)?;
-        if let Some(earlier) = closed_with(s, &row)? {
-            return Ok(Outcome::Already(earlier));
+    act(store, id, now, |facts| {
+        if let Some(earlier) = closed_with(facts)? {
+            return Ok(Decided::Already(earlier));
         }
+        let mut writes = Vec::new();
         let mut said = Vec::new();
-        match status_of(&row) {
+        match status_of(facts.commitment()) {
             Some(Status::Cancelled) => {
                 return Err(ActionError::Invalid(format!(
                     "commitment {id} is cancelled; only open or done commitments can be closed"
@@ -39,46 +39,41 @@ pub fn close(
             }
             Some(Status::Done) => {}
             _ => {
-                s.record_action(
-                    &NewAction {
-                        commitment_id: id,
-                        deed: actor.deed("done"),
-                        words: format!("marked done by {} to close it", actor.words()),
-                        reason: None,
-                        step_key: None,
-                        effect: Effect::Status(Status::Done),
-                    },
-                    now,
-                )?;
+                writes.push(Write::Action(NewAction {
+                    commitment_id: id,
+                    deed: actor.deed("done"),
+                    words: format!("marked done by {} to close it", actor.words()),
+                    reason: None,
+                    step_key: None,
+                    effect: Effect::Status(Status::Done),
+                }));
                 said.push(format!("commitment {id} is done"));
             }
         }
-        let revision = s.record_action(
-            &NewAction {
-                commitment_id: id,
-                deed: actor.deed("close"),
-                words: format!("closed {ending} by {}", actor.words()),
-                reason: Some(ending.as_str().to_string()),
-                step_key: None,
-                effect: Effect::Close(ending, now),
-            },
-            now,
-        )?;
+        writes.push(Write::Action(NewAction {
+            commitment_id: id,
+            deed: actor.deed("close"),
+            words: format!("closed {ending} by {}", actor.words()),
+            reason: Some(ending.as_str().to_string()),
+            step_key: None,
+            effect: Effect::Close(ending, now),
+        }));
         said.push(format!(
             "commitment {id} is closed {ending}; its follow-ups after the work stop"
         ));
-        Ok(Outcome::Acted(Acted { id, revision, said }))
+        Ok(Decided::Acted { writes, said })
     })
 }
 
-/// What closed `row` if it has an outcome: its last `close` revision, else the row
-/// itself (closed by another program).
-pub(super) fn closed_with(store: &Store, row: &StoredCommitment) -> Result<Option<Earlier>> {
+/// What closed the commitment if it has an outcome: its last `close` revision, else
+/// the row itself (closed by another program).
+pub(super) fn closed_with(facts: &dyn Facts) -> Result<Option<Earlier>> {
+    let row = facts.commitment();
     let Some(outcome) = row.outcome.as_deref().filter(|o| !o.trim().is_empty()) else {
         return Ok(None);
     };
-    let last = store
-        .revisions_of(row.id)?
+    let last = facts
+        .revisions()?
         .into_iter()
         .rev()
         .find(|r| r.action.as_deref() == Some("close"));
@@ -112,38 +107,33 @@ pub fn wait(
         reason,
         "is empty: say what the customer is to send or answer",
     )?;
-    store.transaction(|s| {
-        let (row, commitment) = open_one(s, config, id, "paused")?;
+    act(store, id, now, |facts| {
+        let commitment = open_one(facts, config, id, "paused")?;
         if let Some(since) = commitment.waiting_since {
-            return Ok(Outcome::Already(waiting(s, &row, since)?));
+            return Ok(Decided::Already(waiting(facts, since)?));
         }
-        let revision = s.record_action(
-            &NewAction {
+        Ok(Decided::Acted {
+            writes: vec![Write::Action(NewAction {
                 commitment_id: id,
                 deed: actor.deed("wait"),
                 words: format!("waiting on the customer, by {}", actor.words()),
                 reason: Some(reason.to_string()),
                 step_key: None,
                 effect: Effect::Wait(now),
-            },
-            now,
-        )?;
-        Ok(Outcome::Acted(Acted {
-            id,
-            revision,
+            })],
             said: vec![format!(
                 "commitment {id} waits on the customer ({reason}): its reminders, updates, \
                  alerts and escalations are paused until `followup resume {id}`"
             )],
-        }))
+        })
     })
 }
 
-/// The wait that `row` is in since `since`: its last `wait` revision, else the row
-/// alone (set by another program).
-pub(super) fn waiting(store: &Store, row: &StoredCommitment, since: Timestamp) -> Result<Earlier> {
-    let last = store
-        .revisions_of(row.id)?
+/// The wait that the commitment is in since `since`: its last `wait` revision, else
+/// the row alone (set by another program).
+pub(super) fn waiting(facts: &dyn Facts, since: Timestamp) -> Result<Earlier> {
+    let last = facts
+        .revisions()?
         .into_iter()
         .rev()
         .find(|r| r.action.as_deref() == Some("wait"));
@@ -174,16 +164,16 @@ pub fn resume(
     now: Timestamp,
 ) -> Result<Outcome> {
     let cal = &config.calendar;
-    store.transaction(|s| {
-        let (row, commitment) = open_one(s, config, id, "resumed")?;
+    act(store, id, now, |facts| {
+        let commitment = open_one(facts, config, id, "resumed")?;
         let Some(since) = commitment.waiting_since else {
-            let last = s
-                .revisions_of(id)?
+            let last = facts
+                .revisions()?
                 .into_iter()
                 .rev()
                 .find(|r| r.action.as_deref() == Some("resume"));
             return match last {
-                Some(revision) => Ok(Outcome::Already(Earlier::from_revision(&revision))),
+                Some(revision) => Ok(Decided::Already(Earlier::from_revision(&revision))),
                 None => Err(ActionError::Invalid(format!(
                     "commitment {id} is not waiting on the customer (`followup wait {id} \
                      --reason ...` pauses it)"
@@ -194,27 +184,21 @@ pub fn resume(
         let rule = rule_for(&config.rules, &commitment);
         let new_due = moved_due(cal, &zone, commitment.due_at, since, now, rule);
         let waited = humanize(since, now.max(since));
-        let revision = s.revise_due_as(
-            &NewRevision {
-                commitment_id: id,
-                old_due: row.due_at.clone().unwrap_or_default(),
-                new_due: format_stored(new_due, &zone),
-                reason: None,
-                source: format!(
-                    "resumed by {} after waiting {waited} since {}",
-                    actor.words(),
-                    cal.display(since)
-                ),
-                automatic: false,
-                notify: false,
-            },
-            &actor.deed("resume"),
-            now,
-        )?;
-        s.end_wait(id)?;
-        Ok(Outcome::Acted(Acted {
-            id,
-            revision,
+        let revision = NewRevision {
+            commitment_id: id,
+            old_due: facts.commitment().due_at.clone().unwrap_or_default(),
+            new_due: format_stored(new_due, &zone),
+            reason: None,
+            source: format!(
+                "resumed by {} after waiting {waited} since {}",
+                actor.words(),
+                cal.display(since)
+            ),
+            automatic: false,
+            notify: false,
+        };
+        Ok(Decided::Acted {
+            writes: vec![Write::Resume(revision, actor.deed("resume"))],
             said: vec![
                 format!("commitment {id} resumed after waiting {waited}"),
                 format!(
@@ -222,7 +206,7 @@ pub fn resume(
                     cal.display(new_due)
                 ),
             ],
-        }))
+        })
     })
 }
 

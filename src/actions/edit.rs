@@ -6,12 +6,12 @@
 
 use jiff::Timestamp;
 
-use super::{Acted, ActionError, Actor, Outcome, Result, given_reason};
+use super::{ActionError, Actor, Decided, Outcome, Result, act, given_reason};
 use crate::calendar::parse_zone;
 use crate::commitment::{StoredCommitment, one_line};
 use crate::config::Config;
 use crate::rule::rule_for;
-use crate::store::{Field, FieldChange, NewEdit, Store};
+use crate::store::{Field, FieldChange, NewEdit, Store, Write};
 use crate::when::{format_stored, parse_stored};
 
 /// Sets the fields in `wanted` (each with its value as the store keeps it; `None`
@@ -26,11 +26,11 @@ pub fn edit(
     actor: &Actor,
     now: Timestamp,
 ) -> Result<Outcome> {
-    store.transaction(|store| {
-        let row = store.commitment(id)?;
+    act(store, id, now, |facts| {
+        let row = facts.commitment();
         let mut edited = row.clone();
         let mut changes = Vec::new();
-        for (field, new) in wanted {
+        for (field, new) in wanted.iter().cloned() {
             let place = slot(&mut edited, field);
             let old = place.clone().filter(|v| !v.trim().is_empty());
             if old.as_deref().map(str::trim) != new.as_deref() {
@@ -47,7 +47,7 @@ pub fn edit(
                 "nothing to change: commitment {id} already has these values"
             )));
         }
-        let due_at = keep_due_instant(&row, &edited, config);
+        let due_at = keep_due_instant(row, &edited, config);
         edited.due_at = Some(due_at.clone());
         let checked = edited.check(config.calendar.zone()).map_err(|problems| {
             ActionError::Invalid(format!(
@@ -72,13 +72,15 @@ pub fn edit(
             },
             deed: actor.deed("edit"),
         };
-        let revision = store.edit_commitment(&edit, now)?;
         let said = edit
             .changes
             .iter()
             .map(|change| format!("commitment {id}: {}", describe(change)))
             .collect();
-        Ok(Outcome::Acted(Acted { id, revision, said }))
+        Ok(Decided::Acted {
+            writes: vec![Write::Edit(edit)],
+            said,
+        })
     })
 }
 

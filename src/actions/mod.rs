@@ -3,9 +3,10 @@
 //! callers of these functions, so both check the same things and record the same
 //! facts.
 //!
-//! Each verb takes a `&Store` (the caller opens it, and runs it off the async runtime),
-//! checks, writes in one transaction a revision that says what, who and how, and
-//! queues the commitment for planning; it returns what happened ([`Outcome`]) so the
+//! Each verb takes a `&Store` (the caller opens it, and runs it off the async runtime)
+//! and is one [`Store::act`]: it looks at the commitment, checks, and hands the store
+//! the revision that says what, who and how, written in the store's one transaction,
+//! which queues the commitment for planning; it returns what happened ([`Outcome`]) so the
 //! caller can say it. Acting twice is harmless: a verb whose effect is already there
 //! says when, by whom and how it came about ([`Earlier`]). Nothing here sends mail or
 //! plans steps: the daemon does, once it sees the change.
@@ -21,12 +22,15 @@ use jiff::Timestamp;
 
 pub use close::{close, resume, wait};
 pub use edit::{describe, edit, set_reason};
-pub use update::{CommitmentState, UpdateStep, hold, send_now, state};
+pub use update::{CommitmentState, UpdateStep, hold, send_now, state, viewed};
 
 use crate::calendar::Calendar;
 use crate::commitment::{Commitment, Status, StoredCommitment};
 use crate::config::Config;
-use crate::store::{Deed, Effect, NewAction, NewRevision, RevisionRecord, Store, StoreError};
+use crate::store::{
+    Act, Applied, Deed, Effect, Facts, NewAction, NewRevision, RevisionRecord, Store, StoreError,
+    Write,
+};
 use crate::when::format_stored;
 
 /// How an action reached the store.
@@ -231,11 +235,47 @@ impl From<StoreError> for ActionError {
 /// Result of an action.
 pub type Result<T, E = ActionError> = std::result::Result<T, E>;
 
-/// The commitment `id`, checked; a row that does not check is [`ActionError::Invalid`].
-fn checked(store: &Store, config: &Config, id: i64) -> Result<(StoredCommitment, Commitment)> {
-    let row = store.commitment(id)?;
-    let commitment = check(&row, config)?;
-    Ok((row, commitment))
+/// What a verb decided, with what to say when it is taken.
+enum Decided {
+    /// Its effect is already there.
+    Already(Earlier),
+    /// It writes these records and says this, one sentence a line.
+    Acted {
+        writes: Vec<Write>,
+        said: Vec<String>,
+    },
+}
+
+/// Takes a verb on commitment `id` in one store operation: `decide` looks at the
+/// commitment and says what to write; the store writes it, or nothing if `decide` fails.
+fn act(
+    store: &Store,
+    id: i64,
+    now: Timestamp,
+    mut decide: impl FnMut(&dyn Facts) -> Result<Decided>,
+) -> Result<Outcome> {
+    let mut said = Vec::new();
+    let applied = store.act::<ActionError>(id, now, &mut |facts| {
+        Ok(match decide(facts)? {
+            Decided::Already(earlier) => Act::Already(earlier),
+            Decided::Acted {
+                writes,
+                said: words,
+            } => {
+                said = words;
+                Act::Write(writes)
+            }
+        })
+    })?;
+    match applied {
+        Applied::Already(earlier) => Ok(Outcome::Already(earlier)),
+        Applied::Wrote(revisions) => match revisions.last() {
+            Some(&revision) => Ok(Outcome::Acted(Acted { id, revision, said })),
+            None => Err(ActionError::Invalid(format!(
+                "commitment {id}: the action recorded nothing"
+            ))),
+        },
+    }
 }
 
 /// The commitment of `row`, if its values can be read.
@@ -256,15 +296,15 @@ fn status_of(row: &StoredCommitment) -> Option<Status> {
         .map_or(Some(Status::Open), |s| s.parse().ok())
 }
 
-/// What closed commitment `id` (status `status`): the last revision that set that
+/// What closed the commitment (status `status`): the last revision that set that
 /// status, else the row itself (closed before schema version 10, or by another
 /// program), which knows no one and, for a cancel, no time.
-fn closed_by(store: &Store, row: &StoredCommitment, status: Status) -> Result<Earlier> {
+fn closed_by(facts: &dyn Facts, status: Status) -> Result<Earlier> {
     let action = match status {
         Status::Done => "done",
         _ => "cancel",
     };
-    let revisions = store.revisions_of(row.id)?;
+    let revisions = facts.revisions()?;
     if let Some(revision) = revisions
         .iter()
         .rev()
@@ -273,7 +313,11 @@ fn closed_by(store: &Store, row: &StoredCommitment, status: Status) -> Result<Ea
         return Ok(Earlier::from_revision(revision));
     }
     let at = match status {
-        Status::Done => row.done_at.as_deref().and_then(|t| t.parse().ok()),
+        Status::Done => facts
+            .commitment()
+            .done_at
+            .as_deref()
+            .and_then(|t| t.parse().ok()),
         _ => None,
     };
     Ok(Earlier {
@@ -319,44 +363,39 @@ fn finish(
     actor: &Actor,
     now: Timestamp,
 ) -> Result<Outcome> {
-    store.transaction(|s| {
-        let row = s.commitment(id)?;
-        if let Some(closed @ (Status::Done | Status::Cancelled)) = status_of(&row) {
-            return Ok(Outcome::Already(closed_by(s, &row, closed)?));
+    act(store, id, now, |facts| {
+        if let Some(closed @ (Status::Done | Status::Cancelled)) = status_of(facts.commitment()) {
+            return Ok(Decided::Already(closed_by(facts, closed)?));
         }
         let (action, words) = match status {
             Status::Done => ("done", "marked done"),
             _ => ("cancel", "cancelled"),
         };
-        let revision = s.record_action(
-            &NewAction {
+        Ok(Decided::Acted {
+            writes: vec![Write::Action(NewAction {
                 commitment_id: id,
                 deed: actor.deed(action),
                 words: format!("{words} by {}", actor.words()),
                 reason: None,
                 step_key: None,
                 effect: Effect::Status(status),
-            },
-            now,
-        )?;
-        Ok(Outcome::Acted(Acted {
-            id,
-            revision,
+            })],
             said: vec![format!(
                 "commitment {id} is {status}; its remaining reminders are cancelled"
             )],
-        }))
+        })
     })
 }
 
-/// An open commitment, checked, for the verbs that change what happens next.
+/// The commitment `facts` are about, checked and open, for the verbs that change what
+/// happens next.
 fn open_one(
-    store: &Store,
+    facts: &dyn Facts,
     config: &Config,
     id: i64,
     action: &'static str,
-) -> Result<(StoredCommitment, Commitment)> {
-    let (row, commitment) = checked(store, config, id)?;
+) -> Result<Commitment> {
+    let commitment = check(facts.commitment(), config)?;
     if commitment.status != Status::Open {
         return Err(ActionError::NotOpen {
             id,
@@ -364,7 +403,7 @@ fn open_one(
             action,
         });
     }
-    Ok((row, commitment))
+    Ok(commitment)
 }
 
 /// `reason` without the spaces around it, or the error saying it is empty and `hint`
@@ -407,26 +446,22 @@ pub fn delay(
 ) -> Result<Outcome> {
     let reason = given_reason(reason, "is empty: say why, in words for the customer")?;
     let cal = &config.calendar;
-    store.transaction(|s| {
-        let (row, commitment) = open_one(s, config, id, "delayed")?;
+    act(store, id, now, |facts| {
+        let commitment = open_one(facts, config, id, "delayed")?;
         ahead("until", until, now, cal)?;
         let zone = commitment.zone(cal.zone()).clone();
-        let revision = s.revise_due_as(
-            &NewRevision {
-                commitment_id: id,
-                old_due: row.due_at.clone().unwrap_or_default(),
-                new_due: format_stored(until, &zone),
-                reason: Some(reason.to_string()),
-                source: match actor.via {
-                    Via::Cli => "followup delay".to_string(),
-                    Via::Web => format!("delay by {}", actor.words()),
-                },
-                automatic: false,
-                notify,
+        let revision = NewRevision {
+            commitment_id: id,
+            old_due: facts.commitment().due_at.clone().unwrap_or_default(),
+            new_due: format_stored(until, &zone),
+            reason: Some(reason.to_string()),
+            source: match actor.via {
+                Via::Cli => "followup delay".to_string(),
+                Via::Web => format!("delay by {}", actor.words()),
             },
-            &actor.deed("delay"),
-            now,
-        )?;
+            automatic: false,
+            notify,
+        };
         let mut said = vec![format!("commitment {id} is now due {}", cal.display(until))];
         said.push(if !notify {
             "the customer is not told".to_string()
@@ -441,7 +476,10 @@ pub fn delay(
                 )
             }
         });
-        Ok(Outcome::Acted(Acted { id, revision, said }))
+        Ok(Decided::Acted {
+            writes: vec![Write::ReviseDue(revision, actor.deed("delay"))],
+            said,
+        })
     })
 }
 
@@ -456,28 +494,23 @@ pub fn snooze(
     now: Timestamp,
 ) -> Result<Outcome> {
     let cal = &config.calendar;
-    store.transaction(|s| {
-        open_one(s, config, id, "snoozed")?;
+    act(store, id, now, |facts| {
+        open_one(facts, config, id, "snoozed")?;
         ahead("until", until, now, cal)?;
         let shown = cal.display(until);
-        let revision = s.record_action(
-            &NewAction {
+        Ok(Decided::Acted {
+            writes: vec![Write::Action(NewAction {
                 commitment_id: id,
                 deed: actor.deed("snooze"),
                 words: format!("snoozed until {shown} by {}", actor.words()),
                 reason: None,
                 step_key: None,
                 effect: Effect::Snooze(until),
-            },
-            now,
-        )?;
-        Ok(Outcome::Acted(Acted {
-            id,
-            revision,
+            })],
             said: vec![format!(
                 "commitment {id}: reminders are snoozed until {shown}; the due time and the \
                  customer's updates do not change"
             )],
-        }))
+        })
     })
 }

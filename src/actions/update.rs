@@ -4,13 +4,14 @@
 use jiff::Timestamp;
 
 use super::{
-    Acted, ActionError, Actor, Earlier, Outcome, Result, check, closed_by, given_reason, status_of,
+    ActionError, Actor, Decided, Earlier, Outcome, Result, act, check, closed_by, given_reason,
+    status_of,
 };
 use crate::commitment::{Commitment, Status};
 use crate::config::Config;
 use crate::planner::{Step, StepKind, StepState};
 use crate::rule::rule_for;
-use crate::store::{Effect, NewAction, Store};
+use crate::store::{CommitmentView, Effect, Facts, NewAction, Store, Write};
 
 /// A customer update step as a page shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,27 +42,46 @@ pub struct CommitmentState {
     pub waiting: Option<Earlier>,
 }
 
-/// The commitment `id` as a page shows it before acting.
+/// The commitment `id` as a page shows it before acting: read in one statement, and
+/// its revisions only if it is closed or waits.
 pub fn state(store: &Store, config: &Config, id: i64) -> Result<CommitmentState> {
     let glance = store.glance(id, StepKind::CustomerUpdate)?;
-    let commitment = check(&glance.row, config)?;
+    let facts = store.facts(glance.row);
+    state_of(config, &*facts, glance.snoozed_until, glance.next_planned)
+}
+
+/// The commitment of `view` as the Open page shows it, from what the view read.
+pub fn viewed(config: &Config, view: &CommitmentView) -> Result<CommitmentState> {
+    state_of(
+        config,
+        view,
+        view.glance.snoozed_until,
+        view.glance.next_planned.clone(),
+    )
+}
+
+fn state_of(
+    config: &Config,
+    facts: &dyn Facts,
+    snoozed_until: Option<Timestamp>,
+    next_planned: Option<(String, Timestamp)>,
+) -> Result<CommitmentState> {
+    let commitment = check(facts.commitment(), config)?;
     let rule = rule_for(&config.rules, &commitment).map(|r| r.name.clone());
     let closed = match commitment.status {
         Status::Open => None,
-        status => Some(closed_by(store, &glance.row, status)?),
+        status => Some(closed_by(facts, status)?),
     };
-    let ended = super::close::closed_with(store, &glance.row)?;
+    let ended = super::close::closed_with(facts)?;
     let waiting = match commitment.waiting_since {
-        Some(since) => Some(super::close::waiting(store, &glance.row, since)?),
+        Some(since) => Some(super::close::waiting(facts, since)?),
         None => None,
     };
     Ok(CommitmentState {
         ended,
         waiting,
-        snoozed_until: glance.snoozed_until,
-        next_update: glance
-            .next_planned
-            .map(|(key, fire_at)| UpdateStep { key, fire_at }),
+        snoozed_until,
+        next_update: next_planned.map(|(key, fire_at)| UpdateStep { key, fire_at }),
         commitment,
         rule,
         closed,
@@ -145,29 +165,24 @@ fn decide(
     decision: Decision,
     actor: &Actor,
     now: Timestamp,
-    said: impl FnOnce(&Step) -> String,
+    said: impl Fn(&Step) -> String,
 ) -> Result<Outcome> {
-    store.transaction(|s| {
-        let step = match update_to_decide(s, id, step_key)? {
+    act(store, id, now, |facts| {
+        let step = match update_to_decide(facts, id, step_key)? {
             Ok(step) => step,
-            Err(earlier) => return Ok(Outcome::Already(earlier)),
+            Err(earlier) => return Ok(Decided::Already(earlier)),
         };
-        let revision = s.record_action(
-            &NewAction {
+        Ok(Decided::Acted {
+            writes: vec![Write::Action(NewAction {
                 commitment_id: id,
                 deed: actor.deed(decision.action),
-                words: decision.words,
-                reason: decision.reason,
+                words: decision.words.clone(),
+                reason: decision.reason.clone(),
                 step_key: Some(step.key.clone()),
                 effect: Effect::Plan,
-            },
-            now,
-        )?;
-        Ok(Outcome::Acted(Acted {
-            id,
-            revision,
+            })],
             said: vec![said(&step)],
-        }))
+        })
     })
 }
 
@@ -175,11 +190,11 @@ fn decide(
 /// about it, or what already decided it: the commitment's closing, an earlier hold or
 /// send-now, or the step's own end (sent, skipped, failed).
 fn update_to_decide(
-    store: &Store,
+    facts: &dyn Facts,
     id: i64,
     step_key: &str,
 ) -> Result<std::result::Result<Step, Earlier>> {
-    let row = store.commitment(id)?;
+    let row = facts.commitment();
     let prefix = format!("{}#", StepKind::CustomerUpdate.as_str());
     let number = step_key.strip_prefix(&prefix).unwrap_or_default();
     if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
@@ -188,15 +203,15 @@ fn update_to_decide(
             problem: format!("'{step_key}' is not a customer update (customer_update#N)"),
         });
     }
-    if let Some(closed @ (Status::Done | Status::Cancelled)) = status_of(&row) {
-        return Ok(Err(closed_by(store, &row, closed)?));
+    if let Some(closed @ (Status::Done | Status::Cancelled)) = status_of(row) {
+        return Ok(Err(closed_by(facts, closed)?));
     }
-    let revisions = store.revisions_of(id)?;
+    let revisions = facts.revisions()?;
     let decided = revisions.iter().rev().find(|r| {
         r.step_key.as_deref() == Some(step_key)
             && matches!(r.action.as_deref(), Some("hold" | "send_now"))
     });
-    let step = store.steps_of(id)?.into_iter().find(|s| s.key == step_key);
+    let step = facts.steps()?.into_iter().find(|s| s.key == step_key);
     let ended = |step: Step, action: &str| Earlier {
         action: action.to_string(),
         at: Some(step.updated_at),

@@ -6,7 +6,6 @@ use clap::Args;
 
 use super::commitments::{found, open};
 use crate::config::Config;
-use crate::store::StoreError;
 
 /// `followup retry`.
 #[derive(Debug, Args)]
@@ -20,14 +19,7 @@ pub struct RetryArgs {
 pub fn retry(config: &Config, args: RetryArgs) -> anyhow::Result<()> {
     let store = open(config)?;
     let now = super::now();
-    let made_due = found(store.transaction(|s| {
-        if let Some(id) = args.id
-            && !s.has_commitment(id)?
-        {
-            return Err(StoreError::NotFound(id));
-        }
-        s.retry_held(now, args.id)
-    }))?;
+    let made_due = found(store.retry(args.id, now))?;
     let whose = args
         .id
         .map_or(String::new(), |id| format!(" of commitment {id}"));

@@ -1,7 +1,7 @@
 //! Recording an action a person took on a commitment that does not move its due time
 //! (done, cancel, snooze, hold, send now): a revision saying what, who and how, and the
-//! change to the row, in the caller's transaction. Which action is allowed is decided
-//! above the store ([`crate::actions`]).
+//! change to the row, in the transaction of [`Store::act`]. Which action is allowed is
+//! decided above the store ([`crate::actions`]).
 
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension as _, params};
@@ -49,7 +49,7 @@ impl Store {
     /// Records `action` as a revision that keeps the due time, and applies its effect;
     /// both queue the commitment for planning (the row's update trigger, or a change
     /// written here). Returns the revision's id.
-    pub fn record_action(&self, action: &NewAction, now: Timestamp) -> Result<i64> {
+    pub(super) fn record_action(&self, action: &NewAction, now: Timestamp) -> Result<i64> {
         let id = action.commitment_id;
         let due: Option<String> = self
             .conn

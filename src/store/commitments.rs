@@ -314,7 +314,7 @@ impl Store {
 
     /// Ends the wait on the customer of commitment `id` (the update trigger has the
     /// daemon plan it again).
-    pub fn end_wait(&self, id: i64) -> Result<()> {
+    pub(super) fn end_wait(&self, id: i64) -> Result<()> {
         let changed = self
             .conn
             .prepare_cached("UPDATE commitments SET waiting_since = NULL WHERE id = ?1")?

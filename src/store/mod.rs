@@ -10,16 +10,19 @@
 //! backend can take its place. Nothing here decides anything: the planner and the
 //! scheduler do.
 
+mod act;
 mod actions;
 mod commitments;
 mod customers;
 mod deliveries;
 mod jobs;
 mod lock;
+mod retry;
 mod revisions;
 mod schema;
 mod steps;
 mod summary;
+mod view;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +31,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use rusqlite::Connection;
 
+pub use act::{Act, Applied, Facts, Write};
 pub use actions::{Effect, Glance, NewAction};
 pub use commitments::{Imported, NewCommitment, StatusFilter};
 pub use deliveries::{
@@ -38,6 +42,7 @@ pub use lock::{DaemonLock, Holder, LockError, lock_path, running_daemon};
 pub use revisions::{Deed, Field, FieldChange, NewEdit, NewRevision, RevisionRecord};
 pub use steps::{ChangeBatch, DueStep, PlannedCommitment, UnreadableStep};
 pub use summary::{DeliveryError, NextStep, Summary, Workload};
+pub use view::CommitmentView;
 
 /// Why the store failed. Opening and migrating are fatal for the daemon; the rest are
 /// reported and retried by the caller.
@@ -56,26 +61,36 @@ pub enum StoreError {
     Open {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: rusqlite::Error,
+        /// Why, as the database said it.
+        source: Cause,
     },
     /// The schema could not be brought up to date.
     #[error("cannot bring the store {path} up to the current schema: {source}")]
     Migrate {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: rusqlite_migration::Error,
+        /// Why, as the migration said it.
+        source: Cause,
     },
     /// No commitment has this id.
     #[error("no commitment with id {0}")]
     NotFound(i64),
-    /// Any other SQLite failure.
+    /// Any other failure of the database: a read or write that did not go through.
     #[error("store: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Database(#[source] Cause),
     /// A step's row does not read.
     #[error("store: {0}")]
     Step(#[from] UnreadableStep),
+}
+
+/// The database's own error behind a [`StoreError`], kept for its message and its
+/// chain of causes; no caller needs its type.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Database(Box::new(e))
+    }
 }
 
 /// WAL size in pages (of 4 KiB) at which a connection that leaves checkpoints to the
@@ -93,13 +108,23 @@ pub struct Store {
 }
 
 /// How long a connection waits for another's lock before SQLITE_BUSY.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest a read that must not wait ([`Store::read_without_waiting`]) waits for
+/// another's lock.
+pub const READ_NOW_WAIT: Duration = Duration::from_millis(20);
 
 impl Store {
-    /// Sets how long this connection waits for another's lock ([`BUSY_TIMEOUT`] from
-    /// [`Store::open`]): shorter for a read done where waiting would hold up others.
-    pub fn set_busy_timeout(&self, timeout: Duration) -> Result<()> {
-        Ok(self.conn.busy_timeout(timeout)?)
+    /// Runs the read-only `f` waiting [`READ_NOW_WAIT`] at most for another's lock, for
+    /// a read on a thread that others wait for. A WAL reader never waits for a writer,
+    /// so the read is short; the bound holds even a rare wait (another program's
+    /// checkpoint that truncates the WAL) to that, and `f` sees the error. An error
+    /// here means the connection could not be set so or set back: drop it.
+    pub fn read_without_waiting<T>(&self, f: impl FnOnce(&Store) -> T) -> Result<T> {
+        self.conn.busy_timeout(READ_NOW_WAIT)?;
+        let out = f(self);
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(out)
     }
 
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
@@ -110,9 +135,9 @@ impl Store {
                 source,
             })?;
         }
-        let open_err = |source| StoreError::Open {
+        let open_err = |source: rusqlite::Error| StoreError::Open {
             path: path.to_path_buf(),
-            source,
+            source: Box::new(source),
         };
         let mut conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
@@ -128,7 +153,7 @@ impl Store {
             .to_latest(&mut conn)
             .map_err(|source| StoreError::Migrate {
                 path: path.to_path_buf(),
-                source,
+                source: Box::new(source),
             })?;
         let id = conn
             .query_row("SELECT id FROM store_identity", [], |row| row.get(0))
@@ -186,7 +211,7 @@ impl Store {
     /// Runs the read-only `f` in one read transaction: one consistent view, and one
     /// taking of SQLite's shared locks for all of `f`'s statements instead of one for
     /// each. `f` must not write or begin a transaction.
-    pub fn snapshot<T>(&self, f: impl FnOnce(&Store) -> T) -> Result<T> {
+    fn snapshot<T>(&self, f: impl FnOnce(&Store) -> T) -> Result<T> {
         // Prepared once per connection: a page view runs this on every request.
         self.conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
         let out = f(self);

@@ -213,7 +213,7 @@ impl Store {
     }
 
     /// [`Store::revise_due`], saying what it was, who took it and how.
-    pub fn revise_due_as(
+    pub(super) fn revise_due_as(
         &self,
         revision: &NewRevision,
         deed: &Deed,
@@ -257,10 +257,9 @@ impl Store {
 
     /// Records an edit and writes the changed fields in the same transaction as the
     /// caller's; the update trigger has the daemon plan the commitment again.
-    pub fn edit_commitment(&self, edit: &NewEdit, now: Timestamp) -> Result<i64> {
-        let changes = serde_json::to_string(&edit.changes).map_err(|e| {
-            StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
-        })?;
+    pub(super) fn edit_commitment(&self, edit: &NewEdit, now: Timestamp) -> Result<i64> {
+        let changes =
+            serde_json::to_string(&edit.changes).map_err(|e| StoreError::Database(Box::new(e)))?;
         self.conn
             .prepare_cached(
                 "INSERT INTO revisions (commitment_id, old_due, new_due, source, changes, created_at,

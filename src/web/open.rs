@@ -8,15 +8,15 @@ use super::html::{escape, facts, table};
 use crate::actions::{self, CommitmentState, how};
 use crate::calendar::{Calendar, humanize};
 use crate::config::Config;
-use crate::store::{RevisionRecord, Store, StoreError};
+use crate::store::{CommitmentView, RevisionRecord};
 
-/// The body of the Open page for `state` (title: the commitment's).
+/// The body of the Open page for `state`, read with `view` (title: the commitment's).
 pub fn body(
-    store: &Store,
     config: &Config,
     state: &CommitmentState,
+    view: &CommitmentView,
     now: Timestamp,
-) -> Result<String, StoreError> {
+) -> String {
     let cal = &config.calendar;
     let c = &state.commitment;
     let id = c.id;
@@ -52,7 +52,7 @@ pub fn body(
         out.push_str(&paragraph(&sentence(&closed.describe(cal)), Some("done")));
     }
 
-    let revisions = store.revisions_of(id)?;
+    let revisions = &view.revisions;
     let zone = c.zone(cal.zone()).clone();
     let due_text = |stored: &str| match crate::when::parse_stored(stored, &zone) {
         Ok(at) => cal.display(at),
@@ -81,7 +81,7 @@ pub fn body(
         "<h2>Timeline ({})</h2>\n",
         escape(cal.zone_name())
     ));
-    let steps = store.steps_of(id)?;
+    let steps = &view.steps;
     if steps.is_empty() {
         out.push_str(&paragraph("No steps.", Some("note")));
     } else {
@@ -100,7 +100,7 @@ pub fn body(
     }
 
     out.push_str("<h2>Emails</h2>\n");
-    let emails = store.deliveries_of(id)?;
+    let emails = &view.deliveries;
     if emails.is_empty() {
         out.push_str(&paragraph("None yet.", Some("note")));
     } else {
@@ -121,7 +121,7 @@ pub fn body(
             .collect();
         out.push_str(&table(&["When", "To", "State", "Subject"], &rows));
     }
-    Ok(out)
+    out
 }
 
 /// What a revision did, in a few words.

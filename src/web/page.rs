@@ -102,18 +102,33 @@ impl Visit<'_> {
 
     /// The page a link shows before acting (GET, HEAD): never writes.
     pub fn show(&self) -> Result<Page, Invalid> {
-        let show = || match self.state() {
+        if self.claim.action == Action::Open {
+            return self.open_page();
+        }
+        // The state is read in one statement.
+        match self.state() {
             Ok(state) => self.shown(&state, &Fields::default(), None),
             Err(page) => page,
-        };
-        if self.claim.action != Action::Open {
-            // The state is read in one statement.
-            return show();
         }
-        // The Open page reads the timeline, emails and revisions too: one view of them.
-        self.store
-            .snapshot(|_| show())
-            .unwrap_or_else(|e| Page::failed(ActionError::Store(e)))
+    }
+
+    /// The Open page: the commitment with its timeline, emails and revisions, read as
+    /// one view.
+    fn open_page(&self) -> Result<Page, Invalid> {
+        let view = match self
+            .store
+            .commitment_view(self.claim.commitment, StepKind::CustomerUpdate)
+        {
+            Ok(view) => view,
+            Err(e) => return Page::failed(e.into()),
+        };
+        match actions::viewed(self.config, &view) {
+            Ok(state) => Ok(Page::ok(
+                state.commitment.title.clone(),
+                open::body(self.config, &state, &view, self.now),
+            )),
+            Err(e) => Page::failed(e),
+        }
     }
 
     /// The page of the link's action for `state`, its form filled from `fields`, with
@@ -125,20 +140,17 @@ impl Visit<'_> {
         problem: Option<&str>,
     ) -> Result<Page, Invalid> {
         let Visit {
-            store,
             config,
             claim,
             open_link,
             now,
+            ..
         } = *self;
         let cal = &config.calendar;
         let c = &state.commitment;
         let title = &c.title;
         if claim.action == Action::Open {
-            return match open::body(store, config, state, now) {
-                Ok(body) => Ok(Page::ok(title.clone(), body)),
-                Err(e) => Page::failed(ActionError::Store(e)),
-            };
+            return self.open_page();
         }
         // A done commitment can still be closed with how it ended, once.
         let closing = claim.action == Action::Close;

@@ -14,9 +14,6 @@ use crate::store::{Store, StoreError};
 /// a burst of page views without taking every blocking thread.
 pub const CONNECTIONS: usize = 4;
 
-/// The longest a page view waits for a lock on the calling thread ([`Pool::read_now`]).
-pub const READ_NOW_BUSY: std::time::Duration = std::time::Duration::from_millis(20);
-
 /// A small pool of store connections.
 #[derive(Clone)]
 pub struct Pool {
@@ -43,24 +40,14 @@ impl Pool {
 
     /// Runs the read-only `f` at once on the calling thread, on a connection already
     /// open and idle; `None` if there is none (the caller goes through [`Pool::call`],
-    /// which opens one). `f` reads in one statement, or wraps its statements in
-    /// [`Store::snapshot`]. A WAL reader never waits for a writer, so the read is short;
-    /// its busy timeout is cut to [`READ_NOW_BUSY`] so that even a rare wait (another
-    /// program's checkpoint that truncates the WAL) holds the thread up that long at
-    /// most, and `f` sees the error.
+    /// which opens one). `f` makes one read of the store (one statement, or a named
+    /// view such as [`Store::commitment_view`]), done as a read that must not wait
+    /// ([`Store::read_without_waiting`]): it holds the thread up
+    /// [`crate::store::READ_NOW_WAIT`] at most.
     pub fn read_now<T>(&self, f: impl FnOnce(&Store) -> T) -> Option<T> {
         let store = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()?;
-        let out = match store.set_busy_timeout(READ_NOW_BUSY) {
-            Ok(()) => {
-                let out = f(&store);
-                store
-                    .set_busy_timeout(crate::store::BUSY_TIMEOUT)
-                    .ok()
-                    .map(|()| out)
-            }
-            Err(_) => None,
-        };
-        // A connection whose timeout could not be set back is dropped, not reused.
+        let out = store.read_without_waiting(f).ok();
+        // A connection that could not be set back to waiting is dropped, not reused.
         if out.is_some() {
             self.idle
                 .lock()
