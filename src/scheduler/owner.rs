@@ -17,7 +17,7 @@ use jiff::Timestamp;
 use tokio::sync::oneshot;
 
 use crate::clock::Clock;
-use crate::store::{DeliveryOutcome, PendingDelivery, Recorded, Store, StoreError};
+use crate::store::{DeliveryOutcome, PendingDelivery, Recorded, Store, StoreError, Writes};
 
 /// What writing one group of outcomes did, or why it was not written: unwritten
 /// records leave their deliveries pending, to be sent again.
@@ -50,6 +50,7 @@ enum Request {
 #[derive(Clone)]
 pub struct StoreHandle {
     requests: mpsc::Sender<Request>,
+    writes: Writes,
 }
 
 impl StoreHandle {
@@ -57,11 +58,20 @@ impl StoreHandle {
     /// is dropped.
     pub fn new(store: Store) -> Self {
         let (requests, queue) = mpsc::channel();
+        let writes = Writes::default();
+        let counted = writes.clone();
         std::thread::Builder::new()
             .name("store".into())
-            .spawn(move || serve(store, queue))
+            .spawn(move || serve(store, queue, &counted))
             .expect("a thread for the store starts");
-        StoreHandle { requests }
+        StoreHandle { requests, writes }
+    }
+
+    /// Counts every turn once it is over: after its commits, and after the looks that
+    /// find another program's (the planning task's, which then plans in calls of its
+    /// own).
+    pub fn writes(&self) -> &Writes {
+        &self.writes
     }
 
     /// Runs `f` with the store, after the requests sent before.
@@ -112,7 +122,7 @@ impl StoreHandle {
     }
 }
 
-fn serve(store: Store, queue: mpsc::Receiver<Request>) {
+fn serve(store: Store, queue: mpsc::Receiver<Request>, writes: &Writes) {
     while let Ok(first) = queue.recv() {
         let mut turn = vec![first];
         turn.extend(queue.try_iter());
@@ -133,10 +143,12 @@ fn serve(store: Store, queue: mpsc::Receiver<Request>) {
         }
         if !records.is_empty() || !takes.is_empty() {
             group(&store, records, takes);
+            writes.committed();
         }
         for job in calls {
             // A panic loses that call's answer (its caller panics), not the thread.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&store)));
+            writes.committed();
         }
     }
 }

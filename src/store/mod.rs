@@ -24,6 +24,7 @@ mod steps;
 mod summary;
 mod view;
 pub mod watch;
+mod writes;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -43,6 +44,7 @@ pub use revisions::{Deed, Field, FieldChange, NewEdit, NewRevision, RevisionReco
 pub use steps::{ChangeBatch, DueStep, PlannedCommitment, UnreadableStep};
 pub use summary::{DeliveryError, NextStep, Summary, Workload};
 pub use view::CommitmentView;
+pub use writes::Writes;
 
 /// Why the store failed. Opening and migrating are fatal for the daemon; the rest are
 /// reported and retried by the caller.

@@ -11,6 +11,7 @@ mod page;
 pub mod pages;
 pub mod pool;
 pub mod server;
+pub mod states;
 #[cfg(test)]
 mod tests;
 
@@ -104,6 +105,7 @@ fn prepare(shared: &Arc<Shared>, listener: TcpListener) -> Option<(TcpListener, 
             move || shared.config()
         }),
         clock: shared.clock.clone(),
+        states: states::States::new(shared.store.writes().clone()),
     };
     shared.set_links(Some(links));
     tracing::info!("web pages at http://{bound}");

@@ -3,6 +3,8 @@
 //! form) calls the one action the link grants, through [`crate::actions`] like the
 //! command line, as its recipient by email link. Runs on a blocking thread.
 
+use std::sync::Arc;
+
 use axum::http::StatusCode;
 use jiff::Timestamp;
 
@@ -13,6 +15,7 @@ use super::forms::{
 use super::html::{escape, facts};
 use super::link::{Action, Claim};
 use super::open::{self, sentence};
+use super::states::States;
 use crate::actions::{self, ActionError, Actor, CommitmentState, Outcome, Via};
 use crate::commitment::{DueMove, Status};
 use crate::config::Config;
@@ -109,6 +112,24 @@ impl Visit<'_> {
         match self.state() {
             Ok(state) => self.shown(&state, &Fields::default(), None),
             Err(page) => page,
+        }
+    }
+
+    /// What [`Visit::show`] shows, made from the state kept in `states` while the store
+    /// has not changed and `config` (the Arc this visit's config came from) is current.
+    /// The Open page is read afresh: it is one view of many rows.
+    pub fn show_kept(
+        &self,
+        states: &States<CommitmentState, Config>,
+        config: &Arc<Config>,
+    ) -> Result<Page, Invalid> {
+        if self.claim.action == Action::Open {
+            return self.open_page();
+        }
+        let id = self.claim.commitment;
+        match states.get(id, config, || actions::state(self.store, self.config, id)) {
+            Ok(state) => self.shown(&state, &Fields::default(), None),
+            Err(e) => Page::failed(e),
         }
     }
 

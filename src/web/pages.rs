@@ -16,6 +16,8 @@ use super::html;
 use super::link::{Action, Claim, Signer};
 use super::page::{self, Page};
 use super::pool::Pool;
+use super::states::States;
+use crate::actions::CommitmentState;
 use crate::config::Config;
 
 /// What the handlers share.
@@ -30,6 +32,8 @@ pub struct Web {
     pub config: Box<dyn Fn() -> Arc<Config> + Send + Sync>,
     /// The daemon's clock: link expiry and "today" follow it.
     pub clock: crate::clock::Clock,
+    /// The states the action pages were made from, kept while the store is unchanged.
+    pub states: States<CommitmentState, Config>,
 }
 
 /// The answer to a bad link, and to any path that is not a page.
@@ -64,7 +68,7 @@ pub async fn show(
             open_link: &open,
             now,
         }
-        .show()
+        .show_kept(&web.states, &config)
     });
     match inline {
         Some(made) => respond(Ok(made)),
@@ -119,7 +123,10 @@ pub async fn act(
         }
     };
     tracing::info!(commitment = claim.commitment, action = %claim.action, "link used");
-    visit(&web, claim, now, move |visit| visit.act(&fields)).await
+    let answer = visit(&web, claim, now, move |visit| visit.act(&fields)).await;
+    // After the commit: a page view from now on reads the commitment again.
+    web.states.wrote();
+    answer
 }
 
 /// Runs `page` for `claim` on one of the web's store connections, and answers with

@@ -43,6 +43,7 @@ fn fixture() -> Fixture {
         pool: pool.clone(),
         config: Box::new(move || config.clone()),
         clock: crate::clock::Clock::system(),
+        states: super::states::States::new(crate::store::Writes::default()),
     };
     Fixture {
         _dir: dir,
