@@ -491,3 +491,35 @@ fn the_done_link_of_a_received_reminder_marks_it_done_once() {
     let again = post(port, done, "", "");
     assert!(again.body.contains("Already marked done"), "{}", again.body);
 }
+
+#[test]
+fn a_page_shown_before_another_program_acted_shows_what_it_did_soon_after() {
+    let env = Env::new("[[rule]]\nname = \"soon\"\nremind = [\"0s\"]\n");
+    let daemon = env.start();
+    let port = web_port(&daemon);
+    let id = env.add("Call back Joe", "+1s", &[]);
+    let got = env.smtp.wait_for(1, Duration::from_secs(20));
+    let text = got[0].text();
+    let prefix = format!("http://127.0.0.1:{port}");
+    let done = text
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(&prefix))
+        .expect("a link to the pages")
+        .to_string();
+    env.wait_idle(Duration::from_secs(10));
+    // Shown twice, so that the page is made from the state the pages keep.
+    for _ in 0..2 {
+        let page = get(port, "GET", &done);
+        assert!(page.body.contains("done?"), "{}", page.body);
+    }
+    // Another program marks it done: the page says so once the daemon has seen it.
+    env.cli_ok(&["done", &id.to_string()]);
+    common::wait_until(
+        "the page to say it is done",
+        Duration::from_secs(10),
+        || {
+            let page = get(port, "GET", &done);
+            page.body.contains("Already marked done").then_some(())
+        },
+    );
+}
