@@ -449,27 +449,34 @@ fn a_taken_port_leaves_the_daemon_serving_reminders() {
     );
 }
 
+/// Adds a commitment whose reminder goes at once, and returns its id and the paths of
+/// the links in the reminder received (the Done link first), once the daemon is idle.
+fn reminder_with_links(env: &Env, port: u16) -> (i64, Vec<String>) {
+    let id = env.add("Call back Joe", "+1s", &[]);
+    let got = env.smtp.wait_for(1, Duration::from_secs(20));
+    let text = got[0].text();
+    let prefix = format!("http://127.0.0.1:{port}");
+    let paths: Vec<String> = text
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix(&prefix))
+        .map(str::to_string)
+        .collect();
+    assert!(!paths.is_empty(), "links to the pages: {text}");
+    env.wait_idle(Duration::from_secs(10));
+    (id, paths)
+}
+
 #[test]
 fn the_done_link_of_a_received_reminder_marks_it_done_once() {
     let env = Env::new("[[rule]]\nname = \"soon\"\nremind = [\"0s\"]\n");
     let daemon = env.start();
     let port = web_port(&daemon);
-    let id = env.add("Call back Joe", "+1s", &[]);
-    let got = env.smtp.wait_for(1, Duration::from_secs(20));
-    let text = got[0].text();
-    let prefix = format!("http://127.0.0.1:{port}");
-    let links: Vec<&str> = text
-        .split_whitespace()
-        .filter(|w| w.starts_with(&prefix))
-        .collect();
-    assert!(!links.is_empty(), "links to the pages: {text}");
-    let done = links[0].strip_prefix(&prefix).unwrap();
-    env.wait_idle(Duration::from_secs(10));
+    let (id, paths) = reminder_with_links(&env, port);
+    let done = paths[0].as_str();
     let before = snapshot(&env, id);
-    for link in &links {
-        let path = link.strip_prefix(&prefix).unwrap();
-        assert_eq!(get(port, "GET", path).status, 200, "{link}");
-        assert_eq!(get(port, "HEAD", path).status, 200, "{link}");
+    for path in &paths {
+        assert_eq!(get(port, "GET", path).status, 200, "{path}");
+        assert_eq!(get(port, "HEAD", path).status, 200, "{path}");
     }
     assert_eq!(
         snapshot(&env, id),
@@ -497,19 +504,11 @@ fn a_page_shown_before_another_program_acted_shows_what_it_did_soon_after() {
     let env = Env::new("[[rule]]\nname = \"soon\"\nremind = [\"0s\"]\n");
     let daemon = env.start();
     let port = web_port(&daemon);
-    let id = env.add("Call back Joe", "+1s", &[]);
-    let got = env.smtp.wait_for(1, Duration::from_secs(20));
-    let text = got[0].text();
-    let prefix = format!("http://127.0.0.1:{port}");
-    let done = text
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix(&prefix))
-        .expect("a link to the pages")
-        .to_string();
-    env.wait_idle(Duration::from_secs(10));
+    let (id, paths) = reminder_with_links(&env, port);
+    let done = &paths[0];
     // Shown twice, so that the page is made from the state the pages keep.
     for _ in 0..2 {
-        let page = get(port, "GET", &done);
+        let page = get(port, "GET", done);
         assert!(page.body.contains("done?"), "{}", page.body);
     }
     // Another program marks it done: the page says so once the daemon has seen it.
@@ -518,7 +517,7 @@ fn a_page_shown_before_another_program_acted_shows_what_it_did_soon_after() {
         "the page to say it is done",
         Duration::from_secs(10),
         || {
-            let page = get(port, "GET", &done);
+            let page = get(port, "GET", done);
             page.body.contains("Already marked done").then_some(())
         },
     );
