@@ -393,10 +393,13 @@ struct Shown {
 pub fn show(config: &Config, args: ShowArgs) -> anyhow::Result<()> {
     let store = open(config)?;
     let id = args.target.resolve(&store)?;
-    let row = found(store.commitment(id))?;
     if let Some(email) = args.email {
+        found(store.commitment(id))?;
         return print_message(&store, id, email);
     }
+    // The row, its timeline, emails and revisions as they stood at one moment.
+    let view = found(store.commitment_view(id, crate::planner::StepKind::CustomerUpdate))?;
+    let row = view.glance.row;
     let customer_history = match row
         .customer
         .as_deref()
@@ -416,11 +419,11 @@ pub fn show(config: &Config, args: ShowArgs) -> anyhow::Result<()> {
     let shown = Shown {
         customer_history,
         promise_missing,
-        snoozed_until: store.snoozed_until(id)?,
+        snoozed_until: view.glance.snoozed_until,
         commitment,
-        timeline: store.steps_of(id)?,
-        deliveries: store.deliveries_of(id)?,
-        revisions: store.revisions_of(id)?,
+        timeline: view.steps,
+        deliveries: view.deliveries,
+        revisions: view.revisions,
     };
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&shown)?),
