@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use jiff::SignedDuration;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{self, Config};
@@ -31,7 +32,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let store_path = config.store.path.clone();
     let clock = crate::clock::Clock::from_env_watched()?;
-    let (_lock, store) = tokio::task::spawn_blocking({
+    let (_lock, store, claim) = tokio::task::spawn_blocking({
         let path = store_path.clone();
         let clock = clock.clone();
         move || {
@@ -39,6 +40,7 @@ pub async fn serve(
             // step again.
             let lock = DaemonLock::acquire(&path)?;
             let store = Store::open(&path)?;
+            let claim = store.claim_work(&daemon_name(), LEASE, clock.now())?;
             // Emails composed ahead by an earlier run are composed again: the commitment
             // may have changed while no daemon was there to take them back, and a step
             // whose time passed meanwhile owes its rule's catch-up.
@@ -50,14 +52,14 @@ pub async fn serve(
                     "emails composed ahead by the last run are composed again"
                 );
             }
-            Ok::<_, anyhow::Error>((lock, store))
+            Ok::<_, anyhow::Error>((lock, store, claim))
         }
     })
     .await
     .context("opening the store")??;
     let mailer = Mailer::build(&config.mail).context("setting up the mail transport")?;
     let summary = describe(&config);
-    let shared = Shared::new(store, config, mailer, clock);
+    let shared = Shared::new(store, claim, config, mailer, clock);
     let _watcher = store::watch::spawn(&store_path, shared.store_changed.clone())?;
     shared
         .store
@@ -90,6 +92,20 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How long a claim on the store's work lasts unless renewed. SQLite's single daemon
+/// holds the store's lock as well, so nothing takes its work over meanwhile.
+const LEASE: SignedDuration = SignedDuration::from_secs(15);
+
+/// The daemon's name as its claims carry it: its host and process id.
+fn daemon_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}", std::process::id())
 }
 
 fn describe(config: &Config) -> String {

@@ -36,7 +36,7 @@ use tokio::time::Instant;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::mail::Mailer;
-use crate::store::Store;
+use crate::store::{Claim, Store};
 use crate::web::link::Links;
 
 /// The longest a monotonic sleep lasts before the time it waits for is looked at
@@ -50,6 +50,9 @@ pub const MAX_SLEEP: Duration = Duration::from_secs(60);
 pub struct Shared {
     /// The store.
     pub store: StoreHandle,
+    /// The daemon's claim on the store's work, which every operation that takes or
+    /// finishes work carries.
+    pub claim: Claim,
     config: RwLock<Arc<Config>>,
     mailer: RwLock<Arc<Mailer>>,
     /// Rung by the store watcher when the database files change.
@@ -74,11 +77,18 @@ pub struct Shared {
 
 impl Shared {
     /// Shared state for a daemon on `config` with `mailer`.
-    pub fn new(store: Store, config: Config, mailer: Mailer, clock: Clock) -> Arc<Shared> {
+    pub fn new(
+        store: Store,
+        claim: Claim,
+        config: Config,
+        mailer: Mailer,
+        clock: Clock,
+    ) -> Arc<Shared> {
         Arc::new(Shared {
             started: clock.now(),
             clock,
-            store: StoreHandle::new(store),
+            store: StoreHandle::new(store, claim.clone()),
+            claim,
             config: RwLock::new(Arc::new(config)),
             mailer: RwLock::new(Arc::new(mailer)),
             store_changed: Arc::new(Notify::new()),

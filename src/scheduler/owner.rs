@@ -13,18 +13,15 @@
 use std::collections::HashSet;
 use std::sync::mpsc;
 
-use jiff::Timestamp;
 use tokio::sync::oneshot;
 
 use crate::clock::Clock;
-use crate::store::{DeliveryOutcome, PendingDelivery, Recorded, Store, StoreError, Writes};
+pub use crate::store::Taken;
+use crate::store::{Claim, DeliveryOutcome, Recorded, Store, TakeDue, Writes};
 
 /// What writing one group of outcomes did, or why it was not written: unwritten
 /// records leave their deliveries pending, to be sent again.
 pub type Written = Result<Recorded, String>;
-
-/// Deliveries taken from the outbox, and when the next one not yet due is due.
-pub type Taken = (Vec<PendingDelivery>, Option<Timestamp>);
 
 type Job = Box<dyn FnOnce(&Store) + Send>;
 
@@ -55,14 +52,14 @@ pub struct StoreHandle {
 
 impl StoreHandle {
     /// Hands `store` to a thread of its own, which serves requests until every handle
-    /// is dropped.
-    pub fn new(store: Store) -> Self {
+    /// is dropped; the sender's records and takes carry `claim`.
+    pub fn new(store: Store, claim: Claim) -> Self {
         let (requests, queue) = mpsc::channel();
         let writes = Writes::default();
         let counted = writes.clone();
         std::thread::Builder::new()
             .name("store".into())
-            .spawn(move || serve(store, queue, &counted))
+            .spawn(move || serve(store, &claim, queue, &counted))
             .expect("a thread for the store starts");
         StoreHandle { requests, writes }
     }
@@ -122,7 +119,7 @@ impl StoreHandle {
     }
 }
 
-fn serve(store: Store, queue: mpsc::Receiver<Request>, writes: &Writes) {
+fn serve(store: Store, claim: &Claim, queue: mpsc::Receiver<Request>, writes: &Writes) {
     while let Ok(first) = queue.recv() {
         let mut turn = vec![first];
         turn.extend(queue.try_iter());
@@ -142,7 +139,7 @@ fn serve(store: Store, queue: mpsc::Receiver<Request>, writes: &Writes) {
             }
         }
         if !records.is_empty() || !takes.is_empty() {
-            group(&store, records, takes);
+            group(&store, claim, records, takes);
             writes.committed();
         }
         for job in calls {
@@ -162,62 +159,46 @@ type Takes = Vec<(
 )>;
 
 /// One transaction for the turn's records and takes, answered after the commit.
-fn group(store: &Store, records: Records, takes: Takes) {
-    let mut written = Vec::with_capacity(records.len());
-    let mut taken = Vec::with_capacity(takes.len());
-    let committed = store.transaction(|s| {
-        for (outcomes, reply) in records {
-            let result = s
-                .isolated(|s| s.write_outcomes(&outcomes))
-                .map_err(|e| e.to_string());
-            written.push((reply, result));
-        }
-        for (limit, skip, clock, reply) in takes {
-            let result = s.isolated(|s| take(s, limit, &skip, &clock));
-            taken.push((reply, result.map_err(|e| e.to_string())));
-        }
-        Ok::<_, StoreError>(())
-    });
-    let failed = committed.err().map(|e| e.to_string());
-    for (reply, result) in written {
-        let _ = reply.send(match &failed {
-            None => result,
-            Some(e) => Err(e.clone()),
-        });
+fn group(store: &Store, claim: &Claim, records: Records, takes: Takes) {
+    let outcomes: Vec<&[DeliveryOutcome]> = records.iter().map(|(o, _)| o.as_slice()).collect();
+    let asks: Vec<TakeDue<'_>> = takes
+        .iter()
+        .map(|(limit, skip, clock, _)| TakeDue {
+            limit: *limit,
+            skip,
+            clock,
+        })
+        .collect();
+    let turn = store.record_and_take(claim, &outcomes, &asks);
+    for ((_, reply), result) in records.into_iter().zip(turn.written) {
+        let _ = reply.send(result);
     }
-    for (reply, result) in taken {
-        let _ = reply.send(match &failed {
-            None => result,
-            Some(e) => Err(e.clone()),
-        });
+    for ((.., reply), result) in takes.into_iter().zip(turn.taken) {
+        let _ = reply.send(result);
     }
-}
-
-fn take(
-    store: &Store,
-    limit: usize,
-    skip: &HashSet<i64>,
-    clock: &Clock,
-) -> Result<Taken, StoreError> {
-    let now = clock.now();
-    let batch = store.pending_deliveries(now, limit, skip)?;
-    let next = if batch.len() < limit {
-        store.next_attempt_at_after(now)?
-    } else {
-        None
-    };
-    Ok((batch, next))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jiff::{SignedDuration, Timestamp};
+
+    fn handle(store: Store) -> StoreHandle {
+        let claim = store
+            .claim_work(
+                "test:1",
+                SignedDuration::from_secs(15),
+                Timestamp::UNIX_EPOCH,
+            )
+            .unwrap();
+        StoreHandle::new(store, claim)
+    }
 
     #[tokio::test]
     async fn records_sent_together_commit_in_one_turn_and_a_bad_one_spoils_none() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.db");
-        let store = StoreHandle::new(Store::open(&path).unwrap());
+        let store = handle(Store::open(&path).unwrap());
         // Another connection, without foreign keys: a bare outbox row, and a trigger
         // that refuses one record.
         let raw = rusqlite::Connection::open(&path).unwrap();
@@ -269,7 +250,7 @@ mod tests {
     #[tokio::test]
     async fn a_call_that_panics_leaves_the_store_serving() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StoreHandle::new(Store::open(&dir.path().join("f.db")).unwrap());
+        let store = handle(Store::open(&dir.path().join("f.db")).unwrap());
         let handle = store.clone();
         let panicked = tokio::spawn(async move { handle.call(|_| panic!("boom")).await }).await;
         assert!(panicked.is_err());

@@ -17,10 +17,11 @@ use crate::commitment::{Commitment, Status};
 use crate::config::Config;
 use crate::planner::{SkipCode, Step, StepState, plan, reconcile};
 use crate::rule::{Rule, rule_for};
-use crate::store::{PlannedCommitment, Store, StoreError};
+use crate::store::{
+    Claim, Decisions, DueAsk, DueBatch, DueStep, PlannedCommitment, Queued, Store, StoreError,
+};
 
 use super::Shared;
-use fire::Queueing;
 
 /// How many changes one transaction plans.
 const BATCH: usize = 250;
@@ -115,23 +116,21 @@ pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, 
     // Composing runs on a thread of its own. Each trip to the store writes one batch
     // and reads the one after the batch being composed meanwhile.
     let mut queued = 0;
-    let mut decided: Option<fire::Decided> = None;
-    let mut composing: Option<fire::Batch> = None;
+    let mut decided: Option<Decisions> = None;
+    let mut composing: Option<DueBatch> = None;
     loop {
-        let after = composing.as_ref().and_then(fire::Batch::last);
+        let after = composing.as_ref().and_then(DueBatch::last);
         let busy = composing
             .as_ref()
-            .map(fire::Batch::commitments)
+            .map(DueBatch::commitments)
             .unwrap_or_default();
-        let cfg = config.clone();
-        let ahead_links = links.clone();
+        let (cfg, ahead_links, claim) = (config.clone(), links.clone(), shared.claim.clone());
         let trip = shared.store.call(move |s| {
-            let links = ahead_links.as_deref();
             let composing = fire::Composing {
                 config: &cfg,
-                links,
+                links: ahead_links.as_deref(),
             };
-            queue_batch(s, &composing, now, decided.as_ref(), after, &busy)
+            queue_batch(s, &claim, &composing, now, decided.as_ref(), after, &busy)
         });
         let (cfg, links) = (config.clone(), links.clone());
         let compose = async move {
@@ -270,73 +269,40 @@ fn withdraw_ahead<'c>(
     Ok(steps.into())
 }
 
-/// What one trip of the planning task to the store did.
-struct Trip {
-    /// How many steps put mail in the outbox.
-    sent: usize,
-    /// The next batch of due steps, to be decided.
-    next: Option<fire::Batch>,
-    /// Another program committed since the batches in flight were read: the one
-    /// decided was decided again here, and the one being decided must be dropped.
-    stale: bool,
-}
-
 /// One trip to the store, one transaction: writes `decided` (a batch decided off the
-/// store's thread) and reads the next batch of due
-/// steps after `after`, ending it before a step of a commitment in `busy` (see
-/// [`fire::read`]).
-///
-/// If another program committed since `decided` was read, its decisions may rest on
-/// rows that changed: the steps due now are then read and decided again here, inside
-/// the transaction, and the next batch is read from the first due step.
+/// store's thread) and reads the next batch of due steps after `after`, ending it
+/// before a step of a commitment in `busy` (see [`DueAsk`]). If another program
+/// committed since `decided` was read, the store decides the steps due now again
+/// with [`fire::decide_all`], inside the transaction.
 fn queue_batch(
     store: &Store,
+    claim: &Claim,
     composing: &fire::Composing<'_>,
     now: Timestamp,
-    decided: Option<&fire::Decided>,
+    decided: Option<&Decisions>,
     after: Option<(Timestamp, i64)>,
     busy: &HashSet<i64>,
-) -> Result<Trip, StoreError> {
+) -> Result<Queued, StoreError> {
     let config = composing.config;
-    let ahead = now + lead(config);
-    let run = |isolate| {
-        store.transaction(|s| {
-            let from_first = HashSet::new();
-            let read = |after, busy| {
-                fire::read(s, &config.templates, now, ahead, after, busy, QUEUE_BATCH)
-            };
-            let (sent, stale) = match decided {
-                None => (0, false),
-                Some(decided) if decided.version == s.data_version()? => {
-                    (fire::apply_all(s, config, decided, now, isolate)?, false)
-                }
-                Some(_) => {
-                    tracing::debug!(
-                        "the store changed while steps were composed; composing them again"
-                    );
-                    let sent = match read(None, &from_first)? {
-                        Some(batch) => {
-                            let decided = fire::decide_all(composing, batch, now);
-                            fire::apply_all(s, config, &decided, now, isolate)?
-                        }
-                        None => 0,
-                    };
-                    (sent, true)
-                }
-            };
-            let next = if stale {
-                read(None, &from_first)?
-            } else {
-                read(after, busy)?
-            };
-            Ok(Trip { sent, next, stale })
-        })
+    let wants = |step: &DueStep| fire::wants(&config.templates, step);
+    let ask = DueAsk {
+        now,
+        ahead: now + lead(config),
+        after,
+        busy,
+        limit: QUEUE_BATCH,
+        wants: &wants,
     };
-    match run(false) {
-        Err(Queueing::StepFailed) => run(true),
-        result => result,
+    match decided {
+        None => Ok(Queued {
+            sent: 0,
+            next: store.take_due_steps(claim, &ask)?,
+            stale: false,
+        }),
+        Some(decided) => store.queue_decided(claim, decided, &ask, &|batch| {
+            fire::decide_all(composing, batch, now)
+        }),
     }
-    .map_err(Queueing::into_store_error)
 }
 
 mod fire;

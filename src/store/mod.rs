@@ -12,11 +12,14 @@
 
 mod act;
 mod actions;
+mod claims;
 mod commitments;
 mod customers;
 mod deliveries;
+mod firing;
 mod jobs;
 mod lock;
+mod outbox;
 mod retry;
 mod revisions;
 mod schema;
@@ -34,12 +37,18 @@ use rusqlite::Connection;
 
 pub use act::{Act, Applied, Facts, Write};
 pub use actions::{Effect, Glance, NewAction};
+pub use claims::{Claim, ClaimRefused};
 pub use commitments::{Imported, NewCommitment, StatusFilter};
 pub use deliveries::{
     DeliveryOutcome, DeliveryRecord, NewDelivery, Origin, PendingDelivery, Recorded, Threads,
 };
+pub use firing::{
+    Decision, Decisions, DueAsk, DueBatch, DueWork, Fence, Queued, StepDecision, StepFacts, Undo,
+    Wanted,
+};
 pub use jobs::{OwnerMailFailed, ReportRow};
 pub use lock::{DaemonLock, Holder, LockError, lock_path, running_daemon};
+pub use outbox::{OutboxTurn, TakeDue, Taken};
 pub use revisions::{Deed, Field, FieldChange, NewEdit, NewRevision, RevisionRecord};
 pub use steps::{ChangeBatch, DueStep, PlannedCommitment, UnreadableStep};
 pub use summary::{DeliveryError, NextStep, Summary, Workload};
@@ -83,6 +92,9 @@ pub enum StoreError {
     /// A step's row does not read.
     #[error("store: {0}")]
     Step(#[from] UnreadableStep),
+    /// A fenced operation came with a claim the store does not hold for it.
+    #[error("store: {0}")]
+    Claim(#[from] ClaimRefused),
 }
 
 /// The database's own error behind a [`StoreError`], kept for its message and its
@@ -107,6 +119,7 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     id: String,
+    granted: claims::Granted,
 }
 
 /// How long a connection waits for another's lock before SQLITE_BUSY.
@@ -164,6 +177,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             id,
+            granted: claims::Granted::default(),
         })
     }
 

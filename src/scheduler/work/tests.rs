@@ -8,7 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::*;
 use crate::planner::Step;
-use crate::store::NewCommitment;
+use crate::store::{NewCommitment, Store};
 
 const RULES: &str = r#"
 [calendar]
@@ -24,6 +24,7 @@ customer_update = { at = "-3s", extend_by = "1h", max = 1 }
 struct Fixture {
     _dir: tempfile::TempDir,
     store: Store,
+    claim: Claim,
     config: Config,
     /// The commitment's due time: an hour from the real clock, so that what the store
     /// compares with the real clock (taking emails back) sees them all in the future.
@@ -49,9 +50,13 @@ impl Fixture {
         let id = store
             .insert_commitment(&NewCommitment::sample(&due.to_string()))
             .unwrap();
+        let claim = store
+            .claim_work("test:1", secs(15), Timestamp::now())
+            .unwrap();
         let fixture = Fixture {
             _dir: dir,
             store,
+            claim,
             config,
             due,
             id,
@@ -99,9 +104,10 @@ impl Fixture {
 
     /// One trip to the store that writes `decided` and reads the next batch from the
     /// first due step.
-    fn trip(&self, now: Timestamp, decided: Option<&fire::Decided>) -> Trip {
+    fn trip(&self, now: Timestamp, decided: Option<&Decisions>) -> Queued {
         queue_batch(
             &self.store,
+            &self.claim,
             &self.composing(),
             now,
             decided,
@@ -117,18 +123,17 @@ impl Fixture {
         now: Timestamp,
         after: Option<(Timestamp, i64)>,
         busy: &HashSet<i64>,
-    ) -> Option<fire::Batch> {
-        let ahead = now + lead(&self.config);
-        fire::read(
-            &self.store,
-            &self.config.templates,
+    ) -> Option<DueBatch> {
+        let wants = |step: &DueStep| fire::wants(&self.config.templates, step);
+        let ask = DueAsk {
             now,
-            ahead,
+            ahead: now + lead(&self.config),
             after,
             busy,
-            QUEUE_BATCH,
-        )
-        .unwrap()
+            limit: QUEUE_BATCH,
+            wants: &wants,
+        };
+        self.store.take_due_steps(&self.claim, &ask).unwrap()
     }
 
     fn path(&self) -> std::path::PathBuf {
@@ -365,7 +370,7 @@ fn a_batch_has_one_step_of_a_commitment_and_the_next_goes_on_after_it() {
     let f = Fixture::new("");
     let (early, update, _) = keys(&f);
     let nobody = HashSet::new();
-    let last_id = |batch: &fire::Batch| batch.last().map(|(_, id)| id);
+    let last_id = |batch: &DueBatch| batch.last().map(|(_, id)| id);
 
     // All three steps are due; a batch stops before the commitment's second step, so
     // that the second is decided with what the first wrote.

@@ -6,21 +6,16 @@ use jiff::Timestamp;
 use crate::mail::compose::asked_update_key;
 use crate::planner::Step;
 use crate::planner::{SkipCode, StepKind, StepState};
-use crate::store::{DueStep, Store, StoreError};
+use crate::store::{DueStep, StepFacts};
 
 /// For an owner's say, the stored step of the update it asks about (if the store has
 /// it); `None` for every other step.
-pub(super) fn asked_step(store: &Store, due: &DueStep) -> Result<Option<Step>, StoreError> {
+pub(super) fn asked_step<'f>(due: &DueStep, facts: &'f StepFacts) -> Option<&'f Step> {
     if due.step.kind != StepKind::AskOwner {
-        return Ok(None);
+        return None;
     }
-    let Some(key) = asked_update_key(&due.step.key) else {
-        return Ok(None);
-    };
-    Ok(store
-        .steps_of(due.row.id)?
-        .into_iter()
-        .find(|s| s.key == key))
+    let key = asked_update_key(&due.step.key)?;
+    facts.steps.iter().find(|s| s.key == key)
 }
 
 /// The update an owner's say at `at` asks about, if it is still to go after `at`; else

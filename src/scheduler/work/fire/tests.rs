@@ -10,7 +10,7 @@ use crate::cli::preview::{Ahead, steps_ahead};
 use crate::clock::Clock;
 use crate::planner::StepState;
 use crate::rule::rule_for;
-use crate::store::NewCommitment;
+use crate::store::{Claim, DueAsk, NewCommitment, Store};
 
 const RULES: &str = r#"
 [calendar]
@@ -30,6 +30,7 @@ name = "others"
 struct Fixture {
     _dir: tempfile::TempDir,
     store: Store,
+    claim: Claim,
     config: Config,
     id: i64,
     due: Timestamp,
@@ -72,9 +73,13 @@ impl Fixture {
             notify: true,
         };
         store.revise_due(&delay, first_due).unwrap();
+        let claim = store
+            .claim_work("test:1", SignedDuration::from_secs(15), first_due)
+            .unwrap();
         let fixture = Fixture {
             _dir: dir,
             store,
+            claim,
             config,
             id,
             due,
@@ -95,13 +100,24 @@ impl Fixture {
             config: &self.config,
             links: self.links.as_ref(),
         };
-        let templates = &self.config.templates;
         let busy = HashSet::new();
-        while let Some(batch) = read(&self.store, templates, now, now, None, &busy, 32).unwrap() {
+        let wants = |step: &DueStep| wants(&self.config.templates, step);
+        let ask = DueAsk {
+            now,
+            ahead: now,
+            after: None,
+            busy: &busy,
+            limit: 32,
+            wants: &wants,
+        };
+        let redecide = |batch| decide_all(&composing, batch, now);
+        let mut next = self.store.take_due_steps(&self.claim, &ask).unwrap();
+        while let Some(batch) = next {
             let decided = decide_all(&composing, batch, now);
-            apply_all(&self.store, &self.config, &decided, now, true)
-                .map_err(Queueing::into_store_error)
-                .unwrap();
+            let queued = self
+                .store
+                .queue_decided(&self.claim, &decided, &ask, &redecide);
+            next = queued.unwrap().next;
         }
     }
 
