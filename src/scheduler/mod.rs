@@ -174,12 +174,12 @@ pub async fn run_planning(shared: Arc<Shared>, mut shutdown: watch::Receiver<boo
         }
         let all = std::mem::take(&mut replan_all);
         let result = work::pass_in_batches(&shared, all).await;
-        let (next, version) = match result {
+        let (next, mark) = match result {
             Ok(pass) => {
                 if pass.queued > 0 {
                     shared.outbox.notify_one();
                 }
-                (pass.next_fire_at, Some(pass.data_version))
+                (pass.next_fire_at, Some(pass.mark))
             }
             Err(e) => {
                 tracing::error!(cause = %e, "planning failed; trying again in 5 seconds");
@@ -212,10 +212,13 @@ pub async fn run_planning(shared: Arc<Shared>, mut shutdown: watch::Receiver<boo
                 _ = shared.store_changed.notified() => rechecks.arm(Instant::now()),
                 _ = tokio::time::sleep_until(rechecks.next().unwrap_or_else(Instant::now)), if rechecks.next().is_some() => {
                     rechecks.pop();
-                    // Our own commits ring the bell too; only another connection's
-                    // commit changes data_version.
-                    let now_version = shared.store.call(|s| s.data_version().ok()).await;
-                    if version.is_none() || now_version != version {
+                    // Our own commits ring the bell too; only another program's
+                    // commit moves the store's write mark.
+                    let others = match mark {
+                        Some(mark) => shared.store.call(move |s| s.others_wrote_since(mark).unwrap_or(true)).await,
+                        None => true,
+                    };
+                    if others {
                         continue 'work;
                     }
                 }
@@ -226,11 +229,11 @@ pub async fn run_planning(shared: Arc<Shared>, mut shutdown: watch::Receiver<boo
     }
 }
 
-/// When to look at `data_version` after the store's files changed.
+/// When to look at the store's write mark after its files changed.
 ///
-/// A writer's last write to the WAL comes just before it publishes the commit in the
-/// shared-memory index (after an fsync, for writers with `synchronous = FULL`), so the
-/// first look may come too early. The looks follow at growing intervals up to a second
+/// A writer's files change just before its commit becomes visible to readers (after
+/// an fsync, for writers that sync every commit), so the first look may come too
+/// early. The looks follow at growing intervals up to a second
 /// after the last write; a burst of writes never delays the first look by more than
 /// [`FIRST_LOOK`].
 #[derive(Default)]

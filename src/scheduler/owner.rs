@@ -254,6 +254,6 @@ mod tests {
         let handle = store.clone();
         let panicked = tokio::spawn(async move { handle.call(|_| panic!("boom")).await }).await;
         assert!(panicked.is_err());
-        assert!(store.call(|s| s.data_version().is_ok()).await);
+        assert!(store.call(|s| s.write_mark().is_ok()).await);
     }
 }

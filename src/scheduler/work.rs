@@ -15,10 +15,11 @@ use jiff::{SignedDuration, Timestamp};
 use crate::clock::Clock;
 use crate::commitment::{Commitment, Status};
 use crate::config::Config;
-use crate::planner::{SkipCode, Step, StepState, plan, reconcile};
+use crate::planner::{SkipCode, StepChange, StepState, plan, reconcile};
 use crate::rule::{Rule, rule_for};
 use crate::store::{
-    Claim, Decisions, DueAsk, DueBatch, DueStep, PlannedCommitment, Queued, Store, StoreError,
+    Claim, Decisions, DueAsk, DueBatch, DueStep, Planned, PlannedCommitment, Queued, Store,
+    StoreError, WriteMark,
 };
 
 use super::Shared;
@@ -49,8 +50,8 @@ pub struct Pass {
     pub queued: usize,
     /// When the next planned step fires or the next calendar job runs.
     pub next_fire_at: Option<Timestamp>,
-    /// The store's `data_version` when the pass began.
-    pub data_version: i64,
+    /// What other programs had written when the pass began.
+    pub mark: WriteMark,
 }
 
 /// Plans one batch of the change queue in one transaction; 0 when it was empty.
@@ -60,19 +61,7 @@ fn plan_batch(
     now: Timestamp,
     clock: &Clock,
 ) -> Result<usize, StoreError> {
-    store.transaction(|s| {
-        let Some(batch) = s.pending_changes(BATCH)? else {
-            return Ok::<_, StoreError>(0);
-        };
-        for changed in &batch.commitments {
-            if let Err(e) = s.isolated(|s| plan_one(s, config, changed, now, clock)) {
-                tracing::error!(commitment = changed.id, cause = %e, "cannot plan a commitment");
-                s.set_problem(changed.id, &format!("cannot be planned: {e}"), now)?;
-            }
-        }
-        s.finish_changes(batch.last_seq)?;
-        Ok(batch.commitments.len().max(1))
-    })
+    store.plan_changes(BATCH, now, clock, &|changed| plan_one(config, changed))
 }
 
 /// Plans all queued changes and queues all due steps as of now, then runs the calendar
@@ -89,13 +78,13 @@ pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, 
     let now = shared.now();
     // Read before any of the work: a commit by another program while the pass runs,
     // between two of its batches, then shows as a change after it.
-    let data_version = shared
+    let mark = shared
         .store
         .call(move |s| {
             if replan_all {
                 s.replan_open(now)?;
             }
-            s.data_version()
+            s.write_mark()
         })
         .await?;
     let plan_all = || async {
@@ -173,7 +162,7 @@ pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, 
                 planned,
                 queued: queued + jobs.queued,
                 next_fire_at,
-                data_version,
+                mark,
             };
             Ok::<_, StoreError>((pass, store.mail_due(clock.now())?))
         })
@@ -213,60 +202,40 @@ fn lead(config: &Config) -> SignedDuration {
     }
 }
 
-fn plan_one(
-    store: &Store,
-    config: &Config,
-    changed: &PlannedCommitment,
-    now: Timestamp,
-    clock: &Clock,
-) -> Result<(), StoreError> {
+/// What planning a changed commitment (still stored) writes: the fresh plan reconciled
+/// with its stored steps, or, if its row cannot be planned, the problem and its planned
+/// steps held.
+fn plan_one(config: &Config, changed: &PlannedCommitment) -> Planned {
     let Some(row) = &changed.row else {
-        return Ok(());
+        return Planned::default();
     };
-    let steps = withdraw_ahead(store, changed, clock)?;
     match checked(config, row) {
         Ok((commitment, rule)) => {
-            store.clear_problem(commitment.id)?;
             let fresh = plan(&commitment, rule, &config.calendar, &changed.history);
             let closed = (commitment.status != Status::Open).then_some(commitment.status);
-            let changes = reconcile(&steps, fresh, changed.since, closed);
-            store.apply_step_changes(commitment.id, &changes, now)
+            Planned {
+                problem: None,
+                changes: reconcile(&changed.steps, fresh, changed.since, closed),
+            }
         }
         Err(reason) => {
-            if store.set_problem(changed.id, &reason, now)? {
-                tracing::warn!(commitment = changed.id, problem = %reason, "commitment cannot be planned; its steps are held until the row is fixed");
+            let held = format!("held: the row has problems ({reason})");
+            let changes = changed
+                .steps
+                .iter()
+                .filter(|s| s.state == StepState::Planned)
+                .map(|step| StepChange::Retire {
+                    id: step.id,
+                    code: SkipCode::Replanned,
+                    reason: held.clone(),
+                })
+                .collect();
+            Planned {
+                problem: Some(reason),
+                changes,
             }
-            for step in steps.iter().filter(|s| s.state == StepState::Planned) {
-                let held = format!("held: the row has problems ({reason})");
-                store.skip_step(step.id, SkipCode::Replanned, &held, now)?;
-            }
-            Ok(())
         }
     }
-}
-
-/// The commitment's steps, after taking back the emails composed ahead of their time
-/// that have not left yet: those steps are planned again, so the fresh plan decides
-/// whether they still go, and when. Only commitments with a queued step are looked at.
-fn withdraw_ahead<'c>(
-    store: &Store,
-    changed: &'c PlannedCommitment,
-    clock: &Clock,
-) -> Result<std::borrow::Cow<'c, [Step]>, StoreError> {
-    if !changed.steps.iter().any(|s| s.state == StepState::Queued) {
-        return Ok(changed.steps.as_slice().into());
-    }
-    // The time of this transaction, not of the pass: see `Store::withdraw_ahead`.
-    let withdrawn = store.withdraw_ahead(changed.id, clock.now())?;
-    if withdrawn.is_empty() {
-        return Ok(changed.steps.as_slice().into());
-    }
-    tracing::debug!(commitment = changed.id, steps = ?withdrawn, "emails composed ahead taken back");
-    let mut steps = changed.steps.clone();
-    for step in steps.iter_mut().filter(|s| withdrawn.contains(&s.id)) {
-        step.state = StepState::Planned;
-    }
-    Ok(steps.into())
 }
 
 /// One trip to the store, one transaction: writes `decided` (a batch decided off the

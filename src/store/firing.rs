@@ -5,7 +5,7 @@
 //! decisions arrive here as values ([`Decision`]).
 //!
 //! The store may change between reading a batch and writing its decisions. A batch
-//! carries a [`Fence`]: if another program committed since, the decisions may rest on
+//! carries a [`WriteMark`]: if another program committed since, the decisions may rest on
 //! rows that changed, so they are dropped, and the steps due then are read and
 //! decided again (the caller's `redecide`) inside the writing transaction. The
 //! daemon's own writes in between are the sender's records, which touch deliveries'
@@ -17,14 +17,9 @@ use jiff::Timestamp;
 
 use super::{
     Claim, DeliveryRecord, DueStep, NewDelivery, NewRevision, ReportRow, Result, RevisionRecord,
-    Store, StoreError, Threads, UnreadableStep,
+    Store, StoreError, Threads, UnreadableStep, WriteMark,
 };
 use crate::planner::{SkipCode, Step};
-
-/// What a batch was read at, to tell whether another program wrote since. Opaque:
-/// only the store that made it reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fence(i64);
 
 /// What deciding one due step needs read besides the step and its commitment's row
 /// and revisions and threads, which every step gets.
@@ -65,7 +60,7 @@ pub struct DueWork {
 /// Due steps read in one transaction.
 #[derive(Debug)]
 pub struct DueBatch {
-    fence: Fence,
+    mark: WriteMark,
     /// The steps, at most one of each commitment.
     pub steps: Vec<DueWork>,
     /// Due steps whose rows do not read: they fail.
@@ -73,9 +68,9 @@ pub struct DueBatch {
 }
 
 impl DueBatch {
-    /// What it was read at; its [`Decisions`] carry it back.
-    pub fn fence(&self) -> Fence {
-        self.fence
+    /// What others had written when it was read; its [`Decisions`] carry it back.
+    pub fn mark(&self) -> WriteMark {
+        self.mark
     }
 
     /// Where the next read goes on from: this batch's last step.
@@ -180,11 +175,11 @@ pub struct StepDecision {
 }
 
 /// A batch's decisions, to be written only if the store did not change since the
-/// batch was read (`fence`).
+/// batch was read (`mark`).
 #[derive(Debug)]
 pub struct Decisions {
-    /// The batch's [`DueBatch::fence`].
-    pub fence: Fence,
+    /// The batch's [`DueBatch::mark`].
+    pub mark: WriteMark,
     /// One per step of the batch.
     pub decided: Vec<StepDecision>,
 }
@@ -251,7 +246,7 @@ impl Store {
                     busy: &from_first,
                     ..*ask
                 };
-                if decisions.fence == s.fence()? {
+                if !s.others_wrote_since(decisions.mark)? {
                     let sent = s.apply_all(decisions, ask.now, isolate)?;
                     let next = s.read_due(ask)?;
                     return Ok(Queued {
@@ -284,12 +279,8 @@ impl Store {
         })
     }
 
-    fn fence(&self) -> Result<Fence> {
-        Ok(Fence(self.data_version()?))
-    }
-
     fn read_due(&self, ask: &DueAsk<'_>) -> Result<Option<DueBatch>> {
-        let fence = self.fence()?;
+        let mark = self.write_mark()?;
         let mut commitments = HashSet::new();
         let mut steps = Vec::new();
         let mut unreadable = Vec::new();
@@ -311,7 +302,7 @@ impl Store {
             steps.push(DueWork { step, facts });
         }
         let batch = DueBatch {
-            fence,
+            mark,
             steps,
             unreadable,
         };

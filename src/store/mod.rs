@@ -19,7 +19,9 @@ mod deliveries;
 mod firing;
 mod jobs;
 mod lock;
+mod marks;
 mod outbox;
+mod planning;
 mod retry;
 mod revisions;
 mod schema;
@@ -43,12 +45,13 @@ pub use deliveries::{
     DeliveryOutcome, DeliveryRecord, NewDelivery, Origin, PendingDelivery, Recorded, Threads,
 };
 pub use firing::{
-    Decision, Decisions, DueAsk, DueBatch, DueWork, Fence, Queued, StepDecision, StepFacts, Undo,
-    Wanted,
+    Decision, Decisions, DueAsk, DueBatch, DueWork, Queued, StepDecision, StepFacts, Undo, Wanted,
 };
 pub use jobs::{OwnerMailFailed, ReportRow};
 pub use lock::{DaemonLock, Holder, LockError, lock_path, running_daemon};
+pub use marks::WriteMark;
 pub use outbox::{OutboxTurn, TakeDue, Taken};
+pub use planning::Planned;
 pub use revisions::{Deed, Field, FieldChange, NewEdit, NewRevision, RevisionRecord};
 pub use steps::{ChangeBatch, DueStep, PlannedCommitment, UnreadableStep};
 pub use summary::{DeliveryError, NextStep, Summary, Workload};

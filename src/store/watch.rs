@@ -2,15 +2,15 @@
 //!
 //! Every commit to a WAL-mode SQLite file writes its `-wal` file, so an inotify watch on
 //! the store's directory hears each commit by any process the moment it happens. The
-//! watcher only wakes the scheduler; the scheduler then compares SQLite's
-//! `data_version` to tell other programs' writes from its own, and reads the change
-//! queue, never the whole table.
+//! watcher only wakes the scheduler; the scheduler then asks the store whether another
+//! program wrote ([`Store::others_wrote_since`], SQLite's `data_version`), and reads
+//! the change queue, never the whole table.
 //!
 //! The watch also checkpoints the WAL into the database file while writes go on, on a
 //! connection of its own, so that copying pages back does not hold up the store's
 //! thread, which the sender waits on to record what was sent. The daemon's own
-//! connection then checkpoints only if the watch falls far behind
-//! ([`Store::leave_checkpoints`](super::Store::leave_checkpoints)).
+//! connection, opened by [`Store::open_for_daemon`], then checkpoints only if the
+//! watch falls far behind.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -18,6 +18,19 @@ use std::sync::Arc;
 
 use inotify::{Inotify, WatchMask};
 use tokio::sync::Notify;
+
+use super::{Result, Store};
+
+impl Store {
+    /// Opens the store as the daemon's own connection, which leaves checkpoints to the
+    /// watch ([`spawn`]): it checkpoints only once the WAL holds
+    /// [`FALLBACK_CHECKPOINT`](super::FALLBACK_CHECKPOINT) pages.
+    pub fn open_for_daemon(path: &Path) -> Result<Store> {
+        let store = Store::open(path)?;
+        store.leave_checkpoints()?;
+        Ok(store)
+    }
+}
 
 /// After ringing, the watch waits this long before reading again, so a burst of writes
 /// (thousands a second while the daemon sends) rings a few hundred times a second at
@@ -107,14 +120,13 @@ pub fn spawn(db: &Path, wake: Arc<Notify>) -> Result<std::thread::JoinHandle<()>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{NewCommitment, Store};
+    use crate::store::NewCommitment;
 
     #[test]
     fn the_watch_rings_for_writes_and_checkpoints_them_off_the_writers_thread() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("followup.db");
-        let store = Store::open(&path).unwrap();
-        store.leave_checkpoints().unwrap();
+        let store = Store::open_for_daemon(&path).unwrap();
         let wake = Arc::new(Notify::new());
         let _watch = spawn(&path, wake.clone()).unwrap();
         let before = std::fs::metadata(&path).unwrap().len();

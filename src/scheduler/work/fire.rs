@@ -85,7 +85,7 @@ pub fn decide_all(composing: &Composing<'_>, batch: DueBatch, now: Timestamp) ->
         }))
         .collect();
     Decisions {
-        fence: batch.fence(),
+        mark: batch.mark(),
         decided,
     }
 }

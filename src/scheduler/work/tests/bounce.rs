@@ -22,9 +22,8 @@ impl Fixture {
     }
 
     fn record(&self, outcome: DeliveryOutcome) -> crate::store::Recorded {
-        self.store
-            .transaction(|s| s.write_outcomes(&[outcome]))
-            .unwrap()
+        let turn = self.store.record_and_take(&self.claim, &[&[outcome]], &[]);
+        turn.written.into_iter().next().unwrap().unwrap()
     }
 
     fn email(&self, id: i64) -> DeliveryRecord {
@@ -153,20 +152,18 @@ fn an_update_that_bounces_after_a_delay_by_hand_leaves_that_delay_in_force() {
     let (customer, _) = f.fire_update();
     let by_hand = (f.due + secs(86_400)).to_string();
     f.store
-        .transaction(|s| {
-            s.revise_due(
-                &NewRevision {
-                    commitment_id: f.id,
-                    old_due: f.due_at(),
-                    new_due: by_hand.clone(),
-                    reason: Some("the part is late".into()),
-                    source: "followup delay".into(),
-                    automatic: false,
-                    notify: true,
-                },
-                f.due - secs(3),
-            )
-        })
+        .revise_due(
+            &NewRevision {
+                commitment_id: f.id,
+                old_due: f.due_at(),
+                new_due: by_hand.clone(),
+                reason: Some("the part is late".into()),
+                source: "followup delay".into(),
+                automatic: false,
+                notify: true,
+            },
+            f.due - secs(3),
+        )
         .unwrap();
     let notices = f.bounce(customer.id);
     let notice = notices
