@@ -15,7 +15,10 @@ use crate::jobs::report::{self, Fact};
 use crate::jobs::{Job, Schedule};
 use crate::mail::message::{MessageIds, Outgoing, build};
 use crate::mail::templates::Rendered;
-use crate::store::{NewDelivery, Origin, ReportRow, StatusFilter, Store, StoreError};
+use crate::store::{
+    Claim, JobOutput, JobReads, JobRun, NewDelivery, Occurrence, Origin, ReportRow, StatusFilter,
+    Store, StoreError,
+};
 use crate::web::link::Links;
 use crate::when::parse_stored;
 
@@ -34,6 +37,7 @@ const MAX_WALK: usize = 1_000_000;
 /// Runs every schedule whose time has come, and says when the next one is.
 pub fn run_due(
     store: &Store,
+    claim: &Claim,
     config: &Config,
     links: Option<&Links>,
     started: Timestamp,
@@ -60,7 +64,15 @@ pub fn run_due(
             if due < now - config.daemon.late_after {
                 tracing::info!(schedule = %schedule.name, missed = %due, "making up a run missed while the daemon was down");
             }
-            pass.queued += store.transaction(|s| run_one(s, config, links, schedule, due, now))?;
+            let occurrence = Occurrence {
+                schedule: &schedule.name,
+                job: schedule.job.as_str(),
+                at: due,
+                prune_before: (schedule.job == Job::Prune).then(|| now - config.store.keep),
+            };
+            pass.queued += store.run_occurrence(claim, &occurrence, now, &|reads, run| {
+                compose(reads, run, config, links, schedule, now)
+            })?;
         }
         let next = if due <= now {
             schedule.next_after(now)
@@ -75,44 +87,36 @@ pub fn run_due(
     Ok(pass)
 }
 
-/// Runs one occurrence; returns the number of emails queued.
-fn run_one(
-    store: &Store,
+/// The emails of one run of `schedule` and what it did.
+fn compose(
+    reads: JobReads<'_>,
+    run: &JobRun,
     config: &Config,
     links: Option<&Links>,
     schedule: &Schedule,
-    occurrence: Timestamp,
     now: Timestamp,
-) -> Result<usize, StoreError> {
-    let previous = store.last_ran_at(&schedule.name)?;
-    let Some(run) = store.record_run(&schedule.name, schedule.job.as_str(), occurrence, now)?
-    else {
-        return Ok(0);
-    };
+) -> Result<JobOutput, StoreError> {
     let (emails, summary) = match schedule.job {
         Job::Digest => {
-            let since = previous.unwrap_or(now - SignedDuration::from_hours(24));
-            let emails = digests(store, config, links, since, now)?;
+            let since = run.previous.unwrap_or(now - SignedDuration::from_hours(24));
+            let emails = digests(reads, config, links, since, now)?;
             let summary = format!("{} digests", emails.len());
             (emails, summary)
         }
         Job::Report => {
-            let emails = report_emails(store, config, now)?;
+            let emails = report_emails(reads, config, now)?;
             let summary = format!("report to {} recipients", emails.len());
             (emails, summary)
         }
-        Job::Prune => {
-            let pruned = store.prune_sent(now - config.store.keep)?;
-            (
-                Vec::new(),
-                format!("pruned {pruned} records of sent emails"),
-            )
-        }
+        Job::Prune => (
+            Vec::new(),
+            format!("pruned {} records of sent emails", run.pruned),
+        ),
     };
-    let queued = emails.len();
-    let ids = MessageIds::new(store.id(), &config.mail.from);
+    let ids = MessageIds::new(reads.store_id(), &config.mail.from);
+    let mut deliveries = Vec::with_capacity(emails.len());
     for (index, (audience, to, rendered)) in emails.into_iter().enumerate() {
-        let message_id = ids.job(schedule.job.as_str(), run, index);
+        let message_id = ids.job(schedule.job.as_str(), run.id, index);
         let message = match build(&Outgoing {
             from: &config.mail.from,
             to: &to,
@@ -129,34 +133,31 @@ fn run_one(
                 continue;
             }
         };
-        let delivery = NewDelivery {
-            origin: Origin::Job { run_id: run },
+        deliveries.push(NewDelivery {
+            origin: Origin::Job { run_id: run.id },
             audience: audience.to_string(),
             sender: config.mail.from.email.to_string(),
             recipient: to.email.to_string(),
             subject: rendered.subject.clone(),
             message_id,
             message,
-        };
-        if config.mail.dry_run {
-            store.add_skipped_delivery(
-                &delivery,
-                "dry run: rendered and recorded, not sent",
-                now,
-            )?;
-        } else {
-            store.add_delivery(&delivery, now, now)?;
-        }
+        });
     }
     tracing::info!(schedule = %schedule.name, job = %schedule.job, "{summary}");
-    store.finish_run(run, &summary)?;
-    Ok(queued)
+    Ok(JobOutput {
+        deliveries,
+        not_sent: config
+            .mail
+            .dry_run
+            .then_some("dry run: rendered and recorded, not sent"),
+        summary,
+    })
 }
 
 type Email = (&'static str, lettre::message::Mailbox, Rendered);
 
 fn digests(
-    store: &Store,
+    store: JobReads<'_>,
     config: &Config,
     links: Option<&Links>,
     since: Timestamp,
@@ -238,7 +239,11 @@ struct ReportView {
     by: String,
 }
 
-fn report_emails(store: &Store, config: &Config, now: Timestamp) -> Result<Vec<Email>, StoreError> {
+fn report_emails(
+    store: JobReads<'_>,
+    config: &Config,
+    now: Timestamp,
+) -> Result<Vec<Email>, StoreError> {
     let settings = &config.report;
     let from = now - settings.since;
     let rows = report::compute(

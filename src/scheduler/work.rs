@@ -149,11 +149,12 @@ pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, 
     if queued > 0 {
         planned += plan_all().await?;
     }
-    let clock = shared.clock.clone();
+    let (clock, claim) = (shared.clock.clone(), shared.claim.clone());
     let (pass, mail_due) = shared
         .store
         .call(move |store| {
-            let jobs = super::jobs::run_due(store, &config, links.as_deref(), started, now)?;
+            let jobs =
+                super::jobs::run_due(store, &claim, &config, links.as_deref(), started, now)?;
             let next_fire_at = match (store.next_fire_at(now, lead(&config))?, jobs.next_at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
 use super::commitments::{columns_of, stored_from_row};
-use super::{Result, Store, from_ms, to_ms};
+use super::{Claim, NewDelivery, Result, StatusFilter, Store, from_ms, to_ms};
 use crate::commitment::StoredCommitment;
 
 /// What the report needs of one commitment, as stored.
@@ -23,7 +23,115 @@ pub struct ReportRow {
 /// its subject and the error.
 pub type OwnerMailFailed = (StoredCommitment, Timestamp, String, String);
 
+/// One occurrence of a calendar job's schedule, to be run once.
+#[derive(Debug, Clone, Copy)]
+pub struct Occurrence<'a> {
+    /// The schedule's name.
+    pub schedule: &'a str,
+    /// The job's name, as `job_runs` records it.
+    pub job: &'a str,
+    /// The occurrence's time.
+    pub at: Timestamp,
+    /// For a prune, the records of emails sent before this time are deleted first.
+    pub prune_before: Option<Timestamp>,
+}
+
+/// What the run of an occurrence knows when its emails are composed.
+#[derive(Debug, Clone, Copy)]
+pub struct JobRun {
+    /// Its record's id, which its emails' Message-IDs carry.
+    pub id: i64,
+    /// When the schedule ran before (wall-clock), if it ever did.
+    pub previous: Option<Timestamp>,
+    /// How many records of sent emails a prune deleted.
+    pub pruned: usize,
+}
+
+/// What a run puts in the outbox and says of itself.
+#[derive(Debug, Default)]
+pub struct JobOutput {
+    /// Its emails.
+    pub deliveries: Vec<NewDelivery>,
+    /// Why they are recorded without being sent (a dry run), if so.
+    pub not_sent: Option<&'static str>,
+    /// What the run did, for its record.
+    pub summary: String,
+}
+
+/// What composing a job's emails may read: the store, for reading only.
+#[derive(Clone, Copy)]
+pub struct JobReads<'a>(&'a Store);
+
+impl JobReads<'_> {
+    /// The store's id, which Message-IDs carry.
+    pub fn store_id(&self) -> &str {
+        self.0.id()
+    }
+
+    /// See [`Store::commitments`].
+    pub fn commitments(&self, filter: StatusFilter) -> Result<Vec<StoredCommitment>> {
+        self.0.commitments(filter)
+    }
+
+    /// See [`Store::customer_updates_since`].
+    pub fn customer_updates_since(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<(StoredCommitment, Timestamp, String)>> {
+        self.0.customer_updates_since(since)
+    }
+
+    /// See [`Store::owner_mail_failed_since`].
+    pub fn owner_mail_failed_since(&self, since: Timestamp) -> Result<Vec<OwnerMailFailed>> {
+        self.0.owner_mail_failed_since(since)
+    }
+
+    /// See [`Store::report_rows`].
+    pub fn report_rows(&self) -> Result<Vec<ReportRow>> {
+        self.0.report_rows()
+    }
+}
+
 impl Store {
+    /// Runs `occurrence` once, in one transaction: records the run (nothing happens if
+    /// the occurrence ran already, also across restarts and crashes), prunes if asked,
+    /// and puts in the outbox the emails `compose` makes of what it reads. Returns how
+    /// many emails; 0 if it ran before.
+    pub fn run_occurrence(
+        &self,
+        claim: &Claim,
+        occurrence: &Occurrence<'_>,
+        now: Timestamp,
+        compose: &dyn Fn(JobReads<'_>, &JobRun) -> Result<JobOutput>,
+    ) -> Result<usize> {
+        self.check_claim(claim)?;
+        self.transaction(|s| {
+            let previous = s.last_ran_at(occurrence.schedule)?;
+            let Some(id) = s.record_run(occurrence.schedule, occurrence.job, occurrence.at, now)?
+            else {
+                return Ok(0);
+            };
+            let pruned = match occurrence.prune_before {
+                Some(before) => s.prune_sent(before)?,
+                None => 0,
+            };
+            let run = JobRun {
+                id,
+                previous,
+                pruned,
+            };
+            let output = compose(JobReads(s), &run)?;
+            for delivery in &output.deliveries {
+                match output.not_sent {
+                    Some(why) => s.add_skipped_delivery(delivery, why, now)?,
+                    None => s.add_delivery(delivery, now, now)?,
+                };
+            }
+            s.finish_run(id, &output.summary)?;
+            Ok(output.deliveries.len())
+        })
+    }
+
     /// When schedule `name` last ran: the occurrence it ran for.
     pub fn last_run(&self, name: &str) -> Result<Option<Timestamp>> {
         let ms: Option<i64> = self
@@ -158,5 +266,57 @@ impl Store {
             .query_row([name], |r| r.get(0))
             .optional()?;
         Ok(ms.map(from_ms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use jiff::SignedDuration;
+
+    use super::*;
+    use crate::store::StoreError;
+
+    #[test]
+    fn an_occurrence_runs_once_and_not_under_a_stale_claim() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("f.db")).unwrap();
+        let now = Timestamp::UNIX_EPOCH;
+        let lease = SignedDuration::from_secs(15);
+        let stale = store.claim_work("host:1", lease, now).unwrap();
+        let claim = store.claim_work("host:1", lease, now).unwrap();
+        let occurrence = Occurrence {
+            schedule: "nightly",
+            job: "prune",
+            at: now,
+            prune_before: Some(now),
+        };
+        let composed = Cell::new(0);
+        let compose = |_: JobReads<'_>, run: &JobRun| {
+            composed.set(composed.get() + 1);
+            Ok(JobOutput {
+                summary: format!("pruned {}", run.pruned),
+                ..JobOutput::default()
+            })
+        };
+        assert!(matches!(
+            store.run_occurrence(&stale, &occurrence, now, &compose),
+            Err(StoreError::Claim(_))
+        ));
+        assert_eq!(composed.get(), 0);
+        assert_eq!(store.last_run("nightly").unwrap(), None);
+        store
+            .run_occurrence(&claim, &occurrence, now, &compose)
+            .unwrap();
+        store
+            .run_occurrence(&claim, &occurrence, now, &compose)
+            .unwrap();
+        assert_eq!(
+            composed.get(),
+            1,
+            "the second run of the occurrence did nothing"
+        );
+        assert_eq!(store.last_run("nightly").unwrap(), Some(now));
     }
 }

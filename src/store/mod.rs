@@ -47,7 +47,7 @@ pub use deliveries::{
 pub use firing::{
     Decision, Decisions, DueAsk, DueBatch, DueWork, Queued, StepDecision, StepFacts, Undo, Wanted,
 };
-pub use jobs::{OwnerMailFailed, ReportRow};
+pub use jobs::{JobOutput, JobReads, JobRun, Occurrence, OwnerMailFailed, ReportRow};
 pub use lock::{DaemonLock, Holder, LockError, lock_path, running_daemon};
 pub use marks::WriteMark;
 pub use outbox::{OutboxTurn, TakeDue, Taken};
