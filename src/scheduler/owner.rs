@@ -6,9 +6,10 @@
 //! savepoint of its own so that one bad record does not spoil the others, and are
 //! answered after the commit: outcomes that finish together are committed together
 //! (group commit) without anyone waiting on purpose for the others. General calls
-//! ([`StoreHandle::call`]) follow, one at a time, each managing its own transaction:
-//! the planning task's batches, the status line and the rest, whose shapes are not
-//! worth a request type of their own yet.
+//! ([`StoreHandle::call`]) follow, one at a time, each calling store operations that
+//! own their transactions: the planning task's batches, the status line and the rest,
+//! whose shapes are not worth a request type of their own yet. The sender's requests
+//! carry the daemon's claim, which the store checks.
 
 use std::collections::HashSet;
 use std::sync::mpsc;

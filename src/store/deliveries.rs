@@ -194,7 +194,7 @@ pub struct Threads {
 
 impl Store {
     /// The threads commitment `id` already has, one per audience it has emailed.
-    pub fn threads_of(&self, commitment_id: i64) -> Result<Threads> {
+    pub(super) fn threads_of(&self, commitment_id: i64) -> Result<Threads> {
         // SQLite takes the bare column from the row that has the MIN().
         let mut stmt = self.conn.prepare_cached(
             "SELECT audience, message_id, MIN(id) FROM deliveries WHERE commitment_id = ?1 GROUP BY audience",
@@ -208,7 +208,12 @@ impl Store {
 
     /// Puts an email in the outbox at `now`, due for its first attempt at `due` (later
     /// than `now` for an email composed ahead of its time).
-    pub fn add_delivery(&self, d: &NewDelivery, now: Timestamp, due: Timestamp) -> Result<i64> {
+    pub(super) fn add_delivery(
+        &self,
+        d: &NewDelivery,
+        now: Timestamp,
+        due: Timestamp,
+    ) -> Result<i64> {
         let (step_id, commitment_id, run_id) = match d.origin {
             Origin::Step {
                 step_id,
@@ -305,7 +310,7 @@ impl Store {
     /// Puts an email in the outbox at `now` that waits for the other emails of its step:
     /// it falls due once they are accepted, and is dropped if one fails for good. The
     /// owner's copy of a customer update waits so: it says the customer was told.
-    pub fn add_waiting_delivery(&self, d: &NewDelivery, now: Timestamp) -> Result<i64> {
+    pub(super) fn add_waiting_delivery(&self, d: &NewDelivery, now: Timestamp) -> Result<i64> {
         let id = self.add_delivery(d, now, now)?;
         self.conn
             .prepare_cached("UPDATE deliveries SET state = 'waiting' WHERE id = ?1")?
@@ -314,7 +319,7 @@ impl Store {
     }
 
     /// Records an email that is not sent (a dry run), with the reason, for `show`.
-    pub fn add_skipped_delivery(
+    pub(super) fn add_skipped_delivery(
         &self,
         d: &NewDelivery,
         reason: &str,
@@ -376,7 +381,7 @@ impl Store {
     }
 
     /// When the earliest pending delivery not yet due at `now` is due, if any.
-    pub fn next_attempt_at_after(&self, now: Timestamp) -> Result<Option<Timestamp>> {
+    pub(super) fn next_attempt_at_after(&self, now: Timestamp) -> Result<Option<Timestamp>> {
         let ms: Option<i64> = self
             .conn
             .prepare_cached("SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending' AND next_attempt_at > ?1")?
@@ -385,7 +390,7 @@ impl Store {
     }
 
     /// Records the outcomes of many attempts, in order, inside the caller's transaction.
-    pub fn write_outcomes(&self, outcomes: &[DeliveryOutcome]) -> Result<Recorded> {
+    pub(super) fn write_outcomes(&self, outcomes: &[DeliveryOutcome]) -> Result<Recorded> {
         let mut recorded = Recorded::default();
         for outcome in outcomes {
             match outcome {

@@ -89,8 +89,8 @@ impl DueBatch {
     }
 }
 
-/// Which due steps to read: up to `limit` (see [`Store::due_steps`] for `now` and
-/// `ahead`) after `after`, ending before a step of a commitment in `busy` (a batch
+/// Which due steps to read: up to `limit` steps due by `now`, or by `ahead` for a kind
+/// composed ahead, after `after`, ending before a step of a commitment in `busy` (a batch
 /// not yet written) or already in the batch, so that each decision sees what those
 /// before it wrote: a customer update's revision numbers the next one.
 pub struct DueAsk<'a> {

@@ -143,7 +143,7 @@ impl Store {
 
     /// Records a run of schedule `name` for the occurrence `planned_at`; `None` if that
     /// occurrence already ran.
-    pub fn record_run(
+    pub(super) fn record_run(
         &self,
         name: &str,
         job: &str,
@@ -161,7 +161,7 @@ impl Store {
     }
 
     /// Notes what a run did.
-    pub fn finish_run(&self, id: i64, summary: &str) -> Result<()> {
+    pub(super) fn finish_run(&self, id: i64, summary: &str) -> Result<()> {
         self.conn
             .prepare_cached("UPDATE job_runs SET summary = ?2 WHERE id = ?1")?
             .execute(params![id, summary])?;
@@ -249,7 +249,7 @@ impl Store {
 
     /// Deletes the records of emails sent before `before`; commitments, steps and
     /// failed emails stay. Returns how many were deleted.
-    pub fn prune_sent(&self, before: Timestamp) -> Result<usize> {
+    pub(super) fn prune_sent(&self, before: Timestamp) -> Result<usize> {
         Ok(self
             .conn
             .prepare_cached("DELETE FROM deliveries WHERE state = 'sent' AND sent_at < ?1")?
@@ -257,7 +257,7 @@ impl Store {
     }
 
     /// When the last run of schedule `name` happened (wall-clock), if it ever ran.
-    pub fn last_ran_at(&self, name: &str) -> Result<Option<Timestamp>> {
+    pub(super) fn last_ran_at(&self, name: &str) -> Result<Option<Timestamp>> {
         let ms: Option<i64> = self
             .conn
             .prepare_cached(

@@ -228,7 +228,7 @@ impl Store {
     }
 
     /// Holds a planned step until `fire_at` (customer mail outside business hours).
-    pub fn hold_step(&self, id: i64, fire_at: Timestamp, now: Timestamp) -> Result<()> {
+    pub(super) fn hold_step(&self, id: i64, fire_at: Timestamp, now: Timestamp) -> Result<()> {
         self.conn
             .prepare_cached("UPDATE steps SET fire_at = ?2, updated_at = ?3 WHERE id = ?1")?
             .execute(params![id, to_ms(fire_at), to_ms(now)])?;
@@ -237,7 +237,7 @@ impl Store {
 
     /// Records that commitment `id` cannot be planned, and why. Returns true when the
     /// problem is new or its reason changed, so it is logged once.
-    pub fn set_problem(&self, id: i64, reason: &str, now: Timestamp) -> Result<bool> {
+    pub(super) fn set_problem(&self, id: i64, reason: &str, now: Timestamp) -> Result<bool> {
         let previous: Option<String> = self
             .conn
             .prepare_cached("SELECT reason FROM problems WHERE commitment_id = ?1")?
@@ -256,7 +256,7 @@ impl Store {
     }
 
     /// Clears the problem of commitment `id` once its row plans again.
-    pub fn clear_problem(&self, id: i64) -> Result<()> {
+    pub(super) fn clear_problem(&self, id: i64) -> Result<()> {
         self.conn
             .prepare_cached("DELETE FROM problems WHERE commitment_id = ?1")?
             .execute([id])?;
@@ -302,7 +302,7 @@ impl Store {
     /// time and id, only steps after it in that order: the planning task reads the next
     /// batch while the one before is still being composed. A step that cannot be read
     /// comes as an [`UnreadableStep`], so that the caller can fail it and go on.
-    pub fn due_steps(
+    pub(super) fn due_steps(
         &self,
         now: Timestamp,
         ahead: Timestamp,
@@ -348,7 +348,7 @@ impl Store {
     }
 
     /// Marks a step failed before any email left (e.g. its template failed).
-    pub fn fail_step(&self, id: i64, reason: &str, now: Timestamp) -> Result<()> {
+    pub(super) fn fail_step(&self, id: i64, reason: &str, now: Timestamp) -> Result<()> {
         self.conn
             .prepare_cached(
                 "UPDATE steps SET state = 'failed', reason = ?2, updated_at = ?3 WHERE id = ?1",
