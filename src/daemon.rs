@@ -38,12 +38,12 @@ pub async fn serve(
             // Before anything writes the store: a second daemon would send every due
             // step again.
             let lock = DaemonLock::acquire(&path)?;
-            let store = Store::open(&path)?;
+            let store = Store::open_for_daemon(&path)?;
             // Emails composed ahead by an earlier run are composed again: the commitment
             // may have changed while no daemon was there to take them back, and a step
             // whose time passed meanwhile owes its rule's catch-up.
             let now = clock.now();
-            let taken = store.transaction(|s| s.withdraw_all_ahead(now))?;
+            let taken = store.withdraw_all_ahead(now)?;
             if taken > 0 {
                 tracing::info!(
                     steps = taken,
@@ -59,11 +59,6 @@ pub async fn serve(
     let summary = describe(&config);
     let shared = Shared::new(store, config, mailer, clock);
     let _watcher = store::watch::spawn(&store_path, shared.store_changed.clone())?;
-    shared
-        .store
-        .call(|s| s.leave_checkpoints())
-        .await
-        .context("handing checkpoints to the store watch")?;
 
     let (stop, stopped) = watch::channel(false);
     // Before planning starts: the first emails it composes carry the links.
@@ -165,11 +160,7 @@ fn mail_changed(old: &config::MailSettings, new: &config::MailSettings) -> bool 
 /// in force, so that nothing made due here goes through the old one.
 async fn retry_held(shared: &Shared) {
     let now = shared.now();
-    match shared
-        .store
-        .call(move |s| s.transaction(|s| s.retry_held(now, None)))
-        .await
-    {
+    match shared.store.call(move |s| s.retry(None, now)).await {
         Ok(0) => {}
         Ok(n) => {
             tracing::info!(

@@ -164,12 +164,12 @@ pub async fn run_planning(shared: Arc<Shared>, mut shutdown: watch::Receiver<boo
         }
         let all = std::mem::take(&mut replan_all);
         let result = work::pass_in_batches(&shared, all).await;
-        let (next, version) = match result {
+        let (next, others) = match result {
             Ok(pass) => {
                 if pass.queued > 0 {
                     shared.outbox.notify_one();
                 }
-                (pass.next_fire_at, Some(pass.data_version))
+                (pass.next_fire_at, Some(pass.others))
             }
             Err(e) => {
                 tracing::error!(cause = %e, "planning failed; trying again in 5 seconds");
@@ -203,9 +203,9 @@ pub async fn run_planning(shared: Arc<Shared>, mut shutdown: watch::Receiver<boo
                 _ = tokio::time::sleep_until(rechecks.next().unwrap_or_else(Instant::now)), if rechecks.next().is_some() => {
                     rechecks.pop();
                     // Our own commits ring the bell too; only another connection's
-                    // commit changes data_version.
-                    let now_version = shared.store.call(|s| s.data_version().ok()).await;
-                    if version.is_none() || now_version != version {
+                    // commit moves the store's write mark.
+                    let now_others = shared.store.call(|s| s.write_mark().ok()).await;
+                    if others.is_none() || now_others != others {
                         continue 'work;
                     }
                 }
@@ -216,7 +216,7 @@ pub async fn run_planning(shared: Arc<Shared>, mut shutdown: watch::Receiver<boo
     }
 }
 
-/// When to look at `data_version` after the store's files changed.
+/// When to look at the store's write mark after its files changed.
 ///
 /// A writer's last write to the WAL comes just before it publishes the commit in the
 /// shared-memory index (after an fsync, for writers with `synchronous = FULL`), so the

@@ -13,18 +13,16 @@
 use std::collections::HashSet;
 use std::sync::mpsc;
 
-use jiff::Timestamp;
 use tokio::sync::oneshot;
 
 use crate::clock::Clock;
-use crate::store::{DeliveryOutcome, PendingDelivery, Recorded, Store, StoreError, Writes};
+use crate::store::{DeliveryOutcome, Recorded, Store, TakeDue, Writes};
 
 /// What writing one group of outcomes did, or why it was not written: unwritten
 /// records leave their deliveries pending, to be sent again.
 pub type Written = Result<Recorded, String>;
 
-/// Deliveries taken from the outbox, and when the next one not yet due is due.
-pub type Taken = (Vec<PendingDelivery>, Option<Timestamp>);
+pub use crate::store::Taken;
 
 type Job = Box<dyn FnOnce(&Store) + Send>;
 
@@ -161,57 +159,50 @@ type Takes = Vec<(
     oneshot::Sender<Result<Taken, String>>,
 )>;
 
-/// One transaction for the turn's records and takes, answered after the commit.
+/// One store operation for the turn's records and takes, answered after its commit.
 fn group(store: &Store, records: Records, takes: Takes) {
-    let mut written = Vec::with_capacity(records.len());
-    let mut taken = Vec::with_capacity(takes.len());
-    let committed = store.transaction(|s| {
-        for (outcomes, reply) in records {
-            let result = s
-                .isolated(|s| s.write_outcomes(&outcomes))
-                .map_err(|e| e.to_string());
-            written.push((reply, result));
+    let outcomes: Vec<&[DeliveryOutcome]> = records.iter().map(|(o, _)| o.as_slice()).collect();
+    let due: Vec<TakeDue<'_>> = takes
+        .iter()
+        .map(|(limit, skip, clock, _)| TakeDue {
+            limit: *limit,
+            skip,
+            clock,
+        })
+        .collect();
+    let answered = store.record_and_take(&outcomes, &due);
+    let (written, taken): (Vec<Written>, Vec<Result<Taken, String>>) = match answered {
+        Ok((written, taken)) => (
+            written
+                .into_iter()
+                .map(|r| r.map_err(|e| e.to_string()))
+                .collect(),
+            taken
+                .into_iter()
+                .map(|r| r.map_err(|e| e.to_string()))
+                .collect(),
+        ),
+        Err(e) => {
+            let e = e.to_string();
+            (
+                vec![Err(e.clone()); records.len()],
+                vec![Err(e); takes.len()],
+            )
         }
-        for (limit, skip, clock, reply) in takes {
-            let result = s.isolated(|s| take(s, limit, &skip, &clock));
-            taken.push((reply, result.map_err(|e| e.to_string())));
-        }
-        Ok::<_, StoreError>(())
-    });
-    let failed = committed.err().map(|e| e.to_string());
-    for (reply, result) in written {
-        let _ = reply.send(match &failed {
-            None => result,
-            Some(e) => Err(e.clone()),
-        });
-    }
-    for (reply, result) in taken {
-        let _ = reply.send(match &failed {
-            None => result,
-            Some(e) => Err(e.clone()),
-        });
-    }
-}
-
-fn take(
-    store: &Store,
-    limit: usize,
-    skip: &HashSet<i64>,
-    clock: &Clock,
-) -> Result<Taken, StoreError> {
-    let now = clock.now();
-    let batch = store.pending_deliveries(now, limit, skip)?;
-    let next = if batch.len() < limit {
-        store.next_attempt_at_after(now)?
-    } else {
-        None
     };
-    Ok((batch, next))
+    drop((outcomes, due));
+    for ((_, reply), result) in records.into_iter().zip(written) {
+        let _ = reply.send(result);
+    }
+    for ((_, _, _, reply), result) in takes.into_iter().zip(taken) {
+        let _ = reply.send(result);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jiff::Timestamp;
 
     #[tokio::test]
     async fn records_sent_together_commit_in_one_turn_and_a_bad_one_spoils_none() {
@@ -273,6 +264,6 @@ mod tests {
         let handle = store.clone();
         let panicked = tokio::spawn(async move { handle.call(|_| panic!("boom")).await }).await;
         assert!(panicked.is_err());
-        assert!(store.call(|s| s.data_version().is_ok()).await);
+        assert!(store.call(|s| s.write_mark().is_ok()).await);
     }
 }

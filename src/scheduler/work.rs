@@ -17,7 +17,7 @@ use crate::commitment::{Commitment, Status};
 use crate::config::Config;
 use crate::planner::{SkipCode, Step, StepState, plan, reconcile};
 use crate::rule::{Rule, rule_for};
-use crate::store::{PlannedCommitment, Store, StoreError};
+use crate::store::{PlannedCommitment, Store, StoreError, WriteMark};
 
 use super::Shared;
 use fire::Queueing;
@@ -48,8 +48,8 @@ pub struct Pass {
     pub queued: usize,
     /// When the next planned step fires or the next calendar job runs.
     pub next_fire_at: Option<Timestamp>,
-    /// The store's `data_version` when the pass began.
-    pub data_version: i64,
+    /// Where others' writes to the store stood when the pass began.
+    pub others: WriteMark,
 }
 
 /// Plans one batch of the change queue in one transaction; 0 when it was empty.
@@ -88,13 +88,13 @@ pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, 
     let now = shared.now();
     // Read before any of the work: a commit by another program while the pass runs,
     // between two of its batches, then shows as a change after it.
-    let data_version = shared
+    let others = shared
         .store
         .call(move |s| {
             if replan_all {
                 s.replan_open(now)?;
             }
-            s.data_version()
+            s.write_mark()
         })
         .await?;
     let plan_all = || async {
@@ -174,7 +174,7 @@ pub async fn pass_in_batches(shared: &Shared, replan_all: bool) -> Result<Pass, 
                 planned,
                 queued: queued + jobs.queued,
                 next_fire_at,
-                data_version,
+                others,
             };
             Ok::<_, StoreError>((pass, store.mail_due(clock.now())?))
         })
@@ -307,7 +307,7 @@ fn queue_batch(
             };
             let (sent, stale) = match decided {
                 None => (0, false),
-                Some(decided) if decided.version == s.data_version()? => {
+                Some(decided) if decided.others == s.write_mark()? => {
                     (fire::apply_all(s, config, decided, now, isolate)?, false)
                 }
                 Some(_) => {

@@ -263,8 +263,13 @@ impl Store {
     /// Takes back every email composed ahead of its time and never tried, whether its
     /// time has come or not; for the start, before the sender reads anything. The steps
     /// are planned again, so one whose time passed while the daemon was down goes
-    /// through its rule's `catch_up` like any other. Returns how many steps.
+    /// through its rule's `catch_up` like any other. Returns how many steps. One
+    /// transaction of its own.
     pub fn withdraw_all_ahead(&self, now: Timestamp) -> Result<usize> {
+        self.transaction(|s| s.withdraw_all_ahead_in(now))
+    }
+
+    fn withdraw_all_ahead_in(&self, now: Timestamp) -> Result<usize> {
         // Candidates come from the pending deliveries' index, not from the steps or
         // from every delivery ever sent, so a start costs what is pending.
         let steps = self

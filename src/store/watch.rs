@@ -10,7 +10,7 @@
 //! connection of its own, so that copying pages back does not hold up the store's
 //! thread, which the sender waits on to record what was sent. The daemon's own
 //! connection then checkpoints only if the watch falls far behind
-//! ([`Store::leave_checkpoints`](super::Store::leave_checkpoints)).
+//! ([`Store::open_for_daemon`](super::Store::open_for_daemon)).
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -113,8 +113,7 @@ mod tests {
     fn the_watch_rings_for_writes_and_checkpoints_them_off_the_writers_thread() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("followup.db");
-        let store = Store::open(&path).unwrap();
-        store.leave_checkpoints().unwrap();
+        let store = Store::open_for_daemon(&path).unwrap();
         let wake = Arc::new(Notify::new());
         let _watch = spawn(&path, wake.clone()).unwrap();
         let before = std::fs::metadata(&path).unwrap().len();

@@ -4,7 +4,7 @@
 //! [`apply_all`] writes the decisions inside a transaction.
 //!
 //! The store may change between reading and applying. Another program's commit moves
-//! the store's `data_version`, and the caller then throws the decisions away (see
+//! the store's write mark, and the caller then throws the decisions away (see
 //! `queue_batch`). The daemon's own writes in between are the sender's records, which
 //! touch deliveries' states and queued steps only: nothing a decision rests on.
 
@@ -25,7 +25,7 @@ use crate::planner::Step;
 use crate::planner::{SkipCode, StepKind};
 use crate::store::{
     DueStep, NewDelivery, NewRevision, Origin, ReportRow, RevisionRecord, Store, StoreError,
-    Threads, UnreadableStep,
+    Threads, UnreadableStep, WriteMark,
 };
 use crate::web::link::Links;
 use crate::when::{format_stored, parse_stored};
@@ -70,19 +70,19 @@ pub struct Composing<'a> {
 /// An email that failed for good, and for a customer's, the revision its step made.
 type FailedEmail = (Failure, Option<RevisionRecord>);
 
-/// Due steps read in one transaction, and the store's `data_version` then.
+/// Due steps read in one transaction, and where others' writes to the store stood then.
 pub struct Batch {
-    version: i64,
+    others: WriteMark,
     steps: Vec<Due>,
     /// Due steps whose rows do not read: they fail.
     unreadable: Vec<UnreadableStep>,
 }
 
-/// A batch's decisions, to be applied only if the store's `data_version` is still
-/// `version`.
+/// A batch's decisions, to be applied only if no other program wrote the store since
+/// `others`.
 pub struct Decided {
-    /// The `data_version` the steps were read at.
-    pub version: i64,
+    /// Where others' writes stood when the steps were read.
+    pub others: WriteMark,
     decisions: Vec<(Target, Decision)>,
 }
 
@@ -162,7 +162,7 @@ pub fn read(
     busy: &HashSet<i64>,
     limit: usize,
 ) -> Result<Option<Batch>, StoreError> {
-    let version = store.data_version()?;
+    let others = store.write_mark()?;
     let mut commitments = HashSet::new();
     let mut steps = Vec::new();
     let mut unreadable = Vec::new();
@@ -182,7 +182,7 @@ pub fn read(
         steps.push(Due { step, facts });
     }
     let batch = Batch {
-        version,
+        others,
         steps,
         unreadable,
     };
@@ -242,7 +242,7 @@ pub fn decide_all(composing: &Composing<'_>, batch: Batch, now: Timestamp) -> De
         }))
         .collect();
     Decided {
-        version: batch.version,
+        others: batch.others,
         decisions,
     }
 }

@@ -342,10 +342,7 @@ fn a_restart_composes_again_what_the_last_run_composed_ahead() {
     assert_eq!(f.store.deliveries_of(f.id).unwrap().len(), 2);
     // Taken back whatever the time: the step whose time passed meanwhile then goes
     // through its rule's catch-up.
-    let taken = f
-        .store
-        .transaction(|s| s.withdraw_all_ahead(f.due + secs(30)))
-        .unwrap();
+    let taken = f.store.withdraw_all_ahead(f.due + secs(30)).unwrap();
     assert_eq!(taken, 2);
     assert!(f.store.deliveries_of(f.id).unwrap().is_empty());
     assert_eq!(f.step(&early).state, "planned");

@@ -1,0 +1,61 @@
+//! The sender's turn at the outbox: the outcomes of finished sends and the reads of
+//! what is due next, many at once in one transaction (group commit).
+
+use std::collections::HashSet;
+
+use jiff::Timestamp;
+
+use super::{DeliveryOutcome, PendingDelivery, Recorded, Result, Store, StoreError};
+use crate::clock::Clock;
+
+/// Deliveries taken from the outbox, and when the next one not yet due is due.
+pub type Taken = (Vec<PendingDelivery>, Option<Timestamp>);
+
+/// The answers of one turn: each group's records, then each read.
+pub type Turn = (Vec<Result<Recorded>>, Vec<Result<Taken>>);
+
+/// A read of the outbox: up to `limit` deliveries due on `clock` (read when the turn
+/// runs) that are not in `skip`.
+pub struct TakeDue<'a> {
+    /// How many at most.
+    pub limit: usize,
+    /// Those the sender holds already.
+    pub skip: &'a HashSet<i64>,
+    /// Where the time is read.
+    pub clock: &'a Clock,
+}
+
+impl Store {
+    /// Writes each group of `records`, then makes each read of `takes`, in one
+    /// transaction, each in a savepoint of its own so that one that fails spoils none of
+    /// the others. The answers are in order; the outer error means the commit failed and
+    /// none of it holds.
+    pub fn record_and_take(
+        &self,
+        records: &[&[DeliveryOutcome]],
+        takes: &[TakeDue<'_>],
+    ) -> Result<Turn> {
+        self.transaction(|s| {
+            let written = records
+                .iter()
+                .map(|outcomes| s.isolated(|s| s.write_outcomes(outcomes)))
+                .collect();
+            let taken = takes
+                .iter()
+                .map(|due| s.isolated(|s| s.take_due(due)))
+                .collect();
+            Ok::<_, StoreError>((written, taken))
+        })
+    }
+
+    fn take_due(&self, due: &TakeDue<'_>) -> Result<Taken> {
+        let now = due.clock.now();
+        let batch = self.pending_deliveries(now, due.limit, due.skip)?;
+        let next = if batch.len() < due.limit {
+            self.next_attempt_at_after(now)?
+        } else {
+            None
+        };
+        Ok((batch, next))
+    }
+}
