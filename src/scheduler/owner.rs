@@ -17,12 +17,13 @@ use std::sync::mpsc;
 use tokio::sync::oneshot;
 
 use crate::clock::Clock;
-pub use crate::store::Taken;
 use crate::store::{Claim, DeliveryOutcome, Recorded, Store, TakeDue, Writes};
 
 /// What writing one group of outcomes did, or why it was not written: unwritten
 /// records leave their deliveries pending, to be sent again.
 pub type Written = Result<Recorded, String>;
+
+pub use crate::store::Taken;
 
 type Job = Box<dyn FnOnce(&Store) + Send>;
 
@@ -159,10 +160,10 @@ type Takes = Vec<(
     oneshot::Sender<Result<Taken, String>>,
 )>;
 
-/// One transaction for the turn's records and takes, answered after the commit.
+/// One store operation for the turn's records and takes, answered after its commit.
 fn group(store: &Store, claim: &Claim, records: Records, takes: Takes) {
     let outcomes: Vec<&[DeliveryOutcome]> = records.iter().map(|(o, _)| o.as_slice()).collect();
-    let asks: Vec<TakeDue<'_>> = takes
+    let due: Vec<TakeDue<'_>> = takes
         .iter()
         .map(|(limit, skip, clock, _)| TakeDue {
             limit: *limit,
@@ -170,11 +171,31 @@ fn group(store: &Store, claim: &Claim, records: Records, takes: Takes) {
             clock,
         })
         .collect();
-    let turn = store.record_and_take(claim, &outcomes, &asks);
-    for ((_, reply), result) in records.into_iter().zip(turn.written) {
+    let answered = store.record_and_take(claim, &outcomes, &due);
+    let (written, taken): (Vec<Written>, Vec<Result<Taken, String>>) = match answered {
+        Ok((written, taken)) => (
+            written
+                .into_iter()
+                .map(|r| r.map_err(|e| e.to_string()))
+                .collect(),
+            taken
+                .into_iter()
+                .map(|r| r.map_err(|e| e.to_string()))
+                .collect(),
+        ),
+        Err(e) => {
+            let e = e.to_string();
+            (
+                vec![Err(e.clone()); records.len()],
+                vec![Err(e); takes.len()],
+            )
+        }
+    };
+    drop((outcomes, due));
+    for ((_, reply), result) in records.into_iter().zip(written) {
         let _ = reply.send(result);
     }
-    for ((.., reply), result) in takes.into_iter().zip(turn.taken) {
+    for ((_, _, _, reply), result) in takes.into_iter().zip(taken) {
         let _ = reply.send(result);
     }
 }

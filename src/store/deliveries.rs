@@ -271,10 +271,10 @@ impl Store {
     /// through its rule's `catch_up` like any other. Returns how many steps. One
     /// transaction of its own.
     pub fn withdraw_all_ahead(&self, now: Timestamp) -> Result<usize> {
-        self.transaction(|s| s.withdraw_every_ahead(now))
+        self.transaction(|s| s.withdraw_all_ahead_in(now))
     }
 
-    fn withdraw_every_ahead(&self, now: Timestamp) -> Result<usize> {
+    fn withdraw_all_ahead_in(&self, now: Timestamp) -> Result<usize> {
         // Candidates come from the pending deliveries' index, not from the steps or
         // from every delivery ever sent, so a start costs what is pending.
         let steps = self

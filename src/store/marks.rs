@@ -1,21 +1,11 @@
 //! Telling other programs' writes from the daemon's own: a [`WriteMark`] taken on the
-//! daemon's connection moves only when another connection commits. The planning task
-//! looks after the store watch rang, and a batch of due steps is decided again if
-//! another program wrote while it was composed.
+//! daemon's connection ([`Store::write_mark`]) moves only when another connection
+//! commits. The planning task looks after the store watch rang, and a batch of due
+//! steps is decided again if another program wrote while it was composed.
 
-use super::{Result, Store};
-
-/// What other programs had written when it was taken. Opaque: only the store that
-/// made it compares it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WriteMark(i64);
+use super::{Result, Store, WriteMark};
 
 impl Store {
-    /// The mark of what other programs have written so far.
-    pub fn write_mark(&self) -> Result<WriteMark> {
-        Ok(WriteMark(self.data_version()?))
-    }
-
     /// Whether another program committed since `mark` was taken on this store; its own
     /// commits do not count.
     pub fn others_wrote_since(&self, mark: WriteMark) -> Result<bool> {

@@ -49,8 +49,7 @@ pub use firing::{
 };
 pub use jobs::{JobOutput, JobReads, JobRun, Occurrence, OwnerMailFailed, ReportRow};
 pub use lock::{DaemonLock, Holder, LockError, lock_path, running_daemon};
-pub use marks::WriteMark;
-pub use outbox::{OutboxTurn, TakeDue, Taken};
+pub use outbox::{TakeDue, Taken};
 pub use planning::Planned;
 pub use revisions::{Deed, Field, FieldChange, NewEdit, NewRevision, RevisionRecord};
 pub use steps::{ChangeBatch, DueStep, PlannedCommitment, UnreadableStep};
@@ -190,13 +189,16 @@ impl Store {
         &self.id
     }
 
-    /// Leaves checkpoints to the store watch ([`watch`]), which runs them on a connection
-    /// of its own: this connection checkpoints only once the WAL holds
-    /// [`FALLBACK_CHECKPOINT`] pages, which happens only if the watch falls far behind.
-    pub fn leave_checkpoints(&self) -> Result<()> {
-        self.conn
+    /// Opens the store at `path` for the daemon, whose store watch ([`watch`]) keeps the
+    /// file tidy on a connection of its own: this connection checkpoints only once the
+    /// WAL holds [`FALLBACK_CHECKPOINT`] pages, which happens only if the watch falls
+    /// far behind.
+    pub fn open_for_daemon(path: &Path) -> Result<Store> {
+        let store = Store::open(path)?;
+        store
+            .conn
             .pragma_update(None, "wal_autocheckpoint", FALLBACK_CHECKPOINT)?;
-        Ok(())
+        Ok(store)
     }
 
     /// The file this store lives in.
@@ -255,14 +257,22 @@ impl Store {
         }
     }
 
-    /// SQLite's `data_version`: changes when another connection commits, so the daemon
-    /// can tell others' writes from its own.
-    pub fn data_version(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .pragma_query_value(None, "data_version", |row| row.get(0))?)
+    /// Where others' writes stand: the mark moves when another connection (another
+    /// program, the web pages) commits, and not for this one's own commits, so the daemon
+    /// can tell others' writes from its own. (SQLite's `data_version`.)
+    pub fn write_mark(&self) -> Result<WriteMark> {
+        Ok(WriteMark(self.conn.pragma_query_value(
+            None,
+            "data_version",
+            |row| row.get(0),
+        )?))
     }
 }
+
+/// Where other connections' writes stood at one moment ([`Store::write_mark`]): two
+/// marks of one connection differ if another committed in between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteMark(i64);
 
 /// Milliseconds since the epoch, as the store keeps times.
 pub(crate) fn to_ms(at: Timestamp) -> i64 {

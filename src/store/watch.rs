@@ -9,8 +9,8 @@
 //! The watch also checkpoints the WAL into the database file while writes go on, on a
 //! connection of its own, so that copying pages back does not hold up the store's
 //! thread, which the sender waits on to record what was sent. The daemon's own
-//! connection, opened by [`Store::open_for_daemon`], then checkpoints only if the
-//! watch falls far behind.
+//! connection then checkpoints only if the watch falls far behind
+//! ([`Store::open_for_daemon`](super::Store::open_for_daemon)).
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -18,19 +18,6 @@ use std::sync::Arc;
 
 use inotify::{Inotify, WatchMask};
 use tokio::sync::Notify;
-
-use super::{Result, Store};
-
-impl Store {
-    /// Opens the store as the daemon's own connection, which leaves checkpoints to the
-    /// watch ([`spawn`]): it checkpoints only once the WAL holds
-    /// [`FALLBACK_CHECKPOINT`](super::FALLBACK_CHECKPOINT) pages.
-    pub fn open_for_daemon(path: &Path) -> Result<Store> {
-        let store = Store::open(path)?;
-        store.leave_checkpoints()?;
-        Ok(store)
-    }
-}
 
 /// After ringing, the watch waits this long before reading again, so a burst of writes
 /// (thousands a second while the daemon sends) rings a few hundred times a second at
@@ -120,7 +107,7 @@ pub fn spawn(db: &Path, wake: Arc<Notify>) -> Result<std::thread::JoinHandle<()>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::NewCommitment;
+    use crate::store::{NewCommitment, Store};
 
     #[test]
     fn the_watch_rings_for_writes_and_checkpoints_them_off_the_writers_thread() {

@@ -1,7 +1,7 @@
 //! The web's own connections to the store, so that pages never wait for the
 //! scheduler's connection nor hold it: a few connections, opened when first needed,
 //! each used on a blocking thread. A write through one of them moves the daemon's
-//! `data_version` like any other program's write.
+//! write mark like any other program's write.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

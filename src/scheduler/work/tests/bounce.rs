@@ -22,8 +22,11 @@ impl Fixture {
     }
 
     fn record(&self, outcome: DeliveryOutcome) -> crate::store::Recorded {
-        let turn = self.store.record_and_take(&self.claim, &[&[outcome]], &[]);
-        turn.written.into_iter().next().unwrap().unwrap()
+        let (written, _) = self
+            .store
+            .record_and_take(&self.claim, &[&[outcome]], &[])
+            .unwrap();
+        written.into_iter().next().unwrap().unwrap()
     }
 
     fn email(&self, id: i64) -> DeliveryRecord {
