@@ -207,8 +207,9 @@ impl Store {
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction: committed if `f` succeeds,
-    /// rolled back if it fails.
-    pub fn transaction<T, E: From<StoreError>>(
+    /// rolled back if it fails. The store's own: callers outside it take a named
+    /// operation that owns its transaction.
+    fn transaction<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&Store) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
@@ -243,7 +244,7 @@ impl Store {
     /// Runs `f` inside a savepoint of the current transaction: if `f` fails, its writes
     /// are undone and the error returned, and the transaction goes on. One bad item then
     /// cannot spoil a batch.
-    pub fn isolated<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+    fn isolated<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
         self.conn.execute_batch("SAVEPOINT item")?;
         match f(self) {
             Ok(value) => {
