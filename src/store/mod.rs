@@ -41,6 +41,7 @@ pub use act::{Act, Applied, Facts, Write};
 pub use actions::{Effect, Glance, NewAction};
 pub use claims::{Claim, ClaimRefused};
 pub use commitments::{Imported, NewCommitment, StatusFilter};
+pub use customers::{CustomerRecords, NoteKept};
 pub use deliveries::{
     DeliveryOutcome, DeliveryRecord, NewDelivery, Origin, PendingDelivery, Recorded, Threads,
 };
