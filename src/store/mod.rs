@@ -21,6 +21,7 @@ mod jobs;
 mod lock;
 mod marks;
 mod outbox;
+mod plan_view;
 mod planning;
 mod retry;
 mod revisions;
@@ -51,6 +52,7 @@ pub use firing::{
 pub use jobs::{JobOutput, JobReads, JobRun, Occurrence, OwnerMailFailed, ReportRow};
 pub use lock::{DaemonLock, Holder, LockError, lock_path, running_daemon};
 pub use outbox::{TakeDue, Taken};
+pub use plan_view::PlanView;
 pub use planning::Planned;
 pub use revisions::{Deed, Field, FieldChange, NewEdit, NewRevision, RevisionRecord};
 pub use steps::{ChangeBatch, DueStep, PlannedCommitment, UnreadableStep};
