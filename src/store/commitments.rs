@@ -8,16 +8,16 @@ use super::{Result, Store, StoreError};
 use crate::commitment::{Status, StoredCommitment};
 
 /// The columns of `commitments` in the order [`stored_from_row`] reads them.
-pub(crate) const COLUMNS: &str = "id, title, owner, customer, timezone, due_at, kind, status, note, external_ref, created_at, done_at, reason, promise, outcome, closed_at, waiting_since";
+pub(super) const COLUMNS: &str = "id, title, owner, customer, timezone, due_at, kind, status, note, external_ref, created_at, done_at, reason, promise, outcome, closed_at, waiting_since";
 
 /// Holds for a row whose customer has the address `?1`, in any case: the address alone
 /// or `Name <address>`. `_` and `%` in `?1` match any character, so callers that need the
 /// address exactly check the rows they get.
-pub(crate) const CUSTOMER_IS: &str =
+pub(super) const CUSTOMER_IS: &str =
     "(lower(trim(customer)) = lower(?1) OR lower(customer) LIKE '%<' || lower(?1) || '>')";
 
 /// [`COLUMNS`] qualified with a table alias, for joins: `c.id, c.title, ...`.
-pub(crate) fn columns_of(alias: &str) -> String {
+pub(super) fn columns_of(alias: &str) -> String {
     COLUMNS
         .split(", ")
         .map(|c| format!("{alias}.{c}"))
@@ -129,7 +129,7 @@ fn unix_seconds(n: i64) -> String {
 }
 
 /// Reads a row selected with [`COLUMNS`], starting at column `at`.
-pub(crate) fn stored_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<StoredCommitment> {
+pub(super) fn stored_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<StoredCommitment> {
     Ok(StoredCommitment {
         id: row.get(at)?,
         title: text(row, at + 1, false)?,

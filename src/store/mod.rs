@@ -279,12 +279,12 @@ impl Store {
 pub struct WriteMark(i64);
 
 /// Milliseconds since the epoch, as the store keeps times.
-pub(crate) fn to_ms(at: Timestamp) -> i64 {
+fn to_ms(at: Timestamp) -> i64 {
     at.as_millisecond()
 }
 
 /// A stored millisecond time back as a timestamp (clamped into range).
-pub(crate) fn from_ms(ms: i64) -> Timestamp {
+fn from_ms(ms: i64) -> Timestamp {
     Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 {
         Timestamp::MIN
     } else {
