@@ -182,11 +182,10 @@ impl History {
         zone: &TimeZone,
         with_emails: bool,
     ) -> Result<History, StoreError> {
-        let mut history = History::from_rows(address, store.customer_rows(address)?, zone);
-        history.notes = store.customer_notes(&history.address)?;
-        if with_emails {
-            history.emails = store.deliveries_to(&history.address)?;
-        }
+        let records = store.customer_records(address, with_emails)?;
+        let mut history = History::from_rows(address, records.rows, zone);
+        history.notes = records.notes;
+        history.emails = records.emails;
         Ok(history)
     }
 

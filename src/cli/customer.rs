@@ -60,10 +60,10 @@ fn note(config: &Config, address: &str, text: &str) -> anyhow::Result<()> {
     }
     let store = open(config)?;
     let actor = crate::actions::cli_actor();
-    store
-        .add_customer_note(&address, text, &actor.who, actor.via.as_str(), super::now())
+    let kept = store
+        .keep_customer_note(&address, text, &actor.who, actor.via.as_str(), super::now())
         .with_context(|| format!("keeping a note about {address}"))?;
-    if store.customer_rows(&address)?.is_empty() {
+    if !kept.has_commitments {
         eprintln!(
             "followup: warning: no commitment is for {address} yet; the note is kept for them"
         );
@@ -96,8 +96,7 @@ fn profile(config: &Config, customer: &str, json: bool) -> anyhow::Result<()> {
 fn find(store: &Store, text: &str) -> anyhow::Result<String> {
     if let Ok(mailbox) = parse_mailbox(text) {
         let address = mailbox.email.to_string().to_lowercase();
-        if !store.customer_rows(&address)?.is_empty() || !store.customer_notes(&address)?.is_empty()
-        {
+        if store.knows_customer(&address)? {
             return Ok(address);
         }
     }

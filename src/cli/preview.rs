@@ -13,7 +13,7 @@ use crate::mail::compose::{Email, Firing, asked_update_key};
 use crate::mail::context::StepInfo;
 use crate::planner::{PAST_GRACE, PlannedStep, StepKind, StepState, plan};
 use crate::rule::{Rule, rule_for};
-use crate::store::{Store, StoreError};
+use crate::store::{PlanView, Store, StoreError};
 use crate::web::link::Links;
 
 /// A step still ahead, with the emails it would send, or why they cannot be composed.
@@ -120,14 +120,14 @@ pub(crate) fn steps_ahead(
     now: Timestamp,
 ) -> Result<Vec<Ahead>, StoreError> {
     let id = commitment.id;
-    let history = store.history(id)?;
+    let PlanView {
+        history,
+        revisions,
+        steps: stored,
+        customer_rows,
+    } = store.plan_view(id, commitment.customer.email.as_ref())?;
     let zone = commitment.zone(config.calendar.zone());
-    let moves: Vec<_> = store
-        .revisions_of(id)?
-        .iter()
-        .map(|r| r.due_move(zone))
-        .collect();
-    let stored = store.steps_of(id)?;
+    let moves: Vec<_> = revisions.iter().map(|r| r.due_move(zone)).collect();
     let planned: Vec<_> = plan(commitment, rule, &config.calendar, &history)
         .into_iter()
         .filter(|step| {
@@ -137,7 +137,6 @@ pub(crate) fn steps_ahead(
             !done && step.fire_at >= now - PAST_GRACE
         })
         .collect();
-    let customer_rows = store.customer_rows(commitment.customer.email.as_ref())?;
     let ahead = planned
         .iter()
         .map(|step| {

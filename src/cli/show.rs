@@ -128,8 +128,8 @@ pub fn list(config: &Config, args: ListArgs) -> anyhow::Result<()> {
     }
     let rows: Vec<Listed> = if args.problems {
         let mut rows = Vec::new();
-        for (id, reason, _) in store.problems()? {
-            let mut row = listed(store.commitment(id)?, &config.calendar);
+        for (commitment, reason) in store.commitments_with_problems()? {
+            let mut row = listed(commitment, &config.calendar);
             row.problem = Some(reason);
             rows.push(row);
         }

@@ -84,19 +84,54 @@ impl Store {
     /// Takes one verb on commitment `id` in one transaction: reads the commitment
     /// ([`StoreError::NotFound`] if there is none), calls `decide` with what it may look
     /// at, and writes what it returns at `now`. An error from `decide` reaches the caller
-    /// unchanged, and nothing is written.
+    /// unchanged, and nothing is written. Made of [`Store::act_or_refuse`], which takes
+    /// no type of the caller's.
     pub fn act<E: From<StoreError>>(
         &self,
         id: i64,
         now: Timestamp,
         decide: &mut dyn FnMut(&dyn Facts) -> std::result::Result<Act, E>,
     ) -> std::result::Result<Applied, E> {
-        self.transaction(|s| {
+        let mut refusal = None;
+        let applied = self.act_or_refuse(id, now, &mut |facts| match decide(facts) {
+            Ok(act) => Some(act),
+            Err(e) => {
+                refusal = Some(e);
+                None
+            }
+        })?;
+        match (applied, refusal) {
+            (_, Some(e)) => Err(e),
+            (Some(applied), None) => Ok(applied),
+            (None, None) => unreachable!("a refused act keeps its refusal"),
+        }
+    }
+
+    /// [`Store::act`] with the refusal kept by the caller: `decide` returns `None` to
+    /// refuse, and then nothing is written and this returns `Ok(None)`. It names no
+    /// type of the caller's, so an interface over several stores can hold it.
+    pub fn act_or_refuse(
+        &self,
+        id: i64,
+        now: Timestamp,
+        decide: &mut dyn FnMut(&dyn Facts) -> Option<Act>,
+    ) -> Result<Option<Applied>> {
+        /// Why the transaction stops: a refusal rolls back like a failure.
+        enum Stop {
+            Refused,
+            Store(StoreError),
+        }
+        impl From<StoreError> for Stop {
+            fn from(e: StoreError) -> Stop {
+                Stop::Store(e)
+            }
+        }
+        let acted = self.transaction(|s| {
             let facts = Read {
                 store: s,
                 row: s.commitment(id)?,
             };
-            let writes = match decide(&facts)? {
+            let writes = match decide(&facts).ok_or(Stop::Refused)? {
                 Act::Already(earlier) => return Ok(Applied::Already(earlier)),
                 Act::Write(writes) => writes,
             };
@@ -105,7 +140,12 @@ impl Store {
                 revisions.push(s.write(write, now)?);
             }
             Ok(Applied::Wrote(revisions))
-        })
+        });
+        match acted {
+            Ok(applied) => Ok(Some(applied)),
+            Err(Stop::Refused) => Ok(None),
+            Err(Stop::Store(e)) => Err(e),
+        }
     }
 
     /// Writes `write` in the caller's transaction; returns its revision's id.
@@ -205,6 +245,22 @@ mod tests {
             store.commitment(id).unwrap().status.as_deref(),
             Some("done")
         );
+    }
+
+    #[test]
+    fn a_refusal_without_a_type_of_the_callers_writes_nothing() {
+        let (_dir, store, id) = fixture();
+        let refused = store
+            .act_or_refuse(id, Timestamp::now(), &mut |_| None)
+            .unwrap();
+        assert_eq!(refused, None);
+        assert!(store.revisions_of(id).unwrap().is_empty());
+        let applied = store
+            .act_or_refuse(id, Timestamp::now(), &mut |_| {
+                Some(Act::Write(vec![done(id)]))
+            })
+            .unwrap();
+        assert!(matches!(applied, Some(Applied::Wrote(ref ids)) if ids.len() == 1));
     }
 
     #[test]

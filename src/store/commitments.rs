@@ -8,16 +8,16 @@ use super::{Result, Store, StoreError};
 use crate::commitment::{Status, StoredCommitment};
 
 /// The columns of `commitments` in the order [`stored_from_row`] reads them.
-pub(crate) const COLUMNS: &str = "id, title, owner, customer, timezone, due_at, kind, status, note, external_ref, created_at, done_at, reason, promise, outcome, closed_at, waiting_since";
+pub(super) const COLUMNS: &str = "id, title, owner, customer, timezone, due_at, kind, status, note, external_ref, created_at, done_at, reason, promise, outcome, closed_at, waiting_since";
 
 /// Holds for a row whose customer has the address `?1`, in any case: the address alone
 /// or `Name <address>`. `_` and `%` in `?1` match any character, so callers that need the
 /// address exactly check the rows they get.
-pub(crate) const CUSTOMER_IS: &str =
+pub(super) const CUSTOMER_IS: &str =
     "(lower(trim(customer)) = lower(?1) OR lower(customer) LIKE '%<' || lower(?1) || '>')";
 
 /// [`COLUMNS`] qualified with a table alias, for joins: `c.id, c.title, ...`.
-pub(crate) fn columns_of(alias: &str) -> String {
+pub(super) fn columns_of(alias: &str) -> String {
     COLUMNS
         .split(", ")
         .map(|c| format!("{alias}.{c}"))
@@ -129,7 +129,7 @@ fn unix_seconds(n: i64) -> String {
 }
 
 /// Reads a row selected with [`COLUMNS`], starting at column `at`.
-pub(crate) fn stored_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<StoredCommitment> {
+pub(super) fn stored_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<StoredCommitment> {
     Ok(StoredCommitment {
         id: row.get(at)?,
         title: text(row, at + 1, false)?,
@@ -325,15 +325,16 @@ impl Store {
         Ok(())
     }
 
-    /// Every commitment whose row cannot be planned, with the reason and when it was
-    /// seen, in id order.
-    pub fn problems(&self) -> Result<Vec<(i64, String, jiff::Timestamp)>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT commitment_id, reason, seen_at FROM problems ORDER BY commitment_id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, super::from_ms(r.get(2)?)))
-        })?;
+    /// Every commitment whose row cannot be planned, with the reason, in id order, in
+    /// one read.
+    pub fn commitments_with_problems(&self) -> Result<Vec<(StoredCommitment, String)>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {}, p.reason FROM problems p JOIN commitments c ON c.id = p.commitment_id
+             ORDER BY p.commitment_id",
+            columns_of("c")
+        ))?;
+        let width = COLUMNS.split(", ").count();
+        let rows = stmt.query_map([], |r| Ok((stored_from_row(r, 0)?, r.get(width)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -352,7 +353,32 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::Store;
+    use crate::store::{NewCommitment, Store};
+
+    #[test]
+    fn the_commitments_with_problems_come_with_their_reasons_and_no_stray_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("f.db")).unwrap();
+        let sample = NewCommitment::sample("2026-12-03T12:00:00Z");
+        let fine = store.insert_commitment(&sample).unwrap();
+        let bad = store.insert_commitment(&sample).unwrap();
+        let insert = "INSERT INTO problems (commitment_id, reason, seen_at) VALUES (?1, ?2, 0)";
+        store
+            .conn
+            .execute(insert, rusqlite::params![bad, "due_at: not a time"])
+            .unwrap();
+        store
+            .conn
+            .execute(insert, rusqlite::params![bad + fine + 10, "gone"])
+            .unwrap();
+        let found: Vec<(i64, String)> = store
+            .commitments_with_problems()
+            .unwrap()
+            .into_iter()
+            .map(|(c, reason)| (c.id, reason))
+            .collect();
+        assert_eq!(found, [(bad, "due_at: not a time".to_string())]);
+    }
 
     #[test]
     fn a_due_time_in_unix_seconds_reads_the_same_as_an_integer_or_as_digits() {

@@ -6,10 +6,86 @@ use jiff::Timestamp;
 use rusqlite::params;
 
 use super::commitments::CUSTOMER_IS;
-use super::{ReportRow, Result, Store, from_ms, to_ms};
+use super::{DeliveryRecord, ReportRow, Result, Store, StoreError, from_ms, to_ms};
 use crate::customer::Note;
 
+/// What the store holds about one customer, read as it stood at one moment: a profile
+/// made of it never counts a commitment whose emails it misses.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerRecords {
+    /// Their commitments, as [`Store::customer_rows`] gives them.
+    pub rows: Vec<ReportRow>,
+    /// The notes about them, oldest first.
+    pub notes: Vec<Note>,
+    /// Every email to their address, oldest first; empty unless asked for.
+    pub emails: Vec<DeliveryRecord>,
+}
+
+/// A note kept by [`Store::keep_customer_note`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoteKept {
+    /// The note's id.
+    pub id: i64,
+    /// Whether any commitment was for the customer when the note was kept; a note
+    /// about no one yet is kept all the same, and the person is told.
+    pub has_commitments: bool,
+}
+
 impl Store {
+    /// What the store holds about the customer with address `address` (any case), in
+    /// one read: their rows and notes, and their emails only `with_emails` (an email's
+    /// template needs none of them).
+    pub fn customer_records(&self, address: &str, with_emails: bool) -> Result<CustomerRecords> {
+        self.snapshot(|s| {
+            Ok::<_, StoreError>(CustomerRecords {
+                rows: s.customer_rows(address)?,
+                notes: s.customer_notes(address)?,
+                emails: if with_emails {
+                    s.deliveries_to(&address.trim().to_lowercase())?
+                } else {
+                    Vec::new()
+                },
+            })
+        })?
+    }
+
+    /// True if the store knows the customer with address `address` (any case): a
+    /// commitment is for them or a note is about them.
+    pub fn knows_customer(&self, address: &str) -> Result<bool> {
+        self.snapshot(|s| {
+            Ok::<_, StoreError>(
+                !s.customer_rows(address)?.is_empty() || !s.customer_notes(address)?.is_empty(),
+            )
+        })?
+    }
+
+    /// Keeps a note about the customer with address `address`, written by `actor` via
+    /// `via` (`cli`, `web`) at `now`, and says whether they have commitments, in one
+    /// transaction.
+    pub fn keep_customer_note(
+        &self,
+        address: &str,
+        note: &str,
+        actor: &str,
+        via: &str,
+        now: Timestamp,
+    ) -> Result<NoteKept> {
+        self.transaction(|s| {
+            s.conn
+                .prepare_cached(
+                    "INSERT INTO customer_notes (address, body, actor, via, created_at)
+                     VALUES (lower(?1), ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![address.trim(), note, actor, via, to_ms(now)])?;
+            let id = s.conn.last_insert_rowid();
+            let has_commitments = !s.customer_rows(address)?.is_empty();
+            Ok(NoteKept {
+                id,
+                has_commitments,
+            })
+        })
+    }
+
     /// Every commitment to the customer with address `address` (any case), oldest
     /// first, with its first due time and the updates its customer was sent.
     pub fn customer_rows(&self, address: &str) -> Result<Vec<ReportRow>> {
@@ -17,7 +93,7 @@ impl Store {
     }
 
     /// The notes about the customer with address `address` (any case), oldest first.
-    pub fn customer_notes(&self, address: &str) -> Result<Vec<Note>> {
+    fn customer_notes(&self, address: &str) -> Result<Vec<Note>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT body, actor, via, created_at FROM customer_notes
              WHERE address = lower(?1) ORDER BY created_at, id",
@@ -31,25 +107,6 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Keeps a note about the customer with address `address`, written by `actor` via
-    /// `via` (`cli`, `web`) at `now`; returns its id.
-    pub fn add_customer_note(
-        &self,
-        address: &str,
-        note: &str,
-        actor: &str,
-        via: &str,
-        now: Timestamp,
-    ) -> Result<i64> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO customer_notes (address, body, actor, via, created_at)
-                 VALUES (lower(?1), ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![address.trim(), note, actor, via, to_ms(now)])?;
-        Ok(self.conn.last_insert_rowid())
     }
 }
 
@@ -84,8 +141,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("f.db")).unwrap();
         let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
-        store
-            .add_customer_note(
+        let first = store
+            .keep_customer_note(
                 "Joe@Example.org",
                 "prefers calls",
                 "ana",
@@ -93,8 +150,17 @@ mod tests {
                 at("2026-11-01T10:00:00Z"),
             )
             .unwrap();
+        assert!(!first.has_commitments);
+        assert!(store.knows_customer("joe@example.org").unwrap());
         store
-            .add_customer_note(
+            .conn
+            .execute(
+                "INSERT INTO commitments (title, owner, customer, due_at) VALUES ('Quote', 'ana@example.com', 'Joe <joe@example.org>', '2026-12-01T10:00:00Z')",
+                [],
+            )
+            .unwrap();
+        let second = store
+            .keep_customer_note(
                 "joe@example.org",
                 "gate code 1234",
                 "bob",
@@ -102,8 +168,10 @@ mod tests {
                 at("2026-11-02T10:00:00Z"),
             )
             .unwrap();
+        assert!(second.has_commitments);
+        assert_ne!(first.id, second.id);
         store
-            .add_customer_note(
+            .keep_customer_note(
                 "amy@example.org",
                 "other",
                 "bob",
@@ -111,9 +179,11 @@ mod tests {
                 at("2026-11-02T10:00:00Z"),
             )
             .unwrap();
-        let notes = store.customer_notes("JOE@EXAMPLE.ORG").unwrap();
-        let bodies: Vec<&str> = notes.iter().map(|n| n.body.as_str()).collect();
+        let records = store.customer_records("JOE@EXAMPLE.ORG", false).unwrap();
+        let bodies: Vec<&str> = records.notes.iter().map(|n| n.body.as_str()).collect();
         assert_eq!(bodies, ["prefers calls", "gate code 1234"]);
-        assert_eq!(notes[0].actor.as_deref(), Some("ana"));
+        assert_eq!(records.notes[0].actor.as_deref(), Some("ana"));
+        assert_eq!(records.rows.len(), 1);
+        assert!(!store.knows_customer("zoe@example.org").unwrap());
     }
 }

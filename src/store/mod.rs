@@ -21,6 +21,7 @@ mod jobs;
 mod lock;
 mod marks;
 mod outbox;
+mod plan_view;
 mod planning;
 mod retry;
 mod revisions;
@@ -41,6 +42,7 @@ pub use act::{Act, Applied, Facts, Write};
 pub use actions::{Effect, Glance, NewAction};
 pub use claims::{Claim, ClaimRefused};
 pub use commitments::{Imported, NewCommitment, StatusFilter};
+pub use customers::{CustomerRecords, NoteKept};
 pub use deliveries::{
     DeliveryOutcome, DeliveryRecord, NewDelivery, Origin, PendingDelivery, Recorded, Threads,
 };
@@ -50,6 +52,7 @@ pub use firing::{
 pub use jobs::{JobOutput, JobReads, JobRun, Occurrence, OwnerMailFailed, ReportRow};
 pub use lock::{DaemonLock, Holder, LockError, lock_path, running_daemon};
 pub use outbox::{TakeDue, Taken};
+pub use plan_view::PlanView;
 pub use planning::Planned;
 pub use revisions::{Deed, Field, FieldChange, NewEdit, NewRevision, RevisionRecord};
 pub use steps::{ChangeBatch, DueStep, PlannedCommitment, UnreadableStep};
@@ -207,8 +210,9 @@ impl Store {
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction: committed if `f` succeeds,
-    /// rolled back if it fails.
-    pub fn transaction<T, E: From<StoreError>>(
+    /// rolled back if it fails. The store's own: callers outside it take a named
+    /// operation that owns its transaction.
+    fn transaction<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&Store) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
@@ -243,7 +247,7 @@ impl Store {
     /// Runs `f` inside a savepoint of the current transaction: if `f` fails, its writes
     /// are undone and the error returned, and the transaction goes on. One bad item then
     /// cannot spoil a batch.
-    pub fn isolated<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+    fn isolated<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
         self.conn.execute_batch("SAVEPOINT item")?;
         match f(self) {
             Ok(value) => {
@@ -275,12 +279,12 @@ impl Store {
 pub struct WriteMark(i64);
 
 /// Milliseconds since the epoch, as the store keeps times.
-pub(crate) fn to_ms(at: Timestamp) -> i64 {
+fn to_ms(at: Timestamp) -> i64 {
     at.as_millisecond()
 }
 
 /// A stored millisecond time back as a timestamp (clamped into range).
-pub(crate) fn from_ms(ms: i64) -> Timestamp {
+fn from_ms(ms: i64) -> Timestamp {
     Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 {
         Timestamp::MIN
     } else {
