@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::{Result, Store, from_ms, to_ms};
 use crate::mail::Audience;
+use crate::planner::FailedEmail;
 
 /// One email to put in the outbox.
 #[derive(Debug, Clone)]
@@ -488,16 +489,24 @@ impl Store {
         Ok(())
     }
 
-    /// Deliveries of commitment `id` that failed for good and that the owner must hear
-    /// of: all but the owner's own mail and the notices themselves. Id and time of failure.
-    pub fn failures_to_report(&self, id: i64) -> Result<Vec<(i64, Timestamp)>> {
+    /// The emails of commitment `id`'s steps that failed for good, in order, with the
+    /// audience and the step kind of each; which ones the owner hears of is the
+    /// planner's to say ([`crate::planner::failures_to_report`]).
+    pub fn failed_emails(&self, id: i64) -> Result<Vec<FailedEmail>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT d.id, COALESCE(d.failed_at, d.created_at) FROM deliveries d JOIN steps s ON s.id = d.step_id
-             WHERE d.commitment_id = ?1 AND d.state = 'failed' AND d.audience <> 'owner'
-               AND s.kind <> 'delivery_failed'
+            "SELECT d.id, COALESCE(d.failed_at, d.created_at), d.audience, s.kind
+             FROM deliveries d JOIN steps s ON s.id = d.step_id
+             WHERE d.commitment_id = ?1 AND d.state = 'failed'
              ORDER BY d.id",
         )?;
-        let rows = stmt.query_map([id], |r| Ok((r.get(0)?, from_ms(r.get(1)?))))?;
+        let rows = stmt.query_map([id], |r| {
+            Ok(FailedEmail {
+                delivery: r.get(0)?,
+                at: from_ms(r.get(1)?),
+                audience: r.get(2)?,
+                kind: r.get::<_, String>(3)?.parse().ok(),
+            })
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
