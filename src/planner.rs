@@ -302,6 +302,31 @@ pub struct Snooze {
     pub words: String,
 }
 
+/// An email of a commitment's step that failed for good, as the store keeps it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FailedEmail {
+    /// Its delivery id.
+    pub delivery: i64,
+    /// When it failed.
+    pub at: Timestamp,
+    /// Whom it was for, as stored (`owner`, `customer`, ...).
+    pub audience: String,
+    /// The kind of the step that sent it; `None` if this program does not know it.
+    pub kind: Option<StepKind>,
+}
+
+/// The failed emails the owner is to hear of (delivery id and when it failed): all but
+/// the owner's own mail, and but the notices of failures themselves, which would
+/// otherwise report each other.
+pub fn failures_to_report(failed: &[FailedEmail]) -> Vec<(i64, Timestamp)> {
+    failed
+        .iter()
+        .filter(|f| f.audience != crate::mail::Audience::Owner.as_str())
+        .filter(|f| f.kind != Some(StepKind::DeliveryFailed))
+        .map(|f| (f.delivery, f.at))
+        .collect()
+}
+
 /// What happened to a commitment so far that its plan depends on.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct History {

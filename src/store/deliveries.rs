@@ -488,19 +488,6 @@ impl Store {
         Ok(())
     }
 
-    /// Deliveries of commitment `id` that failed for good and that the owner must hear
-    /// of: all but the owner's own mail and the notices themselves. Id and time of failure.
-    pub fn failures_to_report(&self, id: i64) -> Result<Vec<(i64, Timestamp)>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT d.id, COALESCE(d.failed_at, d.created_at) FROM deliveries d JOIN steps s ON s.id = d.step_id
-             WHERE d.commitment_id = ?1 AND d.state = 'failed' AND d.audience <> 'owner'
-               AND s.kind <> 'delivery_failed'
-             ORDER BY d.id",
-        )?;
-        let rows = stmt.query_map([id], |r| Ok((r.get(0)?, from_ms(r.get(1)?))))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
     /// Holds every pending delivery due before `until` back to `until`, with `why` as its
     /// last error: the transport is down, so none of them could go sooner. They then go
     /// in order when it is back.
@@ -546,15 +533,6 @@ impl Store {
             .query_row([to_ms(now)], |r| r.get(0))?)
     }
 
-    /// One delivery, for the notice that tells the owner it failed.
-    pub fn delivery(&self, id: i64) -> Result<Option<DeliveryRecord>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {RECORD_COLUMNS} FROM deliveries WHERE id = ?1"
-        ))?;
-        let mut rows = stmt.query_map([id], record_from_row)?;
-        Ok(rows.next().transpose()?)
-    }
-
     /// Once no delivery of a step is pending, the step is `sent` (all sent) or `failed`.
     fn settle_step_of(&self, delivery_id: i64, now: Timestamp) -> Result<()> {
         self.conn
@@ -570,40 +548,8 @@ impl Store {
             .execute(params![delivery_id, to_ms(now)])?;
         Ok(())
     }
-
-    /// Every email to `address` (any case), oldest first.
-    pub fn deliveries_to(&self, address: &str) -> Result<Vec<DeliveryRecord>> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {RECORD_COLUMNS} FROM deliveries WHERE recipient = ?1 COLLATE NOCASE ORDER BY id"
-        ))?;
-        let rows = stmt.query_map([address.trim()], record_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Every delivery about commitment `id`, oldest first.
-    pub fn deliveries_of(&self, id: i64) -> Result<Vec<DeliveryRecord>> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {RECORD_COLUMNS} FROM deliveries WHERE commitment_id = ?1 ORDER BY id"
-        ))?;
-        let rows = stmt.query_map([id], record_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// The stored message of email `delivery_id` of commitment `commitment_id`, exactly
-    /// as it was (or, in a dry run, would have been) sent; `None` if the commitment has
-    /// no such email.
-    pub fn message_of(&self, commitment_id: i64, delivery_id: i64) -> Result<Option<Vec<u8>>> {
-        use rusqlite::OptionalExtension as _;
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT message FROM deliveries WHERE id = ?1 AND commitment_id = ?2",
-                params![delivery_id, commitment_id],
-                |r| r.get(0),
-            )
-            .optional()?)
-    }
 }
 
+mod records;
 #[cfg(test)]
 mod tests;

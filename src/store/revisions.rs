@@ -387,7 +387,7 @@ impl Store {
                 _ => {}
             }
         }
-        history.failures = self.failures_to_report(id)?;
+        history.failures = crate::planner::failures_to_report(&self.failed_emails(id)?);
         let (late_from, snoozed_until) = self
             .conn
             .prepare_cached("SELECT late_from, snoozed_until FROM commitments WHERE id = ?1")?

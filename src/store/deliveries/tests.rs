@@ -3,6 +3,7 @@
 use jiff::{SignedDuration, Timestamp};
 
 use super::*;
+use crate::planner::StepKind;
 use crate::store::NewCommitment;
 
 fn ts(s: &str) -> Timestamp {
@@ -220,4 +221,53 @@ fn a_failure_plans_its_commitment_again_only_when_asked_to() {
     };
     outbox.store.write_outcomes(&[again]).unwrap();
     assert_eq!(queued(&outbox.store), 1);
+}
+
+#[test]
+fn every_failed_email_is_a_fact_and_the_planner_picks_those_the_owner_hears_of() {
+    let o = Outbox::new();
+    let at = "2026-12-01T10:00:00Z";
+    let update = o.commitment("customer_update", at);
+    let id = update.0;
+    let notice = {
+        o.store
+            .conn
+            .execute(
+                "INSERT INTO steps (commitment_id, key, kind, rule, label, planned_at, fire_at, state, updated_at)
+                 VALUES (?1, 'delivery_failed#1', 'delivery_failed', 'r', 'x', 0, 0, 'queued', 0)",
+                [id],
+            )
+            .unwrap();
+        (id, o.store.conn.last_insert_rowid())
+    };
+    let customer = o.email(update, "customer", at, at);
+    let owner = o.email(update, "owner", at, at);
+    let team_notice = o.email(notice, "team", at, at);
+    let failed_at = ts("2026-12-01T10:00:05Z");
+    let outcomes: Vec<_> = [customer, owner, team_notice]
+        .into_iter()
+        .map(|id| DeliveryOutcome::Failed {
+            id,
+            error: "550".into(),
+            at: failed_at,
+        })
+        .collect();
+    o.store.write_outcomes(&outcomes).unwrap();
+    let facts = o.store.failed_emails(id).unwrap();
+    let seen: Vec<_> = facts
+        .iter()
+        .map(|f| (f.delivery, f.audience.as_str(), f.kind))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (customer, "customer", Some(StepKind::CustomerUpdate)),
+            (owner, "owner", Some(StepKind::CustomerUpdate)),
+            (team_notice, "team", Some(StepKind::DeliveryFailed)),
+        ]
+    );
+    assert_eq!(
+        crate::planner::failures_to_report(&facts),
+        vec![(customer, failed_at)]
+    );
 }
