@@ -177,7 +177,7 @@ impl History {
     /// `with_emails`: an email's template needs none of them. With [`standing_of`],
     /// the part of this module that does I/O.
     pub fn read(
-        store: &Store,
+        store: &dyn Store,
         address: &str,
         zone: &TimeZone,
         with_emails: bool,
@@ -226,7 +226,7 @@ impl History {
 /// What an email about `commitment` says of its customer at `now` (see
 /// [`Standing::from_rows`]), read from the store.
 pub fn standing_of(
-    store: &Store,
+    store: &dyn Store,
     commitment: &Commitment,
     zone: &TimeZone,
     now: Timestamp,

@@ -12,7 +12,7 @@ use crate::config::{self, Config};
 use crate::mail::Mailer;
 use crate::notify;
 use crate::scheduler::{self, Shared, sender};
-use crate::store::{self, DaemonLock, Store};
+use crate::store::{self, DaemonLock};
 
 /// What the outside world asks of a running daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +39,7 @@ pub async fn serve(
             // Before anything writes the store: a second daemon would send every due
             // step again.
             let lock = DaemonLock::acquire(&path)?;
-            let store = Store::open_for_daemon(&path)?;
+            let store = store::open_for_daemon(&path)?;
             let claim = store.claim_work(&daemon_name(), LEASE, clock.now())?;
             // Emails composed ahead by an earlier run are composed again: the commitment
             // may have changed while no daemon was there to take them back, and a step

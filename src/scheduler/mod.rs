@@ -78,7 +78,7 @@ pub struct Shared {
 impl Shared {
     /// Shared state for a daemon on `config` with `mailer`.
     pub fn new(
-        store: Store,
+        store: Box<dyn Store>,
         claim: Claim,
         config: Config,
         mailer: Mailer,

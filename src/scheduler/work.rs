@@ -56,7 +56,7 @@ pub struct Pass {
 
 /// Plans one batch of the change queue in one transaction; 0 when it was empty.
 fn plan_batch(
-    store: &Store,
+    store: &dyn Store,
     config: &Config,
     now: Timestamp,
     clock: &Clock,
@@ -245,7 +245,7 @@ fn plan_one(config: &Config, changed: &PlannedCommitment) -> Planned {
 /// committed since `decided` was read, the store decides the steps due now again
 /// with [`fire::decide_all`], inside the transaction.
 fn queue_batch(
-    store: &Store,
+    store: &dyn Store,
     claim: &Claim,
     composing: &fire::Composing<'_>,
     now: Timestamp,

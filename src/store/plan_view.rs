@@ -1,6 +1,6 @@
 //! What previewing a commitment's steps ahead reads, as one consistent view.
 
-use super::{ReportRow, Result, RevisionRecord, Store};
+use super::{ReportRow, Result, RevisionRecord};
 use crate::planner::{History, Step};
 
 /// One commitment as planning it and composing its emails see it, at one moment: a
@@ -18,17 +18,9 @@ pub struct PlanView {
     pub customer_rows: Vec<ReportRow>,
 }
 
-impl Store {
+/// The store's operations on planviews.
+pub trait PlanViews {
     /// Commitment `id` with its past, revisions and steps, and the rows of its
     /// customer at `customer` (an address), in one read transaction.
-    pub fn plan_view(&self, id: i64, customer: &str) -> Result<PlanView> {
-        self.snapshot(|s| {
-            Ok(PlanView {
-                history: s.history(id)?,
-                revisions: s.revisions_of(id)?,
-                steps: s.steps_of(id)?,
-                customer_rows: s.customer_rows(customer)?,
-            })
-        })?
-    }
+    fn plan_view(&self, id: i64, customer: &str) -> Result<PlanView>;
 }
