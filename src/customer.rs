@@ -189,7 +189,7 @@ impl History {
         Ok(history)
     }
 
-    /// The history made of the customer's rows (from [`Store::customer_rows`]), without
+    /// The history made of the customer's rows (from [`Store::customer_rows`](crate::store::Customers::customer_rows)), without
     /// notes or emails.
     pub fn from_rows(
         address: &str,
@@ -350,7 +350,7 @@ pub struct Standing {
 
 impl Standing {
     /// What an email about `commitment` says of its customer at `now`, from the
-    /// customer's rows ([`Store::customer_rows`]); `zone` as for [`History::read`].
+    /// customer's rows ([`Store::customer_rows`](crate::store::Customers::customer_rows)); `zone` as for [`History::read`].
     pub fn from_rows(
         commitment: &Commitment,
         rows: impl IntoIterator<Item = ReportRow>,

@@ -4,7 +4,7 @@
 //! facts.
 //!
 //! Each verb takes a `&dyn Store` (the caller opens it, and runs it off the async runtime)
-//! and is one [`Store::act`]: it looks at the commitment, checks, and hands the store
+//! and is one [`Store::act`](crate::store::Store#method.act): it looks at the commitment, checks, and hands the store
 //! the revision that says what, who and how, written in the store's one transaction,
 //! which queues the commitment for planning; it returns what happened ([`Outcome`]) so the
 //! caller can say it. Acting twice is harmless: a verb whose effect is already there

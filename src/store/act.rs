@@ -45,7 +45,7 @@ pub enum Write {
     Edit(NewEdit),
 }
 
-/// What [`Store::act`] did.
+/// What [`Store::act`](crate::store::Store#method.act) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
     /// Nothing: the verb's effect was already there.
@@ -54,13 +54,13 @@ pub enum Applied {
     Wrote(Vec<i64>),
 }
 
-/// The store's operations on acts.
+/// A person's verbs on one commitment, each one transaction.
 pub trait Acts {
     /// The [`Facts`] of `row`, read from this store when asked for (outside any
     /// transaction of the caller's: for a page shown before acting).
     fn facts(&self, row: StoredCommitment) -> Box<dyn Facts + '_>;
 
-    /// [`Store::act`] with the refusal kept by the caller: `decide` returns `None` to
+    /// [`Store::act`](crate::store::Store#method.act) with the refusal kept by the caller: `decide` returns `None` to
     /// refuse, and then nothing is written and this returns `Ok(None)`. It names no
     /// type of the caller's, so an interface over several stores can hold it.
     fn act_or_refuse(

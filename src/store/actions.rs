@@ -1,6 +1,6 @@
 //! Recording an action a person took on a commitment that does not move its due time
 //! (done, cancel, snooze, hold, send now): a revision saying what, who and how, and the
-//! change to the row, in the transaction of [`Store::act`]. Which action is allowed is
+//! change to the row, in the transaction of [`Store::act`](crate::store::Store#method.act). Which action is allowed is
 //! decided above the store ([`crate::actions`]).
 
 use jiff::Timestamp;
@@ -43,7 +43,7 @@ pub struct NewAction {
     pub effect: Effect,
 }
 
-/// What [`Store::glance`] reads.
+/// What [`Store::glance`](crate::store::Glances::glance) reads.
 #[derive(Debug)]
 pub struct Glance {
     /// The row as stored.
@@ -54,7 +54,7 @@ pub struct Glance {
     pub next_planned: Option<(String, Timestamp)>,
 }
 
-/// The store's operations on glances.
+/// Quick looks at a commitment that a verb's page or notice needs before acting.
 pub trait Glances {
     /// Commitment `id` as a page shows it, in one statement (so one consistent read and
     /// one taking of the locks): its row, its snooze, and the earliest step of

@@ -4,15 +4,9 @@
 //! occurrence) carries the [`Claim`] the store granted, and the store refuses one it
 //! did not grant or has since replaced ([`ClaimRefused`]).
 //!
-//! With SQLite one daemon serves a store: it holds [`DaemonLock`](super::DaemonLock)
-//! for as long as it runs, so a claim is always granted and no one can take the work
-//! over while it lives. The store keeps the token it granted last on its connection
-//! and checks it; the lease's expiry is kept for the caller but not enforced, since
-//! the lock, not the lease, keeps a second daemon out. That is why the schema has no
-//! claim columns: nothing but this connection ever reads them.
-//!
-//! PostgreSQL, with several daemons on one database, will lease rows behind the same
-//! calls: a daemon takes due steps and deliveries with `SELECT ... FOR UPDATE SKIP
+//! A store served by one daemon at a time (SQLite, behind its lock) always grants the
+//! claim. A store shared by several daemons leases rows behind the same calls:
+//! a daemon takes due steps and deliveries with `SELECT ... FOR UPDATE SKIP
 //! LOCKED`, writing its owner name, the lease's expiry and the claim's token into
 //! them; renews while it works; and records outcomes only where its token still holds
 //! (a fencing token), so a daemon presumed dead cannot overwrite its successor's work.
@@ -58,8 +52,7 @@ pub struct ClaimRefused {
 
 /// Claiming work.
 pub trait Claims {
-    /// Claims the store's due work for `owner` for `lease` from `now`. With SQLite it
-    /// is always granted (the daemon holds the store's lock), and it replaces any
-    /// claim granted before on this connection.
+    /// Claims the store's due work for `owner` for `lease` from `now`, replacing any
+    /// claim granted before on this store.
     fn claim_work(&self, owner: &str, lease: SignedDuration, now: Timestamp) -> Result<Claim>;
 }

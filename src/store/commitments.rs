@@ -76,7 +76,7 @@ pub enum StatusFilter {
     All,
 }
 
-/// The store's operations on commitments.
+/// The commitments' rows: written by the commands and the import, read by the views.
 pub trait Commitments {
     /// Inserts a commitment and returns its id.
     fn insert_commitment(&self, c: &NewCommitment) -> Result<i64>;

@@ -11,7 +11,7 @@ use crate::customer::Note;
 /// made of it never counts a commitment whose emails it misses.
 #[derive(Debug, Clone, Default)]
 pub struct CustomerRecords {
-    /// Their commitments, as [`Store::customer_rows`] gives them.
+    /// Their commitments, as [`Store::customer_rows`](crate::store::Customers::customer_rows) gives them.
     pub rows: Vec<ReportRow>,
     /// The notes about them, oldest first.
     pub notes: Vec<Note>,
@@ -19,7 +19,7 @@ pub struct CustomerRecords {
     pub emails: Vec<DeliveryRecord>,
 }
 
-/// A note kept by [`Store::keep_customer_note`].
+/// A note kept by [`Store::keep_customer_note`](crate::store::Customers::keep_customer_note).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NoteKept {
     /// The note's id.
@@ -29,7 +29,7 @@ pub struct NoteKept {
     pub has_commitments: bool,
 }
 
-/// The store's operations on customers.
+/// What the store knows of one customer.
 pub trait Customers {
     /// What the store holds about the customer with address `address` (any case), in
     /// one read: their rows and notes, and their emails only `with_emails` (an email's

@@ -156,7 +156,7 @@ pub struct DeliveryRecord {
 /// The mail threads of one commitment: what its next emails' Message-IDs build on.
 #[derive(Clone, Debug, Default)]
 pub struct Threads {
-    /// The store's id ([`Store::id`]), which every Message-ID carries.
+    /// The store's id ([`Store::id`](crate::store::Store::id)), which every Message-ID carries.
     pub store_id: String,
     /// For each audience that has had an email about the commitment, that first
     /// email's Message-ID: the thread's root, which later emails refer to. Read back
@@ -164,7 +164,7 @@ pub struct Threads {
     pub roots: Vec<(String, String)>,
 }
 
-/// The store's operations on deliveries.
+/// The outbox as the daemon's start and its planning task see it.
 pub trait Deliveries {
     /// Takes back every email composed ahead of its time and never tried, whether its
     /// time has come or not; for the start, before the sender reads anything. The steps

@@ -1,5 +1,5 @@
-//! Firing due steps, as the store's side of it: [`Store::take_due_steps`] reads a
-//! batch of due steps with what deciding them needs, and [`Store::queue_decided`]
+//! Firing due steps, as the store's side of it: [`Store::take_due_steps`](crate::store::DueSteps::take_due_steps) reads a
+//! batch of due steps with what deciding them needs, and [`Store::queue_decided`](crate::store::DueSteps::queue_decided)
 //! writes the decisions made off the store's thread and reads the next batch, in one
 //! transaction (one trip to the store per batch). Deciding is the caller's, pure; the
 //! decisions arrive here as values ([`Decision`]).
@@ -184,7 +184,7 @@ pub struct Decisions {
     pub decided: Vec<StepDecision>,
 }
 
-/// What one trip of [`Store::queue_decided`] did.
+/// What one trip of [`Store::queue_decided`](crate::store::DueSteps::queue_decided) did.
 #[derive(Debug)]
 pub struct Queued {
     /// How many steps put mail in the outbox (or, in a dry run, recorded it).
@@ -196,7 +196,7 @@ pub struct Queued {
     pub stale: bool,
 }
 
-/// The store's operations on firing.
+/// Taking due steps and queueing what was decided about them, fenced by a claim.
 pub trait DueSteps {
     /// The first batch of due steps `ask` describes, in a transaction of its own, or
     /// `None` when nothing is due.

@@ -67,12 +67,12 @@ impl JobReads<'_> {
         self.0.id()
     }
 
-    /// See [`Store::commitments`].
+    /// See [`Store::commitments`](crate::store::Commitments::commitments).
     pub fn commitments(&self, filter: StatusFilter) -> Result<Vec<StoredCommitment>> {
         self.0.commitments(filter)
     }
 
-    /// See [`Store::customer_updates_since`].
+    /// See [`Store::customer_updates_since`](crate::store::Jobs::customer_updates_since).
     pub fn customer_updates_since(
         &self,
         since: Timestamp,
@@ -80,18 +80,18 @@ impl JobReads<'_> {
         self.0.customer_updates_since(since)
     }
 
-    /// See [`Store::owner_mail_failed_since`].
+    /// See [`Store::owner_mail_failed_since`](crate::store::Jobs::owner_mail_failed_since).
     pub fn owner_mail_failed_since(&self, since: Timestamp) -> Result<Vec<OwnerMailFailed>> {
         self.0.owner_mail_failed_since(since)
     }
 
-    /// See [`Store::report_rows`].
+    /// See [`Store::report_rows`](crate::store::Jobs::report_rows).
     pub fn report_rows(&self) -> Result<Vec<ReportRow>> {
         self.0.report_rows()
     }
 }
 
-/// The store's operations on jobs.
+/// The calendar jobs: one occurrence at a time, and what composing one reads.
 pub trait Jobs {
     /// Runs `occurrence` once, in one transaction: records the run (nothing happens if
     /// the occurrence ran already, also across restarts and crashes), prunes if asked,

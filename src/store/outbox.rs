@@ -25,7 +25,7 @@ pub struct TakeDue<'a> {
     pub clock: &'a Clock,
 }
 
-/// The store's operations on outbox.
+/// The sender's operation: record what became of emails and take the next due ones.
 pub trait Outbox {
     /// Writes each group of `records`, then makes each read of `takes`, in one
     /// transaction, each in a savepoint of its own so that one that fails spoils none of

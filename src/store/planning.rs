@@ -1,4 +1,4 @@
-//! Planning changed commitments as one operation: [`Store::plan_changes`] drains a
+//! Planning changed commitments as one operation: [`Store::plan_changes`](crate::store::Planning::plan_changes) drains a
 //! batch of the change queue in one transaction, asks the caller's pure `plan` what
 //! to write for each changed commitment, and writes it in a savepoint of its own, so
 //! that a commitment that cannot be written is recorded as a problem and spoils none
@@ -20,7 +20,7 @@ pub struct Planned {
     pub changes: Vec<StepChange>,
 }
 
-/// The store's operations on planning.
+/// Planning the commitments that changed.
 pub trait Planning {
     /// Plans up to `limit` queued changes in one transaction: for each changed
     /// commitment still stored, first takes back the emails composed ahead of their
@@ -30,7 +30,7 @@ pub trait Planning {
     /// empty.
     ///
     /// Emails are taken back as of the time on `clock` read inside the transaction,
-    /// not as of `now`: see [`Store::withdraw_ahead`].
+    /// not as of `now`: see [`Store::withdraw_ahead`](crate::store::SqliteStore::withdraw_ahead).
     fn plan_changes(
         &self,
         limit: usize,

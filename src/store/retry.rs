@@ -4,10 +4,10 @@ use jiff::Timestamp;
 
 use super::Result;
 
-/// The store's operations on retries.
+/// Making held or failed emails due again (`followup retry`).
 pub trait Retries {
     /// Makes the held emails of commitment `of` (of every commitment, digests and
     /// reports too, without one) due at `now`, in one transaction; returns how many.
-    /// A commitment that does not exist is [`StoreError::NotFound`].
+    /// A commitment that does not exist is [`StoreError::NotFound`](super::StoreError::NotFound).
     fn retry(&self, of: Option<i64>, now: Timestamp) -> Result<usize>;
 }

@@ -174,7 +174,7 @@ impl RevisionRecord {
     }
 }
 
-/// The store's operations on revisions.
+/// A commitment's revisions and its history.
 pub trait Revisions {
     /// Every revision of commitment `id`, oldest first.
     fn revisions_of(&self, id: i64) -> Result<Vec<RevisionRecord>>;

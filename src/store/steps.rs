@@ -27,7 +27,7 @@ pub struct PlannedCommitment {
 pub struct ChangeBatch {
     /// The changed commitments, each once.
     pub commitments: Vec<PlannedCommitment>,
-    /// The last change in the batch; [`Store::finish_changes`] takes it.
+    /// The last change in the batch; [`Store::finish_changes`](crate::store::SqliteStore::finish_changes) takes it.
     pub last_seq: i64,
 }
 
@@ -57,14 +57,14 @@ pub struct UnreadableStep {
     pub reason: String,
 }
 
-/// The store's operations on steps.
+/// Steps at large: planning everything again, the next time to look, one commitment's steps.
 pub trait Steps {
     /// Queues every open commitment for planning again (after the rules changed).
     fn replan_open(&self, now: Timestamp) -> Result<usize>;
 
     /// When the planning task must next look at the steps: the earliest planned step's
     /// time, or `lead` before the earliest one of a kind composed ahead
-    /// ([`StepKind::AHEAD`]) that lies beyond `now + lead`, whichever comes first.
+    /// ([`StepKind::AHEAD`](crate::planner::StepKind::AHEAD)) that lies beyond `now + lead`, whichever comes first.
     ///
     /// Both are ranges of the `steps_due` index; the second is bounded by the first, so
     /// neither reads more than the steps within `lead` of the earliest.

@@ -1,9 +1,9 @@
 //! The store at a glance, for the daemon's `STATUS=` line and `followup status`.
 //!
-//! [`Store::workload`] reads only the partial indexes of planned steps and pending
-//! deliveries, so the daemon can call it after every planning pass. [`Store::summary`]
-//! adds the history (sent and failed emails, problems), which counts whole tables and
-//! is for the command line only.
+//! [`Summaries::workload`] is cheap (SQLite reads only the partial indexes of planned
+//! steps and pending deliveries), so the daemon can call it after every planning pass.
+//! [`Summaries::summary`] adds the history (sent and failed emails, problems), which
+//! counts whole tables and is for the command line only.
 
 use jiff::Timestamp;
 use serde::Serialize;
@@ -73,9 +73,9 @@ pub struct DeliveryError {
     pub error: String,
 }
 
-/// The store's operations on summaries.
+/// The store at a glance.
 pub trait Summaries {
-    /// Planned steps, the next one, and pending emails, from indexes only.
+    /// Planned steps, the next one, and pending emails.
     fn workload(&self) -> Result<Workload>;
 
     /// The workload and the history, for `followup status`.

@@ -32,10 +32,10 @@ impl Facts for CommitmentView {
     }
 }
 
-/// The store's operations on views.
+/// A commitment as the Open page and `followup show` present it.
 pub trait Views {
     /// Commitment `id` with everything the Open page shows of it (`update_kind` as for
-    /// [`Store::glance`]), in one read transaction: one consistent view, and one taking
+    /// [`Store::glance`](crate::store::Glances::glance)), in one read transaction: one consistent view, and one taking
     /// of the locks for all of its reads.
     fn commitment_view(&self, id: i64, update_kind: StepKind) -> Result<CommitmentView>;
 }

@@ -41,8 +41,8 @@ impl Pool {
     /// Runs the read-only `f` at once on the calling thread, on a connection already
     /// open and idle; `None` if there is none (the caller goes through [`Pool::call`],
     /// which opens one). `f` makes one read of the store (one statement, or a named
-    /// view such as [`Store::commitment_view`]), done as a read that must not wait
-    /// ([`Store::read_without_waiting`]): it holds the thread up
+    /// view such as [`Store::commitment_view`](crate::store::Views::commitment_view)), done as a read that must not wait
+    /// ([`Store::read_without_waiting`](crate::store::Store#method.read_without_waiting)): it holds the thread up
     /// [`crate::store::READ_NOW_WAIT`] at most.
     pub fn read_now<T>(&self, f: impl FnOnce(&dyn Store) -> T) -> Option<T> {
         let store = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()?;

@@ -4,7 +4,7 @@
 use super::DeliveryRecord;
 use crate::store::Result;
 
-/// The store's operations on deliveryrecords.
+/// Emails as records, for `show`, the notices and the pages.
 pub trait DeliveryRecords {
     /// One delivery, for the notice that tells the owner it failed.
     fn delivery(&self, id: i64) -> Result<Option<DeliveryRecord>>;

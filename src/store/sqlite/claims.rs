@@ -1,4 +1,12 @@
 //! [`Claims`] on SQLite.
+//!
+//! One daemon serves a SQLite store: it holds [`DaemonLock`](super::DaemonLock)
+//! for as long as it runs, so a claim is always granted and no one can take the work
+//! over while it lives. The store keeps the token it granted last on its connection
+//! and checks it; the lease's expiry is kept for the caller but not enforced, since
+//! the lock, not the lease, keeps a second daemon out. That is why the schema has no
+//! claim columns: nothing but this connection ever reads them.
+//!
 
 use std::cell::Cell;
 

@@ -3,7 +3,7 @@
 //! Every commit to a WAL-mode SQLite file writes its `-wal` file, so an inotify watch on
 //! the store's directory hears each commit by any process the moment it happens. The
 //! watcher only wakes the scheduler; the scheduler then asks the store whether another
-//! program wrote ([`SqliteStore::others_wrote_since`], SQLite's `data_version`), and reads
+//! program wrote ([`Marks::others_wrote_since`](crate::store::Marks::others_wrote_since), SQLite's `data_version`), and reads
 //! the change queue, never the whole table.
 //!
 //! The watch also checkpoints the WAL into the database file while writes go on, on a
