@@ -33,8 +33,10 @@ mod view;
 mod writes;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use jiff::Timestamp;
+use tokio::sync::Notify;
 
 pub use act::{Act, Acts, Applied, Facts, Write};
 pub use actions::{Effect, Glance, Glances, NewAction};
@@ -56,9 +58,7 @@ pub use plan_view::{PlanView, PlanViews};
 pub use planning::{Planned, Planning};
 pub use retry::Retries;
 pub use revisions::{Deed, Field, FieldChange, NewEdit, NewRevision, RevisionRecord, Revisions};
-pub use sqlite::{
-    DaemonLock, Holder, LockError, READ_NOW_WAIT, SqliteStore, lock_path, running_daemon, watch,
-};
+pub use sqlite::{Holder, READ_NOW_WAIT, SqliteStore, running_daemon};
 pub use steps::{ChangeBatch, DueStep, PlannedCommitment, Steps, UnreadableStep};
 pub use summary::{DeliveryError, NextStep, Summaries, Summary, Workload};
 pub use view::{CommitmentView, Views};
@@ -104,6 +104,10 @@ pub enum StoreError {
     /// A fenced operation came with a claim the store does not hold for it.
     #[error("store: {0}")]
     Claim(#[from] ClaimRefused),
+    /// The daemon cannot serve the store: another daemon serves it, or hearing of
+    /// other programs' writes could not be set up.
+    #[error("{0}")]
+    Serve(#[source] Cause),
 }
 
 /// The database's own error behind a [`StoreError`], kept for its message and its
@@ -194,10 +198,38 @@ pub fn open(path: &Path) -> Result<Box<dyn Store>> {
     Ok(Box::new(SqliteStore::open(path)?))
 }
 
-/// Opens the store at `path` for the daemon, whose store watch ([`watch`]) keeps the
-/// file tidy ([`SqliteStore::open_for_daemon`]).
-pub fn open_for_daemon(path: &Path) -> Result<Box<dyn Store>> {
-    Ok(Box::new(SqliteStore::open_for_daemon(path)?))
+/// A store as a daemon serves it ([`serve`]): its operations, and what keeps it
+/// served while the daemon runs.
+pub struct Served {
+    /// The store's operations, on the daemon's own connection.
+    store: Box<dyn Store>,
+    /// Held until the daemon stops (SQLite: the file's lock and its watch).
+    held: Box<dyn std::any::Any + Send>,
+}
+
+impl Served {
+    /// The operations, for the daemon's work before its tasks start.
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    /// The operations, to be handed to the store's owner, and what must be kept for as
+    /// long as the daemon serves the store.
+    pub fn into_parts(self) -> (Box<dyn Store>, Box<dyn std::any::Any + Send>) {
+        (self.store, self.held)
+    }
+}
+
+/// Opens the store at `path` for a daemon, once no other daemon serves it, and
+/// notifies `changed` whenever the store is written from now on (by another program,
+/// the web pages or the daemon itself); the daemon then asks
+/// [`Marks::others_wrote_since`] whose write it was.
+pub fn serve(path: &Path, changed: Arc<Notify>) -> Result<Served> {
+    let (store, held) = sqlite::serve(path, changed)?;
+    Ok(Served {
+        store: Box::new(store),
+        held,
+    })
 }
 
 /// The operations' traits, for code that calls them on a concrete store rather than

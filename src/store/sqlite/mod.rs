@@ -30,10 +30,12 @@ mod view;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use rusqlite::Connection;
+use tokio::sync::Notify;
 
 pub use lock::{DaemonLock, Holder, LockError, lock_path, running_daemon};
 
@@ -172,6 +174,19 @@ impl SqliteStore {
             }
         }
     }
+}
+
+/// The daemon's store at `path` ([`crate::store::serve`]): takes the file's lock
+/// first, since a second daemon would send every due step again, then opens it
+/// ([`SqliteStore::open_for_daemon`]) and starts the watch.
+pub(super) fn serve(
+    path: &Path,
+    changed: Arc<Notify>,
+) -> Result<(SqliteStore, Box<dyn std::any::Any + Send>)> {
+    let lock = DaemonLock::acquire(path).map_err(|e| StoreError::Serve(Box::new(e)))?;
+    let store = SqliteStore::open_for_daemon(path)?;
+    let watch = watch::spawn(path, changed).map_err(|e| StoreError::Serve(Box::new(e)))?;
+    Ok((store, Box::new((lock, watch))))
 }
 
 impl Store for SqliteStore {
