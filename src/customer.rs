@@ -177,7 +177,7 @@ impl History {
     /// `with_emails`: an email's template needs none of them. With [`standing_of`],
     /// the part of this module that does I/O.
     pub fn read(
-        store: &Store,
+        store: &dyn Store,
         address: &str,
         zone: &TimeZone,
         with_emails: bool,
@@ -189,7 +189,7 @@ impl History {
         Ok(history)
     }
 
-    /// The history made of the customer's rows (from [`Store::customer_rows`]), without
+    /// The history made of the customer's rows (from [`Store::customer_rows`](crate::store::Customers::customer_rows)), without
     /// notes or emails.
     pub fn from_rows(
         address: &str,
@@ -226,7 +226,7 @@ impl History {
 /// What an email about `commitment` says of its customer at `now` (see
 /// [`Standing::from_rows`]), read from the store.
 pub fn standing_of(
-    store: &Store,
+    store: &dyn Store,
     commitment: &Commitment,
     zone: &TimeZone,
     now: Timestamp,
@@ -350,7 +350,7 @@ pub struct Standing {
 
 impl Standing {
     /// What an email about `commitment` says of its customer at `now`, from the
-    /// customer's rows ([`Store::customer_rows`]); `zone` as for [`History::read`].
+    /// customer's rows ([`Store::customer_rows`](crate::store::Customers::customer_rows)); `zone` as for [`History::read`].
     pub fn from_rows(
         commitment: &Commitment,
         rows: impl IntoIterator<Item = ReportRow>,

@@ -3,16 +3,17 @@
 //! that the signal handler of [`run`] or a test sends to [`serve`].
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use jiff::SignedDuration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 use crate::config::{self, Config};
 use crate::mail::Mailer;
 use crate::notify;
 use crate::scheduler::{self, Shared, sender};
-use crate::store::{self, DaemonLock, Store};
+use crate::store;
 
 /// What the outside world asks of a running daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,14 +33,14 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let store_path = config.store.path.clone();
     let clock = crate::clock::Clock::from_env_watched()?;
-    let (_lock, store, claim) = tokio::task::spawn_blocking({
+    let store_changed = Arc::new(Notify::new());
+    let (served, claim) = tokio::task::spawn_blocking({
         let path = store_path.clone();
         let clock = clock.clone();
+        let changed = store_changed.clone();
         move || {
-            // Before anything writes the store: a second daemon would send every due
-            // step again.
-            let lock = DaemonLock::acquire(&path)?;
-            let store = Store::open_for_daemon(&path)?;
+            let served = store::serve(&path, changed)?;
+            let store = served.store();
             let claim = store.claim_work(&daemon_name(), LEASE, clock.now())?;
             // Emails composed ahead by an earlier run are composed again: the commitment
             // may have changed while no daemon was there to take them back, and a step
@@ -52,15 +53,15 @@ pub async fn serve(
                     "emails composed ahead by the last run are composed again"
                 );
             }
-            Ok::<_, anyhow::Error>((lock, store, claim))
+            Ok::<_, anyhow::Error>((served, claim))
         }
     })
     .await
     .context("opening the store")??;
     let mailer = Mailer::build(&config.mail).context("setting up the mail transport")?;
     let summary = describe(&config);
-    let shared = Shared::new(store, claim, config, mailer, clock);
-    let _watcher = store::watch::spawn(&store_path, shared.store_changed.clone())?;
+    let (store, _served) = served.into_parts();
+    let shared = Shared::new(store, store_changed, claim, config, mailer, clock);
 
     let (stop, stopped) = watch::channel(false);
     // Before planning starts: the first emails it composes carry the links.

@@ -18,7 +18,7 @@ use crate::when::format_stored;
 /// then its follow-ups after the work stop. Already closed: says how, when and by whom;
 /// a cancelled commitment cannot be closed.
 pub fn close(
-    store: &Store,
+    store: &dyn Store,
     _config: &Config,
     id: i64,
     ending: Ending,
@@ -96,7 +96,7 @@ pub(super) fn closed_with(facts: &dyn Facts) -> Result<Option<Earlier>> {
 /// (`reason`: what for): its reminders, updates, alerts and escalations are not
 /// planned until [`resume`]. Already waiting: says since when and why.
 pub fn wait(
-    store: &Store,
+    store: &dyn Store,
     config: &Config,
     id: i64,
     reason: &str,
@@ -157,7 +157,7 @@ pub(super) fn waiting(facts: &dyn Facts, since: Timestamp) -> Result<Earlier> {
 /// a revision the customer is not told of (they were the ones waited on). Not waiting:
 /// says when it last resumed.
 pub fn resume(
-    store: &Store,
+    store: &dyn Store,
     config: &Config,
     id: i64,
     actor: &Actor,
@@ -236,11 +236,12 @@ fn moved_due(
 mod tests {
     use super::*;
     use crate::actions::Via;
-    use crate::store::NewCommitment;
+    use crate::store::prelude::*;
+    use crate::store::{NewCommitment, SqliteStore};
 
     /// A store with one commitment due Thu 3 Dec 2026 12:00 UTC under a rule whose
     /// `due_in` is `due_in`, and a Mon-Fri 09:00-17:00 UTC calendar.
-    fn fixture(due_in: &str) -> (tempfile::TempDir, Store, Config, i64) {
+    fn fixture(due_in: &str) -> (tempfile::TempDir, SqliteStore, Config, i64) {
         let dir = tempfile::tempdir().unwrap();
         let config_dir = dir.path().join("config");
         std::fs::create_dir(&config_dir).unwrap();
@@ -253,7 +254,7 @@ mod tests {
         )
         .unwrap();
         let config = crate::config::load(&config_dir, false).unwrap();
-        let store = Store::open(&dir.path().join("followup.db")).unwrap();
+        let store = SqliteStore::open(&dir.path().join("followup.db")).unwrap();
         let id = store
             .insert_commitment(&NewCommitment::sample("2026-12-03T12:00:00Z"))
             .unwrap();

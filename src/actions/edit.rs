@@ -19,7 +19,7 @@ use crate::when::{format_stored, parse_stored};
 /// and has a rule. Values equal to the stored ones are left out; if nothing is left,
 /// that is [`ActionError::Invalid`].
 pub fn edit(
-    store: &Store,
+    store: &dyn Store,
     config: &Config,
     id: i64,
     wanted: Vec<(Field, Option<String>)>,
@@ -87,7 +87,7 @@ pub fn edit(
 /// Sets the reason the customer is given for any delay of commitment `id`: an edit of
 /// that one field, recorded like any other.
 pub fn set_reason(
-    store: &Store,
+    store: &dyn Store,
     config: &Config,
     id: i64,
     reason: &str,

@@ -3,8 +3,8 @@
 //! callers of these functions, so both check the same things and record the same
 //! facts.
 //!
-//! Each verb takes a `&Store` (the caller opens it, and runs it off the async runtime)
-//! and is one [`Store::act`]: it looks at the commitment, checks, and hands the store
+//! Each verb takes a `&dyn Store` (the caller opens it, and runs it off the async runtime)
+//! and is one [`Store::act`](crate::store::Store#method.act): it looks at the commitment, checks, and hands the store
 //! the revision that says what, who and how, written in the store's one transaction,
 //! which queues the commitment for planning; it returns what happened ([`Outcome`]) so the
 //! caller can say it. Acting twice is harmless: a verb whose effect is already there
@@ -249,7 +249,7 @@ enum Decided {
 /// Takes a verb on commitment `id` in one store operation: `decide` looks at the
 /// commitment and says what to write; the store writes it, or nothing if `decide` fails.
 fn act(
-    store: &Store,
+    store: &dyn Store,
     id: i64,
     now: Timestamp,
     mut decide: impl FnMut(&dyn Facts) -> Result<Decided>,
@@ -332,7 +332,7 @@ fn closed_by(facts: &dyn Facts, status: Status) -> Result<Earlier> {
 /// Marks commitment `id` done: later reminders stop, and the check-in follows if the
 /// rule has one. Already done or cancelled: says by whom.
 pub fn done(
-    store: &Store,
+    store: &dyn Store,
     config: &Config,
     id: i64,
     actor: &Actor,
@@ -344,7 +344,7 @@ pub fn done(
 /// Cancels commitment `id`: every later step stops. Already done or cancelled: says
 /// by whom.
 pub fn cancel(
-    store: &Store,
+    store: &dyn Store,
     config: &Config,
     id: i64,
     actor: &Actor,
@@ -356,7 +356,7 @@ pub fn cancel(
 /// A closed commitment stays closed: a stale Done link must not undo a cancel, nor a
 /// Cancel link a done. A row whose status cannot be read is closed as asked.
 fn finish(
-    store: &Store,
+    store: &dyn Store,
     _config: &Config,
     id: i64,
     status: Status,
@@ -435,7 +435,7 @@ fn ahead(field: &'static str, at: Timestamp, now: Timestamp, calendar: &Calendar
 /// business hours open.
 #[allow(clippy::too_many_arguments)]
 pub fn delay(
-    store: &Store,
+    store: &dyn Store,
     config: &Config,
     id: i64,
     until: Timestamp,
@@ -486,7 +486,7 @@ pub fn delay(
 /// Stops the owner's reminders of commitment `id` until `until`; the due time and what
 /// the customer hears do not change. A later snooze replaces an earlier one.
 pub fn snooze(
-    store: &Store,
+    store: &dyn Store,
     config: &Config,
     id: i64,
     until: Timestamp,

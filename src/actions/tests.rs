@@ -5,10 +5,12 @@ use jiff::{SignedDuration, Timestamp};
 use super::*;
 use crate::planner::{PlannedStep, SkipCode, StepChange, StepKind};
 use crate::store::NewCommitment;
+use crate::store::SqliteStore;
+use crate::store::prelude::*;
 
 struct Fixture {
     _dir: tempfile::TempDir,
-    store: Store,
+    store: SqliteStore,
     config: Config,
     id: i64,
     now: Timestamp,
@@ -35,7 +37,7 @@ customer_update = { at = "-1h", max = 2, extend_by = "1d" }
         )
         .unwrap();
         let config = crate::config::load(&config_dir, false).unwrap();
-        let store = Store::open(&dir.path().join("followup.db")).unwrap();
+        let store = SqliteStore::open(&dir.path().join("followup.db")).unwrap();
         let now = at("2026-12-01T15:02:00Z");
         let id = store
             .insert_commitment(&NewCommitment::sample("2026-12-03T17:00:00Z"))

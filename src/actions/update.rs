@@ -44,7 +44,7 @@ pub struct CommitmentState {
 
 /// The commitment `id` as a page shows it before acting: read in one statement, and
 /// its revisions only if it is closed or waits.
-pub fn state(store: &Store, config: &Config, id: i64) -> Result<CommitmentState> {
+pub fn state(store: &dyn Store, config: &Config, id: i64) -> Result<CommitmentState> {
     let glance = store.glance(id, StepKind::CustomerUpdate)?;
     let facts = store.facts(glance.row);
     state_of(config, &*facts, glance.snoozed_until, glance.next_planned)
@@ -92,7 +92,7 @@ fn state_of(
 /// with the owner's reason: it is not sent, and no later automatic update follows from
 /// it; the owner is still reminded at the due time.
 pub fn hold(
-    store: &Store,
+    store: &dyn Store,
     config: &Config,
     id: i64,
     step_key: &str,
@@ -127,7 +127,7 @@ pub fn hold(
 /// Sends the customer update whose step key is `step_key` now instead of at its time
 /// (not held for business hours: the owner asked for it).
 pub fn send_now(
-    store: &Store,
+    store: &dyn Store,
     config: &Config,
     id: i64,
     step_key: &str,
@@ -159,7 +159,7 @@ struct Decision {
 /// Records `decision` about the customer update `step_key` if the owner may still
 /// decide about it; `said` tells what happens to the step.
 fn decide(
-    store: &Store,
+    store: &dyn Store,
     id: i64,
     step_key: &str,
     decision: Decision,

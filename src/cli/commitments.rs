@@ -365,12 +365,12 @@ pub fn add(config: &Config, args: AddArgs) -> anyhow::Result<()> {
 /// Marks commitment `id` done or cancelled; if it already is, says when and by whom.
 pub fn close(config: &Config, target: &Target, status: Status) -> anyhow::Result<()> {
     let store = open(config)?;
-    let id = target.resolve(&store)?;
+    let id = target.resolve(&*store)?;
     let act = match status {
         Status::Cancelled => actions::cancel,
         _ => actions::done,
     };
-    let outcome = act(&store, config, id, &actions::cli_actor(), super::now());
+    let outcome = act(&*store, config, id, &actions::cli_actor(), super::now());
     say(config, id, acted(outcome)?);
     Ok(())
 }
@@ -411,7 +411,7 @@ pub(super) fn found<T>(result: Result<T, StoreError>) -> anyhow::Result<T> {
 
 /// The commitment `id`, checked, with a clear error for an unknown id or a bad row.
 pub(super) fn checked(
-    store: &Store,
+    store: &dyn Store,
     config: &Config,
     id: i64,
 ) -> anyhow::Result<(StoredCommitment, crate::commitment::Commitment)> {
@@ -429,11 +429,11 @@ pub fn delay(config: &Config, args: DelayArgs) -> anyhow::Result<()> {
         bail!("--reason is empty: say why, in words for the customer");
     }
     let store = open(config)?;
-    let id = args.target.resolve(&store)?;
+    let id = args.target.resolve(&*store)?;
     let now = super::now();
-    let until = until_for(&store, config, id, &args.until, now)?;
+    let until = until_for(&*store, config, id, &args.until, now)?;
     let outcome = actions::delay(
-        &store,
+        &*store,
         config,
         id,
         until,
@@ -448,7 +448,7 @@ pub fn delay(config: &Config, args: DelayArgs) -> anyhow::Result<()> {
 
 /// The time `--until` gives for commitment `id`, read in the commitment's zone.
 pub(super) fn until_for(
-    store: &Store,
+    store: &dyn Store,
     config: &Config,
     id: i64,
     text: &str,
@@ -467,10 +467,10 @@ pub fn note(config: &Config, args: NoteArgs) -> anyhow::Result<()> {
         bail!("the note is empty");
     }
     let store = open(config)?;
-    let id = target.resolve(&store)?;
+    let id = target.resolve(&*store)?;
     if args.reason {
         let outcome = actions::set_reason(
-            &store,
+            &*store,
             config,
             id,
             text,
@@ -493,9 +493,9 @@ pub fn note(config: &Config, args: NoteArgs) -> anyhow::Result<()> {
 /// Opens the configured store, with the path in any error. Run as root, it first
 /// becomes the store's owner ([`super::identity`]); files the command reads (an import)
 /// are opened before, as root.
-pub(super) fn open(config: &Config) -> anyhow::Result<Store> {
+pub(super) fn open(config: &Config) -> anyhow::Result<Box<dyn Store>> {
     super::identity::adopt_store_owner(&config.store.path)?;
-    Store::open(&config.store.path)
+    crate::store::open(&config.store.path)
         .with_context(|| format!("opening the store {}", config.store.path.display()))
 }
 

@@ -78,9 +78,9 @@ fn profile(config: &Config, customer: &str, json: bool) -> anyhow::Result<()> {
         anyhow::bail!("customer: the customer is empty: give an address, or a name or part of one");
     }
     let store = open(config)?;
-    let address = find(&store, text)?;
+    let address = find(&*store, text)?;
     let zone = config.calendar.zone();
-    let history = History::read(&store, &address, zone, true)?;
+    let history = History::read(&*store, &address, zone, true)?;
     let profile = Profile::new(history, super::now());
     if json {
         println!("{}", serde_json::to_string_pretty(&profile)?);
@@ -93,7 +93,7 @@ fn profile(config: &Config, customer: &str, json: bool) -> anyhow::Result<()> {
 /// The one customer `text` names: an address that has commitments or notes, else the
 /// only customer whose name or address contains it (any case). Several, or none, is an
 /// error that lists or says so.
-fn find(store: &Store, text: &str) -> anyhow::Result<String> {
+fn find(store: &dyn Store, text: &str) -> anyhow::Result<String> {
     if let Ok(mailbox) = parse_mailbox(text) {
         let address = mailbox.email.to_string().to_lowercase();
         if store.knows_customer(&address)? {

@@ -117,7 +117,7 @@ pub fn edit(config: &Config, args: EditArgs) -> anyhow::Result<()> {
     }
     let store = open(config)?;
     let outcome = actions::edit(
-        &store,
+        &*store,
         config,
         args.id,
         wanted,

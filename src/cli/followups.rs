@@ -35,9 +35,9 @@ pub struct WaitArgs {
 /// Closes a commitment with its outcome.
 pub fn close(config: &Config, args: CloseArgs) -> anyhow::Result<()> {
     let store = open(config)?;
-    let id = args.target.resolve(&store)?;
+    let id = args.target.resolve(&*store)?;
     let outcome = actions::close(
-        &store,
+        &*store,
         config,
         id,
         args.outcome,
@@ -51,9 +51,9 @@ pub fn close(config: &Config, args: CloseArgs) -> anyhow::Result<()> {
 /// Pauses a commitment's clock while waiting on the customer.
 pub fn wait(config: &Config, args: WaitArgs) -> anyhow::Result<()> {
     let store = open(config)?;
-    let id = args.target.resolve(&store)?;
+    let id = args.target.resolve(&*store)?;
     let outcome = actions::wait(
-        &store,
+        &*store,
         config,
         id,
         &args.reason,
@@ -67,8 +67,8 @@ pub fn wait(config: &Config, args: WaitArgs) -> anyhow::Result<()> {
 /// Restarts a commitment's clock and prints the new due time.
 pub fn resume(config: &Config, target: Target) -> anyhow::Result<()> {
     let store = open(config)?;
-    let id = target.resolve(&store)?;
-    let outcome = actions::resume(&store, config, id, &actions::cli_actor(), super::now());
+    let id = target.resolve(&*store)?;
+    let outcome = actions::resume(&*store, config, id, &actions::cli_actor(), super::now());
     say(config, id, acted(outcome)?);
     Ok(())
 }

@@ -52,10 +52,10 @@ fn update_key(n: u32) -> String {
 /// Stops the owner's reminders until `--until`.
 pub fn snooze(config: &Config, args: SnoozeArgs) -> anyhow::Result<()> {
     let store = open(config)?;
-    let id = args.target.resolve(&store)?;
+    let id = args.target.resolve(&*store)?;
     let now = super::now();
-    let until = until_for(&store, config, id, &args.until, now)?;
-    let outcome = actions::snooze(&store, config, id, until, &actions::cli_actor(), now);
+    let until = until_for(&*store, config, id, &args.until, now)?;
+    let outcome = actions::snooze(&*store, config, id, until, &actions::cli_actor(), now);
     say(config, id, acted(outcome)?);
     Ok(())
 }
@@ -63,9 +63,9 @@ pub fn snooze(config: &Config, args: SnoozeArgs) -> anyhow::Result<()> {
 /// Holds back a customer update.
 pub fn hold(config: &Config, args: HoldArgs) -> anyhow::Result<()> {
     let store = open(config)?;
-    let id = args.target.resolve(&store)?;
+    let id = args.target.resolve(&*store)?;
     let outcome = actions::hold(
-        &store,
+        &*store,
         config,
         id,
         &update_key(args.update),
@@ -80,9 +80,9 @@ pub fn hold(config: &Config, args: HoldArgs) -> anyhow::Result<()> {
 /// Sends a customer update now.
 pub fn send_now(config: &Config, args: SendNowArgs) -> anyhow::Result<()> {
     let store = open(config)?;
-    let id = args.target.resolve(&store)?;
+    let id = args.target.resolve(&*store)?;
     let outcome = actions::send_now(
-        &store,
+        &*store,
         config,
         id,
         &update_key(args.update),

@@ -27,8 +27,8 @@ pub(crate) struct Ahead {
 /// Prints what is ahead for commitment `id`.
 pub fn preview(config: &Config, target: &super::target::Target) -> anyhow::Result<()> {
     let store = open(config)?;
-    let id = target.resolve(&store)?;
-    let (_, commitment) = checked(&store, config, id)?;
+    let id = target.resolve(&*store)?;
+    let (_, commitment) = checked(&*store, config, id)?;
     let Some(rule) = rule_for(&config.rules, &commitment) else {
         bail!(
             "no rule matches commitment {id} (kind '{}')",
@@ -48,7 +48,7 @@ pub fn preview(config: &Config, target: &super::target::Target) -> anyhow::Resul
         None => None,
     };
     let now = super::now();
-    let ahead = steps_ahead(&store, config, &commitment, rule, links.as_ref(), now)?;
+    let ahead = steps_ahead(&*store, config, &commitment, rule, links.as_ref(), now)?;
     println!(
         "Commitment {id}: {} ({}, rule \"{}\")",
         commitment.title, commitment.status, rule.name
@@ -112,7 +112,7 @@ pub fn preview(config: &Config, target: &super::target::Target) -> anyhow::Resul
 /// would send at its time: the plan the daemon would make, less the steps already
 /// decided, composed through the daemon's own path ([`Firing`]) with `links`.
 pub(crate) fn steps_ahead(
-    store: &Store,
+    store: &dyn Store,
     config: &Config,
     commitment: &Commitment,
     rule: &Rule,

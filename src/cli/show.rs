@@ -124,7 +124,7 @@ pub fn list(config: &Config, args: ListArgs) -> anyhow::Result<()> {
     };
     let store = open(config)?;
     if let Some(customer) = &args.customer {
-        return customer_history(config, &store, customer, args.format);
+        return customer_history(config, &*store, customer, args.format);
     }
     let rows: Vec<Listed> = if args.problems {
         let mut rows = Vec::new();
@@ -189,7 +189,7 @@ struct CustomerHistory {
 /// no commitment has, is looked for in names and addresses.
 fn customer_history(
     config: &Config,
-    store: &crate::store::Store,
+    store: &dyn crate::store::Store,
     customer: &str,
     format: Format,
 ) -> anyhow::Result<()> {
@@ -214,7 +214,7 @@ fn customer_history(
 
 fn history(
     config: &Config,
-    store: &crate::store::Store,
+    store: &dyn crate::store::Store,
     address: &str,
 ) -> anyhow::Result<CustomerHistory> {
     Ok(CustomerHistory {
@@ -232,7 +232,7 @@ fn history(
 /// The history of every customer whose name or address contains `text`.
 fn history_like(
     config: &Config,
-    store: &crate::store::Store,
+    store: &dyn crate::store::Store,
     text: &str,
 ) -> anyhow::Result<CustomerHistory> {
     let rows = store.commitments_of_customers_like(text)?;
@@ -392,10 +392,10 @@ struct Shown {
 /// Prints one commitment, its timeline and its deliveries.
 pub fn show(config: &Config, args: ShowArgs) -> anyhow::Result<()> {
     let store = open(config)?;
-    let id = args.target.resolve(&store)?;
+    let id = args.target.resolve(&*store)?;
     if let Some(email) = args.email {
         found(store.commitment(id))?;
-        return print_message(&store, id, email);
+        return print_message(&*store, id, email);
     }
     // The row, its timeline, emails and revisions as they stood at one moment.
     let view = found(store.commitment_view(id, crate::planner::StepKind::CustomerUpdate))?;
@@ -405,7 +405,7 @@ pub fn show(config: &Config, args: ShowArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(crate::commitment::parse_mailbox)
     {
-        Some(Ok(customer)) => Some(history(config, &store, customer.email.as_ref())?),
+        Some(Ok(customer)) => Some(history(config, &*store, customer.email.as_ref())?),
         _ => None,
     };
     let promise_missing = row.promise.as_deref().is_none_or(|p| p.trim().is_empty())
@@ -434,7 +434,7 @@ pub fn show(config: &Config, args: ShowArgs) -> anyhow::Result<()> {
 
 /// Writes the stored message, byte for byte, so it can be piped to a mail client or
 /// checked as it left.
-fn print_message(store: &crate::store::Store, id: i64, email: i64) -> anyhow::Result<()> {
+fn print_message(store: &dyn crate::store::Store, id: i64, email: i64) -> anyhow::Result<()> {
     use std::io::Write as _;
     let Some(message) = store.message_of(id, email)? else {
         anyhow::bail!(

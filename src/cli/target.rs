@@ -45,7 +45,7 @@ impl Target {
     /// The commitment's id. An unknown reference, or one that several commitments
     /// share, is an error that says what to do; an unknown id is left to the verb,
     /// which reports it as it always has.
-    pub fn resolve(&self, store: &Store) -> anyhow::Result<i64> {
+    pub fn resolve(&self, store: &dyn Store) -> anyhow::Result<i64> {
         match (self.id, self.external_ref.as_deref()) {
             (Some(id), _) => Ok(id),
             (None, Some(reference)) => by_ref(store, reference),
@@ -54,7 +54,7 @@ impl Target {
     }
 }
 
-fn by_ref(store: &Store, reference: &str) -> anyhow::Result<i64> {
+fn by_ref(store: &dyn Store, reference: &str) -> anyhow::Result<i64> {
     let reference = reference.trim();
     if reference.is_empty() {
         bail!("--ref is empty: give the id the commitment has in the other system");

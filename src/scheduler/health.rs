@@ -1,7 +1,7 @@
 //! What `systemctl status` shows while the daemon runs: a `STATUS=` line with the
 //! planned steps, the next step's time, the emails waiting and the last error,
 //! refreshed by the planning task after each pass. Building the line is pure; reading
-//! the store for it uses indexes only ([`crate::store::Store::workload`]).
+//! the store for it uses indexes only ([`Store::workload`](crate::store::Summaries::workload)).
 
 use jiff::Timestamp;
 

@@ -36,7 +36,7 @@ const MAX_WALK: usize = 1_000_000;
 
 /// Runs every schedule whose time has come, and says when the next one is.
 pub fn run_due(
-    store: &Store,
+    store: &dyn Store,
     claim: &Claim,
     config: &Config,
     links: Option<&Links>,

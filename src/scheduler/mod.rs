@@ -78,7 +78,8 @@ pub struct Shared {
 impl Shared {
     /// Shared state for a daemon on `config` with `mailer`.
     pub fn new(
-        store: Store,
+        store: Box<dyn Store>,
+        store_changed: Arc<Notify>,
         claim: Claim,
         config: Config,
         mailer: Mailer,
@@ -91,7 +92,7 @@ impl Shared {
             claim,
             config: RwLock::new(Arc::new(config)),
             mailer: RwLock::new(Arc::new(mailer)),
-            store_changed: Arc::new(Notify::new()),
+            store_changed,
             replan: Notify::new(),
             outbox: Notify::new(),
             plan_now: Notify::new(),

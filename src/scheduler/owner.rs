@@ -25,7 +25,7 @@ pub type Written = Result<Recorded, String>;
 
 pub use crate::store::Taken;
 
-type Job = Box<dyn FnOnce(&Store) + Send>;
+type Job = Box<dyn FnOnce(&dyn Store) + Send>;
 
 enum Request {
     /// Record these outcomes, in order.
@@ -55,7 +55,7 @@ pub struct StoreHandle {
 impl StoreHandle {
     /// Hands `store` to a thread of its own, which serves requests until every handle
     /// is dropped; the sender's records and takes carry `claim`.
-    pub fn new(store: Store, claim: Claim) -> Self {
+    pub fn new(store: Box<dyn Store>, claim: Claim) -> Self {
         let (requests, queue) = mpsc::channel();
         let writes = Writes::default();
         let counted = writes.clone();
@@ -76,7 +76,7 @@ impl StoreHandle {
     /// Runs `f` with the store, after the requests sent before.
     pub async fn call<T, F>(&self, f: F) -> T
     where
-        F: FnOnce(&Store) -> T + Send + 'static,
+        F: FnOnce(&dyn Store) -> T + Send + 'static,
         T: Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
@@ -121,7 +121,7 @@ impl StoreHandle {
     }
 }
 
-fn serve(store: Store, claim: &Claim, queue: mpsc::Receiver<Request>, writes: &Writes) {
+fn serve(store: Box<dyn Store>, claim: &Claim, queue: mpsc::Receiver<Request>, writes: &Writes) {
     while let Ok(first) = queue.recv() {
         let mut turn = vec![first];
         turn.extend(queue.try_iter());
@@ -141,12 +141,12 @@ fn serve(store: Store, claim: &Claim, queue: mpsc::Receiver<Request>, writes: &W
             }
         }
         if !records.is_empty() || !takes.is_empty() {
-            group(&store, claim, records, takes);
+            group(&*store, claim, records, takes);
             writes.committed();
         }
         for job in calls {
             // A panic loses that call's answer (its caller panics), not the thread.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&store)));
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&*store)));
             writes.committed();
         }
     }
@@ -161,7 +161,7 @@ type Takes = Vec<(
 )>;
 
 /// One store operation for the turn's records and takes, answered after its commit.
-fn group(store: &Store, claim: &Claim, records: Records, takes: Takes) {
+fn group(store: &dyn Store, claim: &Claim, records: Records, takes: Takes) {
     let outcomes: Vec<&[DeliveryOutcome]> = records.iter().map(|(o, _)| o.as_slice()).collect();
     let due: Vec<TakeDue<'_>> = takes
         .iter()
@@ -205,7 +205,7 @@ mod tests {
     use super::*;
     use jiff::{SignedDuration, Timestamp};
 
-    fn handle(store: Store) -> StoreHandle {
+    fn handle(store: Box<dyn Store>) -> StoreHandle {
         let claim = store
             .claim_work(
                 "test:1",
@@ -220,7 +220,7 @@ mod tests {
     async fn records_sent_together_commit_in_one_turn_and_a_bad_one_spoils_none() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.db");
-        let store = handle(Store::open(&path).unwrap());
+        let store = handle(crate::store::open(&path).unwrap());
         // Another connection, without foreign keys: a bare outbox row, and a trigger
         // that refuses one record.
         let raw = rusqlite::Connection::open(&path).unwrap();
@@ -272,7 +272,7 @@ mod tests {
     #[tokio::test]
     async fn a_call_that_panics_leaves_the_store_serving() {
         let dir = tempfile::tempdir().unwrap();
-        let store = handle(Store::open(&dir.path().join("f.db")).unwrap());
+        let store = handle(crate::store::open(&dir.path().join("f.db")).unwrap());
         let handle = store.clone();
         let panicked = tokio::spawn(async move { handle.call(|_| panic!("boom")).await }).await;
         assert!(panicked.is_err());

@@ -32,7 +32,7 @@ const BATCH: usize = 250;
 /// outbox, due at that time: the sender then only has to send them when it comes, so a
 /// burst of reminders due at one instant leaves at it instead of as fast as they can be
 /// composed. A change to the commitment planned before they leave takes them back
-/// ([`Store::withdraw_ahead`](crate::store::Store::withdraw_ahead)).
+/// ([`Store::withdraw_ahead`](crate::store::SqliteStore::withdraw_ahead)).
 pub const LEAD: SignedDuration = SignedDuration::from_secs(5);
 
 /// How many due steps one transaction reads to be composed, and the next writes: few
@@ -56,7 +56,7 @@ pub struct Pass {
 
 /// Plans one batch of the change queue in one transaction; 0 when it was empty.
 fn plan_batch(
-    store: &Store,
+    store: &dyn Store,
     config: &Config,
     now: Timestamp,
     clock: &Clock,
@@ -245,7 +245,7 @@ fn plan_one(config: &Config, changed: &PlannedCommitment) -> Planned {
 /// committed since `decided` was read, the store decides the steps due now again
 /// with [`fire::decide_all`], inside the transaction.
 fn queue_batch(
-    store: &Store,
+    store: &dyn Store,
     claim: &Claim,
     composing: &fire::Composing<'_>,
     now: Timestamp,

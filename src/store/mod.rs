@@ -1,14 +1,16 @@
-//! The store: one SQLite file holding commitments, their steps and deliveries.
+//! The store: commitments, their steps, deliveries and revisions, behind one interface.
 //!
-//! SQLite in WAL mode with a busy timeout, so other programs can write commitments while
-//! the daemon runs; every write transaction starts `IMMEDIATE` so concurrent writers
-//! queue instead of failing. With `synchronous = NORMAL` a power cut may roll back the
-//! last transactions: that can repeat an email (a delivery not yet recorded as sent),
-//! never lose one (a step not yet queued is still planned).
+//! [`Store`] is every operation the daemon, the verbs, the pages, the commands and the
+//! jobs use, grouped by what they work on (one trait each: [`Commitments`],
+//! [`Planning`], [`DueSteps`], [`Outbox`], ...). Each operation is named after what it
+//! does and owns its transaction; it takes and returns the domain's types, so nothing
+//! above this module sees SQL or a database's notions. Nothing here decides anything:
+//! the planner, the actions and the scheduler do, and hand the store values.
 //!
-//! The interface is narrow (commitments, steps, deliveries, problems) so another
-//! backend can take its place. Nothing here decides anything: the planner and the
-//! scheduler do.
+//! Work that is taken and finished (due steps, deliveries, a calendar job's
+//! occurrence) goes under a [`Claim`] with an owner and an expiry, so that a store
+//! shared by several daemons can lease it; the SQLite store ([`sqlite`]), served by
+//! one daemon at a time, always grants it.
 
 mod act;
 mod actions;
@@ -18,46 +20,48 @@ mod customers;
 mod deliveries;
 mod firing;
 mod jobs;
-mod lock;
 mod marks;
 mod outbox;
 mod plan_view;
 mod planning;
 mod retry;
 mod revisions;
-mod schema;
+pub mod sqlite;
 mod steps;
 mod summary;
 mod view;
-pub mod watch;
 mod writes;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
 
 use jiff::Timestamp;
-use rusqlite::Connection;
+use tokio::sync::Notify;
 
-pub use act::{Act, Applied, Facts, Write};
-pub use actions::{Effect, Glance, NewAction};
-pub use claims::{Claim, ClaimRefused};
-pub use commitments::{Imported, NewCommitment, StatusFilter};
-pub use customers::{CustomerRecords, NoteKept};
+pub use act::{Act, Acts, Applied, Facts, Write};
+pub use actions::{Effect, Glance, Glances, NewAction};
+pub use claims::{Claim, ClaimRefused, Claims};
+pub use commitments::{Commitments, Imported, NewCommitment, StatusFilter};
+pub use customers::{CustomerRecords, Customers, NoteKept};
 pub use deliveries::{
-    DeliveryOutcome, DeliveryRecord, NewDelivery, Origin, PendingDelivery, Recorded, Threads,
+    Deliveries, DeliveryOutcome, DeliveryRecord, DeliveryRecords, NewDelivery, Origin,
+    PendingDelivery, Recorded, Threads,
 };
 pub use firing::{
-    Decision, Decisions, DueAsk, DueBatch, DueWork, Queued, StepDecision, StepFacts, Undo, Wanted,
+    Decision, Decisions, DueAsk, DueBatch, DueSteps, DueWork, Queued, StepDecision, StepFacts,
+    Undo, Wanted,
 };
-pub use jobs::{JobOutput, JobReads, JobRun, Occurrence, OwnerMailFailed, ReportRow};
-pub use lock::{DaemonLock, Holder, LockError, lock_path, running_daemon};
-pub use outbox::{TakeDue, Taken};
-pub use plan_view::PlanView;
-pub use planning::Planned;
-pub use revisions::{Deed, Field, FieldChange, NewEdit, NewRevision, RevisionRecord};
-pub use steps::{ChangeBatch, DueStep, PlannedCommitment, UnreadableStep};
-pub use summary::{DeliveryError, NextStep, Summary, Workload};
-pub use view::CommitmentView;
+pub use jobs::{JobOutput, JobReads, JobRun, Jobs, Occurrence, OwnerMailFailed, ReportRow};
+pub use marks::{Marks, WriteMark};
+pub use outbox::{Outbox, TakeDue, Taken, Turn};
+pub use plan_view::{PlanView, PlanViews};
+pub use planning::{Planned, Planning};
+pub use retry::Retries;
+pub use revisions::{Deed, Field, FieldChange, NewEdit, NewRevision, RevisionRecord, Revisions};
+pub use sqlite::{Holder, READ_NOW_WAIT, SqliteStore, running_daemon};
+pub use steps::{ChangeBatch, DueStep, PlannedCommitment, Steps, UnreadableStep};
+pub use summary::{DeliveryError, NextStep, Summaries, Summary, Workload};
+pub use view::{CommitmentView, Views};
 pub use writes::Writes;
 
 /// Why the store failed. Opening and migrating are fatal for the daemon; the rest are
@@ -100,194 +104,139 @@ pub enum StoreError {
     /// A fenced operation came with a claim the store does not hold for it.
     #[error("store: {0}")]
     Claim(#[from] ClaimRefused),
+    /// The daemon cannot serve the store: another daemon serves it, or hearing of
+    /// other programs' writes could not be set up.
+    #[error("{0}")]
+    Serve(#[source] Cause),
 }
 
 /// The database's own error behind a [`StoreError`], kept for its message and its
 /// chain of causes; no caller needs its type.
 pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> StoreError {
-        StoreError::Database(Box::new(e))
-    }
-}
-
-/// WAL size in pages (of 4 KiB) at which a connection that leaves checkpoints to the
-/// watch checkpoints all the same; SQLite's default is 1,000.
-pub const FALLBACK_CHECKPOINT: i64 = 16_000;
-
 /// Result of store operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// An open store.
-pub struct Store {
-    conn: Connection,
-    path: PathBuf,
-    id: String,
-    granted: claims::Granted,
-}
-
-/// How long a connection waits for another's lock before SQLITE_BUSY.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The longest a read that must not wait ([`Store::read_without_waiting`]) waits for
-/// another's lock.
-pub const READ_NOW_WAIT: Duration = Duration::from_millis(20);
-
-impl Store {
-    /// Runs the read-only `f` waiting [`READ_NOW_WAIT`] at most for another's lock, for
-    /// a read on a thread that others wait for. A WAL reader never waits for a writer,
-    /// so the read is short; the bound holds even a rare wait (another program's
-    /// checkpoint that truncates the WAL) to that, and `f` sees the error. An error
-    /// here means the connection could not be set so or set back: drop it.
-    pub fn read_without_waiting<T>(&self, f: impl FnOnce(&Store) -> T) -> Result<T> {
-        self.conn.busy_timeout(READ_NOW_WAIT)?;
-        let out = f(self);
-        self.conn.busy_timeout(BUSY_TIMEOUT)?;
-        Ok(out)
-    }
-
-    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
-    pub fn open(path: &Path) -> Result<Store> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
-        let open_err = |source: rusqlite::Error| StoreError::Open {
-            path: path.to_path_buf(),
-            source: Box::new(source),
-        };
-        let mut conn = Connection::open(path).map_err(open_err)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "temp_store", "MEMORY")
-            .map_err(open_err)?;
-        schema::migrations()
-            .to_latest(&mut conn)
-            .map_err(|source| StoreError::Migrate {
-                path: path.to_path_buf(),
-                source: Box::new(source),
-            })?;
-        let id = conn
-            .query_row("SELECT id FROM store_identity", [], |row| row.get(0))
-            .map_err(open_err)?;
-        Ok(Store {
-            conn,
-            path: path.to_path_buf(),
-            id,
-            granted: claims::Granted::default(),
-        })
-    }
-
+/// Every operation of a store. Callers hold a `Box<dyn Store>` or a `&dyn Store` and
+/// never learn which database is behind it.
+pub trait Store:
+    Acts
+    + Claims
+    + Commitments
+    + Customers
+    + Deliveries
+    + DeliveryRecords
+    + DueSteps
+    + Glances
+    + Jobs
+    + Marks
+    + Outbox
+    + PlanViews
+    + Planning
+    + Retries
+    + Revisions
+    + Steps
+    + Summaries
+    + Views
+    + Send
+{
     /// The store's random id, made with it: every Message-ID carries it, so no two
     /// stores send emails with one id.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
+    fn id(&self) -> &str;
 
-    /// Opens the store at `path` for the daemon, whose store watch ([`watch`]) keeps the
-    /// file tidy on a connection of its own: this connection checkpoints only once the
-    /// WAL holds [`FALLBACK_CHECKPOINT`] pages, which happens only if the watch falls
-    /// far behind.
-    pub fn open_for_daemon(path: &Path) -> Result<Store> {
-        let store = Store::open(path)?;
-        store
-            .conn
-            .pragma_update(None, "wal_autocheckpoint", FALLBACK_CHECKPOINT)?;
-        Ok(store)
-    }
+    /// Runs the read-only `f` as a read that must not wait long for another's lock, for
+    /// a read on a thread that others wait for (see [`READ_NOW_WAIT`]). An error here
+    /// means the store could not be set so or set back: drop it. Callers use
+    /// [`read_without_waiting`](trait.Store.html#method.read_without_waiting), which
+    /// returns `f`'s value.
+    fn read_without_waiting_with(&self, f: &mut dyn FnMut(&dyn Store)) -> Result<()>;
+}
 
-    /// The file this store lives in.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction: committed if `f` succeeds,
-    /// rolled back if it fails. The store's own: callers outside it take a named
-    /// operation that owns its transaction.
-    fn transaction<T, E: From<StoreError>>(
+impl dyn Store + '_ {
+    /// Takes one verb on commitment `id` in one transaction: reads the commitment
+    /// ([`StoreError::NotFound`] if there is none), calls `decide` with what it may look
+    /// at, and writes what it returns at `now`. An error from `decide` reaches the caller
+    /// unchanged, and nothing is written. Made of [`Acts::act_or_refuse`], which takes
+    /// no type of the caller's.
+    pub fn act<E: From<StoreError>>(
         &self,
-        f: impl FnOnce(&Store) -> std::result::Result<T, E>,
-    ) -> std::result::Result<T, E> {
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| E::from(StoreError::from(e)))?;
-        match f(self) {
-            Ok(value) => {
-                self.conn
-                    .execute_batch("COMMIT")
-                    .map_err(|e| E::from(StoreError::from(e)))?;
-                Ok(value)
-            }
+        id: i64,
+        now: Timestamp,
+        decide: &mut dyn FnMut(&dyn Facts) -> std::result::Result<Act, E>,
+    ) -> std::result::Result<Applied, E> {
+        let mut refusal = None;
+        let applied = self.act_or_refuse(id, now, &mut |facts| match decide(facts) {
+            Ok(act) => Some(act),
             Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                Err(e)
+                refusal = Some(e);
+                None
             }
+        })?;
+        match (applied, refusal) {
+            (_, Some(e)) => Err(e),
+            (Some(applied), None) => Ok(applied),
+            (None, None) => unreachable!("a refused act keeps its refusal"),
         }
     }
 
-    /// Runs the read-only `f` in one read transaction: one consistent view, and one
-    /// taking of SQLite's shared locks for all of `f`'s statements instead of one for
-    /// each. `f` must not write or begin a transaction.
-    fn snapshot<T>(&self, f: impl FnOnce(&Store) -> T) -> Result<T> {
-        // Prepared once per connection: a page view runs this on every request.
-        self.conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
-        let out = f(self);
-        self.conn.prepare_cached("COMMIT")?.execute([])?;
-        Ok(out)
-    }
-
-    /// Runs `f` inside a savepoint of the current transaction: if `f` fails, its writes
-    /// are undone and the error returned, and the transaction goes on. One bad item then
-    /// cannot spoil a batch.
-    fn isolated<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
-        self.conn.execute_batch("SAVEPOINT item")?;
-        match f(self) {
-            Ok(value) => {
-                self.conn.execute_batch("RELEASE item")?;
-                Ok(value)
+    /// Runs the read-only `f` as a read that must not wait
+    /// ([`Store::read_without_waiting_with`]) and returns what it returned.
+    pub fn read_without_waiting<T>(&self, f: impl FnOnce(&dyn Store) -> T) -> Result<T> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.read_without_waiting_with(&mut |store| {
+            if let Some(f) = f.take() {
+                out = Some(f(store));
             }
-            Err(e) => {
-                self.conn.execute_batch("ROLLBACK TO item; RELEASE item")?;
-                Err(e)
-            }
-        }
-    }
-
-    /// Where others' writes stand: the mark moves when another connection (another
-    /// program, the web pages) commits, and not for this one's own commits, so the daemon
-    /// can tell others' writes from its own. (SQLite's `data_version`.)
-    pub fn write_mark(&self) -> Result<WriteMark> {
-        Ok(WriteMark(self.conn.pragma_query_value(
-            None,
-            "data_version",
-            |row| row.get(0),
-        )?))
+        })?;
+        Ok(out.expect("the store runs the read once"))
     }
 }
 
-/// Where other connections' writes stood at one moment ([`Store::write_mark`]): two
-/// marks of one connection differ if another committed in between.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WriteMark(i64);
-
-/// Milliseconds since the epoch, as the store keeps times.
-fn to_ms(at: Timestamp) -> i64 {
-    at.as_millisecond()
+/// Opens (creating if needed) the store at `path` and brings its schema up to date.
+pub fn open(path: &Path) -> Result<Box<dyn Store>> {
+    Ok(Box::new(SqliteStore::open(path)?))
 }
 
-/// A stored millisecond time back as a timestamp (clamped into range).
-fn from_ms(ms: i64) -> Timestamp {
-    Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 {
-        Timestamp::MIN
-    } else {
-        Timestamp::MAX
+/// A store as a daemon serves it ([`serve`]): its operations, and what keeps it
+/// served while the daemon runs.
+pub struct Served {
+    /// The store's operations, on the daemon's own connection.
+    store: Box<dyn Store>,
+    /// Held until the daemon stops (SQLite: the file's lock and its watch).
+    held: Box<dyn std::any::Any + Send>,
+}
+
+impl Served {
+    /// The operations, for the daemon's work before its tasks start.
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    /// The operations, to be handed to the store's owner, and what must be kept for as
+    /// long as the daemon serves the store.
+    pub fn into_parts(self) -> (Box<dyn Store>, Box<dyn std::any::Any + Send>) {
+        (self.store, self.held)
+    }
+}
+
+/// Opens the store at `path` for a daemon, once no other daemon serves it, and
+/// notifies `changed` whenever the store is written from now on (by another program,
+/// the web pages or the daemon itself); the daemon then asks
+/// [`Marks::others_wrote_since`] whose write it was.
+pub fn serve(path: &Path, changed: Arc<Notify>) -> Result<Served> {
+    let (store, held) = sqlite::serve(path, changed)?;
+    Ok(Served {
+        store: Box::new(store),
+        held,
     })
+}
+
+/// The operations' traits, for code that calls them on a concrete store rather than
+/// through `dyn Store` (the SQLite implementation, tests that build a fixture).
+pub mod prelude {
+    pub use super::{
+        Acts, Claims, Commitments, Customers, Deliveries, DeliveryRecords, DueSteps, Glances, Jobs,
+        Marks, Outbox, PlanViews, Planning, Retries, Revisions, Steps, Store, Summaries, Views,
+    };
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use jiff::Timestamp;
 
-use super::{Claim, DeliveryOutcome, PendingDelivery, Recorded, Result, Store, StoreError};
+use super::{Claim, DeliveryOutcome, PendingDelivery, Recorded, Result};
 use crate::clock::Clock;
 
 /// Deliveries taken from the outbox, and when the next one not yet due is due.
@@ -25,39 +25,16 @@ pub struct TakeDue<'a> {
     pub clock: &'a Clock,
 }
 
-impl Store {
+/// The sender's operation: record what became of emails and take the next due ones.
+pub trait Outbox {
     /// Writes each group of `records`, then makes each read of `takes`, in one
     /// transaction, each in a savepoint of its own so that one that fails spoils none of
     /// the others. The answers are in order; the outer error means the commit failed and
     /// none of it holds, or the claim was refused and none of it was done.
-    pub fn record_and_take(
+    fn record_and_take(
         &self,
         claim: &Claim,
         records: &[&[DeliveryOutcome]],
         takes: &[TakeDue<'_>],
-    ) -> Result<Turn> {
-        self.check_claim(claim)?;
-        self.transaction(|s| {
-            let written = records
-                .iter()
-                .map(|outcomes| s.isolated(|s| s.write_outcomes(outcomes)))
-                .collect();
-            let taken = takes
-                .iter()
-                .map(|due| s.isolated(|s| s.take_due(due)))
-                .collect();
-            Ok::<_, StoreError>((written, taken))
-        })
-    }
-
-    fn take_due(&self, due: &TakeDue<'_>) -> Result<Taken> {
-        let now = due.clock.now();
-        let batch = self.pending_deliveries(now, due.limit, due.skip)?;
-        let next = if batch.len() < due.limit {
-            self.next_attempt_at_after(now)?
-        } else {
-            None
-        };
-        Ok((batch, next))
-    }
+    ) -> Result<Turn>;
 }

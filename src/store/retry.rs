@@ -2,37 +2,12 @@
 
 use jiff::Timestamp;
 
-use super::{Result, Store, StoreError};
+use super::Result;
 
-impl Store {
+/// Making held or failed emails due again (`followup retry`).
+pub trait Retries {
     /// Makes the held emails of commitment `of` (of every commitment, digests and
     /// reports too, without one) due at `now`, in one transaction; returns how many.
-    /// A commitment that does not exist is [`StoreError::NotFound`].
-    pub fn retry(&self, of: Option<i64>, now: Timestamp) -> Result<usize> {
-        self.transaction(|s| {
-            if let Some(id) = of
-                && !s.has_commitment(id)?
-            {
-                return Err(StoreError::NotFound(id));
-            }
-            s.retry_held(now, of)
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retrying_the_mail_of_a_missing_commitment_says_it_is_missing() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("followup.db")).unwrap();
-        let now = Timestamp::now();
-        assert!(matches!(
-            store.retry(Some(7), now),
-            Err(StoreError::NotFound(7))
-        ));
-        assert_eq!(store.retry(None, now).unwrap(), 0);
-    }
+    /// A commitment that does not exist is [`StoreError::NotFound`](super::StoreError::NotFound).
+    fn retry(&self, of: Option<i64>, now: Timestamp) -> Result<usize>;
 }

@@ -1,7 +1,7 @@
 //! What the Open page shows of one commitment, read as one consistent view.
 
 use super::act::Facts;
-use super::{DeliveryRecord, Glance, Result, RevisionRecord, Store};
+use super::{DeliveryRecord, Glance, Result, RevisionRecord};
 use crate::commitment::StoredCommitment;
 use crate::planner::{Step, StepKind};
 
@@ -32,18 +32,10 @@ impl Facts for CommitmentView {
     }
 }
 
-impl Store {
+/// A commitment as the Open page and `followup show` present it.
+pub trait Views {
     /// Commitment `id` with everything the Open page shows of it (`update_kind` as for
-    /// [`Store::glance`]), in one read transaction: one consistent view, and one taking
+    /// [`Store::glance`](crate::store::Glances::glance)), in one read transaction: one consistent view, and one taking
     /// of the locks for all of its reads.
-    pub fn commitment_view(&self, id: i64, update_kind: StepKind) -> Result<CommitmentView> {
-        self.snapshot(|s| {
-            Ok(CommitmentView {
-                glance: s.glance(id, update_kind)?,
-                revisions: s.revisions_of(id)?,
-                steps: s.steps_of(id)?,
-                deliveries: s.deliveries_of(id)?,
-            })
-        })?
-    }
+    fn commitment_view(&self, id: i64, update_kind: StepKind) -> Result<CommitmentView>;
 }

@@ -87,7 +87,7 @@ pub struct Invalid;
 /// One use of a link: what every page of it is made from.
 pub struct Visit<'a> {
     /// The web's store connection.
-    pub store: &'a Store,
+    pub store: &'a dyn Store,
     /// The running config.
     pub config: &'a Config,
     /// What the link grants.

@@ -1,5 +1,5 @@
 //! The handlers: check the token before anything else (a bad one costs an HMAC and no
-//! store work), then hand the page to [`super::page`] on one of the web's own store
+//! store work), then hand the page to `web::page` on one of the web's own store
 //! connections. Every link that does not check gets the same answer, byte for byte.
 
 use std::sync::Arc;

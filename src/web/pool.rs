@@ -18,7 +18,7 @@ pub const CONNECTIONS: usize = 4;
 #[derive(Clone)]
 pub struct Pool {
     path: PathBuf,
-    idle: Arc<Mutex<Vec<Store>>>,
+    idle: Arc<Mutex<Vec<Box<dyn Store>>>>,
     permits: Arc<Semaphore>,
 }
 
@@ -41,10 +41,10 @@ impl Pool {
     /// Runs the read-only `f` at once on the calling thread, on a connection already
     /// open and idle; `None` if there is none (the caller goes through [`Pool::call`],
     /// which opens one). `f` makes one read of the store (one statement, or a named
-    /// view such as [`Store::commitment_view`]), done as a read that must not wait
-    /// ([`Store::read_without_waiting`]): it holds the thread up
+    /// view such as [`Store::commitment_view`](crate::store::Views::commitment_view)), done as a read that must not wait
+    /// ([`Store::read_without_waiting`](crate::store::Store#method.read_without_waiting)): it holds the thread up
     /// [`crate::store::READ_NOW_WAIT`] at most.
-    pub fn read_now<T>(&self, f: impl FnOnce(&Store) -> T) -> Option<T> {
+    pub fn read_now<T>(&self, f: impl FnOnce(&dyn Store) -> T) -> Option<T> {
         let store = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()?;
         let out = store.read_without_waiting(f).ok();
         // A connection that could not be set back to waiting is dropped, not reused.
@@ -60,7 +60,7 @@ impl Pool {
     /// Runs `f` on a blocking thread with one of the connections, once one is free.
     pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&Store) -> T + Send + 'static,
+        F: FnOnce(&dyn Store) -> T + Send + 'static,
         T: Send + 'static,
     {
         let _permit = self
@@ -74,9 +74,9 @@ impl Pool {
         tokio::task::spawn_blocking(move || {
             let store = match store {
                 Some(store) => store,
-                None => Store::open(&path)?,
+                None => crate::store::open(&path)?,
             };
-            let out = f(&store);
+            let out = f(&*store);
             idle.lock().unwrap_or_else(|p| p.into_inner()).push(store);
             Ok(out)
         })

@@ -34,7 +34,7 @@ fn fixture() -> Fixture {
     )
     .unwrap();
     let config = Arc::new(crate::config::load(&config_dir, false).unwrap());
-    crate::store::Store::open(&db).unwrap();
+    crate::store::open(&db).unwrap();
     let signer = Signer::new(&[3; KEY_LEN]);
     let pool = pool::Pool::new(db);
     let web = Web {

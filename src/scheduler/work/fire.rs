@@ -1,8 +1,8 @@
 //! Deciding due steps and composing their emails, off the store's thread: the store
 //! reads a batch of due steps with what deciding them needs
-//! ([`Store::take_due_steps`](crate::store::Store::take_due_steps)), [`decide_all`]
+//! ([`Store::take_due_steps`](crate::store::DueSteps::take_due_steps)), [`decide_all`]
 //! (pure) decides each one and composes its emails, and the store writes the
-//! decisions ([`Store::queue_decided`](crate::store::Store::queue_decided)), deciding
+//! decisions ([`Store::queue_decided`](crate::store::DueSteps::queue_decided)), deciding
 //! again with [`decide_all`] if the store changed meanwhile. [`wants`] says what a
 //! step's decision needs read.
 

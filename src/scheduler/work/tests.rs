@@ -8,7 +8,8 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::*;
 use crate::planner::Step;
-use crate::store::{NewCommitment, Store};
+use crate::store::prelude::*;
+use crate::store::{NewCommitment, SqliteStore};
 
 const RULES: &str = r#"
 [calendar]
@@ -23,7 +24,7 @@ customer_update = { at = "-3s", extend_by = "1h", max = 1 }
 
 struct Fixture {
     _dir: tempfile::TempDir,
-    store: Store,
+    store: SqliteStore,
     claim: Claim,
     config: Config,
     /// The commitment's due time: an hour from the real clock, so that what the store
@@ -45,7 +46,7 @@ impl Fixture {
         std::fs::create_dir(&config_dir).unwrap();
         std::fs::write(config_dir.join("rules.toml"), format!("{RULES}{extra}")).unwrap();
         let config = crate::config::load(&config_dir, false).unwrap();
-        let store = Store::open(&dir.path().join("followup.db")).unwrap();
+        let store = SqliteStore::open(&dir.path().join("followup.db")).unwrap();
         let due = Timestamp::from_second(Timestamp::now().as_second() + 3600).unwrap();
         let id = store
             .insert_commitment(&NewCommitment::sample(&due.to_string()))
@@ -407,7 +408,7 @@ fn steps_composed_while_another_program_wrote_are_decided_again() {
     f.queue(f.due - secs(14));
     let batch = f.read(now, None, &HashSet::new()).unwrap();
     let decided = fire::decide_all(&f.composing(), batch, now);
-    let other = Store::open(&f.path()).unwrap();
+    let other = SqliteStore::open(&f.path()).unwrap();
     other.set_status(f.id, Status::Done).unwrap();
     let trip = f.trip(now, Some(&decided));
     assert!(trip.stale, "the other program's commit is seen");

@@ -10,7 +10,8 @@ use crate::cli::preview::{Ahead, steps_ahead};
 use crate::clock::Clock;
 use crate::planner::StepState;
 use crate::rule::rule_for;
-use crate::store::{Claim, DueAsk, NewCommitment, Store};
+use crate::store::prelude::*;
+use crate::store::{Claim, DueAsk, NewCommitment, SqliteStore};
 
 const RULES: &str = r#"
 [calendar]
@@ -29,7 +30,7 @@ name = "others"
 
 struct Fixture {
     _dir: tempfile::TempDir,
-    store: Store,
+    store: SqliteStore,
     claim: Claim,
     config: Config,
     id: i64,
@@ -53,7 +54,7 @@ impl Fixture {
         let reminder = format!("{reminder}\nKept: {{{{ customer.kept_percent }}}}\n");
         std::fs::write(config_dir.join("templates/owner_reminder.txt"), reminder).unwrap();
         let config = crate::config::load(&config_dir, false).unwrap();
-        let store = Store::open(&dir.path().join("followup.db")).unwrap();
+        let store = SqliteStore::open(&dir.path().join("followup.db")).unwrap();
         let first_due: Timestamp = "2030-01-07T15:00:00Z".parse().unwrap();
         let due = first_due + SignedDuration::from_hours(1);
         let mut new = NewCommitment::sample("2030-01-07 10:00");

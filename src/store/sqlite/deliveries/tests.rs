@@ -4,7 +4,6 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::*;
 use crate::planner::StepKind;
-use crate::store::NewCommitment;
 
 fn ts(s: &str) -> Timestamp {
     s.parse().unwrap()
@@ -12,13 +11,13 @@ fn ts(s: &str) -> Timestamp {
 
 struct Outbox {
     _dir: tempfile::TempDir,
-    store: Store,
+    store: SqliteStore,
 }
 
 impl Outbox {
     fn new() -> Outbox {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("f.db")).unwrap();
+        let store = SqliteStore::open(&dir.path().join("f.db")).unwrap();
         Outbox { _dir: dir, store }
     }
 
@@ -131,7 +130,7 @@ fn a_retry_makes_held_mail_due_but_not_mail_composed_ahead_of_its_time() {
 #[test]
 fn a_thread_goes_on_from_its_first_email_even_one_sent_before_the_store_had_an_id() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("f.db")).unwrap();
+    let store = SqliteStore::open(&dir.path().join("f.db")).unwrap();
     let id = store
         .insert_commitment(&NewCommitment::sample("2026-11-24T17:00:00Z"))
         .unwrap();
@@ -177,7 +176,7 @@ fn a_thread_goes_on_from_its_first_email_even_one_sent_before_the_store_had_an_i
         ]
     );
     drop(store);
-    let again = Store::open(&dir.path().join("f.db")).unwrap();
+    let again = SqliteStore::open(&dir.path().join("f.db")).unwrap();
     assert_eq!(again.id(), threads.store_id, "the id is kept across opens");
 }
 
@@ -192,7 +191,7 @@ fn a_failure_plans_its_commitment_again_only_when_asked_to() {
         "2026-12-01T10:00:00Z",
     );
     let at = ts("2026-12-01T10:00:01Z");
-    let queued = |store: &Store| -> i64 {
+    let queued = |store: &SqliteStore| -> i64 {
         store
             .conn
             .query_row("SELECT count(*) FROM changes", [], |r| r.get(0))

@@ -3,14 +3,14 @@
 //! Every commit to a WAL-mode SQLite file writes its `-wal` file, so an inotify watch on
 //! the store's directory hears each commit by any process the moment it happens. The
 //! watcher only wakes the scheduler; the scheduler then asks the store whether another
-//! program wrote ([`Store::others_wrote_since`], SQLite's `data_version`), and reads
+//! program wrote ([`Marks::others_wrote_since`](crate::store::Marks::others_wrote_since), SQLite's `data_version`), and reads
 //! the change queue, never the whole table.
 //!
 //! The watch also checkpoints the WAL into the database file while writes go on, on a
 //! connection of its own, so that copying pages back does not hold up the store's
 //! thread, which the sender waits on to record what was sent. The daemon's own
 //! connection then checkpoints only if the watch falls far behind
-//! ([`Store::open_for_daemon`](super::Store::open_for_daemon)).
+//! ([`SqliteStore::open_for_daemon`](super::SqliteStore::open_for_daemon)).
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -107,13 +107,14 @@ pub fn spawn(db: &Path, wake: Arc<Notify>) -> Result<std::thread::JoinHandle<()>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{NewCommitment, Store};
+    use crate::store::prelude::*;
+    use crate::store::{NewCommitment, SqliteStore};
 
     #[test]
     fn the_watch_rings_for_writes_and_checkpoints_them_off_the_writers_thread() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("followup.db");
-        let store = Store::open_for_daemon(&path).unwrap();
+        let store = SqliteStore::open_for_daemon(&path).unwrap();
         let wake = Arc::new(Notify::new());
         let _watch = spawn(&path, wake.clone()).unwrap();
         let before = std::fs::metadata(&path).unwrap().len();
