@@ -9,6 +9,7 @@
 pub mod browser;
 pub mod http;
 pub mod pages;
+pub mod postgres;
 
 use std::net::TcpListener;
 use std::os::unix::net::UnixDatagram;

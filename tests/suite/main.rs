@@ -19,6 +19,7 @@ mod mail_links;
 mod never_panics;
 mod outbox;
 mod playbooks;
+mod postgres_harness;
 mod reminders;
 mod rules;
 mod spam;
