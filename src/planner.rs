@@ -335,9 +335,9 @@ pub struct History {
     /// Delays recorded by hand that the customer is to hear of: revision id and when
     /// the delay was recorded.
     pub notices: Vec<(i64, Timestamp)>,
-    /// Emails to others that failed for good, which the owner is to hear of: delivery
-    /// id and when it failed.
-    pub failures: Vec<(i64, Timestamp)>,
+    /// Every email of the commitment that failed for good; the owner hears of those
+    /// [`failures_to_report`] picks.
+    pub failed: Vec<FailedEmail>,
     /// When the commitment was recorded as already late (`add --overdue`): the steps
     /// after the due time count from here rather than being skipped as past.
     pub late_from: Option<Timestamp>,
@@ -388,7 +388,7 @@ pub fn plan(
                 skip: None,
             }
         };
-    for (delivery, at) in &history.failures {
+    for (delivery, at) in &failures_to_report(&history.failed) {
         steps.push(step(
             StepKind::DeliveryFailed,
             format!("delivery_failed#{delivery}"),

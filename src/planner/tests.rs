@@ -516,7 +516,7 @@ fn automatic_updates_stop_at_the_cap() {
     let once = History {
         auto_updates: 1,
         notices: vec![],
-        failures: vec![],
+        failed: vec![],
         late_from: None,
         ..History::default()
     };
@@ -528,7 +528,7 @@ fn automatic_updates_stop_at_the_cap() {
     let twice = History {
         auto_updates: 2,
         notices: vec![],
-        failures: vec![],
+        failed: vec![],
         late_from: None,
         ..History::default()
     };
@@ -545,7 +545,7 @@ fn each_delay_recorded_by_hand_gets_one_notice_in_business_hours() {
             (7, ts("2026-11-24T20:00:00Z")),
             (9, ts("2026-11-25T10:00:00Z")),
         ],
-        failures: vec![],
+        failed: vec![],
         late_from: None,
         ..History::default()
     };
@@ -620,7 +620,21 @@ fn the_owner_hears_of_each_failed_email_whatever_the_status() {
         let mut c = commitment("2026-11-25T15:00:00Z");
         c.status = status;
         let history = History {
-            failures: vec![(41, ts("2026-11-25T15:00:05Z"))],
+            failed: vec![
+                FailedEmail {
+                    delivery: 41,
+                    at: ts("2026-11-25T15:00:05Z"),
+                    audience: "customer".into(),
+                    kind: Some(StepKind::CustomerUpdate),
+                },
+                // The owner's own mail, and a notice of a failure, are not reported.
+                FailedEmail {
+                    delivery: 42,
+                    at: ts("2026-11-25T15:00:06Z"),
+                    audience: "owner".into(),
+                    kind: Some(StepKind::Remind),
+                },
+            ],
             ..History::default()
         };
         let steps = super::plan(&c, &rule(&[], None), &calendar("UTC"), &history);

@@ -228,7 +228,7 @@ impl Revisions for SqliteStore {
                 _ => {}
             }
         }
-        history.failures = crate::planner::failures_to_report(&self.failed_emails(id)?);
+        history.failed = self.failed_emails(id)?;
         let (late_from, snoozed_until) = self
             .conn
             .prepare_cached("SELECT late_from, snoozed_until FROM commitments WHERE id = ?1")?
