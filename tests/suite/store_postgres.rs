@@ -6,7 +6,10 @@
 
 use crate::common;
 
+mod acts;
 mod commitments;
+mod customers;
+mod reads;
 mod schema;
 
 use common::postgres::Postgres;
@@ -49,5 +52,71 @@ pub fn sample(due_at: &str) -> NewCommitment {
         reason: None,
         late_from: None,
         promise: None,
+    }
+}
+
+pub fn at(text: &str) -> jiff::Timestamp {
+    text.parse().unwrap()
+}
+
+/// Inserts a step of commitment `commitment` as the planner would have, and returns
+/// its id.
+pub fn insert_step(
+    db: &mut Client,
+    commitment: i64,
+    key: &str,
+    kind: &str,
+    fire_at: jiff::Timestamp,
+    state: &str,
+) -> i64 {
+    let fire_at = fire_at.as_millisecond();
+    db.query_one(
+        "INSERT INTO steps (commitment_id, key, kind, rule, label, planned_at, fire_at, state, updated_at)
+         VALUES ($1, $2, $3, 'default', $2, $4, $4, $5, $4) RETURNING id",
+        &[&commitment, &key, &kind, &fire_at, &state],
+    )
+    .unwrap()
+    .get(0)
+}
+
+/// An email of step `step` as the outbox keeps it.
+pub struct Email<'a> {
+    pub step: i64,
+    pub commitment: i64,
+    pub audience: &'a str,
+    pub recipient: &'a str,
+    pub state: &'a str,
+    pub attempts: i32,
+    pub sent_at: Option<i64>,
+    pub last_error: Option<&'a str>,
+}
+
+impl Email<'_> {
+    /// Inserts it and returns its id.
+    pub fn insert(&self, db: &mut Client) -> i64 {
+        let id: i64 = db
+            .query_one("SELECT COALESCE(MAX(id), 0) + 1 FROM deliveries", &[])
+            .unwrap()
+            .get(0);
+        db.query_one(
+            "INSERT INTO deliveries (step_id, commitment_id, audience, sender, recipient, subject, message_id, message,
+                                     state, attempts, next_attempt_at, last_error, created_at, sent_at)
+             VALUES ($1, $2, $3, 'ana@example.com', $4, 'About your quote', $5, $6, $7, $8, 0, $9, 0, $10)
+             RETURNING id",
+            &[
+                &self.step,
+                &self.commitment,
+                &self.audience,
+                &self.recipient,
+                &format!("<{id}@test>"),
+                &b"Subject: About your quote\r\n\r\nHello\r\n".to_vec(),
+                &self.state,
+                &self.attempts,
+                &self.last_error,
+                &self.sent_at,
+            ],
+        )
+        .unwrap()
+        .get(0)
     }
 }

@@ -94,6 +94,31 @@ impl PostgresStore {
             Ok::<_, StoreError>(previous)
         })
     }
+
+    /// The row with `id`, locked until the caller's transaction ends: a verb decides on
+    /// it, and no other may change it meanwhile.
+    pub(super) fn commitment_for_update(&self, id: i64) -> Result<StoredCommitment> {
+        let row = self
+            .query_opt(
+                &format!("SELECT {COLUMNS} FROM commitments WHERE id = $1 FOR UPDATE"),
+                &[&id],
+            )?
+            .ok_or(StoreError::NotFound(id))?;
+        stored_from_row(&row, 0)
+    }
+
+    /// Ends the wait on the customer of commitment `id` (the update trigger has the
+    /// daemon plan it again).
+    pub(super) fn end_wait(&self, id: i64) -> Result<()> {
+        let changed = self.execute(
+            "UPDATE commitments SET waiting_since = NULL WHERE id = $1",
+            &[&id],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(id));
+        }
+        Ok(())
+    }
 }
 
 impl Commitments for PostgresStore {

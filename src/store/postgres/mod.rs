@@ -8,8 +8,16 @@
 //! and fencing across daemons, and come next. A connection URL is never printed with
 //! its password ([`redacted`]).
 
+mod act;
+mod actions;
 mod commitments;
+mod customers;
+mod deliveries;
+mod revisions;
 mod schema;
+mod steps;
+mod summary;
+mod view;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -101,6 +109,15 @@ impl PostgresStore {
         f: impl FnOnce(&PostgresStore) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         self.within("BEGIN ISOLATION LEVEL READ COMMITTED", f)
+    }
+
+    /// Runs the read-only `f` in one `REPEATABLE READ` read-only transaction: every
+    /// statement of `f` sees the database as it stood at the first.
+    fn snapshot<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&PostgresStore) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.within("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", f)
     }
 
     fn within<T, E: From<StoreError>>(
@@ -229,6 +246,15 @@ fn said(e: &::postgres::Error) -> String {
 /// Milliseconds since the epoch, as the store keeps times.
 fn to_ms(at: Timestamp) -> i64 {
     at.as_millisecond()
+}
+
+/// A stored millisecond time back as a timestamp (clamped into range).
+fn from_ms(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
 }
 
 #[cfg(test)]
