@@ -24,6 +24,7 @@ mod marks;
 mod outbox;
 mod plan_view;
 mod planning;
+pub mod postgres;
 mod retry;
 mod revisions;
 pub mod sqlite;

@@ -24,6 +24,7 @@ mod reminders;
 mod rules;
 mod spam;
 mod store;
+mod store_postgres;
 mod systemd;
 mod test_email;
 mod timeline;

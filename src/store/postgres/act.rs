@@ -1,0 +1,91 @@
+//! [`Acts`] on PostgreSQL.
+
+use jiff::Timestamp;
+
+use crate::commitment::StoredCommitment;
+use crate::planner::Step;
+use crate::store::postgres::PostgresStore;
+use crate::store::*;
+
+/// [`Facts`] read from the store inside the verb's transaction.
+struct Read<'a> {
+    store: &'a PostgresStore,
+    row: StoredCommitment,
+}
+
+impl Facts for Read<'_> {
+    fn commitment(&self) -> &StoredCommitment {
+        &self.row
+    }
+
+    fn revisions(&self) -> Result<Vec<RevisionRecord>> {
+        self.store.revisions_of(self.row.id)
+    }
+
+    fn steps(&self) -> Result<Vec<Step>> {
+        self.store.steps_of(self.row.id)
+    }
+}
+
+impl PostgresStore {
+    /// Writes `write` in the caller's transaction; returns its revision's id.
+    fn write(&self, write: &Write, now: Timestamp) -> Result<i64> {
+        match write {
+            Write::Action(action) => self.record_action(action, now),
+            Write::ReviseDue(revision, deed) => self.revise_due_as(revision, deed, now),
+            Write::Resume(revision, deed) => {
+                let id = self.revise_due_as(revision, deed, now)?;
+                self.end_wait(revision.commitment_id)?;
+                Ok(id)
+            }
+            Write::Edit(edit) => self.edit_commitment(edit, now),
+        }
+    }
+}
+
+impl Acts for PostgresStore {
+    fn facts(&self, row: StoredCommitment) -> Box<dyn Facts + '_> {
+        Box::new(Read { store: self, row })
+    }
+
+    /// The commitment's row is locked (`FOR UPDATE`) before `decide` sees it: two verbs
+    /// on one commitment, from two daemons or pages, then decide one after the other,
+    /// each on the row the other left, as SQLite's `BEGIN IMMEDIATE` has them.
+    fn act_or_refuse(
+        &self,
+        id: i64,
+        now: Timestamp,
+        decide: &mut dyn FnMut(&dyn Facts) -> Option<Act>,
+    ) -> Result<Option<Applied>> {
+        /// Why the transaction stops: a refusal rolls back like a failure.
+        enum Stop {
+            Refused,
+            Store(StoreError),
+        }
+        impl From<StoreError> for Stop {
+            fn from(e: StoreError) -> Stop {
+                Stop::Store(e)
+            }
+        }
+        let acted = self.transaction(|s| {
+            let facts = Read {
+                store: s,
+                row: s.commitment_for_update(id)?,
+            };
+            let writes = match decide(&facts).ok_or(Stop::Refused)? {
+                Act::Already(earlier) => return Ok(Applied::Already(earlier)),
+                Act::Write(writes) => writes,
+            };
+            let mut revisions = Vec::with_capacity(writes.len());
+            for write in &writes {
+                revisions.push(s.write(write, now)?);
+            }
+            Ok(Applied::Wrote(revisions))
+        });
+        match acted {
+            Ok(applied) => Ok(Some(applied)),
+            Err(Stop::Refused) => Ok(None),
+            Err(Stop::Store(e)) => Err(e),
+        }
+    }
+}

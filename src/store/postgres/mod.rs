@@ -1,0 +1,285 @@
+//! The PostgreSQL store: one connection (the synchronous `postgres` client) to a
+//! database that several daemons may share. Its write transactions are `READ
+//! COMMITTED`; where SQLite relied on `BEGIN IMMEDIATE` serialising writers, a verb
+//! locks the commitment's row (`FOR UPDATE`) before deciding. A read that must be one
+//! view runs in a `REPEATABLE READ` read-only transaction.
+//!
+//! Not yet a [`Store`](super::Store): the groups that claim, fire and send need leases
+//! and fencing across daemons, and come next. A connection URL is never printed with
+//! its password ([`redacted`]).
+
+mod act;
+mod actions;
+mod commitments;
+mod customers;
+mod deliveries;
+mod revisions;
+mod schema;
+mod steps;
+mod summary;
+mod view;
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+
+use ::postgres::types::ToSql;
+use ::postgres::{Client, NoTls, Row};
+use jiff::Timestamp;
+
+use super::{Result, StoreError};
+
+pub use schema::MigrateError;
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: ::postgres::Error) -> StoreError {
+        StoreError::Database(Box::new(e))
+    }
+}
+
+/// Parameters of a statement.
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// An open PostgreSQL store: one connection to the database.
+pub struct PostgresStore {
+    client: RefCell<Client>,
+    id: String,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (a `postgres://` URL or `key=value` pairs),
+    /// brings its schema up to date and reads the store's id. Errors name the URL
+    /// without its password.
+    pub fn open(url: &str) -> Result<PostgresStore> {
+        let target = || PathBuf::from(redacted(url));
+        let open_err = |source: ::postgres::Error| StoreError::Open {
+            path: target(),
+            source: Box::new(source),
+        };
+        let mut client = Client::connect(url, NoTls).map_err(open_err)?;
+        schema::migrate(&mut client).map_err(|source| StoreError::Migrate {
+            path: target(),
+            source: Box::new(source),
+        })?;
+        let id = client
+            .query_one("SELECT id FROM store_identity", &[])
+            .and_then(|row| row.try_get(0))
+            .map_err(open_err)?;
+        Ok(PostgresStore {
+            client: RefCell::new(client),
+            id,
+        })
+    }
+
+    /// The store's random id, made with it, which every Message-ID carries.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The newest schema version this program knows, which [`PostgresStore::open`]
+    /// brings a database to.
+    pub fn schema_version() -> i32 {
+        schema::latest()
+    }
+
+    fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+        Ok(self.client.borrow_mut().query(sql, params)?)
+    }
+
+    fn query_opt(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
+        Ok(self.client.borrow_mut().query_opt(sql, params)?)
+    }
+
+    fn query_one(&self, sql: &str, params: Params<'_>) -> Result<Row> {
+        Ok(self.client.borrow_mut().query_one(sql, params)?)
+    }
+
+    /// Runs a statement and returns how many rows it wrote.
+    fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+        Ok(self.client.borrow_mut().execute(sql, params)?)
+    }
+
+    fn batch(&self, sql: &str) -> Result<()> {
+        Ok(self.client.borrow_mut().batch_execute(sql)?)
+    }
+
+    /// Runs `f` in one `READ COMMITTED` transaction: committed if `f` succeeds, rolled
+    /// back if it fails or panics. `f` must not begin a transaction.
+    fn transaction<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&PostgresStore) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.within("BEGIN ISOLATION LEVEL READ COMMITTED", f)
+    }
+
+    /// Runs the read-only `f` in one `REPEATABLE READ` read-only transaction: every
+    /// statement of `f` sees the database as it stood at the first.
+    fn snapshot<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&PostgresStore) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.within("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", f)
+    }
+
+    fn within<T, E: From<StoreError>>(
+        &self,
+        begin: &str,
+        f: impl FnOnce(&PostgresStore) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.batch(begin)?;
+        let mut open = Open {
+            store: self,
+            open: true,
+        };
+        let value = f(self);
+        open.open = false;
+        match value {
+            Ok(value) => {
+                self.batch("COMMIT")?;
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = self.batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A transaction begun and not yet ended: rolled back if dropped so, which happens
+/// only when the code inside panics, so that the connection's next statement does not
+/// run inside it.
+struct Open<'a> {
+    store: &'a PostgresStore,
+    open: bool,
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        if self.open
+            && let Ok(mut client) = self.store.client.try_borrow_mut()
+        {
+            let _ = client.batch_execute("ROLLBACK");
+        }
+    }
+}
+
+/// `url` without its password, to print: `postgres://ana:secret@db/followup` becomes
+/// `postgres://ana@db/followup`, and a `password=...` pair (in the query of a URL or
+/// in `key=value` form) is left out.
+pub fn redacted(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let authority = match authority.rsplit_once('@') {
+            Some((user_info, host)) => {
+                let user = user_info
+                    .split_once(':')
+                    .map_or(user_info, |(user, _)| user);
+                format!("{user}@{host}")
+            }
+            None => authority.to_string(),
+        };
+        let tail = match tail.split_once('?') {
+            Some((path, query)) => {
+                let kept: Vec<&str> = query
+                    .split('&')
+                    .filter(|pair| !pair.starts_with("password="))
+                    .collect();
+                if kept.is_empty() {
+                    path.to_string()
+                } else {
+                    format!("{path}?{}", kept.join("&"))
+                }
+            }
+            None => tail.to_string(),
+        };
+        return format!("{scheme}://{authority}{tail}");
+    }
+    without_password_pair(url)
+}
+
+/// A `key=value` connection string without its `password` pair (whose value may be
+/// quoted, with `\'` inside).
+fn without_password_pair(config: &str) -> String {
+    let mut out = String::new();
+    let mut rest = config.trim_start();
+    while !rest.is_empty() {
+        let key_end = rest.find('=').unwrap_or(rest.len());
+        let key = rest[..key_end].trim();
+        let after = rest[key_end..].strip_prefix('=').unwrap_or("").trim_start();
+        let value_len = if let Some(quoted) = after.strip_prefix('\'') {
+            let mut escaped = false;
+            let close = quoted.char_indices().find(|&(_, c)| {
+                let closes = c == '\'' && !escaped;
+                escaped = c == '\\' && !escaped;
+                closes
+            });
+            close.map_or(after.len(), |(i, _)| i + 2)
+        } else {
+            after.find(char::is_whitespace).unwrap_or(after.len())
+        };
+        if key != "password" {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(key);
+            out.push('=');
+            out.push_str(&after[..value_len]);
+        }
+        rest = after[value_len..].trim_start();
+    }
+    out
+}
+
+/// A PostgreSQL error in words, with the server's message where it sent one: the
+/// error's own display says only "db error", and leaves the message to its source.
+fn said(e: &::postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{e}: {db}"),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+/// Milliseconds since the epoch, as the store keeps times.
+fn to_ms(at: Timestamp) -> i64 {
+    at.as_millisecond()
+}
+
+/// A stored millisecond time back as a timestamp (clamped into range).
+fn from_ms(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn a_url_is_printed_without_its_password() {
+        for (url, shown) in [
+            (
+                "postgres://ana:s3cret@db.example:5432/followup",
+                "postgres://ana@db.example:5432/followup",
+            ),
+            (
+                "postgresql://ana:p@ss@db/followup?sslmode=disable&password=s3cret",
+                "postgresql://ana@db/followup?sslmode=disable",
+            ),
+            ("postgres://db/followup", "postgres://db/followup"),
+            (
+                "host=db user=ana password='s3 \\' cret' dbname=followup",
+                "host=db user=ana dbname=followup",
+            ),
+            ("host=db password=s3cret", "host=db"),
+        ] {
+            assert_eq!(redacted(url), shown, "{url}");
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! [`Revisions`] on PostgreSQL.
+
+use ::postgres::Row;
+use ::postgres::types::ToSql;
+use jiff::Timestamp;
+
+use crate::planner::{History, Snooze};
+use crate::store::postgres::{PostgresStore, from_ms, to_ms};
+use crate::store::*;
+
+const REVISION_COLUMNS: &str = "id, old_due, new_due, reason, source, automatic, notify, created_at, \
+     undone, undone_at, changes, action, actor, via, step_key, until_at";
+
+fn revision_from_row(r: &Row) -> Result<RevisionRecord> {
+    Ok(RevisionRecord {
+        id: r.try_get(0)?,
+        old_due: r.try_get(1)?,
+        new_due: r.try_get(2)?,
+        reason: r.try_get(3)?,
+        source: r.try_get(4)?,
+        automatic: r.try_get(5)?,
+        notify: r.try_get(6)?,
+        created_at: from_ms(r.try_get(7)?),
+        undone: r.try_get(8)?,
+        undone_at: r.try_get::<_, Option<i64>>(9)?.map(from_ms),
+        changes: changes_from(r.try_get(10)?),
+        action: r.try_get(11)?,
+        actor: r.try_get(12)?,
+        via: r.try_get(13)?,
+        step_key: r.try_get(14)?,
+        until_at: r.try_get::<_, Option<i64>>(15)?.map(from_ms),
+    })
+}
+
+/// The changes of an edit as stored; none for a move of the due time, or for text
+/// another program wrote that is not such a list.
+fn changes_from(stored: Option<String>) -> Vec<FieldChange> {
+    stored
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
+impl PostgresStore {
+    /// Records a revision and moves the commitment's due time (and its reason, when the
+    /// revision has one), taken as `deed` says, in the caller's transaction.
+    pub(super) fn revise_due_as(
+        &self,
+        revision: &NewRevision,
+        deed: &Deed,
+        now: Timestamp,
+    ) -> Result<i64> {
+        let changed = self.execute(
+            "UPDATE commitments SET due_at = $2, reason = COALESCE($3, reason) WHERE id = $1",
+            &[&revision.commitment_id, &revision.new_due, &revision.reason],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(revision.commitment_id));
+        }
+        let row = self.query_one(
+            "INSERT INTO revisions (commitment_id, old_due, new_due, reason, source, automatic, notify, created_at,
+                                    action, actor, via)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             RETURNING id",
+            &[
+                &revision.commitment_id,
+                &revision.old_due,
+                &revision.new_due,
+                &revision.reason,
+                &revision.source,
+                &revision.automatic,
+                &revision.notify,
+                &to_ms(now),
+                &deed.action,
+                &deed.actor,
+                &deed.via,
+            ],
+        )?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Records an edit and writes the changed fields in the caller's transaction; the
+    /// update trigger has the daemon plan the commitment again.
+    pub(super) fn edit_commitment(&self, edit: &NewEdit, now: Timestamp) -> Result<i64> {
+        let changes =
+            serde_json::to_string(&edit.changes).map_err(|e| StoreError::Database(Box::new(e)))?;
+        // The columns come from `Field::column`, never from the caller's text.
+        let sets: Vec<String> = edit
+            .changes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{} = ${}", c.field.column(), i + 3))
+            .collect();
+        let mut values: Vec<&(dyn ToSql + Sync)> = vec![&edit.commitment_id, &edit.due_at];
+        values.extend(edit.changes.iter().map(|c| &c.new as &(dyn ToSql + Sync)));
+        let changed = self.execute(
+            &format!(
+                "UPDATE commitments SET due_at = $2, {} WHERE id = $1",
+                sets.join(", ")
+            ),
+            &values,
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(edit.commitment_id));
+        }
+        let row = self.query_one(
+            "INSERT INTO revisions (commitment_id, old_due, new_due, source, changes, created_at,
+                                    action, actor, via)
+             VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8)
+             RETURNING id",
+            &[
+                &edit.commitment_id,
+                &edit.due_at,
+                &edit.source,
+                &changes,
+                &to_ms(now),
+                &edit.deed.action,
+                &edit.deed.actor,
+                &edit.deed.via,
+            ],
+        )?;
+        Ok(row.try_get(0)?)
+    }
+}
+
+impl Revisions for PostgresStore {
+    fn revisions_of(&self, id: i64) -> Result<Vec<RevisionRecord>> {
+        self.query(
+            &format!(
+                "SELECT {REVISION_COLUMNS} FROM revisions WHERE commitment_id = $1 ORDER BY id"
+            ),
+            &[&id],
+        )?
+        .iter()
+        .map(revision_from_row)
+        .collect()
+    }
+
+    fn history(&self, id: i64) -> Result<History> {
+        let mut history = History::default();
+        let mut snooze_words = None;
+        for revision in self.revisions_of(id)? {
+            // An update that bounced is not counted, so the plan's next update is the
+            // one whose step failed, and it is not tried again.
+            if revision.automatic && revision.undone.is_none() {
+                history.auto_updates += 1;
+            }
+            if revision.notify {
+                history.notices.push((revision.id, revision.created_at));
+            }
+            match (revision.action.as_deref(), revision.step_key) {
+                (Some("hold"), Some(key)) => history.held.push((key, revision.source)),
+                (Some("send_now"), Some(key)) => history.send_now.push((key, revision.created_at)),
+                (Some("wait"), _) => history.waiting_reason = revision.reason,
+                (Some("snooze"), _) => {
+                    snooze_words = Some((revision.until_at, revision.created_at, revision.source))
+                }
+                _ => {}
+            }
+        }
+        history.failures = crate::planner::failures_to_report(&self.failed_emails(id)?);
+        let (late_from, snoozed_until) = match self.query_opt(
+            "SELECT late_from, snoozed_until FROM commitments WHERE id = $1",
+            &[&id],
+        )? {
+            Some(r) => (
+                r.try_get::<_, Option<i64>>(0)?,
+                r.try_get::<_, Option<i64>>(1)?,
+            ),
+            None => (None, None),
+        };
+        history.late_from = late_from.map(from_ms);
+        // Another program may set `snoozed_until` without a snooze revision to match:
+        // the words then say only until when.
+        history.snoozed = snoozed_until.map(from_ms).map(|until| match snooze_words {
+            Some((Some(end), from, words)) if end == until => Snooze { from, until, words },
+            _ => Snooze {
+                from: Timestamp::UNIX_EPOCH,
+                until,
+                words: format!(
+                    "snoozed until {}",
+                    crate::calendar::display_in(&jiff::tz::TimeZone::UTC, until)
+                ),
+            },
+        });
+        Ok(history)
+    }
+}
