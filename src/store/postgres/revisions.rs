@@ -157,7 +157,7 @@ impl Revisions for PostgresStore {
                 _ => {}
             }
         }
-        history.failures = crate::planner::failures_to_report(&self.failed_emails(id)?);
+        history.failed = self.failed_emails(id)?;
         let (late_from, snoozed_until) = match self.query_opt(
             "SELECT late_from, snoozed_until FROM commitments WHERE id = $1",
             &[&id],

@@ -303,7 +303,11 @@ fn delays_edits_and_actions_make_the_commitments_history() {
     );
     assert_eq!(history.late_from, Some(at("2026-12-01T08:00:00Z")));
     assert_eq!(
-        history.failures.iter().map(|f| f.0).collect::<Vec<_>>(),
+        history
+            .failed
+            .iter()
+            .map(|f| f.delivery)
+            .collect::<Vec<_>>(),
         [bounced]
     );
     // Seven changes queued by the row's writes (the insert, two delays, the edit, the
