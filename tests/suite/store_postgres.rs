@@ -7,6 +7,7 @@
 use crate::common;
 
 mod acts;
+mod claims;
 mod commitments;
 mod customers;
 mod reads;

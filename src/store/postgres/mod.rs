@@ -10,6 +10,7 @@
 
 mod act;
 mod actions;
+mod claims;
 mod commitments;
 mod customers;
 mod deliveries;
