@@ -10,6 +10,7 @@ mod acts;
 mod claims;
 mod commitments;
 mod customers;
+mod outbox;
 mod reads;
 mod schema;
 

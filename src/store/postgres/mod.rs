@@ -14,6 +14,7 @@ mod claims;
 mod commitments;
 mod customers;
 mod deliveries;
+mod outbox;
 mod revisions;
 mod schema;
 mod steps;
