@@ -34,7 +34,25 @@ pub use schema::MigrateError;
 
 impl From<postgres::Error> for StoreError {
     fn from(e: ::postgres::Error) -> StoreError {
-        StoreError::Database(Box::new(e))
+        StoreError::Database(Box::new(Said::from(e)))
+    }
+}
+
+/// A PostgreSQL error that says the server's words in its own message
+/// ([`said`]), so a log line that prints only the top of the chain still has them.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+struct Said {
+    message: String,
+    source: ::postgres::Error,
+}
+
+impl From<::postgres::Error> for Said {
+    fn from(source: ::postgres::Error) -> Said {
+        Said {
+            message: said(&source),
+            source,
+        }
     }
 }
 
@@ -55,7 +73,7 @@ impl PostgresStore {
         let target = || PathBuf::from(redacted(url));
         let open_err = |source: ::postgres::Error| StoreError::Open {
             path: target(),
-            source: Box::new(source),
+            source: Box::new(Said::from(source)),
         };
         let mut client = Client::connect(url, NoTls).map_err(open_err)?;
         schema::migrate(&mut client).map_err(|source| StoreError::Migrate {

@@ -205,6 +205,9 @@ fn an_import_is_all_or_nothing() {
         ])
         .unwrap_err();
     assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    // The server's words are in the error's own message, not only in its causes: a log
+    // line that prints just the error still says what went wrong.
+    assert!(err.to_string().contains("duplicate key"), "{err}");
     assert!(f.store.commitments(StatusFilter::All).unwrap().is_empty());
     let queued: i64 =
         f.db.query_one("SELECT COUNT(*) FROM changes", &[])
