@@ -5,7 +5,7 @@
 
 use jiff::Timestamp;
 
-use super::{Deed, NewAction, NewEdit, NewRevision, Result, RevisionRecord};
+use super::{Deed, NewAction, NewEdit, NewRevision, Result, RevisionRecord, StoreError};
 use crate::actions::Earlier;
 use crate::commitment::StoredCommitment;
 use crate::planner::Step;
@@ -69,4 +69,43 @@ pub trait Acts {
         now: Timestamp,
         decide: &mut dyn FnMut(&dyn Facts) -> Option<Act>,
     ) -> Result<Option<Applied>>;
+}
+
+/// Why a verb's transaction stops: a refusal rolls back like a failure.
+pub(super) enum Stop {
+    Refused,
+    Store(StoreError),
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Stop {
+        Stop::Store(e)
+    }
+}
+
+/// The body of a verb's transaction, the same in every store: `decide` on `facts`,
+/// then each record it returns, in order, by `write` (which returns its revision).
+pub(super) fn decide_and_write(
+    facts: &dyn Facts,
+    decide: &mut dyn FnMut(&dyn Facts) -> Option<Act>,
+    mut write: impl FnMut(&Write) -> Result<i64>,
+) -> std::result::Result<Applied, Stop> {
+    let writes = match decide(facts).ok_or(Stop::Refused)? {
+        Act::Already(earlier) => return Ok(Applied::Already(earlier)),
+        Act::Write(writes) => writes,
+    };
+    let mut revisions = Vec::with_capacity(writes.len());
+    for record in &writes {
+        revisions.push(write(record)?);
+    }
+    Ok(Applied::Wrote(revisions))
+}
+
+/// What a verb's transaction came to, as [`Acts::act_or_refuse`] answers.
+pub(super) fn acted(acted: std::result::Result<Applied, Stop>) -> Result<Option<Applied>> {
+    match acted {
+        Ok(applied) => Ok(Some(applied)),
+        Err(Stop::Refused) => Ok(None),
+        Err(Stop::Store(e)) => Err(e),
+    }
 }

@@ -4,6 +4,7 @@ use jiff::Timestamp;
 
 use crate::commitment::StoredCommitment;
 use crate::planner::Step;
+use crate::store::act::{acted, decide_and_write};
 use crate::store::postgres::PostgresStore;
 use crate::store::*;
 
@@ -57,35 +58,12 @@ impl Acts for PostgresStore {
         now: Timestamp,
         decide: &mut dyn FnMut(&dyn Facts) -> Option<Act>,
     ) -> Result<Option<Applied>> {
-        /// Why the transaction stops: a refusal rolls back like a failure.
-        enum Stop {
-            Refused,
-            Store(StoreError),
-        }
-        impl From<StoreError> for Stop {
-            fn from(e: StoreError) -> Stop {
-                Stop::Store(e)
-            }
-        }
-        let acted = self.transaction(|s| {
+        acted(self.transaction(|s| {
             let facts = Read {
                 store: s,
                 row: s.commitment_for_update(id)?,
             };
-            let writes = match decide(&facts).ok_or(Stop::Refused)? {
-                Act::Already(earlier) => return Ok(Applied::Already(earlier)),
-                Act::Write(writes) => writes,
-            };
-            let mut revisions = Vec::with_capacity(writes.len());
-            for write in &writes {
-                revisions.push(s.write(write, now)?);
-            }
-            Ok(Applied::Wrote(revisions))
-        });
-        match acted {
-            Ok(applied) => Ok(Some(applied)),
-            Err(Stop::Refused) => Ok(None),
-            Err(Stop::Store(e)) => Err(e),
-        }
+            decide_and_write(&facts, decide, |record| s.write(record, now))
+        }))
     }
 }
