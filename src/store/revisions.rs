@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Result;
 use crate::commitment::DueMove;
-use crate::planner::History;
+use crate::planner::{FailedEmail, History, Snooze};
 use crate::when::parse_stored;
 
 /// What an action was, who took it and how, as every revision records it (schema V10).
@@ -181,4 +181,57 @@ pub trait Revisions {
 
     /// What the planner needs to know of commitment `id`'s past.
     fn history(&self, id: i64) -> Result<History>;
+}
+
+/// The planner's history of a commitment, made of what a store read of it: its
+/// revisions (oldest first), its failed emails, and its row's `late_from` and
+/// `snoozed_until`. The same for every store.
+pub(super) fn history_from(
+    revisions: Vec<RevisionRecord>,
+    failed: Vec<FailedEmail>,
+    late_from: Option<Timestamp>,
+    snoozed_until: Option<Timestamp>,
+) -> History {
+    let mut history = History::default();
+    let mut snooze_words = None;
+    for revision in revisions {
+        // An update that bounced is not counted, so the plan's next update is the
+        // one whose step failed, and it is not tried again: the next would go to
+        // the same address.
+        if revision.automatic && revision.undone.is_none() {
+            history.auto_updates += 1;
+        }
+        if revision.notify {
+            history.notices.push((revision.id, revision.created_at));
+        }
+        // The words of an action were written for people when it was taken (in
+        // the business's zone): the store has no calendar to write them now.
+        match (revision.action.as_deref(), revision.step_key) {
+            (Some("hold"), Some(key)) => history.held.push((key, revision.source)),
+            (Some("send_now"), Some(key)) => history.send_now.push((key, revision.created_at)),
+            (Some("wait"), _) => history.waiting_reason = revision.reason,
+            (Some("snooze"), _) => {
+                snooze_words = Some((revision.until_at, revision.created_at, revision.source))
+            }
+            _ => {}
+        }
+    }
+    history.failed = failed;
+    history.late_from = late_from;
+    // Another program may set `snoozed_until` without a snooze revision to match:
+    // the words then say only until when.
+    history.snoozed = snoozed_until.map(|until| match snooze_words {
+        Some((Some(end), from, words)) if end == until => Snooze { from, until, words },
+        // Without its revision the snooze counts from the epoch: every reminder
+        // before its end is skipped, and one is planned at its end.
+        _ => Snooze {
+            from: Timestamp::UNIX_EPOCH,
+            until,
+            words: format!(
+                "snoozed until {}",
+                crate::calendar::display_in(&TimeZone::UTC, until)
+            ),
+        },
+    });
+    history
 }

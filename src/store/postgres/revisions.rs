@@ -4,8 +4,9 @@ use ::postgres::Row;
 use ::postgres::types::ToSql;
 use jiff::Timestamp;
 
-use crate::planner::{History, Snooze};
+use crate::planner::History;
 use crate::store::postgres::{PostgresStore, from_ms, to_ms};
+use crate::store::revisions::history_from;
 use crate::store::*;
 
 const REVISION_COLUMNS: &str = "id, old_due, new_due, reason, source, automatic, notify, created_at, \
@@ -136,28 +137,6 @@ impl Revisions for PostgresStore {
     }
 
     fn history(&self, id: i64) -> Result<History> {
-        let mut history = History::default();
-        let mut snooze_words = None;
-        for revision in self.revisions_of(id)? {
-            // An update that bounced is not counted, so the plan's next update is the
-            // one whose step failed, and it is not tried again.
-            if revision.automatic && revision.undone.is_none() {
-                history.auto_updates += 1;
-            }
-            if revision.notify {
-                history.notices.push((revision.id, revision.created_at));
-            }
-            match (revision.action.as_deref(), revision.step_key) {
-                (Some("hold"), Some(key)) => history.held.push((key, revision.source)),
-                (Some("send_now"), Some(key)) => history.send_now.push((key, revision.created_at)),
-                (Some("wait"), _) => history.waiting_reason = revision.reason,
-                (Some("snooze"), _) => {
-                    snooze_words = Some((revision.until_at, revision.created_at, revision.source))
-                }
-                _ => {}
-            }
-        }
-        history.failed = self.failed_emails(id)?;
         let (late_from, snoozed_until) = match self.query_opt(
             "SELECT late_from, snoozed_until FROM commitments WHERE id = $1",
             &[&id],
@@ -168,20 +147,11 @@ impl Revisions for PostgresStore {
             ),
             None => (None, None),
         };
-        history.late_from = late_from.map(from_ms);
-        // Another program may set `snoozed_until` without a snooze revision to match:
-        // the words then say only until when.
-        history.snoozed = snoozed_until.map(from_ms).map(|until| match snooze_words {
-            Some((Some(end), from, words)) if end == until => Snooze { from, until, words },
-            _ => Snooze {
-                from: Timestamp::UNIX_EPOCH,
-                until,
-                words: format!(
-                    "snoozed until {}",
-                    crate::calendar::display_in(&jiff::tz::TimeZone::UTC, until)
-                ),
-            },
-        });
-        Ok(history)
+        Ok(history_from(
+            self.revisions_of(id)?,
+            self.failed_emails(id)?,
+            late_from.map(from_ms),
+            snoozed_until.map(from_ms),
+        ))
     }
 }

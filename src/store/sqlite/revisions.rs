@@ -3,7 +3,8 @@
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension as _, params};
 
-use crate::planner::{History, Snooze};
+use crate::planner::History;
+use crate::store::revisions::history_from;
 use crate::store::sqlite::SqliteStore;
 use crate::store::sqlite::{from_ms, to_ms};
 use crate::store::*;
@@ -204,31 +205,6 @@ impl Revisions for SqliteStore {
     }
 
     fn history(&self, id: i64) -> Result<History> {
-        let mut history = History::default();
-        let mut snooze_words = None;
-        for revision in self.revisions_of(id)? {
-            // An update that bounced is not counted, so the plan's next update is the
-            // one whose step failed, and it is not tried again: the next would go to
-            // the same address.
-            if revision.automatic && revision.undone.is_none() {
-                history.auto_updates += 1;
-            }
-            if revision.notify {
-                history.notices.push((revision.id, revision.created_at));
-            }
-            // The words of an action were written for people when it was taken (in
-            // the business's zone): the store has no calendar to write them now.
-            match (revision.action.as_deref(), revision.step_key) {
-                (Some("hold"), Some(key)) => history.held.push((key, revision.source)),
-                (Some("send_now"), Some(key)) => history.send_now.push((key, revision.created_at)),
-                (Some("wait"), _) => history.waiting_reason = revision.reason,
-                (Some("snooze"), _) => {
-                    snooze_words = Some((revision.until_at, revision.created_at, revision.source))
-                }
-                _ => {}
-            }
-        }
-        history.failed = self.failed_emails(id)?;
         let (late_from, snoozed_until) = self
             .conn
             .prepare_cached("SELECT late_from, snoozed_until FROM commitments WHERE id = ?1")?
@@ -237,22 +213,11 @@ impl Revisions for SqliteStore {
             })
             .optional()?
             .unwrap_or_default();
-        history.late_from = late_from.map(from_ms);
-        // Another program may set `snoozed_until` without a snooze revision to match:
-        // the words then say only until when.
-        history.snoozed = snoozed_until.map(from_ms).map(|until| match snooze_words {
-            Some((Some(end), from, words)) if end == until => Snooze { from, until, words },
-            // Without its revision the snooze counts from the epoch: every reminder
-            // before its end is skipped, and one is planned at its end.
-            _ => Snooze {
-                from: Timestamp::UNIX_EPOCH,
-                until,
-                words: format!(
-                    "snoozed until {}",
-                    crate::calendar::display_in(&jiff::tz::TimeZone::UTC, until)
-                ),
-            },
-        });
-        Ok(history)
+        Ok(history_from(
+            self.revisions_of(id)?,
+            self.failed_emails(id)?,
+            late_from.map(from_ms),
+            snoozed_until.map(from_ms),
+        ))
     }
 }
