@@ -11,6 +11,7 @@ mod commitments;
 mod customers;
 mod reads;
 mod schema;
+mod steps;
 
 use common::postgres::Postgres;
 use followup::store::NewCommitment;
