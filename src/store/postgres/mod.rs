@@ -13,6 +13,8 @@ mod actions;
 mod commitments;
 mod customers;
 mod deliveries;
+mod plan_view;
+mod retry;
 mod revisions;
 mod schema;
 mod steps;
