@@ -14,6 +14,7 @@ mod commitments;
 mod customers;
 mod deliveries;
 mod plan_view;
+mod planning;
 mod retry;
 mod revisions;
 mod schema;
@@ -120,6 +121,23 @@ impl PostgresStore {
         f: impl FnOnce(&PostgresStore) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         self.within("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", f)
+    }
+
+    /// Runs `f` inside a savepoint of the current transaction: if `f` fails, its writes
+    /// are undone and the error returned, and the transaction goes on (a failed
+    /// statement otherwise aborts all of it). One bad item then cannot spoil a batch.
+    fn isolated<T>(&self, f: impl FnOnce(&PostgresStore) -> Result<T>) -> Result<T> {
+        self.batch("SAVEPOINT item")?;
+        match f(self) {
+            Ok(value) => {
+                self.batch("RELEASE item")?;
+                Ok(value)
+            }
+            Err(e) => {
+                self.batch("ROLLBACK TO item; RELEASE item")?;
+                Err(e)
+            }
+        }
     }
 
     fn within<T, E: From<StoreError>>(
@@ -242,6 +260,17 @@ fn said(e: &::postgres::Error) -> String {
             Some(cause) => format!("{e}: {cause}"),
             None => e.to_string(),
         },
+    }
+}
+
+/// A store error in words, with the server's message where it sent one ([`said`]).
+fn in_words(e: &StoreError) -> String {
+    match e {
+        StoreError::Database(cause) => match cause.downcast_ref::<::postgres::Error>() {
+            Some(e) => format!("store: {}", said(e)),
+            None => e.to_string(),
+        },
+        e => e.to_string(),
     }
 }
 
