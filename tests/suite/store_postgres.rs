@@ -10,6 +10,7 @@ mod acts;
 mod commitments;
 mod customers;
 mod deliveries;
+mod marks;
 mod planning;
 mod reads;
 mod schema;

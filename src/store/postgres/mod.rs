@@ -13,6 +13,7 @@ mod actions;
 mod commitments;
 mod customers;
 mod deliveries;
+mod marks;
 mod plan_view;
 mod planning;
 mod retry;
