@@ -11,6 +11,7 @@
 use crate::store::postgres::PostgresStore;
 use crate::store::*;
 
+/// The mark is how many values the `changes` sequence has drawn (see above).
 impl Marks for PostgresStore {
     fn write_mark(&self) -> Result<WriteMark> {
         // A sequence's state is outside transactions: another session's `nextval` shows

@@ -303,3 +303,95 @@ fn two_daemons_draining_one_queue_plan_each_commitment_once() {
     assert_eq!(count(&mut f.db, "SELECT COUNT(*) FROM steps"), 2000);
     assert_eq!(count(&mut f.db, "SELECT COUNT(*) FROM problems"), 0);
 }
+
+/// What one daemon's plan saw of each commitment: its id and how many steps it had.
+type Seen = Mutex<Vec<(i64, usize)>>;
+
+/// A plan that adds `remind#1` to a commitment without steps and changes nothing of
+/// one that has it, noting what it saw.
+fn plan_once(seen: &Seen, c: &PlannedCommitment) -> Planned {
+    seen.lock().unwrap().push((c.id, c.steps.len()));
+    if c.steps.is_empty() {
+        remind("2026-12-03T11:00:00Z")
+    } else {
+        Planned::default()
+    }
+}
+
+/// Two daemons whose batches hold changes of the same commitments: the second waits
+/// for the first's locks, then plans from the steps the first wrote.
+#[test]
+fn a_commitment_in_two_batches_is_planned_by_the_second_from_what_the_first_wrote() {
+    let Some(mut f) = fixture("pg_plan_shared_commitments") else {
+        return;
+    };
+    let x = f
+        .store
+        .insert_commitment(&sample("2026-12-03T12:00:00Z"))
+        .unwrap();
+    let y = f
+        .store
+        .insert_commitment(&sample("2026-12-03T12:00:00Z"))
+        .unwrap();
+    // Changed again, the other way round: the second batch has them too.
+    for id in [y, x] {
+        f.db.execute(
+            "UPDATE commitments SET title = 'Roof' WHERE id = $1",
+            &[&id],
+        )
+        .unwrap();
+    }
+    let now = at("2026-12-02T10:00:00Z");
+    let url = f.url.as_str();
+    let (first_seen, second_seen): (Seen, Seen) = Default::default();
+    let (holds, first_holds) = mpsc::channel::<()>();
+    let (release, released) = mpsc::channel::<()>();
+    let (first, second) = std::thread::scope(|scope| {
+        let (first_seen, holds) = (&first_seen, holds);
+        let first = scope.spawn(move || {
+            let store = PostgresStore::open(url).unwrap();
+            store.plan_changes(2, now, &Clock::system(), &|c| {
+                if first_seen.lock().unwrap().is_empty() {
+                    holds.send(()).unwrap();
+                    released.recv_timeout(Duration::from_secs(30)).unwrap();
+                }
+                plan_once(first_seen, c)
+            })
+        });
+        first_holds
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the first daemon plans");
+        let second = scope.spawn(|| {
+            let store = PostgresStore::open(url).unwrap();
+            store.plan_changes(2, now, &Clock::system(), &|c| plan_once(&second_seen, c))
+        });
+        let began = std::time::Instant::now();
+        let mut watcher = super::connect(url);
+        while count(
+            &mut watcher,
+            "SELECT COUNT(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        ) == 0
+        {
+            assert!(
+                began.elapsed() < Duration::from_secs(30),
+                "the second daemon never waited for the first's locks"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        release.send(()).unwrap();
+        (first.join().unwrap(), second.join().unwrap())
+    });
+    assert_eq!((first.unwrap(), second.unwrap()), (2, 2));
+    assert_eq!(*first_seen.lock().unwrap(), vec![(x, 0), (y, 0)]);
+    let mut second_seen = second_seen.into_inner().unwrap();
+    second_seen.sort_unstable();
+    assert_eq!(
+        second_seen,
+        vec![(x, 1), (y, 1)],
+        "the second saw the first's steps"
+    );
+    assert_eq!(count(&mut f.db, "SELECT COUNT(*) FROM changes"), 0);
+    assert_eq!(count(&mut f.db, "SELECT COUNT(*) FROM steps"), 2);
+    assert_eq!(count(&mut f.db, "SELECT COUNT(*) FROM problems"), 0);
+}
