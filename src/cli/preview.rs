@@ -90,6 +90,10 @@ pub fn preview(config: &Config, target: &super::target::Target) -> anyhow::Resul
                         email.audience.as_str(),
                         email.template
                     );
+                    println!("  From: {}", email.from(&config.mail.from));
+                    if let Some(reply_to) = &email.reply_to {
+                        println!("  Reply-To: {reply_to}");
+                    }
                     println!("  Subject: {}", email.rendered.subject);
                     for line in email.rendered.text.lines() {
                         println!("  | {line}");

@@ -42,8 +42,8 @@ impl Claim {
 /// written twice.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "the claim of {owner} is not the one this store granted last; its work was not taken \
-     or recorded (is another daemon serving this store?)"
+    "the claim of {owner} no longer holds (a later claim replaced it, or its lease ran out \
+     and another daemon took its work over); its work was not taken or recorded"
 )]
 pub struct ClaimRefused {
     /// Who held the refused claim.

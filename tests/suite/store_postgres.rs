@@ -7,10 +7,12 @@
 use crate::common;
 
 mod acts;
+mod claims;
 mod commitments;
 mod customers;
 mod deliveries;
 mod marks;
+mod outbox;
 mod planning;
 mod reads;
 mod schema;

@@ -527,10 +527,18 @@ alert = { to = "team@example.com" }
         "rule \"quotes\"",
         "To: Joe Mensah <joe@example.org> (customer, template no_news_yet)",
         "To: team@example.com (team, template alert)",
+        "Reply-To: Ana Ruiz <ana@example.com>",
         "| Waiting for the supplier.",
     ] {
         assert!(out.contains(needle), "preview lacks {needle:?}:\n{out}");
     }
+    // Only the customer's email has a Reply-To (the owner); each says who it is from.
+    assert_eq!(out.matches("Reply-To: ").count(), 1, "{out}");
+    assert_eq!(
+        out.matches("  From: ").count(),
+        out.matches("  To: ").count(),
+        "{out}"
+    );
 }
 
 #[test]

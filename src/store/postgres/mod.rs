@@ -10,10 +10,12 @@
 
 mod act;
 mod actions;
+mod claims;
 mod commitments;
 mod customers;
 mod deliveries;
 mod marks;
+mod outbox;
 mod plan_view;
 mod planning;
 mod retry;
@@ -122,23 +124,6 @@ impl PostgresStore {
         f: impl FnOnce(&PostgresStore) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         self.within("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", f)
-    }
-
-    /// Runs `f` inside a savepoint of the current transaction: if `f` fails, its writes
-    /// are undone and the error returned, and the transaction goes on (a failed
-    /// statement otherwise aborts all of it). One bad item then cannot spoil a batch.
-    fn isolated<T>(&self, f: impl FnOnce(&PostgresStore) -> Result<T>) -> Result<T> {
-        self.batch("SAVEPOINT item")?;
-        match f(self) {
-            Ok(value) => {
-                self.batch("RELEASE item")?;
-                Ok(value)
-            }
-            Err(e) => {
-                self.batch("ROLLBACK TO item; RELEASE item")?;
-                Err(e)
-            }
-        }
     }
 
     fn within<T, E: From<StoreError>>(

@@ -191,8 +191,25 @@ CREATE TABLE customer_notes (
 CREATE INDEX customer_notes_address ON customer_notes(address);
 "#;
 
+/// Claims: each daemon serving the database is a row whose lease it renews; the steps
+/// and deliveries a daemon has taken carry its token until it has recorded what
+/// became of them. A daemon whose lease ran out is taken over: its row goes, and what
+/// it had taken is free for the others.
+const V2: &str = r#"
+CREATE TABLE daemons (
+    token BIGINT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    granted_at BIGINT NOT NULL,
+    lease_until BIGINT NOT NULL
+);
+ALTER TABLE steps ADD COLUMN claimed_by BIGINT;
+ALTER TABLE deliveries ADD COLUMN claimed_by BIGINT;
+CREATE INDEX steps_claimed ON steps(claimed_by) WHERE claimed_by IS NOT NULL;
+CREATE INDEX deliveries_claimed ON deliveries(claimed_by) WHERE claimed_by IS NOT NULL;
+"#;
+
 /// Every migration in order: version `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Why the schema could not be brought up to date.
 #[derive(Debug, thiserror::Error)]

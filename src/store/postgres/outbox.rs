@@ -1,0 +1,243 @@
+//! [`Outbox`] on PostgreSQL: the sender's records and reads of due emails, where several
+//! daemons send from one outbox.
+//!
+//! A daemon takes due emails by writing its claim's token into them (`claimed_by`),
+//! choosing among the unclaimed ones with `FOR UPDATE SKIP LOCKED`, so two daemons never
+//! take one email. It records an attempt's outcome only on an email it still holds, and
+//! the record frees the email (a retry may go from any daemon). An email whose daemon
+//! was taken over is free again and goes from another: at most the emails that daemon
+//! had in flight go twice, with their Message-ID. Everything runs under the claim
+//! ([`PostgresStore::check_claim`]), in one transaction with a savepoint per group.
+
+use std::collections::HashSet;
+
+use jiff::Timestamp;
+
+use super::{PostgresStore, from_ms, to_ms};
+use crate::mail::Audience;
+use crate::store::{
+    Claim, DeliveryOutcome, Outbox, PendingDelivery, Recorded, Result, TakeDue, Taken, Turn,
+};
+
+impl Outbox for PostgresStore {
+    fn record_and_take(
+        &self,
+        claim: &Claim,
+        records: &[&[DeliveryOutcome]],
+        takes: &[TakeDue<'_>],
+    ) -> Result<Turn> {
+        let token = claim.token as i64;
+        self.transaction(|s| {
+            s.check_claim(claim)?;
+            let written = records
+                .iter()
+                .map(|outcomes| s.isolated(|s| s.write_outcomes(token, outcomes)))
+                .collect();
+            let taken = takes
+                .iter()
+                .map(|due| s.isolated(|s| s.take_due(token, due)))
+                .collect();
+            Ok((written, taken))
+        })
+    }
+}
+
+impl PostgresStore {
+    /// Runs `f` inside a savepoint of the current transaction: if it fails, its writes
+    /// are undone and the error returned, and the transaction goes on.
+    pub(super) fn isolated<T>(&self, f: impl FnOnce(&PostgresStore) -> Result<T>) -> Result<T> {
+        self.batch("SAVEPOINT item")?;
+        match f(self) {
+            Ok(value) => {
+                self.batch("RELEASE SAVEPOINT item")?;
+                Ok(value)
+            }
+            Err(e) => {
+                self.batch("ROLLBACK TO SAVEPOINT item; RELEASE SAVEPOINT item")?;
+                Err(e)
+            }
+        }
+    }
+
+    fn take_due(&self, token: i64, due: &TakeDue<'_>) -> Result<Taken> {
+        let now = due.clock.now();
+        let batch = self.take_pending(token, now, due.limit, due.skip)?;
+        let next = if batch.len() < due.limit {
+            let row = self.query_one(
+                "SELECT MIN(next_attempt_at) FROM deliveries
+                 WHERE state = 'pending' AND next_attempt_at > $1 AND claimed_by IS NULL",
+                &[&to_ms(now)],
+            )?;
+            row.get::<_, Option<i64>>(0).map(from_ms)
+        } else {
+            None
+        };
+        Ok((batch, next))
+    }
+
+    /// Claims up to `limit` pending emails due at `now` for the daemon of `token`, in
+    /// the order they were queued, leaving out `skip` and those another daemon holds or
+    /// is taking at this moment.
+    fn take_pending(
+        &self,
+        token: i64,
+        now: Timestamp,
+        limit: usize,
+        skip: &HashSet<i64>,
+    ) -> Result<Vec<PendingDelivery>> {
+        let skip: Vec<i64> = skip.iter().copied().collect();
+        let rows = self.query(
+            "WITH taken AS (
+                 SELECT id FROM deliveries
+                 WHERE state = 'pending' AND next_attempt_at <= $2
+                   AND (claimed_by IS NULL OR claimed_by = $1) AND NOT (id = ANY($4))
+                 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
+             UPDATE deliveries d SET claimed_by = $1 FROM taken WHERE d.id = taken.id
+             RETURNING d.id, d.sender, d.recipient, d.message, d.attempts, d.created_at",
+            &[&token, &to_ms(now), &(limit as i64), &skip],
+        )?;
+        let mut out: Vec<PendingDelivery> = rows
+            .iter()
+            .map(|r| PendingDelivery {
+                id: r.get(0),
+                sender: r.get(1),
+                recipient: r.get(2),
+                message: r.get(3),
+                attempts: r.get::<_, i32>(4).max(0) as u32,
+                created_at: from_ms(r.get(5)),
+            })
+            .collect();
+        // RETURNING keeps no order.
+        out.sort_by_key(|d| d.id);
+        Ok(out)
+    }
+
+    /// Records the outcomes of many attempts, in order, on the emails the daemon of
+    /// `token` holds; an outcome for one it no longer holds is left out.
+    fn write_outcomes(&self, token: i64, outcomes: &[DeliveryOutcome]) -> Result<Recorded> {
+        let mut recorded = Recorded::default();
+        for outcome in outcomes {
+            match outcome {
+                DeliveryOutcome::Sent { id, at } => {
+                    recorded.followers += self.mark_sent(token, *id, *at)?
+                }
+                DeliveryOutcome::Retry {
+                    id,
+                    error,
+                    retry_at,
+                } => {
+                    self.execute(
+                        "UPDATE deliveries SET attempts = attempts + 1, last_error = $3,
+                             next_attempt_at = $4, claimed_by = NULL
+                         WHERE id = $1 AND claimed_by = $2",
+                        &[id, &token, error, &to_ms(*retry_at)],
+                    )?;
+                }
+                DeliveryOutcome::Failed { id, error, at } => {
+                    self.mark_failed(token, *id, error, *at)?
+                }
+                DeliveryOutcome::PlanAgain { delivery, at } => {
+                    self.execute(
+                        "INSERT INTO changes (commitment_id, changed_at)
+                         SELECT commitment_id, $2 FROM deliveries
+                         WHERE id = $1 AND commitment_id IS NOT NULL",
+                        &[delivery, &to_ms(*at)],
+                    )?;
+                }
+                DeliveryOutcome::HoldAll { until, why } => {
+                    // Others' emails in flight are theirs to record.
+                    self.execute(
+                        "UPDATE deliveries SET next_attempt_at = $1, last_error = $2
+                         WHERE state = 'pending' AND next_attempt_at < $1
+                           AND (claimed_by IS NULL OR claimed_by = $3)",
+                        &[&to_ms(*until), why, &token],
+                    )?;
+                }
+                DeliveryOutcome::ReleaseAll { now } => {
+                    recorded.released += self.release_held(*now)? as usize
+                }
+            }
+        }
+        Ok(recorded)
+    }
+
+    /// Records that the server accepted email `id`, makes the emails waiting for it due
+    /// and settles its step; returns how many fell due. Nothing if the daemon of
+    /// `token` no longer holds it.
+    fn mark_sent(&self, token: i64, id: i64, now: Timestamp) -> Result<usize> {
+        let Some(row) = self.query_opt(
+            "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, sent_at = $3,
+                 last_error = NULL, claimed_by = NULL
+             WHERE id = $1 AND claimed_by = $2 RETURNING audience",
+            &[&id, &token, &to_ms(now)],
+        )?
+        else {
+            return Ok(0);
+        };
+        let audience: String = row.get(0);
+        let followers = if audience == Audience::Customer.as_str() {
+            self.execute(
+                "UPDATE deliveries SET state = 'pending', next_attempt_at = $2
+                 WHERE step_id = (SELECT step_id FROM deliveries WHERE id = $1) AND state = 'waiting'
+                   AND NOT EXISTS (SELECT 1 FROM deliveries o
+                                   WHERE o.step_id = deliveries.step_id AND o.state = 'pending')",
+                &[&id, &to_ms(now)],
+            )?
+        } else {
+            0
+        };
+        self.settle_step_of(id, now)?;
+        Ok(followers as usize)
+    }
+
+    /// Records that email `id` failed for good and drops the emails of its step that
+    /// waited for it. Nothing if the daemon of `token` no longer holds it.
+    fn mark_failed(&self, token: i64, id: i64, error: &str, now: Timestamp) -> Result<()> {
+        let failed = self.execute(
+            "UPDATE deliveries SET state = 'failed', attempts = attempts + 1, last_error = $3,
+                 failed_at = $4, claimed_by = NULL
+             WHERE id = $1 AND claimed_by = $2",
+            &[&id, &token, &error, &to_ms(now)],
+        )?;
+        if failed == 0 {
+            return Ok(());
+        }
+        self.execute(
+            "UPDATE deliveries SET state = 'skipped', last_error = $2
+             WHERE step_id = (SELECT step_id FROM deliveries WHERE id = $1) AND state = 'waiting'",
+            &[&id, &format!("not sent: email {id} of this step failed")],
+        )?;
+        self.settle_step_of(id, now)
+    }
+
+    /// Makes the emails held back by an outage due at `now` (an email not yet tried
+    /// stays due at its step's time, if that is later).
+    fn release_held(&self, now: Timestamp) -> Result<u64> {
+        const DUE: &str = "CASE WHEN attempts > 0 THEN $1 ELSE GREATEST($1, COALESCE(
+            (SELECT s.fire_at FROM steps s WHERE s.id = deliveries.step_id), $1)) END";
+        self.execute(
+            &format!(
+                "UPDATE deliveries SET next_attempt_at = {DUE}
+                 WHERE state = 'pending' AND next_attempt_at > {DUE}
+                   AND (attempts > 0 OR last_error IS NOT NULL)"
+            ),
+            &[&to_ms(now)],
+        )
+    }
+
+    /// Marks the step of email `delivery_id` sent, or failed if one of its emails
+    /// failed, once none of them is pending.
+    fn settle_step_of(&self, delivery_id: i64, now: Timestamp) -> Result<()> {
+        self.execute(
+            "UPDATE steps SET updated_at = $2,
+                 state = CASE WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.step_id = steps.id AND d.state = 'failed')
+                              THEN 'failed' ELSE 'sent' END,
+                 reason = (SELECT d.last_error FROM deliveries d WHERE d.step_id = steps.id AND d.state = 'failed' LIMIT 1)
+             WHERE id = (SELECT step_id FROM deliveries WHERE id = $1)
+               AND state = 'queued'
+               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.step_id = steps.id AND d.state = 'pending')",
+            &[&delivery_id, &to_ms(now)],
+        )?;
+        Ok(())
+    }
+}

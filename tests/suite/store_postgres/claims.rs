@@ -1,0 +1,242 @@
+//! Claims with leases across daemons: granted, renewed, taken over once the lease ran
+//! out (freeing what the dead daemon had taken), and fencing a daemon presumed dead.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use followup::commitment::Status;
+use followup::store::postgres::PostgresStore;
+use followup::store::{Claims, Commitments, StoreError};
+use jiff::{SignedDuration, Timestamp};
+use postgres::Client;
+
+use super::{Email, at, fixture, insert_step, sample};
+
+/// Waits, with a deadline, until the lease of `owner` has run out on the database's
+/// clock.
+fn until_lease_ran_out(db: &mut Client, owner: &str) {
+    let began = Instant::now();
+    loop {
+        let out: bool = db
+            .query_one(
+                "SELECT lease_until < (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+                 FROM daemons WHERE owner = $1",
+                &[&owner],
+            )
+            .unwrap()
+            .get(0);
+        if out {
+            return;
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(20),
+            "the lease never ran out"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn token_of(db: &mut Client, owner: &str) -> i64 {
+    db.query_one("SELECT token FROM daemons WHERE owner = $1", &[&owner])
+        .unwrap()
+        .get(0)
+}
+
+fn is_refused<T: std::fmt::Debug>(result: Result<T, StoreError>) -> bool {
+    matches!(result, Err(StoreError::Claim(_)))
+}
+
+#[test]
+fn each_daemon_gets_a_claim_of_its_own_that_it_renews() {
+    let Some(mut f) = fixture("claims_granted") else {
+        return;
+    };
+    let other = PostgresStore::open(&f.url).unwrap();
+    let lease = SignedDuration::from_secs(15);
+    let one = f
+        .store
+        .claim_work("host-a:1", lease, Timestamp::now())
+        .unwrap();
+    let two = other
+        .claim_work("host-b:2", lease, Timestamp::now())
+        .unwrap();
+    assert_eq!((one.owner(), two.owner()), ("host-a:1", "host-b:2"));
+    assert_ne!(
+        token_of(&mut f.db, "host-a:1"),
+        token_of(&mut f.db, "host-b:2")
+    );
+    let renewed = f.store.renew_claim(&one, lease).unwrap();
+    assert!(renewed.expires() >= one.expires());
+    // Each holds: a fenced write of either goes through.
+    f.store.fenced(&one, |_| Ok(())).unwrap();
+    other.fenced(&two, |_| Ok(())).unwrap();
+    // A lease still running is not taken over.
+    assert_eq!(other.take_over_expired().unwrap(), 0);
+    let daemons: i64 =
+        f.db.query_one("SELECT count(*) FROM daemons", &[])
+            .unwrap()
+            .get(0);
+    assert_eq!(daemons, 2);
+}
+
+#[test]
+fn a_daemon_whose_lease_ran_out_is_taken_over_and_its_work_freed() {
+    let Some(mut f) = fixture("claims_taken_over") else {
+        return;
+    };
+    let id = f
+        .store
+        .insert_commitment(&sample("2026-12-03T17:00:00Z"))
+        .unwrap();
+    let step = insert_step(
+        &mut f.db,
+        id,
+        "remind#1",
+        "remind",
+        at("2026-12-03T15:00:00Z"),
+        "planned",
+    );
+    let email = Email {
+        step,
+        commitment: id,
+        audience: "owner",
+        recipient: "ana@example.com",
+        state: "pending",
+        attempts: 0,
+        sent_at: None,
+        last_error: None,
+    }
+    .insert(&mut f.db);
+    let dead = f
+        .store
+        .claim_work(
+            "host-a:1",
+            SignedDuration::from_millis(50),
+            Timestamp::now(),
+        )
+        .unwrap();
+    let token = token_of(&mut f.db, "host-a:1");
+    f.db.execute(
+        "UPDATE steps SET claimed_by = $1 WHERE id = $2",
+        &[&token, &step],
+    )
+    .unwrap();
+    f.db.execute(
+        "UPDATE deliveries SET claimed_by = $1 WHERE id = $2",
+        &[&token, &email],
+    )
+    .unwrap();
+    until_lease_ran_out(&mut f.db, "host-a:1");
+
+    // The next daemon to claim takes the dead one over and frees what it had taken.
+    let heir = PostgresStore::open(&f.url).unwrap();
+    heir.claim_work("host-b:2", SignedDuration::from_secs(15), Timestamp::now())
+        .unwrap();
+    let owners: Vec<String> =
+        f.db.query("SELECT owner FROM daemons", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    assert_eq!(owners, ["host-b:2"]);
+    let claimed: i64 =
+        f.db.query_one(
+            "SELECT (SELECT count(*) FROM steps WHERE claimed_by IS NOT NULL)
+                  + (SELECT count(*) FROM deliveries WHERE claimed_by IS NOT NULL)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        claimed, 0,
+        "the dead daemon's step and email are free again"
+    );
+
+    // The daemon presumed dead can neither renew nor write under its old claim.
+    assert!(is_refused(
+        f.store.renew_claim(&dead, SignedDuration::from_secs(15))
+    ));
+    assert!(is_refused(
+        f.store.fenced(&dead, |s| s.set_status(id, Status::Done))
+    ));
+    let status: String =
+        f.db.query_one("SELECT status FROM commitments WHERE id = $1", &[&id])
+            .unwrap()
+            .get(0);
+    assert_eq!(status, "open");
+}
+
+#[test]
+fn a_takeover_waits_for_the_fenced_transaction_that_holds_the_claim() {
+    let Some(mut f) = fixture("claims_fenced") else {
+        return;
+    };
+    let id = f
+        .store
+        .insert_commitment(&sample("2026-12-03T17:00:00Z"))
+        .unwrap();
+    let claim = f
+        .store
+        .claim_work(
+            "host-a:1",
+            SignedDuration::from_millis(300),
+            Timestamp::now(),
+        )
+        .unwrap();
+    let (inside, entered) = mpsc::channel();
+    let (go_on, resume) = mpsc::channel::<()>();
+    let store = f.store;
+    let holder = std::thread::spawn(move || {
+        let wrote = store.fenced(&claim, |s| {
+            inside.send(()).unwrap();
+            resume.recv().unwrap();
+            s.set_status(id, Status::Done)
+        });
+        (store, claim, wrote.map(|_| ()))
+    });
+    entered.recv().unwrap();
+    until_lease_ran_out(&mut f.db, "host-a:1");
+    let url = f.url.clone();
+    let heir = std::thread::spawn(move || {
+        PostgresStore::open(&url)
+            .unwrap()
+            .take_over_expired()
+            .unwrap()
+    });
+    // The takeover waits on the daemon's row, which the fenced transaction holds.
+    let began = Instant::now();
+    loop {
+        let waiting: bool =
+            f.db.query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                                WHERE datname = current_database() AND wait_event_type = 'Lock')",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if waiting {
+            break;
+        }
+        assert!(
+            !heir.is_finished(),
+            "the takeover did not wait for the fenced transaction"
+        );
+        assert!(
+            began.elapsed() < Duration::from_secs(20),
+            "the takeover never waited"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    go_on.send(()).unwrap();
+    let (store, claim, wrote) = holder.join().unwrap();
+    assert!(wrote.is_ok(), "{wrote:?}");
+    heir.join().unwrap();
+    // The write under the claim went through before the takeover, and after it the
+    // claim holds no more.
+    let status: String =
+        f.db.query_one("SELECT status FROM commitments WHERE id = $1", &[&id])
+            .unwrap()
+            .get(0);
+    assert_eq!(status, "done");
+    assert!(is_refused(store.fenced(&claim, |_| Ok(()))));
+}
