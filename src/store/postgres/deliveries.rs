@@ -15,12 +15,10 @@ const RECORD_COLUMNS: &str =
     "id, step_id, audience, recipient, subject, message_id, state, attempts, last_error,
      created_at, sent_at, next_attempt_at";
 
-/// Holds for a step (`s`) whose emails were all composed before its time and are
-/// pending, never tried and due after `$2`.
-const AHEAD_UNSENT: &str = "EXISTS (SELECT 1 FROM deliveries d WHERE d.step_id = s.id)
-    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.step_id = s.id
-                    AND NOT (d.state = 'pending' AND d.attempts = 0
-                             AND d.created_at < s.fire_at AND d.next_attempt_at > $2))";
+/// Holds for an email (`d`) of step `s` composed before the step's time that is
+/// pending, never tried, due after `$2` and held by no sender.
+const UNSENT: &str = "d.state = 'pending' AND d.attempts = 0 AND d.claimed_by IS NULL
+    AND d.created_at < s.fire_at AND d.next_attempt_at > $2";
 
 fn record_from_row(r: &Row) -> Result<DeliveryRecord> {
     let attempts: i32 = r.try_get(7)?;
@@ -47,22 +45,49 @@ impl PostgresStore {
     /// them and is planned again. Returns those steps. (An email composed at its time
     /// and held back by an outage is not taken back.)
     ///
-    /// `now` must be read in the caller's transaction, which holds the commitment's
-    /// row: an email a sender has taken was due before this `now`, so it is never
-    /// taken back.
+    /// An email a sender holds (`claimed_by`) is not taken back, nor are the others
+    /// of its step; nor is one locked at this moment, which a sender may be taking
+    /// (`SKIP LOCKED`: planning never waits for a sender, so the two cannot deadlock).
+    /// The emails taken back stay locked until the transaction ends, so no sender
+    /// takes one meanwhile, whatever the daemons' clocks say.
     pub fn withdraw_ahead(&self, commitment_id: i64, now: Timestamp) -> Result<Vec<i64>> {
-        let steps = self
+        let emails: Vec<(i64, i64)> = self
+            .query(
+                "SELECT d.id, s.id FROM steps s JOIN deliveries d ON d.step_id = s.id
+                 WHERE s.commitment_id = $1 AND s.state = 'queued'",
+                &[&commitment_id],
+            )?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_>>()?;
+        if emails.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = emails.iter().map(|e| e.0).collect();
+        let free: Vec<i64> = self
             .query(
                 &format!(
-                    "SELECT s.id FROM steps s
-                     WHERE s.commitment_id = $1 AND s.state = 'queued' AND {AHEAD_UNSENT}
-                     ORDER BY s.id"
+                    "SELECT d.id FROM deliveries d JOIN steps s ON s.id = d.step_id
+                     WHERE d.id = ANY($1) AND {UNSENT}
+                     FOR UPDATE OF d SKIP LOCKED"
                 ),
-                &[&commitment_id, &to_ms(now)],
+                &[&ids, &to_ms(now)],
             )?
             .iter()
             .map(|r| r.try_get(0))
-            .collect::<Result<Vec<i64>, _>>()?;
+            .collect::<Result<_, _>>()?;
+        let kept: Vec<i64> = emails
+            .iter()
+            .filter(|(id, _)| !free.contains(id))
+            .map(|e| e.1)
+            .collect();
+        let mut steps: Vec<i64> = emails
+            .iter()
+            .map(|e| e.1)
+            .filter(|step| !kept.contains(step))
+            .collect();
+        steps.sort_unstable();
+        steps.dedup();
         if !steps.is_empty() {
             self.execute("DELETE FROM deliveries WHERE step_id = ANY($1)", &[&steps])?;
             self.execute(

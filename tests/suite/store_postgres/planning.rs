@@ -395,3 +395,94 @@ fn a_commitment_in_two_batches_is_planned_by_the_second_from_what_the_first_wrot
     assert_eq!(count(&mut f.db, "SELECT COUNT(*) FROM steps"), 2);
     assert_eq!(count(&mut f.db, "SELECT COUNT(*) FROM problems"), 0);
 }
+
+/// A change of a commitment whose emails composed ahead are with the senders: the one
+/// a sender holds stays, and so does the one a sender is taking at that moment (its
+/// row locked); the free one is taken back, and the one being taken once it is free.
+#[test]
+fn an_email_a_sender_holds_or_is_taking_is_not_taken_back() {
+    let Some(mut f) = fixture("pg_plan_withdraw_claimed") else {
+        return;
+    };
+    let clock = Clock::system();
+    let id = f
+        .store
+        .insert_commitment(&sample("2030-01-07T12:00:00Z"))
+        .unwrap();
+    let fire_at = at("2030-01-07T10:00:00Z");
+    let mut queued = |key: &str| {
+        let step = insert_step(&mut f.db, id, key, "remind", fire_at, "queued");
+        let email = Email {
+            step,
+            commitment: id,
+            audience: "owner",
+            recipient: "ana@example.com",
+            state: "pending",
+            attempts: 0,
+            sent_at: None,
+            last_error: None,
+        }
+        .insert_at(
+            &mut f.db,
+            fire_at.as_millisecond() - 3_000,
+            fire_at.as_millisecond(),
+        );
+        (step, email)
+    };
+    let (held, held_email) = queued("remind#1");
+    let (taking, taking_email) = queued("remind#2");
+    let (free, _) = queued("remind#3");
+    f.db.execute(
+        "UPDATE deliveries SET claimed_by = 7 WHERE id = $1",
+        &[&held_email],
+    )
+    .unwrap();
+    // A store that gives up on a lock rather than wait for this test's own sender.
+    let store = PostgresStore::open(&format!("{}?options=-c%20lock_timeout%3D5s", f.url)).unwrap();
+    let mut sender = super::connect(&f.url);
+    let mut take = sender.transaction().unwrap();
+    take.execute(
+        "UPDATE deliveries SET claimed_by = 8 WHERE id = $1",
+        &[&taking_email],
+    )
+    .unwrap();
+
+    let states = |f: &mut super::Fixture| -> Vec<(i64, StepState)> {
+        f.db.execute(
+            "UPDATE commitments SET title = title || '!' WHERE id = $1",
+            &[&id],
+        )
+        .unwrap();
+        let seen = Mutex::new(Vec::new());
+        let planned = store.plan_changes(100, clock.now(), &clock, &|c| {
+            *seen.lock().unwrap() = c.steps.iter().map(|s| (s.id, s.state)).collect();
+            Planned::default()
+        });
+        assert_eq!(planned.unwrap(), 1);
+        seen.into_inner().unwrap()
+    };
+    assert_eq!(
+        states(&mut f),
+        vec![
+            (held, StepState::Queued),
+            (taking, StepState::Queued),
+            (free, StepState::Planned)
+        ]
+    );
+    take.rollback().unwrap();
+    assert_eq!(
+        states(&mut f),
+        vec![
+            (held, StepState::Queued),
+            (taking, StepState::Planned),
+            (free, StepState::Planned)
+        ]
+    );
+    let left: Vec<i64> =
+        f.db.query("SELECT id FROM deliveries ORDER BY id", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    assert_eq!(left, vec![held_email]);
+}
