@@ -4,9 +4,9 @@
 //! locks the commitment's row (`FOR UPDATE`) before deciding. A read that must be one
 //! view runs in a `REPEATABLE READ` read-only transaction.
 //!
-//! Not yet a [`Store`](super::Store): the groups that claim, fire and send need leases
-//! and fencing across daemons, and come next. A connection URL is never printed with
-//! its password ([`redacted`]).
+//! Not yet a [`Store`](super::Store): the groups that fire steps and run jobs
+//! (`DueSteps`, `Deliveries`, `Jobs`) come next. A connection URL is never printed
+//! with its password ([`redacted`]).
 
 mod act;
 mod actions;
