@@ -10,9 +10,13 @@ mod acts;
 mod claims;
 mod commitments;
 mod customers;
+mod deliveries;
+mod marks;
 mod outbox;
+mod planning;
 mod reads;
 mod schema;
+mod steps;
 
 use common::postgres::Postgres;
 use followup::store::NewCommitment;
@@ -96,6 +100,12 @@ pub struct Email<'a> {
 impl Email<'_> {
     /// Inserts it and returns its id.
     pub fn insert(&self, db: &mut Client) -> i64 {
+        self.insert_at(db, 0, 0)
+    }
+
+    /// Inserts it as composed at `created_at` and due at `due` (milliseconds), and
+    /// returns its id.
+    pub fn insert_at(&self, db: &mut Client, created_at: i64, due: i64) -> i64 {
         let id: i64 = db
             .query_one("SELECT COALESCE(MAX(id), 0) + 1 FROM deliveries", &[])
             .unwrap()
@@ -103,7 +113,7 @@ impl Email<'_> {
         db.query_one(
             "INSERT INTO deliveries (step_id, commitment_id, audience, sender, recipient, subject, message_id, message,
                                      state, attempts, next_attempt_at, last_error, created_at, sent_at)
-             VALUES ($1, $2, $3, 'ana@example.com', $4, 'About your quote', $5, $6, $7, $8, 0, $9, 0, $10)
+             VALUES ($1, $2, $3, 'ana@example.com', $4, 'About your quote', $5, $6, $7, $8, $11, $9, $12, $10)
              RETURNING id",
             &[
                 &self.step,
@@ -116,6 +126,8 @@ impl Email<'_> {
                 &self.attempts,
                 &self.last_error,
                 &self.sent_at,
+                &due,
+                &created_at,
             ],
         )
         .unwrap()

@@ -4,9 +4,9 @@
 //! locks the commitment's row (`FOR UPDATE`) before deciding. A read that must be one
 //! view runs in a `REPEATABLE READ` read-only transaction.
 //!
-//! Not yet a [`Store`](super::Store): the groups that claim, fire and send need leases
-//! and fencing across daemons, and come next. A connection URL is never printed with
-//! its password ([`redacted`]).
+//! Not yet a [`Store`](super::Store): the groups that fire steps and run jobs
+//! (`DueSteps`, `Deliveries`, `Jobs`) come next. A connection URL is never printed
+//! with its password ([`redacted`]).
 
 mod act;
 mod actions;
@@ -14,7 +14,11 @@ mod claims;
 mod commitments;
 mod customers;
 mod deliveries;
+mod marks;
 mod outbox;
+mod plan_view;
+mod planning;
+mod retry;
 mod revisions;
 mod schema;
 mod steps;
@@ -260,6 +264,17 @@ fn said(e: &::postgres::Error) -> String {
             Some(cause) => format!("{e}: {cause}"),
             None => e.to_string(),
         },
+    }
+}
+
+/// A store error in words, with the server's message where it sent one ([`said`]).
+fn in_words(e: &StoreError) -> String {
+    match e {
+        StoreError::Database(cause) => match cause.downcast_ref::<::postgres::Error>() {
+            Some(e) => format!("store: {}", said(e)),
+            None => e.to_string(),
+        },
+        e => e.to_string(),
     }
 }
 

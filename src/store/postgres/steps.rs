@@ -1,11 +1,21 @@
-//! The one read of `steps` the groups done so far need: a commitment's timeline.
-//! Planning and firing, which write steps, come with the groups that claim.
+//! [`Steps`] on PostgreSQL, and the writes of steps that planning makes.
 
 use ::postgres::Row;
+use ::postgres::types::ToSql;
+use jiff::{SignedDuration, Timestamp};
 
-use crate::planner::{Step, StepKind, StepState};
-use crate::store::postgres::{PostgresStore, from_ms};
+use crate::planner::{SkipCode, Step, StepChange, StepKind, StepState};
+use crate::store::postgres::{PostgresStore, from_ms, to_ms};
 use crate::store::*;
+
+/// The kinds composed ahead, as an SQL list: `'remind', 'overdue', ...`.
+fn ahead_kinds() -> String {
+    StepKind::AHEAD
+        .iter()
+        .map(|k| format!("'{}'", k.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// The columns [`step_from_row`] reads.
 const STEP_COLUMNS: &str = "s.id, s.key, s.kind, s.rule, s.label, s.planned_at, s.fire_at, s.state, \
@@ -46,8 +56,116 @@ fn step_from_row(r: &Row) -> Result<Step> {
 }
 
 impl PostgresStore {
-    /// Commitment `id`'s steps, in the order they fire.
-    pub(super) fn steps_of(&self, id: i64) -> Result<Vec<Step>> {
+    /// Writes the changes the planner decided for commitment `commitment_id`.
+    pub fn apply_step_changes(
+        &self,
+        commitment_id: i64,
+        changes: &[StepChange],
+        now: Timestamp,
+    ) -> Result<()> {
+        for change in changes {
+            match change {
+                StepChange::Add { step, skip } => {
+                    let (state, code, reason) = match skip {
+                        None => (StepState::Planned.as_str(), None, None),
+                        Some((code, reason)) => (
+                            StepState::Skipped.as_str(),
+                            Some(code.as_str()),
+                            Some(reason.as_str()),
+                        ),
+                    };
+                    let params: [&(dyn ToSql + Sync); 11] = [
+                        &commitment_id,
+                        &step.key,
+                        &step.kind.as_str(),
+                        &step.rule,
+                        &step.label,
+                        &to_ms(step.planned_at),
+                        &to_ms(step.fire_at),
+                        &state,
+                        &code,
+                        &reason,
+                        &to_ms(now),
+                    ];
+                    self.execute(
+                        "INSERT INTO steps (commitment_id, key, kind, rule, label, planned_at, fire_at,
+                                            state, skip_code, reason, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                        &params,
+                    )?;
+                }
+                StepChange::Revive { id, step } | StepChange::Move { id, step } => {
+                    self.execute(
+                        "UPDATE steps SET state = 'planned', skip_code = NULL, reason = NULL, rule = $2,
+                             label = $3, planned_at = $4, fire_at = $5, updated_at = $6 WHERE id = $1",
+                        &[
+                            id,
+                            &step.rule,
+                            &step.label,
+                            &to_ms(step.planned_at),
+                            &to_ms(step.fire_at),
+                            &to_ms(now),
+                        ],
+                    )?;
+                }
+                StepChange::Retire { id, code, reason } => {
+                    self.skip_step(*id, *code, reason, now)?
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks a step skipped with its reason.
+    pub fn skip_step(&self, id: i64, code: SkipCode, reason: &str, now: Timestamp) -> Result<()> {
+        self.execute(
+            "UPDATE steps SET state = 'skipped', skip_code = $2, reason = $3, updated_at = $4 WHERE id = $1",
+            &[&id, &code.as_str(), &reason, &to_ms(now)],
+        )?;
+        Ok(())
+    }
+}
+
+impl Steps for PostgresStore {
+    fn replan_open(&self, now: Timestamp) -> Result<usize> {
+        let queued = self.execute(
+            "INSERT INTO changes (commitment_id, changed_at)
+             SELECT id, $1 FROM commitments WHERE status = 'open' OR status IS NULL",
+            &[&to_ms(now)],
+        )?;
+        Ok(queued as usize)
+    }
+
+    fn next_fire_at(&self, now: Timestamp, lead: SignedDuration) -> Result<Option<Timestamp>> {
+        let earliest: Option<i64> = self
+            .query_one(
+                "SELECT MIN(fire_at) FROM steps WHERE state = 'planned'",
+                &[],
+            )?
+            .try_get(0)?;
+        let Some(earliest) = earliest.map(from_ms) else {
+            return Ok(None);
+        };
+        if lead.is_zero() {
+            return Ok(Some(earliest));
+        }
+        let ahead: Option<i64> = self
+            .query_one(
+                &format!(
+                    "SELECT MIN(fire_at) FROM steps
+                     WHERE state = 'planned' AND fire_at > $1 AND fire_at < $2 AND kind IN ({})",
+                    ahead_kinds()
+                ),
+                &[&to_ms(now + lead), &to_ms(earliest + lead)],
+            )?
+            .try_get(0)?;
+        Ok(Some(match ahead.map(from_ms) {
+            Some(at) => earliest.min(at - lead),
+            None => earliest,
+        }))
+    }
+
+    fn steps_of(&self, id: i64) -> Result<Vec<Step>> {
         self.query(
             &format!(
                 "SELECT {STEP_COLUMNS} FROM steps s WHERE s.commitment_id = $1 ORDER BY s.fire_at, s.id"
