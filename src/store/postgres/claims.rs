@@ -112,7 +112,8 @@ impl PostgresStore {
         }
     }
 
-    /// Runs `f` in one transaction under `claim` ([`PostgresStore::check_claim`]).
+    /// Runs `f` in one transaction under `claim`, checked first as every fenced
+    /// operation checks it (see the module's notes).
     pub fn fenced<T>(
         &self,
         claim: &Claim,

@@ -154,7 +154,7 @@ impl PostgresStore {
                     )?;
                 }
                 DeliveryOutcome::ReleaseAll { now } => {
-                    recorded.released += self.release_held(*now)? as usize
+                    recorded.released += self.retry_held(*now, None)?
                 }
             }
         }
@@ -208,21 +208,6 @@ impl PostgresStore {
             &[&id, &format!("not sent: email {id} of this step failed")],
         )?;
         self.settle_step_of(id, now)
-    }
-
-    /// Makes the emails held back by an outage due at `now` (an email not yet tried
-    /// stays due at its step's time, if that is later).
-    fn release_held(&self, now: Timestamp) -> Result<u64> {
-        const DUE: &str = "CASE WHEN attempts > 0 THEN $1 ELSE GREATEST($1, COALESCE(
-            (SELECT s.fire_at FROM steps s WHERE s.id = deliveries.step_id), $1)) END";
-        self.execute(
-            &format!(
-                "UPDATE deliveries SET next_attempt_at = {DUE}
-                 WHERE state = 'pending' AND next_attempt_at > {DUE}
-                   AND (attempts > 0 OR last_error IS NOT NULL)"
-            ),
-            &[&to_ms(now)],
-        )
     }
 
     /// Marks the step of email `delivery_id` sent, or failed if one of its emails
