@@ -374,3 +374,45 @@ fn on_path(name: &str) -> bool {
 fn shell_quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', r"'\''"))
 }
+
+/// Waits until a session of `db`'s database waits for a lock, which the server tells
+/// no one: it is looked for every few milliseconds, for 20 s at most. Panics, saying
+/// `what`, if `finished()` says the session that was to wait ended first, or the
+/// deadline passes.
+pub fn until_a_session_waits_on_a_lock(
+    db: &mut postgres::Client,
+    finished: impl Fn() -> bool,
+    what: &str,
+) {
+    let began = Instant::now();
+    loop {
+        let waiting: bool = db
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                                WHERE datname = current_database() AND wait_event_type = 'Lock')",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if waiting {
+            return;
+        }
+        assert!(!finished(), "{what} did not wait for the lock");
+        assert!(
+            began.elapsed() < Duration::from_secs(20),
+            "{what} never waited"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits on the server until the lease of the daemon named `owner` has run out on the
+/// database's clock (the clock leases are measured on).
+pub fn until_lease_ran_out(db: &mut postgres::Client, owner: &str) {
+    db.execute(
+        "SELECT pg_sleep_until(to_timestamp((lease_until + 1) / 1000.0))
+         FROM daemons WHERE owner = $1",
+        &[&owner],
+    )
+    .unwrap();
+}

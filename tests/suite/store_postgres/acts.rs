@@ -2,8 +2,8 @@
 //! transaction, on a row no other verb changes meanwhile; its revisions make the
 //! commitment's history.
 
+use crate::common::postgres::until_a_session_waits_on_a_lock;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
 use followup::commitment::{Outcome, Status};
 use followup::store::postgres::PostgresStore;
@@ -385,30 +385,7 @@ fn a_second_verb_on_a_commitment_waits_for_the_first_and_decides_on_what_it_wrot
             .unwrap();
         seen
     });
-    // The server tells no one that a backend waits for a lock: look until it shows.
-    let began = Instant::now();
-    loop {
-        let waiting: bool =
-            f.db.query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
-                                WHERE datname = current_database() AND wait_event_type = 'Lock')",
-                &[],
-            )
-            .unwrap()
-            .get(0);
-        if waiting {
-            break;
-        }
-        assert!(
-            !second.is_finished(),
-            "the second verb did not wait for the first"
-        );
-        assert!(
-            began.elapsed() < Duration::from_secs(20),
-            "the second verb never waited"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    until_a_session_waits_on_a_lock(&mut f.db, || second.is_finished(), "the second verb");
     go_on.send(()).unwrap();
     assert!(matches!(first.join().unwrap(), Some(Applied::Wrote(_))));
     assert_eq!(second.join().unwrap().as_deref(), Some("done"));

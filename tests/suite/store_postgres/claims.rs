@@ -2,7 +2,6 @@
 //! out (freeing what the dead daemon had taken), and fencing a daemon presumed dead.
 
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
 use followup::commitment::Status;
 use followup::store::postgres::PostgresStore;
@@ -11,30 +10,7 @@ use jiff::{SignedDuration, Timestamp};
 use postgres::Client;
 
 use super::{Email, at, fixture, insert_step, sample};
-
-/// Waits, with a deadline, until the lease of `owner` has run out on the database's
-/// clock.
-fn until_lease_ran_out(db: &mut Client, owner: &str) {
-    let began = Instant::now();
-    loop {
-        let out: bool = db
-            .query_one(
-                "SELECT lease_until < (extract(epoch FROM clock_timestamp()) * 1000)::bigint
-                 FROM daemons WHERE owner = $1",
-                &[&owner],
-            )
-            .unwrap()
-            .get(0);
-        if out {
-            return;
-        }
-        assert!(
-            began.elapsed() < Duration::from_secs(20),
-            "the lease never ran out"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
+use crate::common::postgres::{until_a_session_waits_on_a_lock, until_lease_ran_out};
 
 fn token_of(db: &mut Client, owner: &str) -> i64 {
     db.query_one("SELECT token FROM daemons WHERE owner = $1", &[&owner])
@@ -204,29 +180,7 @@ fn a_takeover_waits_for_the_fenced_transaction_that_holds_the_claim() {
             .unwrap()
     });
     // The takeover waits on the daemon's row, which the fenced transaction holds.
-    let began = Instant::now();
-    loop {
-        let waiting: bool =
-            f.db.query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
-                                WHERE datname = current_database() AND wait_event_type = 'Lock')",
-                &[],
-            )
-            .unwrap()
-            .get(0);
-        if waiting {
-            break;
-        }
-        assert!(
-            !heir.is_finished(),
-            "the takeover did not wait for the fenced transaction"
-        );
-        assert!(
-            began.elapsed() < Duration::from_secs(20),
-            "the takeover never waited"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    until_a_session_waits_on_a_lock(&mut f.db, || heir.is_finished(), "the takeover");
     go_on.send(()).unwrap();
     let (store, claim, wrote) = holder.join().unwrap();
     assert!(wrote.is_ok(), "{wrote:?}");

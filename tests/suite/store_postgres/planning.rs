@@ -2,6 +2,7 @@
 //! each commitment in a savepoint of its own, and one queue drained by several daemons
 //! at once, each change planned by one of them.
 
+use crate::common::postgres::until_a_session_waits_on_a_lock;
 use std::collections::HashMap;
 use std::sync::{Barrier, Mutex, mpsc};
 use std::time::Duration;
@@ -365,20 +366,8 @@ fn a_commitment_in_two_batches_is_planned_by_the_second_from_what_the_first_wrot
             let store = PostgresStore::open(url).unwrap();
             store.plan_changes(2, now, &Clock::system(), &|c| plan_once(&second_seen, c))
         });
-        let began = std::time::Instant::now();
         let mut watcher = super::connect(url);
-        while count(
-            &mut watcher,
-            "SELECT COUNT(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        ) == 0
-        {
-            assert!(
-                began.elapsed() < Duration::from_secs(30),
-                "the second daemon never waited for the first's locks"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        until_a_session_waits_on_a_lock(&mut watcher, || second.is_finished(), "the second daemon");
         release.send(()).unwrap();
         (first.join().unwrap(), second.join().unwrap())
     });
