@@ -109,3 +109,24 @@ pub(super) fn acted(acted: std::result::Result<Applied, Stop>) -> Result<Option<
         Err(Stop::Store(e)) => Err(e),
     }
 }
+
+/// [`Facts`] read from a store when asked for: inside a verb's transaction, or for a
+/// page shown before acting.
+pub(super) struct Read<'a, S: ?Sized> {
+    pub(super) store: &'a S,
+    pub(super) row: StoredCommitment,
+}
+
+impl<S: super::Revisions + super::Steps + ?Sized> Facts for Read<'_, S> {
+    fn commitment(&self) -> &StoredCommitment {
+        &self.row
+    }
+
+    fn revisions(&self) -> Result<Vec<RevisionRecord>> {
+        self.store.revisions_of(self.row.id)
+    }
+
+    fn steps(&self) -> Result<Vec<Step>> {
+        self.store.steps_of(self.row.id)
+    }
+}

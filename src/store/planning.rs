@@ -8,7 +8,7 @@ use jiff::Timestamp;
 
 use super::{PlannedCommitment, Result};
 use crate::clock::Clock;
-use crate::planner::StepChange;
+use crate::planner::{StepChange, StepState};
 
 /// What planning one changed commitment writes: the changes to its steps, and the
 /// problem its row has (`None` clears a problem recorded before).
@@ -38,4 +38,50 @@ pub trait Planning {
         clock: &Clock,
         plan: &dyn Fn(&PlannedCommitment) -> Planned,
     ) -> Result<usize>;
+}
+
+/// The writes planning one commitment makes, as each store makes them.
+pub(super) trait PlanWrites {
+    /// Takes back the emails of the commitment composed ahead and not yet left;
+    /// returns their steps, planned again.
+    fn withdraw_ahead(&self, commitment_id: i64, now: Timestamp) -> Result<Vec<i64>>;
+    /// Records the row's problem; `true` if it is new.
+    fn set_problem(&self, id: i64, reason: &str, now: Timestamp) -> Result<bool>;
+    /// Clears a problem recorded before.
+    fn clear_problem(&self, id: i64) -> Result<()>;
+    /// Writes the changes to the commitment's steps.
+    fn apply_step_changes(&self, id: i64, changes: &[StepChange], now: Timestamp) -> Result<()>;
+}
+
+/// Plans one changed commitment in the caller's savepoint, the same in every store:
+/// first takes back what was composed ahead of a queued step (as of `clock`, read
+/// here), then writes what `plan` makes of it as of `now`.
+pub(super) fn plan_one(
+    store: &impl PlanWrites,
+    changed: &mut PlannedCommitment,
+    now: Timestamp,
+    clock: &Clock,
+    plan: &dyn Fn(&PlannedCommitment) -> Planned,
+) -> Result<()> {
+    if changed.steps.iter().any(|s| s.state == StepState::Queued) {
+        let withdrawn = store.withdraw_ahead(changed.id, clock.now())?;
+        if !withdrawn.is_empty() {
+            tracing::debug!(commitment = changed.id, steps = ?withdrawn, "emails composed ahead taken back");
+        }
+        for step in changed.steps.iter_mut() {
+            if withdrawn.contains(&step.id) {
+                step.state = StepState::Planned;
+            }
+        }
+    }
+    let planned = plan(changed);
+    match &planned.problem {
+        None => store.clear_problem(changed.id)?,
+        Some(reason) => {
+            if store.set_problem(changed.id, reason, now)? {
+                tracing::warn!(commitment = changed.id, problem = %reason, "commitment cannot be planned; its steps are held until the row is fixed");
+            }
+        }
+    }
+    store.apply_step_changes(changed.id, &planned.changes, now)
 }

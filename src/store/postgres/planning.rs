@@ -11,7 +11,8 @@ use jiff::Timestamp;
 
 use super::commitments::{COLUMNS, stored_from_row};
 use crate::clock::Clock;
-use crate::planner::StepState;
+use crate::planner::StepChange;
+use crate::store::planning::{PlanWrites, plan_one};
 use crate::store::postgres::{PostgresStore, from_ms, in_words, to_ms};
 use crate::store::*;
 
@@ -104,35 +105,23 @@ impl PostgresStore {
         self.execute("DELETE FROM problems WHERE commitment_id = $1", &[&id])?;
         Ok(())
     }
+}
 
-    fn plan_one(
-        &self,
-        changed: &mut PlannedCommitment,
-        now: Timestamp,
-        clock: &Clock,
-        plan: &dyn Fn(&PlannedCommitment) -> Planned,
-    ) -> Result<()> {
-        if changed.steps.iter().any(|s| s.state == StepState::Queued) {
-            let withdrawn = self.withdraw_ahead(changed.id, clock.now())?;
-            if !withdrawn.is_empty() {
-                tracing::debug!(commitment = changed.id, steps = ?withdrawn, "emails composed ahead taken back");
-            }
-            for step in changed.steps.iter_mut() {
-                if withdrawn.contains(&step.id) {
-                    step.state = StepState::Planned;
-                }
-            }
-        }
-        let planned = plan(changed);
-        match &planned.problem {
-            None => self.clear_problem(changed.id)?,
-            Some(reason) => {
-                if self.set_problem(changed.id, reason, now)? {
-                    tracing::warn!(commitment = changed.id, problem = %reason, "commitment cannot be planned; its steps are held until the row is fixed");
-                }
-            }
-        }
-        self.apply_step_changes(changed.id, &planned.changes, now)
+impl PlanWrites for PostgresStore {
+    fn withdraw_ahead(&self, commitment_id: i64, now: Timestamp) -> Result<Vec<i64>> {
+        PostgresStore::withdraw_ahead(self, commitment_id, now)
+    }
+
+    fn set_problem(&self, id: i64, reason: &str, now: Timestamp) -> Result<bool> {
+        PostgresStore::set_problem(self, id, reason, now)
+    }
+
+    fn clear_problem(&self, id: i64) -> Result<()> {
+        PostgresStore::clear_problem(self, id)
+    }
+
+    fn apply_step_changes(&self, id: i64, changes: &[StepChange], now: Timestamp) -> Result<()> {
+        PostgresStore::apply_step_changes(self, id, changes, now)
     }
 }
 
@@ -152,7 +141,7 @@ impl Planning for PostgresStore {
                 if changed.row.is_none() {
                     continue;
                 }
-                if let Err(e) = s.isolated(|s| s.plan_one(changed, now, clock, plan)) {
+                if let Err(e) = s.isolated(|s| plan_one(s, changed, now, clock, plan)) {
                     let e = in_words(&e);
                     tracing::error!(commitment = changed.id, cause = %e, "cannot plan a commitment");
                     s.set_problem(changed.id, &format!("cannot be planned: {e}"), now)?;

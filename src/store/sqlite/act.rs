@@ -3,30 +3,9 @@
 use jiff::Timestamp;
 
 use crate::commitment::StoredCommitment;
-use crate::planner::Step;
-use crate::store::act::{acted, decide_and_write};
+use crate::store::act::{Read, acted, decide_and_write};
 use crate::store::sqlite::SqliteStore;
 use crate::store::*;
-
-/// [`Facts`] read from the store inside the verb's transaction.
-struct Read<'a> {
-    store: &'a SqliteStore,
-    row: StoredCommitment,
-}
-
-impl Facts for Read<'_> {
-    fn commitment(&self) -> &StoredCommitment {
-        &self.row
-    }
-
-    fn revisions(&self) -> Result<Vec<RevisionRecord>> {
-        self.store.revisions_of(self.row.id)
-    }
-
-    fn steps(&self) -> Result<Vec<Step>> {
-        self.store.steps_of(self.row.id)
-    }
-}
 
 impl SqliteStore {
     /// Writes `write` in the caller's transaction; returns its revision's id.

@@ -3,39 +3,26 @@
 use jiff::Timestamp;
 
 use crate::clock::Clock;
-use crate::planner::StepState;
+use crate::planner::StepChange;
+use crate::store::planning::{PlanWrites, plan_one};
 use crate::store::sqlite::SqliteStore;
 use crate::store::*;
 
-impl SqliteStore {
-    fn plan_one(
-        &self,
-        changed: &mut PlannedCommitment,
-        now: Timestamp,
-        clock: &Clock,
-        plan: &dyn Fn(&PlannedCommitment) -> Planned,
-    ) -> Result<()> {
-        if changed.steps.iter().any(|s| s.state == StepState::Queued) {
-            let withdrawn = self.withdraw_ahead(changed.id, clock.now())?;
-            if !withdrawn.is_empty() {
-                tracing::debug!(commitment = changed.id, steps = ?withdrawn, "emails composed ahead taken back");
-            }
-            for step in changed.steps.iter_mut() {
-                if withdrawn.contains(&step.id) {
-                    step.state = StepState::Planned;
-                }
-            }
-        }
-        let planned = plan(changed);
-        match &planned.problem {
-            None => self.clear_problem(changed.id)?,
-            Some(reason) => {
-                if self.set_problem(changed.id, reason, now)? {
-                    tracing::warn!(commitment = changed.id, problem = %reason, "commitment cannot be planned; its steps are held until the row is fixed");
-                }
-            }
-        }
-        self.apply_step_changes(changed.id, &planned.changes, now)
+impl PlanWrites for SqliteStore {
+    fn withdraw_ahead(&self, commitment_id: i64, now: Timestamp) -> Result<Vec<i64>> {
+        SqliteStore::withdraw_ahead(self, commitment_id, now)
+    }
+
+    fn set_problem(&self, id: i64, reason: &str, now: Timestamp) -> Result<bool> {
+        SqliteStore::set_problem(self, id, reason, now)
+    }
+
+    fn clear_problem(&self, id: i64) -> Result<()> {
+        SqliteStore::clear_problem(self, id)
+    }
+
+    fn apply_step_changes(&self, id: i64, changes: &[StepChange], now: Timestamp) -> Result<()> {
+        SqliteStore::apply_step_changes(self, id, changes, now)
     }
 }
 
@@ -55,7 +42,7 @@ impl Planning for SqliteStore {
                 if changed.row.is_none() {
                     continue;
                 }
-                if let Err(e) = s.isolated(|s| s.plan_one(changed, now, clock, plan)) {
+                if let Err(e) = s.isolated(|s| plan_one(s, changed, now, clock, plan)) {
                     tracing::error!(commitment = changed.id, cause = %e, "cannot plan a commitment");
                     s.set_problem(changed.id, &format!("cannot be planned: {e}"), now)?;
                 }
