@@ -31,15 +31,17 @@ pub async fn serve(
     config: Config,
     mut control: mpsc::Receiver<Control>,
 ) -> anyhow::Result<()> {
-    let store_path = config.store.path.clone();
+    let location = config
+        .store
+        .location()
+        .context("reading the store's password")?;
     let clock = crate::clock::Clock::from_env_watched()?;
     let store_changed = Arc::new(Notify::new());
     let (served, claim) = tokio::task::spawn_blocking({
-        let path = store_path.clone();
         let clock = clock.clone();
         let changed = store_changed.clone();
         move || {
-            let served = store::serve(&path, changed)?;
+            let served = store::serve(&location, changed)?;
             let store = served.store();
             let claim = store.claim_work(&daemon_name(), LEASE, clock.now())?;
             // Emails composed ahead by an earlier run are composed again: the commitment
@@ -60,22 +62,33 @@ pub async fn serve(
     .context("opening the store")??;
     let mailer = Mailer::build(&config.mail).context("setting up the mail transport")?;
     let summary = describe(&config);
+    let renews = served.shared();
     let (store, _served) = served.into_parts();
+    let store_shown = config.store.describe();
     let shared = Shared::new(store, store_changed, claim, config, mailer, clock);
 
     let (stop, stopped) = watch::channel(false);
     // Before planning starts: the first emails it composes carry the links.
     let web = crate::web::start(&shared, stopped.clone()).await;
     let planning = tokio::spawn(scheduler::run_planning(shared.clone(), stopped.clone()));
+    let mut renewing = renews.then(|| tokio::spawn(renew(shared.clone(), stopped.clone())));
     let sending = tokio::spawn(sender::run(shared.clone(), stopped));
 
-    tracing::info!(store = %store_path.display(), config = %dir.display(), "{summary}");
+    tracing::info!(store = %store_shown, config = %dir.display(), "{summary}");
     notify::ready(&format!("serving: {summary}"));
 
-    while let Some(message) = control.recv().await {
-        match message {
-            Control::Reload => reload(&shared, &dir).await,
-            Control::Shutdown => break,
+    let mut taken_over = false;
+    loop {
+        tokio::select! {
+            message = control.recv() => match message {
+                Some(Control::Reload) => reload(&shared, &dir).await,
+                Some(Control::Shutdown) | None => break,
+            },
+            _ = async { renewing.as_mut().expect("guarded").await }, if renewing.is_some() => {
+                renewing = None;
+                taken_over = true;
+                break;
+            }
         }
     }
     tracing::info!("stopping: no new work is taken; in-flight sends get 10 seconds");
@@ -86,13 +99,71 @@ pub async fn serve(
     if let Some(web) = web {
         let _ = web.await;
     }
+    if let Some(renewing) = renewing {
+        renewing.abort();
+    }
+    if taken_over {
+        anyhow::bail!(
+            "another daemon took this daemon's work over while it could not reach the store; stopped, so that a new start claims work afresh"
+        );
+    }
     tracing::info!("stopped");
     Ok(())
 }
 
-/// How long a claim on the store's work lasts unless renewed. SQLite's single daemon
-/// holds the store's lock as well, so nothing takes its work over meanwhile.
+/// How long a claim on the store's work lasts unless renewed: a daemon that dies is
+/// taken over within a lease and a renewal. SQLite's single daemon holds the store's
+/// lock as well, so nothing takes its work over meanwhile, and it never renews.
 const LEASE: SignedDuration = SignedDuration::from_secs(15);
+
+/// How often a daemon on a shared store renews its claim and looks at the store for
+/// work another daemon planned or left behind.
+const RENEW: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Renews the claim of a daemon on a shared store every [`RENEW`] until `stop`, and
+/// each time wakes the planning task and the sender: the others' steps and emails, and
+/// a dead daemon's that the renewal freed, are theirs to take too, and no notification
+/// tells of them. Returns only when another daemon took this one's work over.
+async fn renew(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut cut_off = false;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(RENEW) => {}
+            _ = stop.changed() => return,
+        }
+        let (claim, now) = (shared.claim.clone(), shared.now());
+        match shared
+            .store
+            .call(move |s| s.renew_claim(&claim, LEASE, now))
+            .await
+        {
+            Ok(renewed) => {
+                if cut_off {
+                    tracing::info!("the claim on the store's work is renewed again");
+                    cut_off = false;
+                }
+                if renewed.freed > 0 {
+                    tracing::warn!(
+                        freed = renewed.freed,
+                        "another daemon's lease ran out; its steps and emails are free for the daemons still running"
+                    );
+                }
+            }
+            Err(store::StoreError::Claim(e)) => {
+                tracing::error!(cause = %e, "this daemon's work was taken over");
+                return;
+            }
+            Err(e) => {
+                if !cut_off {
+                    tracing::warn!(cause = %e, "cannot renew the claim on the store's work; its work stays its own until another daemon takes it over");
+                    cut_off = true;
+                }
+            }
+        }
+        shared.plan_now.notify_one();
+        shared.outbox.notify_one();
+    }
+}
 
 /// The daemon's name as its claims carry it: its host and process id.
 fn daemon_name() -> String {
@@ -138,10 +209,10 @@ async fn reload(shared: &Shared, dir: &std::path::Path) {
         }
         Ok(new) => {
             let old = shared.config();
-            if new.store.path != old.store.path {
+            if new.store.describe() != old.store.describe() {
                 tracing::warn!(
-                    running = %old.store.path.display(),
-                    configured = %new.store.path.display(),
+                    running = %old.store.describe(),
+                    configured = %new.store.describe(),
                     "the store path changed; it takes effect at the next restart"
                 );
             }

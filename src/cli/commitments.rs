@@ -10,7 +10,7 @@ use crate::calendar::parse_zone;
 use crate::commitment::{Status, StoredCommitment, one_line, parse_mailbox};
 use crate::config::Config;
 use crate::rule::{Rule, rule_for, rule_for_kind};
-use crate::store::{NewCommitment, Store, StoreError};
+use crate::store::{Location, NewCommitment, Store, StoreError};
 use crate::when::{format_stored, parse_when};
 
 /// `followup add`.
@@ -494,9 +494,14 @@ pub fn note(config: &Config, args: NoteArgs) -> anyhow::Result<()> {
 /// becomes the store's owner ([`super::identity`]); files the command reads (an import)
 /// are opened before, as root.
 pub(super) fn open(config: &Config) -> anyhow::Result<Box<dyn Store>> {
-    super::identity::adopt_store_owner(&config.store.path)?;
-    crate::store::open(&config.store.path)
-        .with_context(|| format!("opening the store {}", config.store.path.display()))
+    let location = config
+        .store
+        .location()
+        .context("reading the store's password")?;
+    if let Location::Sqlite(path) = &location {
+        super::identity::adopt_store_owner(path)?;
+    }
+    crate::store::open(&location).with_context(|| format!("opening the store {location}"))
 }
 
 #[cfg(test)]

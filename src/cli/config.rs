@@ -25,8 +25,12 @@ pub fn check(dir: &Path, allow_missing: bool) -> ExitCode {
                 eprintln!("{}: {e}", config.dir.display());
                 return ExitCode::from(super::EX_CONFIG);
             }
+            if let Err(e) = config.store.location() {
+                eprintln!("{}: {e}", config.dir.display());
+                return ExitCode::from(super::EX_CONFIG);
+            }
             println!("config in {} is valid", config.dir.display());
-            println!("  store:     {}", config.store.path.display());
+            println!("  store:     {}", config.store.describe());
             println!("  timezone:  {}", config.calendar.zone_name());
             println!("  transport: {transport}");
             if config.mail.dry_run {

@@ -191,7 +191,9 @@ pub fn main() -> ExitCode {
 
 /// Runs a verb that needs the config.
 fn run_verb(command: Command, config: Config) -> anyhow::Result<()> {
-    let written = writes_commitments(&command).then(|| config.store.path.clone());
+    // Daemons on a shared store hold no lock to look for.
+    let written =
+        (writes_commitments(&command) && !config.store.shared()).then(|| config.store.path.clone());
     let result = match command {
         Command::Run => {
             // Before the runtime starts any thread; the other verbs do it in `open`.

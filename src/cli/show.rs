@@ -330,6 +330,12 @@ pub(super) fn print_emails(config: &Config, emails: &[DeliveryRecord]) {
                 (_, Some(e)) => format!("{} [{e}]", d.subject),
                 _ => d.subject.clone(),
             };
+            let detail = match d.taken_over {
+                0 => detail,
+                _ => format!(
+                    "{detail} [may have gone twice: the daemon sending it stopped and another took it over]"
+                ),
+            };
             vec![
                 format!("  {}", d.id),
                 cal.display(when),

@@ -47,21 +47,34 @@ struct OwnerFailure {
     error: String,
 }
 
-/// Whether a daemon serves the store, from the lock it holds.
+/// Whether a daemon serves the store: from the lock it holds (SQLite), or from the
+/// claims that hold (PostgreSQL, where several may).
 #[derive(Serialize)]
 struct Daemon {
     running: bool,
     pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    daemons: Option<Vec<String>>,
 }
 
 /// Prints the summary of the configured store.
 pub fn status(config: &Config, args: StatusArgs) -> anyhow::Result<()> {
     let opened = open(config)?;
     let summary = opened.summary()?;
-    let holder = crate::store::running_daemon(&config.store.path)?;
+    let serving = opened.daemons_serving()?;
+    let holder = match serving {
+        Some(_) => None,
+        None => crate::store::running_daemon(&config.store.path)?,
+    };
+    let running = match &serving {
+        Some(names) if names.is_empty() => None,
+        Some(names) => Some(format!("yes, {}", names.join(", "))),
+        None => holder.as_ref().map(|holder| format!("yes, {holder}")),
+    };
     let daemon = Daemon {
-        running: holder.is_some(),
+        running: running.is_some(),
         pid: holder.and_then(|h| h.pid),
+        daemons: serving,
     };
     let now = super::now();
     let failed: Vec<OwnerFailure> = opened
@@ -75,7 +88,7 @@ pub fn status(config: &Config, args: StatusArgs) -> anyhow::Result<()> {
             error,
         })
         .collect();
-    let store = config.store.path.display().to_string();
+    let store = config.store.describe();
     match args.format {
         Format::Json => println!(
             "{}",
@@ -89,10 +102,9 @@ pub fn status(config: &Config, args: StatusArgs) -> anyhow::Result<()> {
         ),
         Format::Table => {
             println!("{:<13}{store}", "store:");
-            let running = match holder {
-                Some(holder) => format!("yes, {holder}"),
-                None => "no: nothing will be sent until `followup run` starts".to_string(),
-            };
+            let running = running.unwrap_or_else(|| {
+                "no: nothing will be sent until `followup run` starts".to_string()
+            });
             println!("{:<13}{running}", "running:");
             if config.mail.dry_run {
                 println!(
@@ -167,6 +179,15 @@ fn lines(s: &Summary, calendar: &Calendar, now: Timestamp) -> Vec<(&'static str,
         },
     ));
     out.push(("failed", count(s.failed_deliveries, "email")));
+    if s.customer_mail_maybe_twice > 0 {
+        out.push((
+            "maybe twice",
+            format!(
+                "{} to customers, taken over from a daemon that stopped while sending",
+                count(s.customer_mail_maybe_twice, "email")
+            ),
+        ));
+    }
     out.push((
         "last sent",
         match s.last_sent_at {
@@ -242,6 +263,7 @@ mod tests {
             retrying_deliveries: 1,
             failed_deliveries: 0,
             sent_deliveries: 7,
+            customer_mail_maybe_twice: 0,
             last_sent_at: Some("2026-11-24T14:57:00Z".parse().unwrap()),
             last_error: Some(DeliveryError {
                 delivery_id: 9,

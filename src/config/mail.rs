@@ -109,7 +109,7 @@ pub struct SmtpSettings {
     pub hello_name: Option<String>,
 }
 
-/// Where the SMTP password is read from, at transport build time.
+/// Where a password (SMTP's, the store's) is read from, when it is needed.
 #[derive(Clone, Debug, PartialEq)]
 pub enum PasswordSource {
     /// No password.
@@ -134,19 +134,23 @@ pub enum PasswordSource {
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
     /// The file could not be read.
-    #[error("cannot read the SMTP password file {path}: {source}")]
+    #[error("cannot read the {of} password file {path}: {source}")]
     File {
+        /// Whose password: SMTP's or the store's.
+        of: &'static str,
         /// The file.
         path: PathBuf,
         /// Why.
         source: std::io::Error,
     },
     /// The variable is not set.
-    #[error("the SMTP password variable {0} is not set")]
-    Env(String),
+    #[error("the {0} password variable {1} is not set")]
+    Env(&'static str, String),
     /// The credential could not be read.
-    #[error("cannot read the SMTP password credential '{name}' from {path}: {source}{hint}")]
+    #[error("cannot read the {of} password credential '{name}' from {path}: {source}{hint}")]
     Credential {
+        /// Whose password.
+        of: &'static str,
         /// The credential's ID.
         name: String,
         /// The file tried.
@@ -157,21 +161,27 @@ pub enum PasswordError {
         hint: &'static str,
     },
     /// The secret is empty.
-    #[error("the SMTP password from {0} is empty")]
-    Empty(String),
+    #[error("the {0} password from {1} is empty")]
+    Empty(&'static str, String),
 }
 
 impl PasswordSource {
-    /// Reads the secret. The result is for the SMTP client only; never log it.
+    /// Reads the SMTP password. The result is for the SMTP client only; never log it.
     pub fn read(&self) -> Result<Option<String>, PasswordError> {
+        self.read_for("SMTP")
+    }
+
+    /// Reads the secret of `of` ("SMTP", "store"), which errors name. Never log it.
+    pub fn read_for(&self, of: &'static str) -> Result<Option<String>, PasswordError> {
         match self {
             PasswordSource::None => Ok(None),
             PasswordSource::File(path) => {
                 let secret = first_line(path).map_err(|source| PasswordError::File {
+                    of,
                     path: path.clone(),
                     source,
                 })?;
-                non_empty(secret, &path.display().to_string())
+                non_empty(of, secret, &path.display().to_string())
             }
             PasswordSource::Credential { name, fallback } => {
                 let (path, hint) = match std::env::var_os("CREDENTIALS_DIRECTORY") {
@@ -185,16 +195,21 @@ impl PasswordSource {
                     ),
                 };
                 let secret = first_line(&path).map_err(|source| PasswordError::Credential {
+                    of,
                     name: name.clone(),
                     path: path.clone(),
                     source,
                     hint,
                 })?;
-                non_empty(secret, &format!("credential '{name}' ({})", path.display()))
+                non_empty(
+                    of,
+                    secret,
+                    &format!("credential '{name}' ({})", path.display()),
+                )
             }
             PasswordSource::Env(var) => {
-                let secret = std::env::var(var).map_err(|_| PasswordError::Env(var.clone()))?;
-                non_empty(secret, var)
+                let secret = std::env::var(var).map_err(|_| PasswordError::Env(of, var.clone()))?;
+                non_empty(of, secret, var)
             }
         }
     }
@@ -206,9 +221,13 @@ fn first_line(path: &Path) -> std::io::Result<String> {
     Ok(text.lines().next().unwrap_or("").to_string())
 }
 
-fn non_empty(secret: String, origin: &str) -> Result<Option<String>, PasswordError> {
+fn non_empty(
+    of: &'static str,
+    secret: String,
+    origin: &str,
+) -> Result<Option<String>, PasswordError> {
     if secret.is_empty() {
-        Err(PasswordError::Empty(origin.to_string()))
+        Err(PasswordError::Empty(of, origin.to_string()))
     } else {
         Ok(Some(secret))
     }
@@ -276,7 +295,12 @@ pub(super) fn check(
             if smtp.host.trim().is_empty() {
                 errors.push(at(span.clone(), "[mail.smtp] host is empty"));
             }
-            let password = password_source(dir, base, &smtp, file, source, errors);
+            let keys = PasswordKeys {
+                file: smtp.password_file.as_ref(),
+                env: smtp.password_env.as_ref(),
+                credential: smtp.password_credential.as_ref(),
+            };
+            let password = password_source(dir, base, keys, file, source, errors);
             let username = smtp
                 .username
                 .as_ref()
@@ -375,21 +399,28 @@ pub(super) fn check(
     })
 }
 
-/// Where `[mail.smtp]` says the password is: at most one of `password_file`,
+/// The three keys that may say where a password is, as a table has them.
+pub(super) struct PasswordKeys<'a> {
+    pub file: Option<&'a Spanned<PathBuf>>,
+    pub env: Option<&'a Spanned<String>>,
+    pub credential: Option<&'a Spanned<String>>,
+}
+
+/// Where a table says the password is: at most one of `password_file`,
 /// `password_env` and `password_credential`; an empty value means none.
-fn password_source(
+pub(super) fn password_source(
     dir: &Path,
     base: &Path,
-    smtp: &sections::SmtpSection,
+    keys: PasswordKeys<'_>,
     file: &Path,
     source: &str,
     errors: &mut Vec<ConfigError>,
 ) -> PasswordSource {
     let at = |span, message: &str| ConfigError::at(file, source, Some(span), message);
     let set = [
-        smtp.password_file.as_ref().map(Spanned::span),
-        smtp.password_env.as_ref().map(Spanned::span),
-        smtp.password_credential.as_ref().map(Spanned::span),
+        keys.file.map(Spanned::span),
+        keys.env.map(Spanned::span),
+        keys.credential.map(Spanned::span),
     ];
     if let Some(second) = set.iter().flatten().nth(1) {
         errors.push(at(
@@ -398,19 +429,19 @@ fn password_source(
         ));
         return PasswordSource::None;
     }
-    if let Some(f) = smtp.password_file.as_ref() {
+    if let Some(f) = keys.file {
         if f.get_ref().as_os_str().is_empty() {
             return PasswordSource::None;
         }
         return PasswordSource::File(resolve(base, f.get_ref()));
     }
-    if let Some(v) = smtp.password_env.as_ref() {
+    if let Some(v) = keys.env {
         if v.get_ref().is_empty() {
             return PasswordSource::None;
         }
         return PasswordSource::Env(v.get_ref().clone());
     }
-    let Some(c) = smtp.password_credential.as_ref() else {
+    let Some(c) = keys.credential else {
         return PasswordSource::None;
     };
     let name = c.get_ref().trim();

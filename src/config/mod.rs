@@ -18,6 +18,7 @@ pub mod mail;
 mod read;
 mod rules;
 mod sections;
+mod store;
 mod web;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +37,7 @@ pub use mail::{
 };
 pub use sections::LogLevel;
 use sections::{FileConfig, RuleSection};
+pub use store::{Backend, StoreSettings};
 pub use web::{DEFAULT_LISTEN, WebSettings};
 
 /// The defaults built into the binary: the shipped `config/followup.toml`.
@@ -89,15 +91,6 @@ impl Default for DaemonSettings {
             late_after: jiff::SignedDuration::from_secs(60),
         }
     }
-}
-
-/// `[store]`, checked.
-#[derive(Clone, Debug)]
-pub struct StoreSettings {
-    /// The SQLite file, absolute.
-    pub path: PathBuf,
-    /// How long records of sent emails are kept before the prune job deletes them.
-    pub keep: jiff::SignedDuration,
 }
 
 /// The config directory to use when none is given: `$FOLLOWUP_CONFIG`, else
@@ -345,10 +338,7 @@ fn build(
     };
     let config = Config {
         dir: dir.to_path_buf(),
-        store: StoreSettings {
-            path: mail::resolve(base, &store.path),
-            keep: jobs::keep(&store, store_place.as_ref(), errors),
-        },
+        store: store::settings(dir, base, &store, store_place.as_ref(), errors),
         calendar,
         mail: mail?,
         daemon,

@@ -112,12 +112,22 @@ impl LogLevel {
     }
 }
 
-/// `[store]`: where the SQLite file lives.
+/// `[store]`: which database, and where.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct StoreSection {
+    #[serde(default)]
+    pub backend: Option<Spanned<String>>,
     #[serde(default = "default_store_path")]
     pub path: PathBuf,
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub password_file: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    pub password_env: Option<Spanned<String>>,
+    #[serde(default)]
+    pub password_credential: Option<Spanned<String>>,
     #[serde(default)]
     pub keep: Option<Spanned<Offset>>,
 }

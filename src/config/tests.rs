@@ -599,3 +599,4 @@ fn a_rule_with_a_mistake_still_owns_the_template_it_names() {
 }
 
 mod rules;
+mod store;

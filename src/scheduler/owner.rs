@@ -17,11 +17,24 @@ use std::sync::mpsc;
 use tokio::sync::oneshot;
 
 use crate::clock::Clock;
-use crate::store::{Claim, DeliveryOutcome, Recorded, Store, TakeDue, Writes};
+use crate::store::{Claim, DeliveryOutcome, Recorded, Store, StoreError, TakeDue, Writes};
 
 /// What writing one group of outcomes did, or why it was not written: unwritten
 /// records leave their deliveries pending, to be sent again.
-pub type Written = Result<Recorded, String>;
+pub type Written = Result<Recorded, NotRecorded>;
+
+/// Why a group of outcomes was not written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{cause}")]
+pub struct NotRecorded {
+    /// The store's error, in words.
+    pub cause: String,
+    /// The whole turn failed (the store could not be reached, its transaction did not
+    /// commit), not this group's own records: the same records may be written later,
+    /// and should be, since their emails went. False when the store refused these
+    /// records, or the daemon's claim no longer holds and its work is another's.
+    pub again: bool,
+}
 
 pub use crate::store::Taken;
 
@@ -90,9 +103,12 @@ impl StoreHandle {
     pub async fn record(&self, outcomes: Vec<DeliveryOutcome>) -> Written {
         let (reply, answer) = oneshot::channel();
         self.send(Request::Record { outcomes, reply });
-        answer
-            .await
-            .unwrap_or_else(|_| Err("the store stopped".into()))
+        answer.await.unwrap_or_else(|_| {
+            Err(NotRecorded {
+                cause: "the store stopped".into(),
+                again: false,
+            })
+        })
     }
 
     /// Up to `limit` deliveries due on `clock` that are not in `skip`, read in the next
@@ -176,7 +192,12 @@ fn group(store: &dyn Store, claim: &Claim, records: Records, takes: Takes) {
         Ok((written, taken)) => (
             written
                 .into_iter()
-                .map(|r| r.map_err(|e| e.to_string()))
+                .map(|r| {
+                    r.map_err(|e| NotRecorded {
+                        cause: e.to_string(),
+                        again: false,
+                    })
+                })
                 .collect(),
             taken
                 .into_iter()
@@ -184,10 +205,13 @@ fn group(store: &dyn Store, claim: &Claim, records: Records, takes: Takes) {
                 .collect(),
         ),
         Err(e) => {
-            let e = e.to_string();
+            let failed = NotRecorded {
+                cause: e.to_string(),
+                again: !matches!(e, StoreError::Claim(_)),
+            };
             (
-                vec![Err(e.clone()); records.len()],
-                vec![Err(e); takes.len()],
+                vec![Err(failed.clone()); records.len()],
+                vec![Err(failed.cause); takes.len()],
             )
         }
     };
@@ -220,7 +244,8 @@ mod tests {
     async fn records_sent_together_commit_in_one_turn_and_a_bad_one_spoils_none() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.db");
-        let store = handle(crate::store::open(&path).unwrap());
+        let store =
+            handle(crate::store::open(&crate::store::Location::Sqlite(path.clone())).unwrap());
         // Another connection, without foreign keys: a bare outbox row, and a trigger
         // that refuses one record.
         let raw = rusqlite::Connection::open(&path).unwrap();
@@ -251,7 +276,8 @@ mod tests {
             release.send(()).unwrap();
         };
         let (_, bad, good, ()) = tokio::join!(busy, bad, good, free);
-        assert!(bad.unwrap_err().contains("refused"));
+        let bad = bad.unwrap_err();
+        assert!(bad.cause.contains("refused") && !bad.again, "{bad:?}");
         assert_eq!(good, Ok(Recorded::default()));
         let (attempts, error): (u32, String) = raw
             .query_row(
@@ -272,7 +298,9 @@ mod tests {
     #[tokio::test]
     async fn a_call_that_panics_leaves_the_store_serving() {
         let dir = tempfile::tempdir().unwrap();
-        let store = handle(crate::store::open(&dir.path().join("f.db")).unwrap());
+        let store = handle(
+            crate::store::open(&crate::store::Location::Sqlite(dir.path().join("f.db"))).unwrap(),
+        );
         let handle = store.clone();
         let panicked = tokio::spawn(async move { handle.call(|_| panic!("boom")).await }).await;
         assert!(panicked.is_err());

@@ -36,7 +36,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::Shared;
-use super::owner::Taken;
+use super::owner::{Taken, Written};
 use crate::config::TransportSettings;
 use crate::mail::{Mailer, SendError};
 use crate::store::{DeliveryOutcome, PendingDelivery};
@@ -251,7 +251,7 @@ async fn deliver(
         .records
         .iter()
         .any(|r| matches!(r, DeliveryOutcome::Retry { .. }));
-    let written = shared.store.record(decided.records).await;
+    let written = record(&shared, delivery.id, decided.records).await;
     drop(permit);
     drop(slot);
     let followers = match written {
@@ -276,6 +276,38 @@ async fn deliver(
     Done {
         more: decided.held || decided.released || retried || followers,
         held: decided.held,
+    }
+}
+
+/// How long a record that could not be written waits before it is tried again, at
+/// most.
+const RECORD_AGAIN_AT_MOST: Duration = Duration::from_secs(5);
+
+/// Writes the outcomes of the attempt at email `id`. While the store cannot be
+/// reached (a database restarting, a network cut), the same records are tried again
+/// until they are written (or, when the daemon stops, until its in-flight sends are
+/// given up): the email went, and a record given up would send it again. The send's permit is held meanwhile, so a store that stays
+/// away stops the sending after `connections` emails instead of repeating them all.
+async fn record(shared: &Shared, id: i64, outcomes: Vec<DeliveryOutcome>) -> Written {
+    let mut wait = Duration::from_millis(100);
+    let mut warned = false;
+    loop {
+        match shared.store.record(outcomes.clone()).await {
+            Err(e) if e.again => {
+                if !warned {
+                    tracing::warn!(delivery = id, cause = %e, "cannot record a delivery outcome; trying again until the store answers");
+                    warned = true;
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(RECORD_AGAIN_AT_MOST);
+            }
+            written => {
+                if warned && written.is_ok() {
+                    tracing::info!(delivery = id, "the delivery outcome is recorded after all");
+                }
+                return written;
+            }
+        }
     }
 }
 

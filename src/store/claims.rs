@@ -50,9 +50,29 @@ pub struct ClaimRefused {
     pub owner: String,
 }
 
+/// A claim renewed ([`Claims::renew_claim`]).
+#[derive(Debug, Clone)]
+pub struct Renewed {
+    /// The claim with its new expiry; its token is the same.
+    pub claim: Claim,
+    /// How many steps and emails of daemons taken over meanwhile were freed: work the
+    /// renewing daemon should look for now.
+    pub freed: u64,
+}
+
 /// Claiming work.
 pub trait Claims {
     /// Claims the store's due work for `owner` for `lease` from `now`, replacing any
     /// claim granted before on this store.
     fn claim_work(&self, owner: &str, lease: SignedDuration, now: Timestamp) -> Result<Claim>;
+
+    /// Extends `claim` to `lease` from now, and takes over the daemons whose lease ran
+    /// out. A claim whose own lease ran out is renewed as long as no other daemon took
+    /// its work over (a daemon cut off from the store for a while keeps its work);
+    /// once one did, refused ([`ClaimRefused`]): what it held is another's now.
+    fn renew_claim(&self, claim: &Claim, lease: SignedDuration, now: Timestamp) -> Result<Renewed>;
+
+    /// The daemons whose claims hold now, by name, for a store several daemons share;
+    /// `None` for a store whose one daemon is known by its lock instead.
+    fn daemons_serving(&self) -> Result<Option<Vec<String>>>;
 }

@@ -151,6 +151,11 @@ pub struct DeliveryRecord {
     pub sent_at: Option<Timestamp>,
     /// When the next attempt is due, while pending.
     pub next_attempt_at: Timestamp,
+    /// How often a daemon that held it, sending, was taken over: each time it may
+    /// have reached the server already, so a sent email with this above 0 may have
+    /// gone twice (with one Message-ID). Only a store that several daemons share
+    /// counts it; after a crash of SQLite's one daemon it stays 0.
+    pub taken_over: u32,
 }
 
 /// The mail threads of one commitment: what its next emails' Message-IDs build on.

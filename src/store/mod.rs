@@ -33,7 +33,7 @@ mod summary;
 mod view;
 mod writes;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -41,7 +41,7 @@ use tokio::sync::Notify;
 
 pub use act::{Act, Acts, Applied, Facts, Write};
 pub use actions::{Effect, Glance, Glances, NewAction};
-pub use claims::{Claim, ClaimRefused, Claims};
+pub use claims::{Claim, ClaimRefused, Claims, Renewed};
 pub use commitments::{Commitments, Imported, NewCommitment, StatusFilter};
 pub use customers::{CustomerRecords, Customers, NoteKept};
 pub use deliveries::{
@@ -194,9 +194,57 @@ impl dyn Store + '_ {
     }
 }
 
-/// Opens (creating if needed) the store at `path` and brings its schema up to date.
-pub fn open(path: &Path) -> Result<Box<dyn Store>> {
-    Ok(Box::new(SqliteStore::open(path)?))
+/// Where a store is: what `[store]` names, with its password read.
+#[derive(Clone)]
+pub enum Location {
+    /// The SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database.
+    Postgres {
+        /// Its connection URL or `key=value` pairs.
+        url: String,
+        /// Its password, if the URL needs one.
+        password: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_string())
+    }
+}
+
+/// The place in words, without a password.
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(path) => write!(f, "{}", path.display()),
+            Location::Postgres { url, .. } => f.write_str(&postgres::redacted(url)),
+        }
+    }
+}
+
+/// Opens (creating if needed) the store at `location` and brings its schema up to date.
+pub fn open(location: &Location) -> Result<Box<dyn Store>> {
+    Ok(match location {
+        Location::Sqlite(path) => Box::new(SqliteStore::open(path)?),
+        Location::Postgres { url, password } => {
+            Box::new(postgres::PostgresStore::connect(url, password.as_deref())?)
+        }
+    })
+}
+
+/// The key links are signed with, for a store that daemons on several hosts share:
+/// kept in the store, made from `fresh` the first time. `None` for a SQLite store,
+/// whose one daemon keeps its key in a file beside it.
+pub fn link_key(location: &Location, fresh: &[u8]) -> Result<Option<Vec<u8>>> {
+    match location {
+        Location::Sqlite(_) => Ok(None),
+        Location::Postgres { url, password } => {
+            let store = postgres::PostgresStore::connect(url, password.as_deref())?;
+            Ok(Some(store.link_key(fresh)?))
+        }
+    }
 }
 
 /// A store as a daemon serves it ([`serve`]): its operations, and what keeps it
@@ -204,14 +252,25 @@ pub fn open(path: &Path) -> Result<Box<dyn Store>> {
 pub struct Served {
     /// The store's operations, on the daemon's own connection.
     store: Box<dyn Store>,
-    /// Held until the daemon stops (SQLite: the file's lock and its watch).
+    /// Held until the daemon stops (SQLite: the file's lock and its watch; PostgreSQL:
+    /// the connection that listens for changes).
     held: Box<dyn std::any::Any + Send>,
+    /// Whether other daemons may serve the store at the same time.
+    shared: bool,
 }
 
 impl Served {
     /// The operations, for the daemon's work before its tasks start.
     pub fn store(&self) -> &dyn Store {
         &*self.store
+    }
+
+    /// Whether other daemons may serve the same store. Their claims then expire
+    /// unless renewed ([`Claims::renew_claim`]), work may be planned by any of them,
+    /// and a daemon looks at the store now and then for work another daemon planned
+    /// or left behind.
+    pub fn shared(&self) -> bool {
+        self.shared
     }
 
     /// The operations, to be handed to the store's owner, and what must be kept for as
@@ -221,15 +280,29 @@ impl Served {
     }
 }
 
-/// Opens the store at `path` for a daemon, once no other daemon serves it, and
-/// notifies `changed` whenever the store is written from now on (by another program,
-/// the web pages or the daemon itself); the daemon then asks
-/// [`Marks::others_wrote_since`] whose write it was.
-pub fn serve(path: &Path, changed: Arc<Notify>) -> Result<Served> {
-    let (store, held) = sqlite::serve(path, changed)?;
-    Ok(Served {
-        store: Box::new(store),
-        held,
+/// Opens the store at `location` for a daemon, and notifies `changed` whenever the
+/// store is written from now on (by another program, another daemon, the web pages
+/// or the daemon itself); the daemon then asks [`Marks::others_wrote_since`] whose
+/// write it was. A SQLite file is served once no other daemon serves it; a
+/// PostgreSQL database by any number of daemons.
+pub fn serve(location: &Location, changed: Arc<Notify>) -> Result<Served> {
+    Ok(match location {
+        Location::Sqlite(path) => {
+            let (store, held) = sqlite::serve(path, changed)?;
+            Served {
+                store: Box::new(store),
+                held,
+                shared: false,
+            }
+        }
+        Location::Postgres { url, password } => {
+            let (store, held) = postgres::serve(url, password.as_deref(), changed)?;
+            Served {
+                store: Box::new(store),
+                held,
+                shared: true,
+            }
+        }
     })
 }
 

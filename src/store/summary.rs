@@ -53,6 +53,9 @@ pub struct Summary {
     pub failed_deliveries: u64,
     /// Emails the server accepted.
     pub sent_deliveries: u64,
+    /// Customer emails sent that may have gone twice: the daemon sending one stopped
+    /// and another took it over ([`DeliveryRecord::taken_over`](crate::store::DeliveryRecord::taken_over)).
+    pub customer_mail_maybe_twice: u64,
     /// When the last one was accepted.
     pub last_sent_at: Option<Timestamp>,
     /// The most recent error recorded on an email: one still being retried first, else

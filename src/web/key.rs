@@ -1,8 +1,9 @@
 //! The link key: the secret every link token is signed with. From a systemd credential
-//! (`LoadCredential=link-key:/etc/followup/link.key`) when the unit passes one, else
-//! from `link.key` beside the store, created on first start (32 random bytes, mode
-//! 0600). Deleting the file, or passing another credential, invalidates every link
-//! sent before.
+//! (`LoadCredential=link-key:/etc/followup/link.key`) when the unit passes one; else,
+//! on PostgreSQL, from the database, where the first daemon keeps one for all; else
+//! from `link.key` beside the SQLite store, created on first start (32 random bytes,
+//! mode 0600). Deleting the file, or passing another credential, invalidates every
+//! link sent before.
 
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use ring::rand::{SecureRandom as _, SystemRandom};
 
 use super::link::KEY_LEN;
+use crate::config::StoreSettings;
 
 /// The credential's ID in `$CREDENTIALS_DIRECTORY`.
 pub const CREDENTIAL: &str = "link-key";
@@ -45,21 +47,51 @@ pub enum KeyError {
     /// The system's random source failed.
     #[error("cannot draw a random link key")]
     Random,
+    /// The store that keeps the key could not be read.
+    #[error("cannot read the link key kept in the store: {0}")]
+    Store(String),
+}
+
+/// The credential systemd passes, if it passes one.
+fn credential() -> Option<PathBuf> {
+    let dir = std::env::var_os("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty())?;
+    Some(Path::new(&dir).join(CREDENTIAL)).filter(|c| c.exists())
 }
 
 /// Where the key is read from: the credential when systemd passes one, else the file
 /// beside `store`.
 pub fn location(store: &Path) -> PathBuf {
-    if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty()) {
-        let credential = Path::new(&dir).join(CREDENTIAL);
-        if credential.exists() {
-            return credential;
-        }
+    if let Some(credential) = credential() {
+        return credential;
     }
     store
         .parent()
         .map(|dir| dir.join(FILE_NAME))
         .unwrap_or_else(|| PathBuf::from(FILE_NAME))
+}
+
+/// The key for the configured store: the credential when systemd passes one; else,
+/// for a store that daemons on several hosts share, the key kept in it (made the
+/// first time), so that a link one daemon signed opens on every host; else the file
+/// beside the store ([`load_or_create`]).
+pub fn for_store(store: &StoreSettings) -> Result<Vec<u8>, KeyError> {
+    if store.shared() && credential().is_none() {
+        let failed = |e: &dyn std::fmt::Display| KeyError::Store(e.to_string());
+        let location = store.location().map_err(|e| failed(&e))?;
+        let fresh = random_key()?;
+        if let Some(key) = crate::store::link_key(&location, &fresh).map_err(|e| failed(&e))? {
+            return Ok(key);
+        }
+    }
+    load_or_create(&store.path)
+}
+
+fn random_key() -> Result<Vec<u8>, KeyError> {
+    let mut key = vec![0u8; KEY_LEN];
+    SystemRandom::new()
+        .fill(&mut key)
+        .map_err(|_| KeyError::Random)?;
+    Ok(key)
 }
 
 /// The key at [`location`]; the file beside the store is created when missing.
@@ -81,10 +113,7 @@ pub fn load_or_create(store: &Path) -> Result<Vec<u8>, KeyError> {
 }
 
 fn create(path: &Path) -> Result<Vec<u8>, KeyError> {
-    let mut key = vec![0u8; KEY_LEN];
-    SystemRandom::new()
-        .fill(&mut key)
-        .map_err(|_| KeyError::Random)?;
+    let key = random_key()?;
     let io = |source| KeyError::Io {
         what: "create",
         path: path.to_path_buf(),

@@ -29,19 +29,24 @@ use crate::scheduler::Shared;
 /// address actually bound, which differs from `[web] listen` for port 0); `None` when
 /// `[web]` is off. Reads, or first creates, the link key ([`key`]).
 pub fn links_for(config: &Config, bound: SocketAddr) -> Result<Option<link::Links>, key::KeyError> {
-    let Some(web) = &config.web else {
+    if config.web.is_none() {
         return Ok(None);
-    };
-    let key = key::load_or_create(&config.store.path)?;
+    }
+    Ok(links_with(config, &key::for_store(&config.store)?, bound))
+}
+
+/// The links of [`links_for`], signed with `key`.
+fn links_with(config: &Config, key: &[u8], bound: SocketAddr) -> Option<link::Links> {
+    let web = config.web.as_ref()?;
     let public_url = web
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{bound}"));
-    Ok(Some(link::Links::new(
-        link::Signer::new(&key),
+    Some(link::Links::new(
+        link::Signer::new(key),
         &public_url,
         web.link_lifetime,
-    )))
+    ))
 }
 
 /// Starts the pages when `[web]` is on. The first bind is tried before this returns,
@@ -50,8 +55,21 @@ pub fn links_for(config: &Config, bound: SocketAddr) -> Result<Option<link::Link
 /// every [`server::BIND_RETRY`] until `stop`.
 pub async fn start(shared: &Arc<Shared>, stop: watch::Receiver<bool>) -> Option<JoinHandle<()>> {
     let listen = shared.config().web.as_ref()?.listen;
+    // Read off the runtime's thread: the key may come from the store.
+    let store = shared.config().store.clone();
+    let key = match tokio::task::spawn_blocking(move || key::for_store(&store)).await {
+        Ok(Ok(key)) => Arc::new(key),
+        Ok(Err(e)) => {
+            tracing::error!(cause = %e, "the pages are off and emails carry commands instead of links");
+            return None;
+        }
+        Err(e) => {
+            tracing::error!(cause = %e, "the pages are off: reading the link key failed");
+            return None;
+        }
+    };
     let first = match server::bind(listen).await {
-        Some(listener) => Some(prepare(shared, listener)?),
+        Some(listener) => Some(prepare(shared, listener, &key)?),
         None => None,
     };
     let shared = shared.clone();
@@ -65,7 +83,7 @@ pub async fn start(shared: &Arc<Shared>, stop: watch::Receiver<bool>) -> Option<
                     _ = stop.changed() => return,
                 }
                 if let Some(listener) = server::bind(listen).await {
-                    match prepare(&shared, listener) {
+                    match prepare(&shared, listener, &key) {
                         Some(ready) => break ready,
                         None => return,
                     }
@@ -78,7 +96,11 @@ pub async fn start(shared: &Arc<Shared>, stop: watch::Receiver<bool>) -> Option<
 
 /// Makes the links for the address bound and hands them to composing; `None` (logged)
 /// if the link key cannot be read or made, which leaves the pages off.
-fn prepare(shared: &Arc<Shared>, listener: TcpListener) -> Option<(TcpListener, Arc<pages::Web>)> {
+fn prepare(
+    shared: &Arc<Shared>,
+    listener: TcpListener,
+    key: &[u8],
+) -> Option<(TcpListener, Arc<pages::Web>)> {
     let config = shared.config();
     let bound = match listener.local_addr() {
         Ok(bound) => bound,
@@ -87,9 +109,9 @@ fn prepare(shared: &Arc<Shared>, listener: TcpListener) -> Option<(TcpListener, 
             return None;
         }
     };
-    let links = match links_for(&config, bound) {
-        Ok(Some(links)) => links,
-        Ok(None) => return None,
+    let links = links_with(&config, key, bound)?;
+    let location = match config.store.location() {
+        Ok(location) => location,
         Err(e) => {
             tracing::error!(cause = %e, "the pages are off and emails carry commands instead of links");
             return None;
@@ -99,7 +121,7 @@ fn prepare(shared: &Arc<Shared>, listener: TcpListener) -> Option<(TcpListener, 
     let web = pages::Web {
         signer: links.signer().clone(),
         origins: csrf::Origins::new(public_url, bound),
-        pool: pool::Pool::new(config.store.path.clone()),
+        pool: pool::Pool::new(location),
         config: Box::new({
             let shared = shared.clone();
             move || shared.config()

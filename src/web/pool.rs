@@ -3,12 +3,11 @@
 //! each used on a blocking thread. A write through one of them moves the daemon's
 //! write mark like any other program's write.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
 
-use crate::store::{Store, StoreError};
+use crate::store::{Location, Store, StoreError};
 
 /// Connections at most: SQLite readers do not block each other, and a handful covers
 /// a burst of page views without taking every blocking thread.
@@ -17,16 +16,16 @@ pub const CONNECTIONS: usize = 4;
 /// A small pool of store connections.
 #[derive(Clone)]
 pub struct Pool {
-    path: PathBuf,
+    location: Location,
     idle: Arc<Mutex<Vec<Box<dyn Store>>>>,
     permits: Arc<Semaphore>,
 }
 
 impl Pool {
-    /// A pool for the store at `path`; nothing is opened yet.
-    pub fn new(path: PathBuf) -> Pool {
+    /// A pool for the store at `location`; nothing is opened yet.
+    pub fn new(location: Location) -> Pool {
         Pool {
-            path,
+            location,
             idle: Arc::default(),
             permits: Arc::new(Semaphore::new(CONNECTIONS)),
         }
@@ -44,7 +43,13 @@ impl Pool {
     /// view such as [`Store::commitment_view`](crate::store::Views::commitment_view)), done as a read that must not wait
     /// ([`Store::read_without_waiting`](crate::store::Store#method.read_without_waiting)): it holds the thread up
     /// [`crate::store::READ_NOW_WAIT`] at most.
+    ///
+    /// Never on PostgreSQL: its client blocks on a runtime of its own, which must not
+    /// run on the runtime's thread, so every read goes through [`Pool::call`].
     pub fn read_now<T>(&self, f: impl FnOnce(&dyn Store) -> T) -> Option<T> {
+        if matches!(self.location, Location::Postgres { .. }) {
+            return None;
+        }
         let store = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()?;
         let out = store.read_without_waiting(f).ok();
         // A connection that could not be set back to waiting is dropped, not reused.
@@ -69,12 +74,12 @@ impl Pool {
             .await
             .expect("the pool's semaphore is never closed");
         let idle = self.idle.clone();
-        let path = self.path.clone();
+        let location = self.location.clone();
         let store = idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         tokio::task::spawn_blocking(move || {
             let store = match store {
                 Some(store) => store,
-                None => crate::store::open(&path)?,
+                None => crate::store::open(&location)?,
             };
             let out = f(&*store);
             idle.lock().unwrap_or_else(|p| p.into_inner()).push(store);

@@ -34,9 +34,9 @@ fn fixture() -> Fixture {
     )
     .unwrap();
     let config = Arc::new(crate::config::load(&config_dir, false).unwrap());
-    crate::store::open(&db).unwrap();
+    crate::store::open(&crate::store::Location::Sqlite(db.clone())).unwrap();
     let signer = Signer::new(&[3; KEY_LEN]);
-    let pool = pool::Pool::new(db);
+    let pool = pool::Pool::new(crate::store::Location::Sqlite(db));
     let web = Web {
         signer: signer.clone(),
         origins: csrf::Origins::new(None, "127.0.0.1:8025".parse().unwrap()),

@@ -610,7 +610,7 @@ port = {port}
     /// A connection of its own to the store, as another program would open it; the store
     /// is created first if no command has created it yet.
     pub fn db(&self) -> rusqlite::Connection {
-        followup::store::open(&self.db_path()).unwrap();
+        followup::store::open(&followup::store::Location::Sqlite(self.db_path())).unwrap();
         let conn = rusqlite::Connection::open(self.db_path()).unwrap();
         conn.busy_timeout(Duration::from_secs(10)).unwrap();
         conn

@@ -3,7 +3,7 @@
 //! A claim is a row of `daemons`: the daemon's name, a random token and a lease. The
 //! steps and deliveries a daemon takes carry its token (`claimed_by`) until it has
 //! recorded what became of them. A daemon renews its lease while it runs
-//! ([`PostgresStore::renew_claim`]); one whose lease ran out is presumed dead and taken
+//! ([`Claims::renew_claim`]); one whose lease ran out is presumed dead and taken
 //! over ([`PostgresStore::take_over_expired`]): its row is deleted and what it had
 //! taken is free for the others, so its work resumes within a lease and a renewal.
 //!
@@ -19,10 +19,10 @@
 use jiff::{SignedDuration, Timestamp};
 
 use super::{PostgresStore, from_ms};
-use crate::store::{Claim, ClaimRefused, Claims, Result, StoreError};
+use crate::store::{Claim, ClaimRefused, Claims, Renewed, Result, StoreError};
 
 /// The database's clock in milliseconds since the epoch, as SQL.
-const DB_NOW: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+pub(super) const DB_NOW: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
 impl Claims for PostgresStore {
     /// Grants a new claim, after taking over every daemon whose lease ran out. `now`
@@ -45,32 +45,46 @@ impl Claims for PostgresStore {
             })
         })
     }
-}
 
-impl PostgresStore {
-    /// Extends `claim`'s lease to `lease` from now, and takes over the daemons whose
-    /// lease ran out meanwhile. Refused if the claim was taken over: its holder must
-    /// stop taking work, since what it held is another's now.
-    pub fn renew_claim(&self, claim: &Claim, lease: SignedDuration) -> Result<Claim> {
+    /// `now` is not used: the lease runs on the database's clock.
+    fn renew_claim(
+        &self,
+        claim: &Claim,
+        lease: SignedDuration,
+        _now: Timestamp,
+    ) -> Result<Renewed> {
         self.transaction(|s| {
             let renewed = s.query_opt(
                 &format!(
                     "UPDATE daemons SET lease_until = {DB_NOW} + $2
-                     WHERE token = $1 AND lease_until >= {DB_NOW} RETURNING lease_until"
+                     WHERE token = $1 RETURNING lease_until"
                 ),
                 &[&(claim.token as i64), &lease_ms(lease)],
             )?;
             let Some(row) = renewed else {
                 return Err(refused(claim));
             };
-            s.take_over_expired()?;
-            Ok(Claim {
-                expires: from_ms(row.get(0)),
-                ..claim.clone()
+            let freed = s.take_over_expired()?;
+            Ok(Renewed {
+                claim: Claim {
+                    expires: from_ms(row.get(0)),
+                    ..claim.clone()
+                },
+                freed,
             })
         })
     }
 
+    fn daemons_serving(&self) -> Result<Option<Vec<String>>> {
+        let rows = self.query(
+            &format!("SELECT owner FROM daemons WHERE lease_until >= {DB_NOW} ORDER BY owner"),
+            &[],
+        )?;
+        Ok(Some(rows.iter().map(|r| r.get(0)).collect()))
+    }
+}
+
+impl PostgresStore {
     /// Deletes the daemons whose lease ran out and frees the steps and deliveries they
     /// had taken; returns how many steps and deliveries were freed. Rows locked by a
     /// transaction that checked its claim are waited for (see the module's notes).
@@ -90,20 +104,23 @@ impl PostgresStore {
             "UPDATE steps SET claimed_by = NULL WHERE claimed_by = ANY($1)",
             &[&expired],
         )?;
+        // A taken email may have reached the server before its daemon died.
         let deliveries = self.execute(
-            "UPDATE deliveries SET claimed_by = NULL WHERE claimed_by = ANY($1)",
+            "UPDATE deliveries SET claimed_by = NULL,
+                 taken_over = taken_over + CASE WHEN state = 'pending' THEN 1 ELSE 0 END
+             WHERE claimed_by = ANY($1)",
             &[&expired],
         )?;
         Ok(steps + deliveries)
     }
 
-    /// Refuses `claim` unless it still holds, and keeps it holding until the caller's
-    /// transaction ends. For a fenced operation's transaction, before it writes.
+    /// Refuses `claim` once it was taken over, and keeps it from being taken over until
+    /// the caller's transaction ends. For a fenced operation's transaction, before it
+    /// writes. A claim whose lease ran out but which no one took over still holds: its
+    /// work is still its daemon's alone.
     pub(super) fn check_claim(&self, claim: &Claim) -> Result<()> {
         let held = self.query_opt(
-            &format!(
-                "SELECT 1 FROM daemons WHERE token = $1 AND lease_until >= {DB_NOW} FOR SHARE"
-            ),
+            "SELECT 1 FROM daemons WHERE token = $1 FOR SHARE",
             &[&(claim.token as i64)],
         )?;
         match held {

@@ -1,6 +1,5 @@
-//! The outbox's bookkeeping that planning and `followup retry` need: emails composed
-//! ahead taken back, held mail made due. Putting emails in and sending them, with
-//! their claims, come with the groups that send.
+//! The outbox's bookkeeping: emails put in, emails composed ahead taken back, held
+//! mail made due. Sending them, with their claims, is `outbox.rs`.
 
 mod records;
 
@@ -13,7 +12,7 @@ use crate::store::*;
 /// The columns [`record_from_row`] reads.
 const RECORD_COLUMNS: &str =
     "id, step_id, audience, recipient, subject, message_id, state, attempts, last_error,
-     created_at, sent_at, next_attempt_at";
+     created_at, sent_at, next_attempt_at, taken_over";
 
 /// Holds for an email (`d`) of step `s` composed before the step's time that is
 /// pending, never tried, due after `$2` and held by no sender.
@@ -35,10 +34,96 @@ fn record_from_row(r: &Row) -> Result<DeliveryRecord> {
         created_at: from_ms(r.try_get(9)?),
         sent_at: r.try_get::<_, Option<i64>>(10)?.map(from_ms),
         next_attempt_at: from_ms(r.try_get(11)?),
+        taken_over: u32::try_from(r.try_get::<_, i32>(12)?).unwrap_or(0),
     })
 }
 
 impl PostgresStore {
+    /// The threads commitment `id` already has, one per audience it has emailed.
+    pub(super) fn threads_of(&self, commitment_id: i64) -> Result<Threads> {
+        let roots = self
+            .query(
+                "SELECT DISTINCT ON (audience) audience, message_id FROM deliveries
+                 WHERE commitment_id = $1 ORDER BY audience, id",
+                &[&commitment_id],
+            )?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_>>()?;
+        Ok(Threads {
+            store_id: self.id.clone(),
+            roots,
+        })
+    }
+
+    /// Puts an email in the outbox at `now` in `state`, due for its first attempt at
+    /// `due` (later than `now` for an email composed ahead of its time), with
+    /// `last_error` as the reason for one that is not sent.
+    fn insert_delivery(
+        &self,
+        d: &NewDelivery,
+        now: Timestamp,
+        due: Timestamp,
+        state: &str,
+        last_error: Option<&str>,
+    ) -> Result<i64> {
+        let (step_id, commitment_id, run_id) = match d.origin {
+            Origin::Step {
+                step_id,
+                commitment_id,
+            } => (Some(step_id), Some(commitment_id), None),
+            Origin::Job { run_id } => (None, None, Some(run_id)),
+        };
+        let row = self.query_one(
+            "INSERT INTO deliveries (step_id, commitment_id, job_run_id, audience, sender, recipient,
+                                     subject, message_id, message, next_attempt_at, created_at,
+                                     state, last_error)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+            &[
+                &step_id,
+                &commitment_id,
+                &run_id,
+                &d.audience,
+                &d.sender,
+                &d.recipient,
+                &d.subject,
+                &d.message_id,
+                &d.message,
+                &to_ms(due),
+                &to_ms(now),
+                &state,
+                &last_error,
+            ],
+        )?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Puts an email in the outbox at `now`, due for its first attempt at `due`.
+    pub(super) fn add_delivery(
+        &self,
+        d: &NewDelivery,
+        now: Timestamp,
+        due: Timestamp,
+    ) -> Result<i64> {
+        self.insert_delivery(d, now, due, "pending", None)
+    }
+
+    /// Puts an email in the outbox at `now` that waits for the other emails of its step:
+    /// it falls due once they are accepted, and is dropped if one fails for good.
+    pub(super) fn add_waiting_delivery(&self, d: &NewDelivery, now: Timestamp) -> Result<i64> {
+        self.insert_delivery(d, now, now, "waiting", None)
+    }
+
+    /// Records an email that is not sent (a dry run), with the reason, for `show`.
+    pub(super) fn add_skipped_delivery(
+        &self,
+        d: &NewDelivery,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<i64> {
+        self.insert_delivery(d, now, now, "skipped", Some(reason))
+    }
+
     /// Takes back the emails of `commitment_id` composed ahead of their time, for the
     /// commitment changed before they left: every queued step whose emails were all
     /// composed before its time and are pending, never tried and due after `now` loses
@@ -51,6 +136,12 @@ impl PostgresStore {
     /// The emails taken back stay locked until the transaction ends, so no sender
     /// takes one meanwhile, whatever the daemons' clocks say.
     pub fn withdraw_ahead(&self, commitment_id: i64, now: Timestamp) -> Result<Vec<i64>> {
+        self.take_back(commitment_id, now, now)
+    }
+
+    /// [`PostgresStore::withdraw_ahead`] of the emails due after `after`, the steps
+    /// planned again at `now`.
+    fn take_back(&self, commitment_id: i64, after: Timestamp, now: Timestamp) -> Result<Vec<i64>> {
         let emails: Vec<(i64, i64)> = self
             .query(
                 "SELECT d.id, s.id FROM steps s JOIN deliveries d ON d.step_id = s.id
@@ -71,7 +162,7 @@ impl PostgresStore {
                      WHERE d.id = ANY($1) AND {UNSENT}
                      FOR UPDATE OF d SKIP LOCKED"
                 ),
-                &[&ids, &to_ms(now)],
+                &[&ids, &to_ms(after)],
             )?
             .iter()
             .map(|r| r.try_get(0))
@@ -116,5 +207,56 @@ impl PostgresStore {
             &[&to_ms(now), &of],
         )?;
         Ok(brought as usize)
+    }
+}
+
+/// A daemon taking back at its start the emails an earlier run composed ahead
+/// ([`Deliveries::withdraw_all_ahead`]) does so only while no other daemon serves the
+/// database: another one running has planned every change meanwhile, and its emails
+/// composed ahead are as they should be. An email a daemon holds is never taken back.
+impl Deliveries for PostgresStore {
+    fn withdraw_all_ahead(&self, now: Timestamp) -> Result<usize> {
+        self.transaction(|s| {
+            let others: i64 = s
+                .query_one(
+                    &format!(
+                        "SELECT count(*) FROM daemons WHERE lease_until >= {}",
+                        super::claims::DB_NOW
+                    ),
+                    &[],
+                )?
+                .try_get(0)?;
+            // The caller's own claim is one of them.
+            if others > 1 {
+                return Ok(0);
+            }
+            let commitments: Vec<i64> = s
+                .query(
+                    "SELECT DISTINCT s.commitment_id FROM steps s
+                     JOIN deliveries d ON d.step_id = s.id
+                     WHERE d.state = 'pending' AND d.attempts = 0 AND s.state = 'queued'
+                     ORDER BY 1",
+                    &[],
+                )?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
+            let mut taken = 0;
+            for id in commitments {
+                // Whether their time has come or not.
+                taken += s.take_back(id, Timestamp::MIN, now)?.len();
+            }
+            Ok(taken)
+        })
+    }
+
+    fn mail_due(&self, now: Timestamp) -> Result<bool> {
+        Ok(self
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM deliveries
+                                WHERE state = 'pending' AND next_attempt_at <= $1)",
+                &[&to_ms(now)],
+            )?
+            .try_get(0)?)
     }
 }

@@ -4,16 +4,17 @@
 //! locks the commitment's row (`FOR UPDATE`) before deciding. A read that must be one
 //! view runs in a `REPEATABLE READ` read-only transaction.
 //!
-//! Not yet a [`Store`](super::Store): the groups that fire steps and run jobs
-//! (`DueSteps`, `Deliveries`, `Jobs`) come next. A connection URL is never printed
-//! with its password ([`redacted`]).
+//! A connection URL is never printed with its password ([`redacted`]).
 
 mod act;
 mod actions;
 mod claims;
 mod commitments;
+mod connect;
 mod customers;
 mod deliveries;
+mod firing;
+mod jobs;
 mod marks;
 mod outbox;
 mod plan_view;
@@ -21,12 +22,12 @@ mod planning;
 mod retry;
 mod revisions;
 mod schema;
+mod secrets;
 mod steps;
 mod summary;
 mod view;
 
-use std::cell::RefCell;
-use std::path::PathBuf;
+use std::cell::{Cell, RefCell, RefMut};
 
 use ::postgres::types::ToSql;
 use ::postgres::{Client, NoTls, Row};
@@ -34,6 +35,8 @@ use jiff::Timestamp;
 
 use super::{Result, StoreError};
 
+pub use connect::check_url;
+pub(crate) use connect::serve;
 pub use schema::MigrateError;
 
 impl From<postgres::Error> for StoreError {
@@ -63,35 +66,43 @@ impl From<::postgres::Error> for Said {
 /// Parameters of a statement.
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
-/// An open PostgreSQL store: one connection to the database.
+/// An open PostgreSQL store: one connection to the database, made again when it was
+/// lost (a server restarting, a network cut) at the next statement outside a
+/// transaction; a transaction under way when it was lost fails as a whole.
 pub struct PostgresStore {
     client: RefCell<Client>,
+    /// How to connect again.
+    config: ::postgres::Config,
+    /// A transaction is open on the connection.
+    in_transaction: Cell<bool>,
     id: String,
 }
 
 impl PostgresStore {
-    /// Connects to the database at `url` (a `postgres://` URL or `key=value` pairs),
-    /// brings its schema up to date and reads the store's id. Errors name the URL
-    /// without its password.
+    /// Connects to the database at `url` (a `postgres://` URL or `key=value` pairs,
+    /// which may carry the password), brings its schema up to date and reads the
+    /// store's id. Errors name the URL without its password.
     pub fn open(url: &str) -> Result<PostgresStore> {
-        let target = || PathBuf::from(redacted(url));
-        let open_err = |source: ::postgres::Error| StoreError::Open {
-            path: target(),
-            source: Box::new(Said::from(source)),
-        };
-        let mut client = Client::connect(url, NoTls).map_err(open_err)?;
-        schema::migrate(&mut client).map_err(|source| StoreError::Migrate {
-            path: target(),
-            source: Box::new(source),
-        })?;
-        let id = client
-            .query_one("SELECT id FROM store_identity", &[])
-            .and_then(|row| row.try_get(0))
-            .map_err(open_err)?;
-        Ok(PostgresStore {
+        PostgresStore::connect(url, None)
+    }
+
+    fn with(client: Client, config: ::postgres::Config, id: String) -> PostgresStore {
+        PostgresStore {
             client: RefCell::new(client),
+            config,
+            in_transaction: Cell::new(false),
             id,
-        })
+        }
+    }
+
+    /// The connection, made again first if it was lost and no transaction is open.
+    fn client(&self) -> Result<RefMut<'_, Client>> {
+        let mut client = self.client.borrow_mut();
+        if client.is_closed() && !self.in_transaction.get() {
+            *client = self.config.connect(NoTls)?;
+            tracing::info!("connected to the store again");
+        }
+        Ok(client)
     }
 
     /// The store's random id, made with it, which every Message-ID carries.
@@ -106,24 +117,24 @@ impl PostgresStore {
     }
 
     fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
-        Ok(self.client.borrow_mut().query(sql, params)?)
+        Ok(self.client()?.query(sql, params)?)
     }
 
     fn query_opt(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
-        Ok(self.client.borrow_mut().query_opt(sql, params)?)
+        Ok(self.client()?.query_opt(sql, params)?)
     }
 
     fn query_one(&self, sql: &str, params: Params<'_>) -> Result<Row> {
-        Ok(self.client.borrow_mut().query_one(sql, params)?)
+        Ok(self.client()?.query_one(sql, params)?)
     }
 
     /// Runs a statement and returns how many rows it wrote.
     fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        Ok(self.client.borrow_mut().execute(sql, params)?)
+        Ok(self.client()?.execute(sql, params)?)
     }
 
     fn batch(&self, sql: &str) -> Result<()> {
-        Ok(self.client.borrow_mut().batch_execute(sql)?)
+        Ok(self.client()?.batch_execute(sql)?)
     }
 
     /// Runs `f` in one `READ COMMITTED` transaction: committed if `f` succeeds, rolled
@@ -150,12 +161,14 @@ impl PostgresStore {
         f: impl FnOnce(&PostgresStore) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         self.batch(begin)?;
+        self.in_transaction.set(true);
         let mut open = Open {
             store: self,
             open: true,
         };
         let value = f(self);
         open.open = false;
+        self.in_transaction.set(false);
         match value {
             Ok(value) => {
                 self.batch("COMMIT")?;
@@ -169,6 +182,22 @@ impl PostgresStore {
     }
 }
 
+impl super::Store for PostgresStore {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Waits [`READ_NOW_WAIT`](super::READ_NOW_WAIT) at most for another's lock. A
+    /// PostgreSQL read takes no row lock and waits for no writer, so only a lock on a
+    /// whole table (a migration's) could hold it up; the bound keeps that short too.
+    fn read_without_waiting_with(&self, f: &mut dyn FnMut(&dyn super::Store)) -> Result<()> {
+        let wait = super::READ_NOW_WAIT.as_millis();
+        self.batch(&format!("SET lock_timeout = {wait}"))?;
+        f(self);
+        self.batch("RESET lock_timeout")
+    }
+}
+
 /// A transaction begun and not yet ended: rolled back if dropped so, which happens
 /// only when the code inside panics, so that the connection's next statement does not
 /// run inside it.
@@ -179,10 +208,11 @@ struct Open<'a> {
 
 impl Drop for Open<'_> {
     fn drop(&mut self) {
-        if self.open
-            && let Ok(mut client) = self.store.client.try_borrow_mut()
-        {
-            let _ = client.batch_execute("ROLLBACK");
+        if self.open {
+            self.store.in_transaction.set(false);
+            if let Ok(mut client) = self.store.client.try_borrow_mut() {
+                let _ = client.batch_execute("ROLLBACK");
+            }
         }
     }
 }

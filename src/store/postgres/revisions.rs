@@ -79,6 +79,60 @@ impl PostgresStore {
         Ok(row.try_get(0)?)
     }
 
+    /// Like [`PostgresStore::revise_due_as`], for the automatic update of step
+    /// `step_id`: the revision names the step, so that the move can be undone if its
+    /// email bounces, and is the daemon's `update`.
+    pub(super) fn revise_due_by_step(
+        &self,
+        revision: &NewRevision,
+        step_id: i64,
+        now: Timestamp,
+    ) -> Result<i64> {
+        let id = self.revise_due_as(revision, &Deed::daemon_update(), now)?;
+        self.execute(
+            "UPDATE revisions SET step_id = $2 WHERE id = $1",
+            &[&id, &step_id],
+        )?;
+        Ok(id)
+    }
+
+    /// The revision step `step_id` made, if it made one.
+    pub(super) fn revision_of_step(&self, step_id: i64) -> Result<Option<RevisionRecord>> {
+        self.query_opt(
+            &format!("SELECT {REVISION_COLUMNS} FROM revisions WHERE step_id = $1"),
+            &[&step_id],
+        )?
+        .as_ref()
+        .map(revision_from_row)
+        .transpose()
+    }
+
+    /// Marks revision `id` undone with `why`, and, if `restore`, moves its
+    /// commitment's due time back to the revision's old one, provided nothing moved it
+    /// since. Returns whether the due time went back.
+    pub(super) fn undo_revision(
+        &self,
+        id: i64,
+        why: &str,
+        restore: bool,
+        now: Timestamp,
+    ) -> Result<bool> {
+        self.execute(
+            "UPDATE revisions SET undone = $2, undone_at = $3 WHERE id = $1",
+            &[&id, &why, &to_ms(now)],
+        )?;
+        if !restore {
+            return Ok(false);
+        }
+        let restored = self.execute(
+            "UPDATE commitments SET due_at = r.old_due FROM revisions r
+             WHERE r.id = $1 AND commitments.id = r.commitment_id
+               AND commitments.due_at = r.new_due",
+            &[&id],
+        )?;
+        Ok(restored > 0)
+    }
+
     /// Records an edit and writes the changed fields in the caller's transaction; the
     /// update trigger has the daemon plan the commitment again.
     pub(super) fn edit_commitment(&self, edit: &NewEdit, now: Timestamp) -> Result<i64> {

@@ -208,8 +208,17 @@ CREATE INDEX steps_claimed ON steps(claimed_by) WHERE claimed_by IS NOT NULL;
 CREATE INDEX deliveries_claimed ON deliveries(claimed_by) WHERE claimed_by IS NOT NULL;
 "#;
 
+/// Version 3: the key links are signed with, kept in the database so that every
+/// daemon sharing it signs and checks links alike, whichever host a link reaches; and
+/// how often an email's sender was taken over while it held it, so that emails that
+/// may have gone twice can be counted.
+const V3: &str = r#"
+ALTER TABLE store_identity ADD COLUMN link_key BYTEA;
+ALTER TABLE deliveries ADD COLUMN taken_over INTEGER NOT NULL DEFAULT 0;
+"#;
+
 /// Every migration in order: version `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// Why the schema could not be brought up to date.
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,7 @@ use crate::store::postgres::{PostgresStore, from_ms, to_ms};
 use crate::store::*;
 
 /// The kinds composed ahead, as an SQL list: `'remind', 'overdue', ...`.
-fn ahead_kinds() -> String {
+pub(super) fn ahead_kinds() -> String {
     StepKind::AHEAD
         .iter()
         .map(|k| format!("'{}'", k.as_str()))
@@ -18,22 +18,29 @@ fn ahead_kinds() -> String {
 }
 
 /// The columns [`step_from_row`] reads.
-const STEP_COLUMNS: &str = "s.id, s.key, s.kind, s.rule, s.label, s.planned_at, s.fire_at, s.state, \
+pub(super) const STEP_COLUMNS: &str = "s.id, s.key, s.kind, s.rule, s.label, s.planned_at, s.fire_at, s.state, \
      s.skip_code, s.reason, s.late, s.updated_at, s.commitment_id";
 
 /// The step in [`STEP_COLUMNS`]: the one place a row becomes a [`Step`], its kind and
 /// state parsed here once.
 fn step_from_row(r: &Row) -> Result<Step> {
-    let id = r.try_get(0)?;
-    let fire_at = from_ms(r.try_get(6)?);
-    let kind: String = r.try_get(2)?;
-    let state: String = r.try_get(7)?;
+    step_at(r, 0)
+}
+
+/// The step in [`STEP_COLUMNS`] from column `offset` on; a kind or state that does not
+/// read is [`StoreError::Step`].
+pub(super) fn step_at(r: &Row, offset: usize) -> Result<Step> {
+    let at = |i: usize| offset + i;
+    let id = r.try_get(at(0))?;
+    let fire_at = from_ms(r.try_get(at(6))?);
+    let kind: String = r.try_get(at(2))?;
+    let state: String = r.try_get(at(7))?;
     let (kind, state) = match (kind.parse::<StepKind>(), state.parse::<StepState>()) {
         (Ok(kind), Ok(state)) => (kind, state),
         (Err(reason), _) | (_, Err(reason)) => {
             return Err(StoreError::Step(UnreadableStep {
                 id,
-                commitment_id: r.try_get(12)?,
+                commitment_id: r.try_get(at(12))?,
                 fire_at,
                 reason,
             }));
@@ -41,22 +48,24 @@ fn step_from_row(r: &Row) -> Result<Step> {
     };
     Ok(Step {
         id,
-        key: r.try_get(1)?,
+        key: r.try_get(at(1))?,
         kind,
-        rule: r.try_get(3)?,
-        label: r.try_get(4)?,
-        planned_at: from_ms(r.try_get(5)?),
+        rule: r.try_get(at(3))?,
+        label: r.try_get(at(4))?,
+        planned_at: from_ms(r.try_get(at(5))?),
         fire_at,
         state,
-        skip_code: r.try_get(8)?,
-        reason: r.try_get(9)?,
-        late: r.try_get(10)?,
-        updated_at: from_ms(r.try_get(11)?),
+        skip_code: r.try_get(at(8))?,
+        reason: r.try_get(at(9))?,
+        late: r.try_get(at(10))?,
+        updated_at: from_ms(r.try_get(at(11))?),
     })
 }
 
 impl PostgresStore {
-    /// Writes the changes the planner decided for commitment `commitment_id`.
+    /// Writes the changes the planner decided for commitment `commitment_id`. A step
+    /// it rewrites is no longer any daemon's: a decision made on it before is dropped
+    /// (see `firing.rs`).
     pub fn apply_step_changes(
         &self,
         commitment_id: i64,
@@ -97,7 +106,9 @@ impl PostgresStore {
                 StepChange::Revive { id, step } | StepChange::Move { id, step } => {
                     self.execute(
                         "UPDATE steps SET state = 'planned', skip_code = NULL, reason = NULL, rule = $2,
-                             label = $3, planned_at = $4, fire_at = $5, updated_at = $6 WHERE id = $1",
+                             label = $3, planned_at = $4, fire_at = $5, updated_at = $6,
+                             claimed_by = NULL
+                         WHERE id = $1",
                         &[
                             id,
                             &step.rule,
@@ -119,8 +130,39 @@ impl PostgresStore {
     /// Marks a step skipped with its reason.
     pub fn skip_step(&self, id: i64, code: SkipCode, reason: &str, now: Timestamp) -> Result<()> {
         self.execute(
-            "UPDATE steps SET state = 'skipped', skip_code = $2, reason = $3, updated_at = $4 WHERE id = $1",
+            "UPDATE steps SET state = 'skipped', skip_code = $2, reason = $3, updated_at = $4,
+                 claimed_by = NULL
+             WHERE id = $1",
             &[&id, &code.as_str(), &reason, &to_ms(now)],
+        )?;
+        Ok(())
+    }
+
+    /// Holds a planned step until `fire_at` (customer mail outside business hours).
+    pub(super) fn hold_step(&self, id: i64, fire_at: Timestamp, now: Timestamp) -> Result<()> {
+        self.execute(
+            "UPDATE steps SET fire_at = $2, updated_at = $3, claimed_by = NULL WHERE id = $1",
+            &[&id, &to_ms(fire_at), &to_ms(now)],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a step failed before any email left (e.g. its template failed).
+    pub(super) fn fail_step(&self, id: i64, reason: &str, now: Timestamp) -> Result<()> {
+        self.execute(
+            "UPDATE steps SET state = 'failed', reason = $2, updated_at = $3, claimed_by = NULL
+             WHERE id = $1",
+            &[&id, &reason, &to_ms(now)],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a step queued: its deliveries are in the outbox.
+    pub fn queue_step(&self, id: i64, late: bool, now: Timestamp) -> Result<()> {
+        self.execute(
+            "UPDATE steps SET state = 'queued', late = $2, updated_at = $3, claimed_by = NULL
+             WHERE id = $1",
+            &[&id, &late, &to_ms(now)],
         )?;
         Ok(())
     }

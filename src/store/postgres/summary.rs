@@ -71,6 +71,9 @@ impl Summaries for PostgresStore {
                 failed_deliveries: s
                     .count("SELECT COUNT(*) FROM deliveries WHERE state = 'failed'")?,
                 sent_deliveries: s.count("SELECT COUNT(*) FROM deliveries WHERE state = 'sent'")?,
+            customer_mail_maybe_twice: s.count(
+                "SELECT COUNT(*) FROM deliveries WHERE state = 'sent' AND audience = 'customer' AND taken_over > 0",
+            )?,
                 last_sent_at: last_sent_at.map(from_ms),
                 last_error,
             })

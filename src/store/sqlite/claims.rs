@@ -48,6 +48,23 @@ impl Claims for SqliteStore {
             expires: now.saturating_add(lease).unwrap_or(Timestamp::MAX),
         })
     }
+
+    /// Nothing to take over: no other daemon serves the file.
+    fn renew_claim(&self, claim: &Claim, lease: SignedDuration, now: Timestamp) -> Result<Renewed> {
+        self.check_claim(claim)?;
+        Ok(Renewed {
+            claim: Claim {
+                expires: now.saturating_add(lease).unwrap_or(Timestamp::MAX),
+                ..claim.clone()
+            },
+            freed: 0,
+        })
+    }
+
+    /// The lock says it ([`running_daemon`](super::running_daemon)).
+    fn daemons_serving(&self) -> Result<Option<Vec<String>>> {
+        Ok(None)
+    }
 }
 
 #[cfg(test)]

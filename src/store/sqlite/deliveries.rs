@@ -35,6 +35,7 @@ pub(super) fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Deliver
         created_at: from_ms(r.get(9)?),
         sent_at: r.get::<_, Option<i64>>(10)?.map(from_ms),
         next_attempt_at: from_ms(r.get(11)?),
+        taken_over: 0,
     })
 }
 

@@ -41,7 +41,11 @@ fn each_daemon_gets_a_claim_of_its_own_that_it_renews() {
         token_of(&mut f.db, "host-a:1"),
         token_of(&mut f.db, "host-b:2")
     );
-    let renewed = f.store.renew_claim(&one, lease).unwrap();
+    let renewed = f
+        .store
+        .renew_claim(&one, lease, Timestamp::now())
+        .unwrap()
+        .claim;
     assert!(renewed.expires() >= one.expires());
     // Each holds: a fenced write of either goes through.
     f.store.fenced(&one, |_| Ok(())).unwrap();
@@ -129,9 +133,11 @@ fn a_daemon_whose_lease_ran_out_is_taken_over_and_its_work_freed() {
     );
 
     // The daemon presumed dead can neither renew nor write under its old claim.
-    assert!(is_refused(
-        f.store.renew_claim(&dead, SignedDuration::from_secs(15))
-    ));
+    assert!(is_refused(f.store.renew_claim(
+        &dead,
+        SignedDuration::from_secs(15),
+        Timestamp::now()
+    )));
     assert!(is_refused(
         f.store.fenced(&dead, |s| s.set_status(id, Status::Done))
     ));
