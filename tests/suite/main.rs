@@ -7,6 +7,7 @@ mod common;
 
 mod actions;
 mod clock;
+mod cluster;
 mod config;
 mod customer_mail;
 mod customers;
