@@ -15,6 +15,7 @@ mod edit;
 mod followups;
 mod generate;
 mod identity;
+mod migrate;
 mod owner_say;
 pub(crate) mod preview;
 mod report;
@@ -92,6 +93,8 @@ pub enum Command {
     Import(transfer::ImportArgs),
     /// Export every commitment as CSV or JSON to standard output.
     Export(transfer::ExportArgs),
+    /// Copy the SQLite store into an empty PostgreSQL database, and check the counts.
+    Migrate(migrate::MigrateArgs),
     /// Check the config directory; prints every error as FILE:LINE:COL: message.
     CheckConfig,
     /// Summarise the store: open, quarantined, planned, pending, failed, last sent.
@@ -224,6 +227,7 @@ fn run_verb(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Report(args) => report::report(&config, args),
         Command::Import(args) => transfer::import(&config, args),
         Command::Export(args) => transfer::export(&config, args),
+        Command::Migrate(args) => migrate::migrate(&config, args),
         Command::Status(args) => status::status(&config, args),
         Command::TestEmail(args) => test_email::send(&config, args),
         Command::Retry(args) => retry::retry(&config, args),

@@ -17,6 +17,7 @@ mod input;
 mod jobs;
 mod mail;
 mod mail_links;
+mod migrate_postgres;
 mod never_panics;
 mod outbox;
 mod playbooks;

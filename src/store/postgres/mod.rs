@@ -11,6 +11,7 @@ mod actions;
 mod claims;
 mod commitments;
 mod connect;
+mod copy;
 mod customers;
 mod deliveries;
 mod firing;
@@ -37,6 +38,7 @@ use super::{Result, StoreError};
 
 pub use connect::check_url;
 pub(crate) use connect::serve;
+pub use copy::{Copied, CopyError};
 pub use schema::MigrateError;
 
 impl From<postgres::Error> for StoreError {
