@@ -11,6 +11,7 @@ mod claims;
 mod commitments;
 mod customers;
 mod deliveries;
+mod firing;
 mod marks;
 mod outbox;
 mod planning;
