@@ -102,6 +102,16 @@ pub async fn serve(
     if let Some(renewing) = renewing {
         renewing.abort();
     }
+    if renews && !taken_over {
+        let claim = shared.claim.clone();
+        match shared.store.call(move |s| s.release_claim(&claim)).await {
+            Ok(()) => tracing::info!("this daemon's claim on the store's work is given up"),
+            Err(e) => tracing::warn!(
+                cause = %e,
+                "cannot give up the claim on the store's work; the other daemons take it over when its lease runs out"
+            ),
+        }
+    }
     if taken_over {
         anyhow::bail!(
             "another daemon took this daemon's work over while it could not reach the store; stopped, so that a new start claims work afresh"

@@ -72,6 +72,11 @@ pub trait Claims {
     /// once one did, refused ([`ClaimRefused`]): what it held is another's now.
     fn renew_claim(&self, claim: &Claim, lease: SignedDuration, now: Timestamp) -> Result<Renewed>;
 
+    /// Gives `claim` up when its daemon stops cleanly: what it had taken is free for
+    /// the other daemons at once, and a daemon started next neither waits for its lease
+    /// nor counts it as running.
+    fn release_claim(&self, claim: &Claim) -> Result<()>;
+
     /// The daemons whose claims hold now, by name, for a store several daemons share;
     /// `None` for a store whose one daemon is known by its lock instead.
     fn daemons_serving(&self) -> Result<Option<Vec<String>>>;

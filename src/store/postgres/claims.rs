@@ -75,6 +75,16 @@ impl Claims for PostgresStore {
         })
     }
 
+    fn release_claim(&self, claim: &Claim) -> Result<()> {
+        self.transaction(|s| {
+            let token = claim.token as i64;
+            if s.execute("DELETE FROM daemons WHERE token = $1", &[&token])? > 0 {
+                s.free_work_of(&[token])?;
+            }
+            Ok(())
+        })
+    }
+
     fn daemons_serving(&self) -> Result<Option<Vec<String>>> {
         let rows = self.query(
             &format!("SELECT owner FROM daemons WHERE lease_until >= {DB_NOW} ORDER BY owner"),
@@ -100,16 +110,23 @@ impl PostgresStore {
         if expired.is_empty() {
             return Ok(0);
         }
+        self.free_work_of(&expired)
+    }
+
+    /// Frees the steps and deliveries the daemons of `tokens` had taken, whose rows are
+    /// gone; returns how many.
+    fn free_work_of(&self, tokens: &[i64]) -> Result<u64> {
         let steps = self.execute(
             "UPDATE steps SET claimed_by = NULL WHERE claimed_by = ANY($1)",
-            &[&expired],
+            &[&tokens],
         )?;
-        // A taken email may have reached the server before its daemon died.
+        // A taken email still pending was being sent: it may have reached the server
+        // before its daemon died or gave up on it.
         let deliveries = self.execute(
             "UPDATE deliveries SET claimed_by = NULL,
                  taken_over = taken_over + CASE WHEN state = 'pending' THEN 1 ELSE 0 END
              WHERE claimed_by = ANY($1)",
-            &[&expired],
+            &[&tokens],
         )?;
         Ok(steps + deliveries)
     }

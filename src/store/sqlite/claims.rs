@@ -61,6 +61,11 @@ impl Claims for SqliteStore {
         })
     }
 
+    /// Nothing to give up: the file's lock ends with the process.
+    fn release_claim(&self, _claim: &Claim) -> Result<()> {
+        Ok(())
+    }
+
     /// The lock says it ([`running_daemon`](super::running_daemon)).
     fn daemons_serving(&self) -> Result<Option<Vec<String>>> {
         Ok(None)

@@ -149,6 +149,85 @@ fn a_daemon_whose_lease_ran_out_is_taken_over_and_its_work_freed() {
 }
 
 #[test]
+fn a_daemon_stopping_cleanly_gives_its_claim_up_and_frees_its_work_at_once() {
+    let Some(mut f) = fixture("claims_released") else {
+        return;
+    };
+    let id = f
+        .store
+        .insert_commitment(&sample("2026-12-03T17:00:00Z"))
+        .unwrap();
+    let step = insert_step(
+        &mut f.db,
+        id,
+        "remind#1",
+        "remind",
+        at("2026-12-03T15:00:00Z"),
+        "planned",
+    );
+    let email = |state: &'static str, recipient: &'static str| Email {
+        step,
+        commitment: id,
+        audience: "owner",
+        recipient,
+        state,
+        attempts: 1,
+        sent_at: None,
+        last_error: None,
+    };
+    // One email it gave up on mid-send, one it had recorded as sent.
+    let given_up = email("pending", "ana@example.com").insert(&mut f.db);
+    let sent = email("sent", "team@example.com").insert(&mut f.db);
+    let lease = SignedDuration::from_secs(15);
+    let leaving = f
+        .store
+        .claim_work("host-a:1", lease, Timestamp::now())
+        .unwrap();
+    let staying = PostgresStore::open(&f.url).unwrap();
+    staying
+        .claim_work("host-b:2", lease, Timestamp::now())
+        .unwrap();
+    let token = token_of(&mut f.db, "host-a:1");
+    f.db.execute(
+        "UPDATE steps SET claimed_by = $1 WHERE id = $2",
+        &[&token, &step],
+    )
+    .unwrap();
+    f.db.execute(
+        "UPDATE deliveries SET claimed_by = $1 WHERE id = ANY($2)",
+        &[&token, &vec![given_up, sent]],
+    )
+    .unwrap();
+
+    // Long before its lease ends, its work is free and only the other one serves.
+    f.store.release_claim(&leaving).unwrap();
+    assert_eq!(
+        staying.daemons_serving().unwrap(),
+        Some(vec!["host-b:2".to_string()])
+    );
+    let row =
+        f.db.query_one(
+            "SELECT (SELECT count(*) FROM steps WHERE claimed_by IS NOT NULL)
+                  + (SELECT count(*) FROM deliveries WHERE claimed_by IS NOT NULL),
+                    (SELECT taken_over FROM deliveries WHERE id = $1),
+                    (SELECT taken_over FROM deliveries WHERE id = $2)",
+            &[&given_up, &sent],
+        )
+        .unwrap();
+    let (claimed, given_up_count, sent_count): (i64, i32, i32) =
+        (row.get(0), row.get(1), row.get(2));
+    assert_eq!(claimed, 0, "the step and the emails are free again");
+    assert_eq!(
+        (given_up_count, sent_count),
+        (1, 0),
+        "the email given up on mid-send may go twice; the one sent will not"
+    );
+    // Its claim is gone: a write under it is refused, and giving it up again is harmless.
+    assert!(is_refused(f.store.fenced(&leaving, |_| Ok(()))));
+    f.store.release_claim(&leaving).unwrap();
+}
+
+#[test]
 fn a_takeover_waits_for_the_fenced_transaction_that_holds_the_claim() {
     let Some(mut f) = fixture("claims_fenced") else {
         return;
