@@ -10,6 +10,8 @@ pub mod browser;
 pub mod http;
 pub mod pages;
 pub mod postgres;
+#[macro_use]
+pub mod store;
 
 use std::net::TcpListener;
 use std::os::unix::net::UnixDatagram;
@@ -392,23 +394,36 @@ pub struct Env {
     /// The test clock's file, once [`Env::use_test_clock`] made one: the daemon and
     /// every command then read the time from it.
     clock: std::sync::OnceLock<PathBuf>,
+    /// Where the commitments are kept.
+    pub store: store::Store,
 }
 
 impl Env {
     /// An installation sending through SMTP to a fresh server, with `rules` (TOML for
     /// `[[rule]]` blocks and any extra tables) in `rules.toml`.
     pub fn new(rules: &str) -> Env {
-        Env::with_calendar(rules, ALWAYS_OPEN)
+        Env::on(store::Store::Sqlite, rules)
+    }
+
+    /// An installation like [`Env::new`] whose commitments are kept in `store`.
+    pub fn on(store: store::Store, rules: &str) -> Env {
+        Env::with_calendar_on(store, rules, ALWAYS_OPEN)
     }
 
     /// An installation like [`Env::new`] with `calendar` as the `[calendar]` table.
     pub fn with_calendar(rules: &str, calendar: &str) -> Env {
+        Env::with_calendar_on(store::Store::Sqlite, rules, calendar)
+    }
+
+    /// An installation like [`Env::with_calendar`] whose commitments are kept in `store`.
+    pub fn with_calendar_on(store: store::Store, rules: &str, calendar: &str) -> Env {
         let smtp = SmtpServer::start();
         let root = tempfile::tempdir().unwrap();
         let env = Env {
             root,
             smtp,
             clock: std::sync::OnceLock::new(),
+            store,
         };
         std::fs::create_dir_all(env.config_dir()).unwrap();
         env.write_main_config(calendar, env.smtp.port, "tls = \"none\"\n");
@@ -427,9 +442,7 @@ impl Env {
             "followup.toml",
             &format!(
                 r#"
-[store]
-path = "{db}"
-
+{store}
 {calendar}
 
 [mail]
@@ -443,7 +456,7 @@ listen = "127.0.0.1:0"
 host = "127.0.0.1"
 port = {port}
 {smtp}"#,
-                db = self.db_path().display(),
+                store = self.store.table(&self.db_path()),
             ),
         );
     }
@@ -453,7 +466,7 @@ port = {port}
         self.root.path().join("config")
     }
 
-    /// The SQLite file.
+    /// The SQLite file (none on PostgreSQL).
     pub fn db_path(&self) -> PathBuf {
         self.root.path().join("state").join("followup.db")
     }
@@ -610,10 +623,25 @@ port = {port}
     /// A connection of its own to the store, as another program would open it; the store
     /// is created first if no command has created it yet.
     pub fn db(&self) -> rusqlite::Connection {
+        assert!(
+            matches!(self.store, store::Store::Sqlite),
+            "a SQLite connection to a PostgreSQL store: use Env::sql"
+        );
         followup::store::open(&followup::store::Location::Sqlite(self.db_path())).unwrap();
         let conn = rusqlite::Connection::open(self.db_path()).unwrap();
         conn.busy_timeout(Duration::from_secs(10)).unwrap();
         conn
+    }
+
+    /// A connection of its own to the store, whichever backend it is on, as another
+    /// program would open it; the store is created first if no command has yet.
+    pub fn sql(&self) -> store::Sql {
+        self.store.connect(&self.db_path())
+    }
+
+    /// Where the daemon finds the store.
+    pub fn location(&self) -> followup::store::Location {
+        self.store.location(&self.db_path())
     }
 
     /// Starts the daemon (on the test clock, if there is one) and waits for READY=1.
@@ -680,19 +708,21 @@ impl Env {
     /// clock stands still), no step whose time has come still planned or queued. What
     /// has not been sent by then was decided against; panics after `timeout`.
     pub fn wait_idle(&self, timeout: Duration) {
-        let db = self.db();
+        let mut db = self.sql();
         wait_until("the daemon's work done", timeout, || {
-            let busy: i64 = db
-                .query_row(
-                    "SELECT (SELECT COUNT(*) FROM changes)
-                          + (SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'waiting')
-                             AND (?2 OR next_attempt_at <= ?1))
-                          + (SELECT COUNT(*) FROM steps
-                             WHERE state IN ('planned', 'queued') AND fire_at <= ?1)",
-                    rusqlite::params![self.now().as_millisecond(), self.clock.get().is_none()],
-                    |r| r.get(0),
-                )
-                .unwrap();
+            let now = self.now().as_millisecond();
+            // Without a test clock every waiting email counts, whenever its next attempt.
+            let outbox = match self.clock.get() {
+                Some(_) => format!("AND next_attempt_at <= {now}"),
+                None => String::new(),
+            };
+            let busy = db.count(&format!(
+                "SELECT (SELECT COUNT(*) FROM changes)
+                      + (SELECT COUNT(*) FROM deliveries
+                         WHERE state IN ('pending', 'waiting') {outbox})
+                      + (SELECT COUNT(*) FROM steps
+                         WHERE state IN ('planned', 'queued') AND fire_at <= {now})"
+            ));
             (busy == 0).then_some(())
         });
     }
@@ -701,43 +731,32 @@ impl Env {
     /// waits) and no step of it is planned or queued any more: each was sent, failed or
     /// skipped. Panics after `timeout`.
     pub fn wait_timeline_done(&self, id: i64, timeout: Duration) {
-        let db = self.db();
+        let mut db = self.sql();
+        let sql = format!(
+            "SELECT (SELECT COUNT(*) FROM steps WHERE commitment_id = {id}),
+                    (SELECT COUNT(*) FROM steps
+                     WHERE commitment_id = {id} AND state IN ('planned', 'queued')),
+                    (SELECT COUNT(*) FROM changes WHERE commitment_id = {id})"
+        );
         wait_until("every step of the timeline done", timeout, || {
-            let (steps, open, waiting): (i64, i64, i64) = db
-                .query_row(
-                    "SELECT (SELECT COUNT(*) FROM steps WHERE commitment_id = ?1),
-                            (SELECT COUNT(*) FROM steps
-                             WHERE commitment_id = ?1 AND state IN ('planned', 'queued')),
-                            (SELECT COUNT(*) FROM changes WHERE commitment_id = ?1)",
-                    [id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .unwrap();
-            (steps > 0 && open == 0 && waiting == 0).then_some(())
+            let row = &db.rows(&sql)[0];
+            let n = |i: usize| -> i64 { row[i].as_deref().unwrap().parse().unwrap() };
+            (n(0) > 0 && n(1) == 0 && n(2) == 0).then_some(())
         });
     }
 
     /// On a test clock, the time of the next step still to fire, if any.
     pub fn next_step_at(&self) -> Option<jiff::Timestamp> {
-        let next: Option<i64> = self
-            .db()
-            .query_row(
-                "SELECT MIN(fire_at) FROM steps WHERE state IN ('planned', 'queued')",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        next.map(|ms| jiff::Timestamp::from_millisecond(ms).unwrap())
+        self.sql()
+            .int("SELECT MIN(fire_at) FROM steps WHERE state IN ('planned', 'queued')")
+            .map(|ms| jiff::Timestamp::from_millisecond(ms).unwrap())
     }
 
     /// Waits until every change written to the store so far has been planned.
     pub fn wait_planned(&self, timeout: Duration) {
-        let db = self.db();
+        let mut db = self.sql();
         wait_until("every change planned", timeout, || {
-            let queued: i64 = db
-                .query_row("SELECT COUNT(*) FROM changes", [], |r| r.get(0))
-                .unwrap();
-            (queued == 0).then_some(())
+            (db.count("SELECT COUNT(*) FROM changes") == 0).then_some(())
         });
     }
 }

@@ -15,44 +15,39 @@ match = {}
 remind = ["0s"]
 "#;
 
-/// Every row of the tables an action or a GET could change, as text.
+/// Every row of the tables an action or a GET could change, as text, each table's
+/// rows sorted.
 pub fn store_snapshot(env: &Env) -> String {
-    let db = env.db();
+    let mut db = env.sql();
     let mut out = String::new();
     for table in ["commitments", "steps", "revisions", "deliveries", "changes"] {
-        let mut statement = db
-            .prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))
-            .unwrap();
-        let columns = statement.column_count();
-        let rows = statement
-            .query_map([], |row| {
-                (0..columns)
-                    .map(|i| row.get_ref(i).map(shown))
-                    .collect::<Result<Vec<_>, _>>()
+        let mut rows: Vec<String> = db
+            .rows(&format!("SELECT * FROM {table}"))
+            .into_iter()
+            .map(|row| {
+                row.iter()
+                    .map(|v| v.as_deref().map_or("NULL".to_string(), shown))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
             })
-            .unwrap();
+            .collect();
+        rows.sort();
         for row in rows {
-            out.push_str(&format!("{table}: {}\n", row.unwrap().join(" | ")));
+            out.push_str(&format!("{table}: {row}\n"));
         }
     }
     out
 }
 
-/// A value of a row, readable in a diff (a message as its length and a checksum).
-pub fn shown(value: rusqlite::types::ValueRef<'_>) -> String {
-    use rusqlite::types::ValueRef;
-    match value {
-        ValueRef::Null => "NULL".to_string(),
-        ValueRef::Integer(n) => n.to_string(),
-        ValueRef::Real(x) => x.to_string(),
-        ValueRef::Text(t) => format!("{:?}", String::from_utf8_lossy(t)),
-        ValueRef::Blob(b) => {
-            let sum = b.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &x| {
-                (h ^ x as u64).wrapping_mul(0x100_0000_01b3)
-            });
-            format!("blob({} bytes, {sum:016x})", b.len())
-        }
+/// A value of a row, readable in a diff (a long one as its length and a checksum).
+fn shown(value: &str) -> String {
+    if value.len() <= 200 {
+        return format!("{value:?}");
     }
+    let sum = value.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, x| {
+        (h ^ x as u64).wrapping_mul(0x100_0000_01b3)
+    });
+    format!("text({} bytes, {sum:016x})", value.len())
 }
 
 /// A link for `action` on `id`, signed with the installation's own key, as the daemon's
@@ -64,7 +59,11 @@ pub fn signed_link(
     action: Action,
     lifetime: SignedDuration,
 ) -> String {
-    let key = followup::web::key::load_or_create(&env.db_path()).unwrap();
+    // On PostgreSQL the key is kept in the store; the test's own if no daemon made one.
+    let key = match followup::store::link_key(&env.location(), &[7; 32]).unwrap() {
+        Some(key) => key,
+        None => followup::web::key::load_or_create(&env.db_path()).unwrap(),
+    };
     Links::new(Signer::new(&key), base, lifetime).url(
         id,
         "ana@example.com",
@@ -105,17 +104,13 @@ pub fn action_links(message: &Received) -> Vec<String> {
 
 /// The revisions of `id` recorded by an action: (action, actor, via), oldest first.
 pub fn actions_of(env: &Env, id: i64) -> Vec<(String, Option<String>, Option<String>)> {
-    let db = env.db();
-    let mut statement = db
-        .prepare(
+    env.sql()
+        .rows(&format!(
             "SELECT action, actor, via FROM revisions
-             WHERE commitment_id = ?1 AND action IS NOT NULL ORDER BY id",
-        )
-        .unwrap();
-    statement
-        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
+             WHERE commitment_id = {id} AND action IS NOT NULL ORDER BY id"
+        ))
+        .into_iter()
+        .map(|mut r| (r[0].take().unwrap(), r[1].take(), r[2].take()))
         .collect()
 }
 
@@ -169,24 +164,18 @@ pub struct Step {
 
 /// The steps of `id`, in the order they fire.
 pub fn steps_of(env: &Env, id: i64) -> Vec<Step> {
-    let db = env.db();
-    let mut statement = db
-        .prepare(
+    env.sql()
+        .rows(&format!(
             "SELECT key, state, skip_code, reason, fire_at FROM steps
-             WHERE commitment_id = ?1 ORDER BY fire_at, key",
-        )
-        .unwrap();
-    statement
-        .query_map([id], |r| {
-            Ok(Step {
-                key: r.get(0)?,
-                state: r.get(1)?,
-                skip_code: r.get(2)?,
-                reason: r.get(3)?,
-                fire_at: r.get(4)?,
-            })
+             WHERE commitment_id = {id} ORDER BY fire_at, key"
+        ))
+        .into_iter()
+        .map(|mut r| Step {
+            key: r[0].take().unwrap(),
+            state: r[1].take().unwrap(),
+            skip_code: r[2].take(),
+            reason: r[3].take(),
+            fire_at: r[4].take().unwrap().parse().unwrap(),
         })
-        .unwrap()
-        .map(Result::unwrap)
         .collect()
 }

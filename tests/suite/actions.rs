@@ -3,6 +3,7 @@
 //! binary, real SQLite file, real SMTP server on 127.0.0.1.
 
 use crate::common;
+use common::store::Store;
 
 use std::time::Duration;
 
@@ -42,9 +43,8 @@ fn failed(out: std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-#[test]
-fn done_twice_says_the_second_time_when_and_by_whom_it_was_done() {
-    let env = Env::new(QUIET_RULE);
+fn done_twice_says_the_second_time_when_and_by_whom_it_was_done(store: Store) {
+    let env = Env::on(store, QUIET_RULE);
     let id = env.add("Send the quote", "+2d", &[]).to_string();
     let first = stdout(&as_ana(&env, &["done", &id]));
     assert!(
@@ -85,9 +85,8 @@ fn done_twice_says_the_second_time_when_and_by_whom_it_was_done() {
     );
 }
 
-#[test]
-fn snooze_is_recorded_with_who_and_until_when_and_shown() {
-    let env = Env::new(QUIET_RULE);
+fn snooze_is_recorded_with_who_and_until_when_and_shown(store: Store) {
+    let env = Env::on(store, QUIET_RULE);
     let id = env.add("Call Joe back", "+2d", &["--ref", "CRM-7"]);
     let said = stdout(&as_ana(
         &env,
@@ -121,9 +120,8 @@ fn snooze_is_recorded_with_who_and_until_when_and_shown() {
     );
 }
 
-#[test]
-fn hold_and_send_now_refuse_an_update_the_commitment_does_not_have() {
-    let env = Env::new(QUIET_RULE);
+fn hold_and_send_now_refuse_an_update_the_commitment_does_not_have(store: Store) {
+    let env = Env::on(store, QUIET_RULE);
     let id = env.add("Send the quote", "+2d", &[]).to_string();
     let hold = failed(as_ana(
         &env,
@@ -147,9 +145,8 @@ fn hold_and_send_now_refuse_an_update_the_commitment_does_not_have() {
     );
 }
 
-#[test]
-fn a_held_update_is_recorded_with_the_reason_and_a_second_hold_says_so() {
-    let env = Env::new(UPDATE_RULE);
+fn a_held_update_is_recorded_with_the_reason_and_a_second_hold_says_so(store: Store) {
+    let env = Env::on(store, UPDATE_RULE);
     let daemon = env.start();
     let id = env.add("Tell Joe about his order", "+1h", &["--kind", "order-info"]);
     env.wait_planned(Duration::from_secs(15));
@@ -172,9 +169,8 @@ fn a_held_update_is_recorded_with_the_reason_and_a_second_hold_says_so() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn the_daemons_automatic_update_is_recorded_as_the_daemons() {
-    let env = Env::new(UPDATE_RULE);
+fn the_daemons_automatic_update_is_recorded_as_the_daemons(store: Store) {
+    let env = Env::on(store, UPDATE_RULE);
     let daemon = env.start();
     let id = env.add("Tell Joe about his order", "+3s", &["--kind", "order-info"]);
     env.smtp.wait_for(2, Duration::from_secs(15));
@@ -193,3 +189,11 @@ fn the_daemons_automatic_update_is_recorded_as_the_daemons() {
     assert!(table.contains("daemon"), "{table}");
     assert!(daemon.stop().success());
 }
+
+on_both_stores!(
+    done_twice_says_the_second_time_when_and_by_whom_it_was_done,
+    snooze_is_recorded_with_who_and_until_when_and_shown,
+    hold_and_send_now_refuse_an_update_the_commitment_does_not_have,
+    a_held_update_is_recorded_with_the_reason_and_a_second_hold_says_so,
+    the_daemons_automatic_update_is_recorded_as_the_daemons,
+);

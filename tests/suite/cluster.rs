@@ -27,16 +27,7 @@ remind = ["0s"]
 /// An installation whose store is the database at `url`, with [`RULES`] and
 /// `connections` SMTP connections per daemon.
 fn env_on(url: &str, connections: u32) -> Env {
-    let env = Env::new(RULES);
-    let db = env.db_path().display().to_string();
-    env.edit_config("followup.toml", |text| {
-        let sqlite = format!("[store]\npath = \"{db}\"");
-        assert!(text.contains(&sqlite), "{text}");
-        text.replace(
-            &sqlite,
-            &format!("[store]\nbackend = \"postgres\"\nurl = \"{url}\""),
-        )
-    });
+    let env = Env::on(common::store::Store::Postgres { url: url.into() }, RULES);
     env.smtp_options(&format!("connections = {connections}"));
     env
 }

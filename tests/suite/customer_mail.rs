@@ -2,6 +2,7 @@
 //! person, and the words read as written by one.
 
 use crate::common;
+use common::store::{Store, lit};
 
 use std::time::Duration;
 
@@ -38,9 +39,8 @@ fn header(message: &Received, name: &str) -> Option<String> {
         .map(|v| v.trim().to_string())
 }
 
-#[test]
-fn customer_mail_comes_from_the_business_and_a_reply_reaches_the_owner() {
-    let env = Env::new(&format!("{UPDATE_RULE}{BUSINESS}"));
+fn customer_mail_comes_from_the_business_and_a_reply_reaches_the_owner(store: Store) {
+    let env = Env::on(store, &format!("{UPDATE_RULE}{BUSINESS}"));
     let got = customer_update(&env, &[]);
     let parsed = got.parsed();
     let from = parsed.from().and_then(|a| a.first()).unwrap();
@@ -59,11 +59,11 @@ fn customer_mail_comes_from_the_business_and_a_reply_reaches_the_owner() {
     );
 }
 
-#[test]
-fn reply_to_may_name_a_shared_inbox() {
-    let env = Env::new(&format!(
-        "{UPDATE_RULE}{BUSINESS}reply_to = \"Front desk <desk@plumbing.example.com>\"\n"
-    ));
+fn reply_to_may_name_a_shared_inbox(store: Store) {
+    let env = Env::on(
+        store,
+        &format!("{UPDATE_RULE}{BUSINESS}reply_to = \"Front desk <desk@plumbing.example.com>\"\n"),
+    );
     let got = customer_update(&env, &[]);
     assert_eq!(
         header(&got, "Reply-To").as_deref(),
@@ -71,9 +71,8 @@ fn reply_to_may_name_a_shared_inbox() {
     );
 }
 
-#[test]
-fn without_a_business_customer_mail_is_signed_by_the_owner_and_replies_reach_them() {
-    let env = Env::new(UPDATE_RULE);
+fn without_a_business_customer_mail_is_signed_by_the_owner_and_replies_reach_them(store: Store) {
+    let env = Env::on(store, UPDATE_RULE);
     let got = customer_update(&env, &[]);
     assert_eq!(
         header(&got, "Reply-To").as_deref(),
@@ -89,9 +88,8 @@ fn without_a_business_customer_mail_is_signed_by_the_owner_and_replies_reach_the
     );
 }
 
-#[test]
-fn the_owners_own_mail_has_no_reply_to() {
-    let env = Env::new(&format!("{UPDATE_RULE}{BUSINESS}"));
+fn the_owners_own_mail_has_no_reply_to(store: Store) {
+    let env = Env::on(store, &format!("{UPDATE_RULE}{BUSINESS}"));
     let daemon = env.start();
     env.add("Send the quote", "+1s", &[]);
     let got = env.smtp.wait_for(2, Duration::from_secs(20));
@@ -106,11 +104,11 @@ fn the_owners_own_mail_has_no_reply_to() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn a_bad_business_value_is_a_config_error_with_its_line() {
-    let env = Env::new(&format!(
-        "{UPDATE_RULE}{BUSINESS}reply_to = \"the owner\"\n"
-    ));
+fn a_bad_business_value_is_a_config_error_with_its_line(store: Store) {
+    let env = Env::on(
+        store,
+        &format!("{UPDATE_RULE}{BUSINESS}reply_to = \"the owner\"\n"),
+    );
     let out = env.cli(&["check-config"]);
     assert_ne!(out.status.code(), Some(0));
     let stderr =
@@ -121,18 +119,14 @@ fn a_bad_business_value_is_a_config_error_with_its_line() {
     );
 }
 
-#[test]
-fn the_customer_reads_the_promise_in_sentences_never_the_title_nor_hard_wraps() {
-    let env = Env::new(&format!("{UPDATE_RULE}{BUSINESS}"));
+fn the_customer_reads_the_promise_in_sentences_never_the_title_nor_hard_wraps(store: Store) {
+    let env = Env::on(store, &format!("{UPDATE_RULE}{BUSINESS}"));
     let title = "Tell Mr Joe Mensah when his Grundfos pump will arrive";
     let id = env.add(title, "+2s", &["--reason", "parts delayed"]);
     // The promise, as another program (or `add --promise`) records it.
-    env.db()
-        .execute(
-            "UPDATE commitments SET promise = 'news of your Grundfos pump' WHERE id = ?1",
-            [id],
-        )
-        .unwrap();
+    env.sql().execute(&format!(
+        "UPDATE commitments SET promise = 'news of your Grundfos pump' WHERE id = {id}"
+    ));
     let daemon = env.start();
     let got = to_joe(&env);
     assert!(daemon.stop().success());
@@ -165,9 +159,8 @@ fn the_customer_reads_the_promise_in_sentences_never_the_title_nor_hard_wraps() 
     }
 }
 
-#[test]
-fn customer_mail_is_plain_text_and_html_saying_the_same_and_owner_mail_stays_plain() {
-    let env = Env::new(&format!("{UPDATE_RULE}{BUSINESS}"));
+fn customer_mail_is_plain_text_and_html_saying_the_same_and_owner_mail_stays_plain(store: Store) {
+    let env = Env::on(store, &format!("{UPDATE_RULE}{BUSINESS}"));
     let daemon = env.start();
     env.add(
         "Send the <quote> & prices",
@@ -200,10 +193,11 @@ fn customer_mail_is_plain_text_and_html_saying_the_same_and_owner_mail_stays_pla
     assert!(!raw.contains("multipart"), "{raw}");
 }
 
-#[test]
-fn after_the_work_the_customer_hears_of_the_quote_and_the_wrap_up_in_measured_days() {
-    let env = Env::new(&format!(
-        r#"
+fn after_the_work_the_customer_hears_of_the_quote_and_the_wrap_up_in_measured_days(store: Store) {
+    let env = Env::on(
+        store,
+        &format!(
+            r#"
 [[rule]]
 name = "quote"
 match = {{ kind = "quote" }}
@@ -214,7 +208,8 @@ name = "complaint"
 match = {{ kind = "complaint" }}
 check_in = {{ after = "1s", to = "customer", template = "wrap_up" }}
 {BUSINESS}"#
-    ));
+        ),
+    );
     let daemon = env.start();
     let quote = env.add("Q-77 kitchen", "+1h", &["--kind", "quote"]);
     let complaint = env.add("Leak complaint", "+1h", &["--kind", "complaint"]);
@@ -222,12 +217,10 @@ check_in = {{ after = "1s", to = "customer", template = "wrap_up" }}
         (quote, "the quote for your new kitchen"),
         (complaint, "the leak under your sink"),
     ] {
-        env.db()
-            .execute(
-                "UPDATE commitments SET promise = ?2 WHERE id = ?1",
-                rusqlite::params![id, promise],
-            )
-            .unwrap();
+        env.sql().execute(&format!(
+            "UPDATE commitments SET promise = {} WHERE id = {id}",
+            lit(promise)
+        ));
         env.cli_ok(&["done", &id.to_string()]);
     }
     let got = env
@@ -263,3 +256,14 @@ check_in = {{ after = "1s", to = "customer", template = "wrap_up" }}
     assert!(text.contains("or call us on +44 20 7946 0018."), "{text}");
     assert!(!text.contains("Leak complaint"), "{text}");
 }
+
+on_both_stores!(
+    customer_mail_comes_from_the_business_and_a_reply_reaches_the_owner,
+    reply_to_may_name_a_shared_inbox,
+    without_a_business_customer_mail_is_signed_by_the_owner_and_replies_reach_them,
+    the_owners_own_mail_has_no_reply_to,
+    a_bad_business_value_is_a_config_error_with_its_line,
+    customer_mail_is_plain_text_and_html_saying_the_same_and_owner_mail_stays_plain,
+    the_customer_reads_the_promise_in_sentences_never_the_title_nor_hard_wraps,
+    after_the_work_the_customer_hears_of_the_quote_and_the_wrap_up_in_measured_days,
+);

@@ -3,6 +3,7 @@
 //! the customer. Real binary, real SQLite file, real SMTP server on 127.0.0.1.
 
 use crate::common;
+use common::store::{Store, lit, opt_lit};
 
 use std::time::Duration;
 
@@ -29,10 +30,7 @@ fn profile(env: &Env, customer: &str) -> serde_json::Value {
 /// Joe's history as a CRM wrote it, straight into `commitments`: kept on time, kept
 /// late, open past due, open ahead, cancelled. Amy's commitment is someone else's.
 fn joe_by_sql(env: &Env) {
-    let db = env.db();
-    let insert =
-        "INSERT INTO commitments (title, owner, customer, due_at, status, done_at, created_at)
-                  VALUES (?1, 'Ana Ruiz <ana@example.com>', ?2, ?3, ?4, ?5, ?6)";
+    let mut db = env.sql();
     type Row<'a> = (&'a str, &'a str, &'a str, &'a str, Option<&'a str>, &'a str);
     let rows: [Row; 6] = [
         (
@@ -85,17 +83,18 @@ fn joe_by_sql(env: &Env) {
         ),
     ];
     for (title, customer, due, status, done, created) in rows {
-        db.execute(
-            insert,
-            rusqlite::params![title, customer, due, status, done, created],
-        )
-        .unwrap();
+        db.execute(&format!(
+            "INSERT INTO commitments (title, owner, customer, due_at, status, done_at, created_at)
+             VALUES ({}, 'Ana Ruiz <ana@example.com>', {}, '{due}', '{status}', {}, '{created}')",
+            lit(title),
+            lit(customer),
+            opt_lit(done)
+        ));
     }
 }
 
-#[test]
-fn a_profile_counts_the_rows_another_program_wrote_with_no_customer_record_to_create() {
-    let env = Env::new(QUIET_RULE);
+fn a_profile_counts_the_rows_another_program_wrote_with_no_customer_record_to_create(store: Store) {
+    let env = Env::on(store, QUIET_RULE);
     joe_by_sql(&env);
     let p = profile(&env, "Joe@EXAMPLE.org");
     assert_eq!(p["address"], "joe@example.org");
@@ -141,9 +140,8 @@ fn a_profile_counts_the_rows_another_program_wrote_with_no_customer_record_to_cr
     assert!(!table.contains("Fence repair"), "{table}");
 }
 
-#[test]
-fn a_name_matches_as_a_part_in_any_case_and_several_matches_are_listed() {
-    let env = Env::new(QUIET_RULE);
+fn a_name_matches_as_a_part_in_any_case_and_several_matches_are_listed(store: Store) {
+    let env = Env::on(store, QUIET_RULE);
     joe_by_sql(&env);
     assert_eq!(profile(&env, "mensah")["address"], "joe@example.org");
     assert_eq!(profile(&env, "AMY")["address"], "amy@example.net");
@@ -158,9 +156,8 @@ fn a_name_matches_as_a_part_in_any_case_and_several_matches_are_listed() {
     assert!(none.contains("'nobody@example.org'"), "{none}");
 }
 
-#[test]
-fn notes_about_a_customer_are_kept_and_shown_with_who_wrote_them() {
-    let env = Env::new(QUIET_RULE);
+fn notes_about_a_customer_are_kept_and_shown_with_who_wrote_them(store: Store) {
+    let env = Env::on(store, QUIET_RULE);
     env.add("Boiler service", "+2d", &[]);
     let out = env.cli_with(
         &[
@@ -193,10 +190,10 @@ fn notes_about_a_customer_are_kept_and_shown_with_who_wrote_them() {
     );
 }
 
-#[test]
-fn a_promise_done_late_after_a_delay_notice_is_kept_after_notice_and_the_notice_is_the_last_contact()
- {
-    let env = Env::new(QUIET_RULE);
+fn a_promise_done_late_after_a_delay_notice_is_kept_after_notice_and_the_notice_is_the_last_contact(
+    store: Store,
+) {
+    let env = Env::on(store, QUIET_RULE);
     let daemon = env.start();
     let id = env.add("Pump order", "+3d", &[]);
     env.cli_ok(&[
@@ -216,12 +213,9 @@ fn a_promise_done_late_after_a_delay_notice_is_kept_after_notice_and_the_notice_
     env.wait_idle(Duration::from_secs(20));
     // Done after the time first promised (a CRM writing the time it was done).
     let done_at = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(4 * 24);
-    env.db()
-        .execute(
-            "UPDATE commitments SET status = 'done', done_at = ?2 WHERE id = ?1",
-            rusqlite::params![id, done_at.to_string()],
-        )
-        .unwrap();
+    env.sql().execute(&format!(
+        "UPDATE commitments SET status = 'done', done_at = '{done_at}' WHERE id = {id}"
+    ));
     let p = profile(&env, "joe@example.org");
     assert_eq!(p["commitments"][0]["kept"], "after-notice", "{p}");
     assert_eq!(p["kept"]["after_notice_percent"], 100);
@@ -232,10 +226,10 @@ fn a_promise_done_late_after_a_delay_notice_is_kept_after_notice_and_the_notice_
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn every_email_knows_since_when_the_customer_is_one_how_often_promises_were_kept_and_what_else_is_open()
- {
-    let env = Env::new("[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
+fn every_email_knows_since_when_the_customer_is_one_how_often_promises_were_kept_and_what_else_is_open(
+    store: Store,
+) {
+    let env = Env::on(store, "[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
     env.write_config(
         "templates/owner_reminder.txt",
         "Subject: {{ commitment.title }}\n\n\
@@ -274,17 +268,14 @@ fn days_from_now(days: i64) -> String {
     (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * days)).to_string()
 }
 
-#[test]
-fn the_team_told_of_a_new_complaint_sees_what_was_missed_lately_and_what_is_open() {
-    let env = Env::new(
+fn the_team_told_of_a_new_complaint_sees_what_was_missed_lately_and_what_is_open(store: Store) {
+    let env = Env::on(
+        store,
         "[[rule]]\nname = \"complaint\"\non_open = { to = [\"service-team@example.com\"] }\n",
     );
     // Joe's history, as a CRM wrote it: missed 10 days ago (done two days late), missed
     // long ago, kept on time last week, and a visit still open.
-    let db = env.db();
-    let insert =
-        "INSERT INTO commitments (title, owner, customer, due_at, status, done_at, created_at)
-                  VALUES (?1, 'ana@example.com', 'Joe Mensah <joe@example.org>', ?2, ?3, ?4, ?5)";
+    let mut db = env.sql();
     let rows = [
         ("Fix the dripping tap", -12, "done", Some(-10), -20),
         ("Quote for the roof", -200, "done", Some(-190), -400),
@@ -293,14 +284,14 @@ fn the_team_told_of_a_new_complaint_sees_what_was_missed_lately_and_what_is_open
     ];
     for (title, due, status, done, created) in rows {
         let done = done.map(days_from_now);
-        let params = rusqlite::params![
-            title,
+        db.execute(&format!(
+            "INSERT INTO commitments (title, owner, customer, due_at, status, done_at, created_at)
+             VALUES ('{title}', 'ana@example.com', 'Joe Mensah <joe@example.org>', '{}',
+                     '{status}', {}, '{}')",
             days_from_now(due),
-            status,
-            done,
+            opt_lit(done.as_deref()),
             days_from_now(created)
-        ];
-        db.execute(insert, params).unwrap();
+        ));
     }
     let daemon = env.start();
     env.add("Make good the damaged wall", "+1d", &[]);
@@ -330,9 +321,8 @@ fn the_team_told_of_a_new_complaint_sees_what_was_missed_lately_and_what_is_open
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn a_customers_own_mail_cannot_list_their_other_promises() {
-    let env = Env::new(QUIET_RULE);
+fn a_customers_own_mail_cannot_list_their_other_promises(store: Store) {
+    let env = Env::on(store, QUIET_RULE);
     env.write_config(
         "templates/no_news_yet.txt",
         "Subject: News\n\n{% for p in customer.open_promises %}{{ p.title }}{% endfor %}\n",
@@ -345,3 +335,13 @@ fn a_customers_own_mail_cannot_list_their_other_promises() {
         "{said}"
     );
 }
+
+on_both_stores!(
+    a_profile_counts_the_rows_another_program_wrote_with_no_customer_record_to_create,
+    a_name_matches_as_a_part_in_any_case_and_several_matches_are_listed,
+    notes_about_a_customer_are_kept_and_shown_with_who_wrote_them,
+    every_email_knows_since_when_the_customer_is_one_how_often_promises_were_kept_and_what_else_is_open,
+    a_customers_own_mail_cannot_list_their_other_promises,
+    a_promise_done_late_after_a_delay_notice_is_kept_after_notice_and_the_notice_is_the_last_contact,
+    the_team_told_of_a_new_complaint_sees_what_was_missed_lately_and_what_is_open,
+);

@@ -3,6 +3,7 @@
 //! limits. Real binary, real SQLite file, real SMTP server on 127.0.0.1.
 
 use crate::common;
+use common::store::{Store, opt_lit};
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -11,41 +12,36 @@ use common::{Env, SmtpServer, free_port, message_id, wait_until};
 
 /// Inserts `n` commitments due now in one transaction, as another program would.
 fn insert_due_now(env: &Env, n: usize, kind: Option<&str>) {
-    let mut db = env.db();
-    let tx = db.transaction().unwrap();
-    let due = jiff::Timestamp::now().to_string();
-    for i in 0..n {
-        tx.execute(
-            "INSERT INTO commitments (title, owner, customer, due_at, kind) VALUES (?1, ?2, ?3, ?4, ?5)",
-            rusqlite::params![
-                format!("Burst {i:05}"),
-                format!("owner{i}@example.com"),
-                "joe@example.org",
-                due,
-                kind
-            ],
-        )
-        .unwrap();
-    }
-    tx.commit().unwrap();
+    let due = jiff::Timestamp::now();
+    let kind = opt_lit(kind);
+    let rows: Vec<String> = (0..n)
+        .map(|i| {
+            format!("('Burst {i:05}', 'owner{i}@example.com', 'joe@example.org', '{due}', {kind})")
+        })
+        .collect();
+    env.sql().execute(&format!(
+        "BEGIN; INSERT INTO commitments (title, owner, customer, due_at, kind) VALUES {}; COMMIT;",
+        rows.join(", ")
+    ));
 }
 
 fn deliveries_by_state(env: &Env) -> HashMap<String, i64> {
-    let db = env.db();
-    let mut stmt = db
-        .prepare("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
-        .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
+    env.sql()
+        .rows("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
+        .into_iter()
+        .map(|r| {
+            (
+                r[0].clone().unwrap(),
+                r[1].as_deref().unwrap().parse().unwrap(),
+            )
+        })
         .collect()
 }
 
-#[test]
-fn kill_9_in_a_burst_loses_nothing_and_repeats_at_most_the_mails_in_flight() {
+fn kill_9_in_a_burst_loses_nothing_and_repeats_at_most_the_mails_in_flight(store: Store) {
     const N: usize = 2000;
     let _heavy = common::heavy();
-    let env = Env::new("[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
+    let env = Env::on(store, "[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
     let connections = 4;
     env.smtp_options(&format!("connections = {connections}"));
     let daemon = env.start();
@@ -85,21 +81,18 @@ fn kill_9_in_a_burst_loses_nothing_and_repeats_at_most_the_mails_in_flight() {
     );
     // The store agrees with the server.
     assert_eq!(deliveries_by_state(&env).get("sent"), Some(&(N as i64)));
-    let db = env.db();
-    let stored: HashSet<String> = db
-        .prepare("SELECT message_id FROM deliveries")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
+    let stored: HashSet<String> = env
+        .sql()
+        .column("SELECT message_id FROM deliveries")
+        .into_iter()
+        .map(Option::unwrap)
         .collect();
     assert_eq!(stored, unique);
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn mail_waits_out_an_smtp_outage_and_then_goes_in_order() {
-    let env = Env::new("[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
+fn mail_waits_out_an_smtp_outage_and_then_goes_in_order(store: Store) {
+    let env = Env::on(store, "[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
     let port = free_port();
     env.edit_config("followup.toml", |t| {
         t.replace(
@@ -116,19 +109,16 @@ fn mail_waits_out_an_smtp_outage_and_then_goes_in_order() {
         .map(|(i, due)| env.add(&format!("Outage {i}"), due, &[]))
         .collect();
     // All three are due, and the outage holds each of them for a retry.
-    let db = env.db();
+    let mut db = env.sql();
     wait_until(
         "every delivery held by the outage",
         Duration::from_secs(20),
         || {
-            let held: i64 = db
-                .query_row(
-                    "SELECT COUNT(*) FROM deliveries d JOIN steps s ON s.id = d.step_id
-                 WHERE s.fire_at <= ?1 AND d.state = 'pending' AND d.last_error LIKE '%onnect%'",
-                    [common::epoch_ms(std::time::SystemTime::now())],
-                    |r| r.get(0),
-                )
-                .unwrap();
+            let held = db.count(&format!(
+                "SELECT COUNT(*) FROM deliveries d JOIN steps s ON s.id = d.step_id
+                 WHERE s.fire_at <= {} AND d.state = 'pending' AND d.last_error LIKE '%onnect%'",
+                common::epoch_ms(std::time::SystemTime::now())
+            ));
             (held == 3).then_some(())
         },
     );
@@ -170,9 +160,9 @@ fn mail_waits_out_an_smtp_outage_and_then_goes_in_order() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn an_address_the_server_refuses_fails_once_and_the_owner_is_told_once() {
-    let env = Env::new(
+fn an_address_the_server_refuses_fails_once_and_the_owner_is_told_once(store: Store) {
+    let env = Env::on(
+        store,
         "[[rule]]\nname = \"upd\"\ncustomer_update = { at = \"0s\", extend_by = \"1d\" }\n",
     );
     env.smtp.reject("bad@example.org");
@@ -229,9 +219,9 @@ fn an_address_the_server_refuses_fails_once_and_the_owner_is_told_once() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn each_catch_up_policy_does_what_it_says_after_downtime() {
-    let env = Env::new(
+fn each_catch_up_policy_does_what_it_says_after_downtime(store: Store) {
+    let env = Env::on(
+        store,
         r#"
 [[rule]]
 name = "send-all"
@@ -264,10 +254,7 @@ catch_up = "skip_older_than:4s"
     // Every step passes while the daemon is down. It comes back 1.5 s after the last
     // one (c's +6s): later than late_after for every step, and in the middle of c's
     // window, where its first two steps are more than 4 s old and its last is not.
-    let last: i64 = env
-        .db()
-        .query_row("SELECT MAX(fire_at) FROM steps", [], |r| r.get(0))
-        .unwrap();
+    let last = env.sql().count("SELECT MAX(fire_at) FROM steps");
     env.set_clock(
         jiff::Timestamp::from_millisecond(last).unwrap() + jiff::SignedDuration::from_millis(1500),
     );
@@ -388,24 +375,25 @@ fn a_writer_inserting_ten_thousand_commitments_meets_no_busy_errors_and_misses_n
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn sighup_keeps_the_old_rules_when_the_new_ones_are_broken_and_applies_good_ones() {
-    let env = Env::new("[[rule]]\nname = \"r\"\nremind = [\"0s\", \"+1h\"]\n");
+fn sighup_keeps_the_old_rules_when_the_new_ones_are_broken_and_applies_good_ones(store: Store) {
+    let env = Env::on(
+        store,
+        "[[rule]]\nname = \"r\"\nremind = [\"0s\", \"+1h\"]\n",
+    );
     env.use_test_clock(common::monday_morning());
     let mut daemon = env.start();
     let id = env.add("Reload me", "+1s", &[]);
     env.advance(Duration::from_secs(1));
     env.smtp.wait_for(1, Duration::from_secs(10));
     // Read the store directly: the CLI refuses to run on the broken config too.
-    let db = env.db();
-    let labels = |state: &str| -> Vec<String> {
-        db.prepare(
-            "SELECT label FROM steps WHERE commitment_id = ?1 AND state = ?2 ORDER BY fire_at",
-        )
-        .unwrap()
-        .query_map(rusqlite::params![id, state], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
+    let mut db = env.sql();
+    let mut labels = |state: &str| -> Vec<String> {
+        db.column(&format!(
+            "SELECT label FROM steps WHERE commitment_id = {id} AND state = '{state}'
+             ORDER BY fire_at"
+        ))
+        .into_iter()
+        .map(Option::unwrap)
         .collect()
     };
     assert_eq!(labels("planned"), ["+1h"]);
@@ -447,9 +435,8 @@ fn sighup_keeps_the_old_rules_when_the_new_ones_are_broken_and_applies_good_ones
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn max_per_minute_holds_the_excess_back_without_dropping_it() {
-    let env = Env::new("[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
+fn max_per_minute_holds_the_excess_back_without_dropping_it(store: Store) {
+    let env = Env::on(store, "[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
     env.mail_options("max_per_minute = 3");
     let daemon = env.start();
     insert_due_now(&env, 5, None);
@@ -466,19 +453,21 @@ fn max_per_minute_holds_the_excess_back_without_dropping_it() {
     assert_eq!(states.get("pending"), Some(&2), "the rest wait");
 }
 
-#[test]
-fn list_problems_shows_rows_that_cannot_be_planned() {
-    let env =
-        Env::new("[[rule]]\nname = \"quotes\"\nmatch = { kind = \"quote\" }\nremind = [\"0s\"]\n");
+fn list_problems_shows_rows_that_cannot_be_planned(store: Store) {
+    let env = Env::on(
+        store,
+        "[[rule]]\nname = \"quotes\"\nmatch = { kind = \"quote\" }\nremind = [\"0s\"]\n",
+    );
     let daemon = env.start();
-    let db = env.db();
+    let mut db = env.sql();
     db.execute(
-        "INSERT INTO commitments (title, owner, customer, due_at, kind) VALUES ('Odd kind', 'ana@example.com', 'joe@example.org', '2030-01-01 10:00', 'mystery')",
-        [],
-    )
-    .unwrap();
-    db.execute("INSERT INTO commitments (title, owner, customer, due_at, status) VALUES (NULL, NULL, 'joe@example.org', NULL, 'open')", [])
-        .unwrap();
+        "INSERT INTO commitments (title, owner, customer, due_at, kind)
+         VALUES ('Odd kind', 'ana@example.com', 'joe@example.org', '2030-01-01 10:00', 'mystery')",
+    );
+    db.execute(
+        "INSERT INTO commitments (title, owner, customer, due_at, status)
+         VALUES (NULL, NULL, 'joe@example.org', NULL, 'open')",
+    );
     let out = wait_until("both problems listed", Duration::from_secs(10), || {
         let out = env.cli_ok(&["list", "--problems"]);
         (out.lines().count() >= 3).then_some(out)
@@ -497,9 +486,8 @@ fn list_problems_shows_rows_that_cannot_be_planned() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn sigterm_gives_up_on_a_stuck_send_and_records_nothing_it_did_not_send() {
-    let env = Env::new("[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
+fn sigterm_gives_up_on_a_stuck_send_and_records_nothing_it_did_not_send(store: Store) {
+    let env = Env::on(store, "[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
     // Far longer than the test waits: only giving up on the send lets the daemon exit.
     env.smtp.stall(Duration::from_secs(600));
     env.use_test_clock(common::monday_morning());
@@ -523,9 +511,9 @@ fn sigterm_gives_up_on_a_stuck_send_and_records_nothing_it_did_not_send() {
     assert_eq!(shown["timeline"][0]["state"], "queued");
 }
 
-#[test]
-fn a_step_the_store_refuses_fails_alone_and_the_rest_of_its_batch_goes_out() {
-    let env = Env::new(
+fn a_step_the_store_refuses_fails_alone_and_the_rest_of_its_batch_goes_out(store: Store) {
+    let env = Env::on(
+        store,
         "[[rule]]\nname = \"upd\"\ncustomer_update = { at = \"0s\", extend_by = \"1d\" }\n",
     );
     env.use_test_clock(common::monday_morning());
@@ -535,12 +523,24 @@ fn a_step_the_store_refuses_fails_alone_and_the_rest_of_its_batch_goes_out() {
     let good = env.add("Goes out", "+3s", &[]);
     // Another program's trigger refuses this commitment's emails: its step fails in
     // the middle of the batch.
-    env.db()
-        .execute_batch(&format!(
+    let trigger = match env.store {
+        Store::Sqlite => format!(
             "CREATE TRIGGER refuse BEFORE INSERT ON deliveries WHEN NEW.commitment_id = {refused}
              BEGIN SELECT RAISE(ABORT, 'refused by another program'); END;"
-        ))
-        .unwrap();
+        ),
+        Store::Postgres { .. } => format!(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF NEW.commitment_id = {refused} THEN
+                     RAISE EXCEPTION 'refused by another program';
+                 END IF;
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER refuse BEFORE INSERT ON deliveries
+             FOR EACH ROW EXECUTE FUNCTION refuse();"
+        ),
+    };
+    env.sql().execute(&trigger);
     env.advance(Duration::from_secs(3));
     // The good commitment's update and its copy to the owner.
     env.smtp.wait_for(2, Duration::from_secs(15));
@@ -554,14 +554,10 @@ fn a_step_the_store_refuses_fails_alone_and_the_rest_of_its_batch_goes_out() {
     );
     assert!(got.iter().all(|m| !m.subject().contains("Refused")));
     assert_eq!(env.show(good)["deliveries"][0]["state"], "sent");
-    let (state, reason): (String, String) = env
-        .db()
-        .query_row(
-            "SELECT state, reason FROM steps WHERE commitment_id = ?1 AND kind = 'customer_update'",
-            [refused],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let row = env.sql().rows(&format!(
+        "SELECT state, reason FROM steps WHERE commitment_id = {refused} AND kind = 'customer_update'"
+    ));
+    let (state, reason) = (row[0][0].clone().unwrap(), row[0][1].clone().unwrap());
     assert_eq!(state, "failed");
     assert!(
         reason.contains("cannot be queued") && reason.contains("refused by another program"),
@@ -569,3 +565,15 @@ fn a_step_the_store_refuses_fails_alone_and_the_rest_of_its_batch_goes_out() {
     );
     assert!(daemon.stop().success());
 }
+
+on_both_stores!(
+    an_address_the_server_refuses_fails_once_and_the_owner_is_told_once,
+    max_per_minute_holds_the_excess_back_without_dropping_it,
+    sigterm_gives_up_on_a_stuck_send_and_records_nothing_it_did_not_send,
+    kill_9_in_a_burst_loses_nothing_and_repeats_at_most_the_mails_in_flight,
+    mail_waits_out_an_smtp_outage_and_then_goes_in_order,
+    each_catch_up_policy_does_what_it_says_after_downtime,
+    sighup_keeps_the_old_rules_when_the_new_ones_are_broken_and_applies_good_ones,
+    list_problems_shows_rows_that_cannot_be_planned,
+    a_step_the_store_refuses_fails_alone_and_the_rest_of_its_batch_goes_out,
+);

@@ -4,6 +4,7 @@
 //! SQLite file, real SMTP server and real HTTP on 127.0.0.1.
 
 use crate::common;
+use common::store::Store;
 
 use std::time::Duration;
 
@@ -46,9 +47,8 @@ fn add_args<'a>(title: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
-#[test]
-fn a_promise_is_recorded_shown_edited_and_carried_through_csv() {
-    let env = Env::new(MAILS_CUSTOMER);
+fn a_promise_is_recorded_shown_edited_and_carried_through_csv(store: Store) {
+    let env = Env::on(store, MAILS_CUSTOMER);
     let (out, warned) = stderr_ok(
         &env,
         &add_args(
@@ -131,23 +131,17 @@ fn a_promise_is_recorded_shown_edited_and_carried_through_csv() {
         "{warned}"
     );
     assert!(!warned.contains("in.csv:2:"), "{warned}");
-    let promises: Vec<Option<String>> = env
-        .db()
-        .prepare("SELECT promise FROM commitments WHERE title IN ('Boiler parts', 'Valve for Joe') ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let promises = env.sql().column(
+        "SELECT promise FROM commitments WHERE title IN ('Boiler parts', 'Valve for Joe') ORDER BY id",
+    );
     assert_eq!(
         promises,
         vec![Some("news of your boiler parts".to_string()), None]
     );
 }
 
-#[test]
-fn close_marks_done_records_the_outcome_and_twice_says_how_it_ended() {
-    let env = Env::new(MAILS_CUSTOMER);
+fn close_marks_done_records_the_outcome_and_twice_says_how_it_ended(store: Store) {
+    let env = Env::on(store, MAILS_CUSTOMER);
     let quote = env.add("Quote for the roof", "+2d", &[]);
     let id = quote.to_string();
     let env_user = [("USER", "ana"), ("SUDO_USER", "")];
@@ -229,9 +223,8 @@ fn close_marks_done_records_the_outcome_and_twice_says_how_it_ended() {
     );
 }
 
-#[test]
-fn wait_pauses_and_resume_moves_the_due_time_by_the_time_waited() {
-    let env = Env::new(MAILS_CUSTOMER);
+fn wait_pauses_and_resume_moves_the_due_time_by_the_time_waited(store: Store) {
+    let env = Env::on(store, MAILS_CUSTOMER);
     let job = env.add("Repair the boiler", "+2d", &["--kind", "order-info"]);
     let id = job.to_string();
     let due_before: jiff::Timestamp = env.show(job)["commitment"]["due_at"]
@@ -262,12 +255,9 @@ fn wait_pauses_and_resume_moves_the_due_time_by_the_time_waited() {
 
     // Two hours of waiting, as if the wait began then.
     let since = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(2);
-    env.db()
-        .execute(
-            "UPDATE commitments SET waiting_since = ?1 WHERE id = ?2",
-            rusqlite::params![since.to_string(), job],
-        )
-        .unwrap();
+    env.sql().execute(&format!(
+        "UPDATE commitments SET waiting_since = '{since}' WHERE id = {job}"
+    ));
     let resumed = env.cli_ok(&["resume", &id]);
     assert!(
         resumed.contains("resumed after waiting 2 hours"),
@@ -322,9 +312,8 @@ fn wait_pauses_and_resume_moves_the_due_time_by_the_time_waited() {
     );
 }
 
-#[test]
-fn the_links_in_a_reminder_wait_resume_and_close_and_a_get_changes_nothing() {
-    let env = Env::new(REMIND);
+fn the_links_in_a_reminder_wait_resume_and_close_and_a_get_changes_nothing(store: Store) {
+    let env = Env::on(store, REMIND);
     let daemon = env.start();
     let base = http::web_url(&daemon, Duration::from_secs(10));
     let id = env.add("Quote for the roof", "+1s", &[]);
@@ -412,9 +401,8 @@ fn the_links_in_a_reminder_wait_resume_and_close_and_a_get_changes_nothing() {
     assert_eq!(env.show(id)["commitment"]["outcome"], "won");
 }
 
-#[test]
-fn while_waiting_the_reminder_is_skipped_and_after_resume_it_goes() {
-    let env = Env::new(REMIND);
+fn while_waiting_the_reminder_is_skipped_and_after_resume_it_goes(store: Store) {
+    let env = Env::on(store, REMIND);
     let id = env.add("Quote for the roof", "+3s", &[]);
     env.cli_ok(&["wait", &id.to_string(), "--reason", "waiting for photos"]);
     let _daemon = env.start();
@@ -441,3 +429,11 @@ fn while_waiting_the_reminder_is_skipped_and_after_resume_it_goes() {
         reminder.subject()
     );
 }
+
+on_both_stores!(
+    close_marks_done_records_the_outcome_and_twice_says_how_it_ended,
+    the_links_in_a_reminder_wait_resume_and_close_and_a_get_changes_nothing,
+    while_waiting_the_reminder_is_skipped_and_after_resume_it_goes,
+    a_promise_is_recorded_shown_edited_and_carried_through_csv,
+    wait_pauses_and_resume_moves_the_due_time_by_the_time_waited,
+);

@@ -3,6 +3,7 @@
 //! server on 127.0.0.1.
 
 use crate::common;
+use common::store::{Store, lit};
 
 use std::time::Duration;
 
@@ -47,11 +48,13 @@ fn digests_to(mails: &[Received], address: &str) -> Vec<Received> {
         .collect()
 }
 
-#[test]
-fn a_per_second_digest_fires_at_its_occurrences_and_groups_each_owners_work() {
-    let env = Env::new(&format!(
-        "{QUIET_RULE}\n[[schedule]]\nname = \"digest every two seconds\"\ncron = \"*/2 * * * * *\"\ntimezone = \"Europe/London\"\njob = \"digest\"\n"
-    ));
+fn a_per_second_digest_fires_at_its_occurrences_and_groups_each_owners_work(store: Store) {
+    let env = Env::on(
+        store,
+        &format!(
+            "{QUIET_RULE}\n[[schedule]]\nname = \"digest every two seconds\"\ncron = \"*/2 * * * * *\"\ntimezone = \"Europe/London\"\njob = \"digest\"\n"
+        ),
+    );
     let start = monday_morning() + secs(1);
     env.use_test_clock(start);
     add_late_as(
@@ -77,12 +80,10 @@ fn a_per_second_digest_fires_at_its_occurrences_and_groups_each_owners_work() {
     assert_eq!(got.len(), 4, "two rounds of digests");
     // Each run is recorded under its occurrence.
     let runs: Vec<i64> = env
-        .db()
-        .prepare("SELECT planned_at FROM job_runs ORDER BY planned_at")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
+        .sql()
+        .column("SELECT planned_at FROM job_runs ORDER BY planned_at")
+        .into_iter()
+        .map(|t| t.unwrap().parse().unwrap())
         .collect();
     let occurrences = [start + secs(1), start + secs(3)].map(|t| t.as_millisecond());
     assert_eq!(runs, occurrences);
@@ -108,10 +109,11 @@ fn a_per_second_digest_fires_at_its_occurrences_and_groups_each_owners_work() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn a_schedule_with_catch_up_makes_up_one_missed_run_and_one_without_does_not() {
-    let env = Env::new(&format!(
-        "{QUIET_RULE}
+fn a_schedule_with_catch_up_makes_up_one_missed_run_and_one_without_does_not(store: Store) {
+    let env = Env::on(
+        store,
+        &format!(
+            "{QUIET_RULE}
 [[schedule]]
 name = \"made up\"
 cron = \"*/4 * * * * *\"
@@ -123,25 +125,20 @@ name = \"not made up\"
 cron = \"*/4 * * * * *\"
 job = \"prune\"
 "
-    ));
+        ),
+    );
     let runs = |schedule: &str| -> i64 {
-        env.db()
-            .query_row(
-                "SELECT COUNT(*) FROM job_runs WHERE schedule = ?1",
-                [schedule],
-                |r| r.get(0),
-            )
-            .unwrap()
+        env.sql().count(&format!(
+            "SELECT COUNT(*) FROM job_runs WHERE schedule = {}",
+            lit(schedule)
+        ))
     };
     // Runs of `schedule` for occurrences from `from` (ms) on.
     let runs_since = |schedule: &str, from: i64| -> i64 {
-        env.db()
-            .query_row(
-                "SELECT COUNT(*) FROM job_runs WHERE schedule = ?1 AND planned_at >= ?2",
-                rusqlite::params![schedule, from],
-                |r| r.get(0),
-            )
-            .unwrap()
+        env.sql().count(&format!(
+            "SELECT COUNT(*) FROM job_runs WHERE schedule = {} AND planned_at >= {from}",
+            lit(schedule)
+        ))
     };
     let start = monday_morning() + secs(1);
     env.use_test_clock(start);
@@ -175,10 +172,11 @@ job = \"prune\"
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn the_report_job_emails_the_table_and_prune_keeps_commitments() {
-    let env = Env::new(&format!(
-        "{QUIET_RULE}
+fn the_report_job_emails_the_table_and_prune_keeps_commitments(store: Store) {
+    let env = Env::on(
+        store,
+        &format!(
+            "{QUIET_RULE}
 [report]
 to = [\"manager@example.com\"]
 since = \"7d\"
@@ -193,35 +191,32 @@ name = \"prune\"
 cron = \"*/2 * * * * *\"
 job = \"prune\"
 "
-    ));
+        ),
+    );
     env.edit_config("followup.toml", |t| {
         t.replace("[store]\n", "[store]\nkeep = \"1d\"\n")
     });
     let start = monday_morning() + secs(1);
     env.use_test_clock(start);
-    let db = env.db();
-    let yesterday = (start - jiff::SignedDuration::from_hours(24)).to_string();
-    db.execute(
-        "INSERT INTO commitments (title, owner, customer, due_at, status, done_at) VALUES ('Kept', 'ana@example.com', 'joe@example.org', ?1, 'done', ?1)",
-        [&yesterday],
-    )
-    .unwrap();
-    let kept = db.last_insert_rowid();
+    let mut db = env.sql();
+    let yesterday = start - jiff::SignedDuration::from_hours(24);
+    let kept = db.count(&format!(
+        "INSERT INTO commitments (title, owner, customer, due_at, status, done_at)
+         VALUES ('Kept', 'ana@example.com', 'joe@example.org', '{yesterday}', 'done', '{yesterday}')
+         RETURNING id"
+    ));
     // An email sent long ago, to prune.
-    db.execute(
+    let step = db.count(&format!(
         "INSERT INTO steps (commitment_id, key, kind, rule, label, planned_at, fire_at, state, updated_at)
-         VALUES (?1, 'old', 'remind', 'quiet', 'old', 0, 0, 'sent', 0)",
-        [kept],
-    )
-    .unwrap();
-    let step = db.last_insert_rowid();
-    db.execute(
+         VALUES ({kept}, 'old', 'remind', 'quiet', 'old', 0, 0, 'sent', 0) RETURNING id"
+    ));
+    let message = db.blob(b"\0");
+    db.execute(&format!(
         "INSERT INTO deliveries (step_id, commitment_id, audience, sender, recipient, subject, message_id, message,
                                  state, attempts, next_attempt_at, created_at, sent_at)
-         VALUES (?1, ?2, 'owner', 'f@example.com', 'ana@example.com', 'old', '<old@example.com>', x'00', 'sent', 1, 0, 0, 0)",
-        [step, kept],
-    )
-    .unwrap();
+         VALUES ({step}, {kept}, 'owner', 'f@example.com', 'ana@example.com', 'old', '<old@example.com>',
+                 {message}, 'sent', 1, 0, 0, 0)"
+    ));
     let daemon = env.start();
     env.set_clock(start + secs(1));
     let got = env.smtp.wait_for(1, Duration::from_secs(10));
@@ -240,49 +235,39 @@ job = \"prune\"
         "{text}"
     );
     wait_until("the old record pruned", Duration::from_secs(10), || {
-        let old: i64 = db
-            .query_row(
-                "SELECT COUNT(*) FROM deliveries WHERE message_id = '<old@example.com>'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let old =
+            db.count("SELECT COUNT(*) FROM deliveries WHERE message_id = '<old@example.com>'");
         (old == 0).then_some(())
     });
-    let commitments: i64 = db
-        .query_row("SELECT COUNT(*) FROM commitments", [], |r| r.get(0))
-        .unwrap();
+    let commitments = db.count("SELECT COUNT(*) FROM commitments");
     assert_eq!(commitments, 1, "commitments are never pruned");
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn the_report_command_counts_the_stored_commitments() {
-    let env = Env::new(QUIET_RULE);
+fn the_report_command_counts_the_stored_commitments(store: Store) {
+    let env = Env::on(store, QUIET_RULE);
     let hours_ago =
         |h: i64| (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(h)).to_string();
-    let db = env.db();
+    let mut db = env.sql();
     // Ana's first was due two days ago and done three days ago: on time.
-    db.execute(
-        "INSERT INTO commitments (title, owner, customer, due_at, status, done_at) VALUES ('On time', 'ana@example.com', 'joe@example.org', ?1, 'done', ?2)",
-        rusqlite::params![hours_ago(48), hours_ago(72)],
-    )
-    .unwrap();
+    db.execute(&format!(
+        "INSERT INTO commitments (title, owner, customer, due_at, status, done_at)
+         VALUES ('On time', 'ana@example.com', 'joe@example.org', '{}', 'done', '{}')",
+        hours_ago(48),
+        hours_ago(72)
+    ));
     add_late_as(&env, "ana@example.com", "Missed", "2020-01-01 10:00");
     let late = add_as(&env, "bob@example.com", "Late", "+1h");
     // Bob's was first due two days ago, moved, and done yesterday.
     let two_days_ago = hours_ago(48);
-    db.execute(
-        "INSERT INTO revisions (commitment_id, old_due, new_due, source, created_at) VALUES (?1, ?2, '2030-01-01T00:00:00Z', 'test', 0)",
-        rusqlite::params![late, two_days_ago],
-    )
-    .unwrap();
-    let yesterday = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24)).to_string();
-    db.execute(
-        "UPDATE commitments SET status = 'done', done_at = ?2 WHERE id = ?1",
-        rusqlite::params![late, yesterday],
-    )
-    .unwrap();
+    db.execute(&format!(
+        "INSERT INTO revisions (commitment_id, old_due, new_due, source, created_at)
+         VALUES ({late}, '{two_days_ago}', '2030-01-01T00:00:00Z', 'test', 0)"
+    ));
+    let yesterday = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24);
+    db.execute(&format!(
+        "UPDATE commitments SET status = 'done', done_at = '{yesterday}' WHERE id = {late}"
+    ));
     let out = env.cli_ok(&["report", "--since", "100000d", "--format", "json"]);
     let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
     let ana = &rows[0];
@@ -317,9 +302,8 @@ fn write(env: &Env, name: &str, text: &str) -> String {
     path.display().to_string()
 }
 
-#[test]
-fn an_import_with_a_bad_line_names_it_and_imports_nothing_unless_told_to_skip() {
-    let env = Env::new(QUIET_RULE);
+fn an_import_with_a_bad_line_names_it_and_imports_nothing_unless_told_to_skip(store: Store) {
+    let env = Env::on(store, QUIET_RULE);
     let file = write(
         &env,
         "in.csv",
@@ -361,8 +345,8 @@ fn an_import_with_a_bad_line_names_it_and_imports_nothing_unless_told_to_skip() 
     assert!(String::from_utf8_lossy(&out.stderr).contains(":1: unknown column 'when'"));
 }
 
-#[test]
-fn export_then_import_preserves_every_field() {
+fn export_then_import_preserves_every_field(store: Store) {
+    // The export comes from SQLite; the import goes to the store under test.
     let source = Env::new("[[rule]]\nname = \"all\"\n");
     source.add(
         "Quote, \"deluxe\"",
@@ -387,7 +371,7 @@ fn export_then_import_preserves_every_field() {
     let exported = source.cli_ok(&["export"]);
     let file = write(&source, "export.csv", &exported);
 
-    let target = Env::new("[[rule]]\nname = \"all\"\n");
+    let target = Env::on(store, "[[rule]]\nname = \"all\"\n");
     let out = target.cli_ok(&["import", &file]);
     assert!(out.contains("imported 3"), "{out}");
     assert_eq!(
@@ -428,9 +412,9 @@ fn a_hundred_thousand_rows_import_in_one_go() {
     assert_eq!(stored, 100_000);
 }
 
-#[test]
-fn a_customers_history_lists_their_commitments_and_emails() {
-    let env = Env::new(
+fn a_customers_history_lists_their_commitments_and_emails(store: Store) {
+    let env = Env::on(
+        store,
         "[[rule]]\nname = \"now\"\nremind = [\"0s\"]\ncustomer_update = { at = \"0s\", extend_by = \"1d\" }\n",
     );
     env.use_test_clock(monday_morning());
@@ -475,3 +459,13 @@ fn a_customers_history_lists_their_commitments_and_emails() {
     );
     assert!(daemon.stop().success());
 }
+
+on_both_stores!(
+    an_import_with_a_bad_line_names_it_and_imports_nothing_unless_told_to_skip,
+    a_customers_history_lists_their_commitments_and_emails,
+    a_per_second_digest_fires_at_its_occurrences_and_groups_each_owners_work,
+    a_schedule_with_catch_up_makes_up_one_missed_run_and_one_without_does_not,
+    the_report_job_emails_the_table_and_prune_keeps_commitments,
+    the_report_command_counts_the_stored_commitments,
+    export_then_import_preserves_every_field,
+);

@@ -3,6 +3,7 @@
 //! quotes the commands instead.
 
 use crate::common;
+use common::store::Store;
 
 use std::time::Duration;
 
@@ -22,17 +23,28 @@ fn urls_in(text: &str) -> Vec<&str> {
         .collect()
 }
 
-#[test]
-fn a_reminder_carries_links_that_the_daemons_key_verifies_for_the_owner() {
-    let env = Env::new(RULE);
+fn a_reminder_carries_links_that_the_daemons_key_verifies_for_the_owner(store: Store) {
+    let env = Env::on(store, RULE);
     let daemon = env.start();
     let id = env.add("Send quote for the boiler service", "+2s", &[]);
     let got = env.smtp.wait_for(1, Duration::from_secs(20));
     assert_eq!(got[0].to, vec!["ana@example.com"]);
     let body = got[0].text();
 
-    let key_file = env.db_path().with_file_name("link.key");
-    let key = std::fs::read(&key_file).expect("the daemon made its link key beside the store");
+    let key = match env.store {
+        Store::Sqlite => std::fs::read(env.db_path().with_file_name("link.key"))
+            .expect("the daemon made its link key beside the store"),
+        Store::Postgres { .. } => {
+            let hex = env
+                .sql()
+                .text("SELECT encode(link_key, 'hex') FROM store_identity")
+                .expect("the daemon made its link key in the store");
+            (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect()
+        }
+    };
     let signer = Signer::new(&key);
     let now = jiff::Timestamp::now();
     let urls = urls_in(&body);
@@ -71,9 +83,8 @@ fn a_reminder_carries_links_that_the_daemons_key_verifies_for_the_owner() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn without_pages_a_reminder_quotes_the_commands() {
-    let env = Env::new(RULE);
+fn without_pages_a_reminder_quotes_the_commands(store: Store) {
+    let env = Env::on(store, RULE);
     env.edit_config("followup.toml", |t| {
         t.replace("[web]\nlisten = \"127.0.0.1:0\"", "[web]\nenabled = false")
     });
@@ -86,8 +97,20 @@ fn without_pages_a_reminder_quotes_the_commands() {
         assert!(body.contains(&needle), "body lacks {needle:?}:\n{body}");
     }
     assert!(
-        !env.db_path().with_file_name("link.key").exists(),
+        !match env.store {
+            Store::Sqlite => env.db_path().with_file_name("link.key").exists(),
+            Store::Postgres { .. } => {
+                env.sql()
+                    .count("SELECT COUNT(*) FROM store_identity WHERE link_key IS NOT NULL")
+                    > 0
+            }
+        },
         "no key is made for links never sent"
     );
     assert!(daemon.stop().success());
 }
+
+on_both_stores!(
+    a_reminder_carries_links_that_the_daemons_key_verifies_for_the_owner,
+    without_pages_a_reminder_quotes_the_commands,
+);

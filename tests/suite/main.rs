@@ -3,6 +3,7 @@
 //! runs every topic's tests side by side, so the waits of one overlap the others'.
 
 #[path = "../common/mod.rs"]
+#[macro_use]
 mod common;
 
 mod actions;

@@ -4,6 +4,7 @@
 //! server on 127.0.0.1.
 
 use crate::common;
+use common::store::Store;
 
 use std::time::Duration;
 
@@ -15,8 +16,8 @@ const PROMPTLY: Duration = Duration::from_secs(20);
 
 /// An installation whose relay is down (nothing listens on its port), whose failed
 /// attempts wait ten minutes before the next, and whose rule reminds at the due time.
-fn with_relay_down() -> (Env, u16) {
-    let env = Env::new("[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
+fn with_relay_down(store: Store) -> (Env, u16) {
+    let env = Env::on(store, "[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
     let port = free_port();
     env.write_smtp_config(port, "tls = \"none\"");
     env.mail_options("retry_after = \"10m\"");
@@ -45,9 +46,8 @@ fn wait_held(env: &Env, id: i64) {
     );
 }
 
-#[test]
-fn a_reload_that_fixes_the_relay_sends_held_mail_at_once() {
-    let (env, _) = with_relay_down();
+fn a_reload_that_fixes_the_relay_sends_held_mail_at_once(store: Store) {
+    let (env, _) = with_relay_down(store);
     let mut daemon = env.start();
     let id = env.add("Call back about the leak", "+1s", &[]);
     wait_held(&env, id);
@@ -71,9 +71,8 @@ fn a_reload_that_fixes_the_relay_sends_held_mail_at_once() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn followup_retry_id_sends_the_held_mail_of_that_commitment_at_once() {
-    let (env, port) = with_relay_down();
+fn followup_retry_id_sends_the_held_mail_of_that_commitment_at_once(store: Store) {
+    let (env, port) = with_relay_down(store);
     let daemon = env.start();
     let id = env.add("Send the quote", "+1s", &[]);
     wait_held(&env, id);
@@ -108,9 +107,8 @@ fn followup_retry_id_sends_the_held_mail_of_that_commitment_at_once() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn followup_retry_id_leaves_the_held_mail_of_other_commitments_waiting() {
-    let env = Env::new("[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
+fn followup_retry_id_leaves_the_held_mail_of_other_commitments_waiting(store: Store) {
+    let env = Env::on(store, "[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
     env.mail_options("retry_after = \"10m\"");
     // The relay works but refuses the owner's mailbox for now (452), so each email
     // waits for its own retry; nothing holds the whole outbox.
@@ -139,9 +137,8 @@ fn followup_retry_id_leaves_the_held_mail_of_other_commitments_waiting() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn followup_retry_sends_every_held_email_at_once() {
-    let (env, port) = with_relay_down();
+fn followup_retry_sends_every_held_email_at_once(store: Store) {
+    let (env, port) = with_relay_down(store);
     let daemon = env.start();
     let id = env.add("Order the part", "+1s", &[]);
     wait_held(&env, id);
@@ -165,9 +162,8 @@ fn emails_to(env: &Env, id: i64, audience: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-#[test]
-fn a_customer_update_that_bounces_is_undone_and_the_owner_gets_one_email_saying_so() {
-    let env = Env::new(UPDATE_AT_DUE);
+fn a_customer_update_that_bounces_is_undone_and_the_owner_gets_one_email_saying_so(store: Store) {
+    let env = Env::on(store, UPDATE_AT_DUE);
     env.smtp.reject("joe@example.org");
     env.use_test_clock(common::monday_morning());
     let daemon = env.start();
@@ -221,9 +217,8 @@ fn a_customer_update_that_bounces_is_undone_and_the_owner_gets_one_email_saying_
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn the_owners_copy_of_an_update_goes_only_after_the_customers_email_was_accepted() {
-    let env = Env::new(UPDATE_AT_DUE);
+fn the_owners_copy_of_an_update_goes_only_after_the_customers_email_was_accepted(store: Store) {
+    let env = Env::on(store, UPDATE_AT_DUE);
     let port = free_port();
     env.write_smtp_config(port, "tls = \"none\"");
     env.mail_options("retry_after = \"10m\"");
@@ -249,3 +244,12 @@ fn the_owners_copy_of_an_update_goes_only_after_the_customers_email_was_accepted
     assert!(got[1].subject().starts_with("Customer told"));
     assert!(daemon.stop().success());
 }
+
+on_both_stores!(
+    followup_retry_id_leaves_the_held_mail_of_other_commitments_waiting,
+    a_customer_update_that_bounces_is_undone_and_the_owner_gets_one_email_saying_so,
+    the_owners_copy_of_an_update_goes_only_after_the_customers_email_was_accepted,
+    a_reload_that_fixes_the_relay_sends_held_mail_at_once,
+    followup_retry_id_sends_the_held_mail_of_that_commitment_at_once,
+    followup_retry_sends_every_held_email_at_once,
+);

@@ -9,6 +9,7 @@
 //! meanwhile goes out at once, as after any outage (`catch_up = "send"`).
 
 use crate::common;
+use common::store::{Store, lit};
 
 use std::time::Duration;
 
@@ -46,37 +47,32 @@ fn iso(ago: SignedDuration) -> String {
 /// written then and the daemon had been stopped since. Call with the daemon stopped.
 fn written_ago(env: &Env, id: i64, ago: SignedDuration) {
     let at = (Timestamp::now() - ago).as_millisecond();
-    env.db()
-        .execute(
-            "UPDATE changes SET changed_at = ?2 WHERE commitment_id = ?1",
-            rusqlite::params![id, at],
-        )
-        .unwrap();
+    env.sql().execute(&format!(
+        "UPDATE changes SET changed_at = {at} WHERE commitment_id = {id}"
+    ));
 }
 
 /// Marks commitment `id` done `ago` before now, as another program would, with the
 /// change dated then. Call with the daemon stopped.
 fn done_ago(env: &Env, id: i64, ago: SignedDuration) {
-    env.db()
-        .execute(
-            "UPDATE commitments SET status = 'done', done_at = ?2 WHERE id = ?1",
-            rusqlite::params![id, iso(ago)],
-        )
-        .unwrap();
+    env.sql().execute(&format!(
+        "UPDATE commitments SET status = 'done', done_at = '{}' WHERE id = {id}",
+        iso(ago)
+    ));
     written_ago(env, id, ago);
 }
 
 /// Waits until the step of commitment `id` whose key is like `key` (SQL `LIKE`) is in
 /// `state`; returns its skip code.
 fn step_becomes(env: &Env, id: i64, key: &str, state: &str) -> Option<String> {
-    let db = env.db();
+    let mut db = env.sql();
+    let sql = format!(
+        "SELECT skip_code FROM steps WHERE commitment_id = {id} AND key LIKE {} AND state = {}",
+        lit(key),
+        lit(state)
+    );
     wait_until(&format!("step {key} of {id} {state}"), DEADLINE, || {
-        db.query_row(
-            "SELECT skip_code FROM steps WHERE commitment_id = ?1 AND key LIKE ?2 AND state = ?3",
-            rusqlite::params![id, key, state],
-            |r| r.get::<_, Option<String>>(0),
-        )
-        .ok()
+        db.column(&sql).into_iter().next()
     })
 }
 
@@ -100,11 +96,9 @@ fn add_kind(env: &Env, kind: &str, title: &str, customer: &str, extra: &[&str]) 
 
 /// The due time stored for commitment `id`.
 fn due_of(env: &Env, id: i64) -> Timestamp {
-    let due: String = env
-        .db()
-        .query_row("SELECT due_at FROM commitments WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
+    let due = env
+        .sql()
+        .text(&format!("SELECT due_at FROM commitments WHERE id = {id}"))
         .unwrap();
     due.parse().unwrap()
 }
@@ -136,9 +130,8 @@ fn says_the_promise(message: &Received, promise: &str, title: &str) {
     assert_eq!(reply_to.as_deref(), Some("ana@example.com"));
 }
 
-#[test]
-fn quote_reminds_before_it_is_due_then_follows_up_twice_until_closed() {
-    let env = Env::new(QUOTE);
+fn quote_reminds_before_it_is_due_then_follows_up_twice_until_closed(store: Store) {
+    let env = Env::on(store, QUOTE);
     let title = "Boiler quote CRM-1042";
     let promise = "your quote for the boiler service";
     let daemon = env.start();
@@ -187,9 +180,8 @@ fn quote_reminds_before_it_is_due_then_follows_up_twice_until_closed() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn callback_is_due_in_two_business_hours_reminds_before_and_escalates_after() {
-    let env = Env::new(CALLBACK);
+fn callback_is_due_in_two_business_hours_reminds_before_and_escalates_after(store: Store) {
+    let env = Env::on(store, CALLBACK);
     let before = Timestamp::now();
     let id = add_kind(
         &env,
@@ -209,12 +201,11 @@ fn callback_is_due_in_two_business_hours_reminds_before_and_escalates_after() {
 
     // As written three hours ago and due 70 minutes ago, still open: the reminder (30
     // minutes before) and the escalation (an hour after) have both fallen due.
-    env.db()
-        .execute(
-            "UPDATE commitments SET due_at = ?2, created_at = ?3 WHERE id = ?1",
-            rusqlite::params![id, iso(SignedDuration::from_mins(70)), iso(3 * HOUR)],
-        )
-        .unwrap();
+    env.sql().execute(&format!(
+        "UPDATE commitments SET due_at = '{}', created_at = '{}' WHERE id = {id}",
+        iso(SignedDuration::from_mins(70)),
+        iso(3 * HOUR)
+    ));
     written_ago(&env, id, 3 * HOUR);
     let daemon = env.start();
     let got = env.smtp.wait_for(2, DEADLINE);
@@ -230,9 +221,8 @@ fn callback_is_due_in_two_business_hours_reminds_before_and_escalates_after() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn email_reply_is_due_in_one_business_day_and_reminds_until_answered() {
-    let env = Env::new(EMAIL_REPLY);
+fn email_reply_is_due_in_one_business_day_and_reminds_until_answered(store: Store) {
+    let env = Env::on(store, EMAIL_REPLY);
     let id = add_kind(
         &env,
         "email-reply",
@@ -246,12 +236,10 @@ fn email_reply_is_due_in_one_business_day_and_reminds_until_answered() {
 
     // Written two days ago, due 25 hours ago: the reminders 2 hours before and at the
     // due time, and the first overdue one a business day after it, have fallen due.
-    env.db()
-        .execute(
-            "UPDATE commitments SET due_at = ?2 WHERE id = ?1",
-            rusqlite::params![id, iso(25 * HOUR)],
-        )
-        .unwrap();
+    env.sql().execute(&format!(
+        "UPDATE commitments SET due_at = '{}' WHERE id = {id}",
+        iso(25 * HOUR)
+    ));
     written_ago(&env, id, 2 * DAY);
     let daemon = env.start();
     let got = env.smtp.wait_for(3, DEADLINE);
@@ -260,9 +248,8 @@ fn email_reply_is_due_in_one_business_day_and_reminds_until_answered() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn order_info_tells_the_customer_before_the_due_time_with_the_reason_and_new_time() {
-    let env = Env::new(ORDER_INFO);
+fn order_info_tells_the_customer_before_the_due_time_with_the_reason_and_new_time(store: Store) {
+    let env = Env::on(store, ORDER_INFO);
     let title = "Tell Mr Mensah when the Grundfos pump arrives";
     let promise = "news of your order 1234";
     let daemon = env.start();
@@ -298,17 +285,15 @@ fn order_info_tells_the_customer_before_the_due_time_with_the_reason_and_new_tim
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn complaint_alerts_the_team_at_once_then_checks_in_and_wraps_up() {
-    let env = Env::new(COMPLAINT);
+fn complaint_alerts_the_team_at_once_then_checks_in_and_wraps_up(store: Store) {
+    let env = Env::on(store, COMPLAINT);
     // An earlier promise to the same customer, missed, written by another program.
-    env.db()
-        .execute(
-            "INSERT INTO commitments (title, owner, customer, due_at, created_at)
-             VALUES ('Service the boiler', 'ana@example.com', 'joe@example.org', ?1, ?2)",
-            rusqlite::params![iso(10 * DAY), iso(12 * DAY)],
-        )
-        .unwrap();
+    env.sql().execute(&format!(
+        "INSERT INTO commitments (title, owner, customer, due_at, created_at)
+         VALUES ('Service the boiler', 'ana@example.com', 'joe@example.org', '{}', '{}')",
+        iso(10 * DAY),
+        iso(12 * DAY)
+    ));
     let daemon = env.start();
     let title = "Leaking seal after the pump service";
     let promise = "a visit to fix the leaking seal";
@@ -346,9 +331,8 @@ fn complaint_alerts_the_team_at_once_then_checks_in_and_wraps_up() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn employee_concern_stays_internal_reminders_and_a_check_in_for_the_owner() {
-    let env = Env::new(EMPLOYEE_CONCERN);
+fn employee_concern_stays_internal_reminders_and_a_check_in_for_the_owner(store: Store) {
+    let env = Env::on(store, EMPLOYEE_CONCERN);
     let employee = "Sam Okafor <sam@example.com>";
     let id = add_kind(
         &env,
@@ -359,12 +343,10 @@ fn employee_concern_stays_internal_reminders_and_a_check_in_for_the_owner() {
     );
     // Written 3 days ago, due a day ago: the reminders a day before and at the due time
     // have fallen due.
-    env.db()
-        .execute(
-            "UPDATE commitments SET due_at = ?2 WHERE id = ?1",
-            rusqlite::params![id, iso(DAY)],
-        )
-        .unwrap();
+    env.sql().execute(&format!(
+        "UPDATE commitments SET due_at = '{}' WHERE id = {id}",
+        iso(DAY)
+    ));
     written_ago(&env, id, 3 * DAY);
     let daemon = env.start();
     let got = env.smtp.wait_for(2, DEADLINE);
@@ -383,9 +365,8 @@ fn employee_concern_stays_internal_reminders_and_a_check_in_for_the_owner() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn the_catch_all_reminds_the_owner_at_the_due_time() {
-    let env = Env::new(catch_all());
+fn the_catch_all_reminds_the_owner_at_the_due_time(store: Store) {
+    let env = Env::on(store, catch_all());
     let daemon = env.start();
     let id = env.add("Send the brochure", "+3s", &[]);
     let got = env.smtp.wait_for(1, DEADLINE);
@@ -394,3 +375,13 @@ fn the_catch_all_reminds_the_owner_at_the_due_time() {
     step_becomes(&env, id, "overdue#1@%", "planned");
     assert!(daemon.stop().success());
 }
+
+on_both_stores!(
+    quote_reminds_before_it_is_due_then_follows_up_twice_until_closed,
+    order_info_tells_the_customer_before_the_due_time_with_the_reason_and_new_time,
+    the_catch_all_reminds_the_owner_at_the_due_time,
+    callback_is_due_in_two_business_hours_reminds_before_and_escalates_after,
+    email_reply_is_due_in_one_business_day_and_reminds_until_answered,
+    complaint_alerts_the_team_at_once_then_checks_in_and_wraps_up,
+    employee_concern_stays_internal_reminders_and_a_check_in_for_the_owner,
+);

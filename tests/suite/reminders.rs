@@ -2,6 +2,7 @@
 //! on 127.0.0.1. Deadlines are seconds away.
 
 use crate::common;
+use common::store::Store;
 
 use std::time::{Duration, SystemTime};
 
@@ -29,9 +30,8 @@ fn steps_with_state<'a>(shown: &'a serde_json::Value, state: &str) -> Vec<&'a se
         .collect()
 }
 
-#[test]
-fn a_commitment_due_in_seconds_gets_each_reminder_in_order_once_its_time_comes() {
-    let env = Env::new(FAST_RULE);
+fn a_commitment_due_in_seconds_gets_each_reminder_in_order_once_its_time_comes(store: Store) {
+    let env = Env::on(store, FAST_RULE);
     env.use_test_clock(common::monday_morning());
     let daemon = env.start();
     let id = env.add(
@@ -118,9 +118,9 @@ fn a_commitment_due_in_seconds_gets_each_reminder_in_order_once_its_time_comes()
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn done_stops_every_later_reminder() {
-    let env = Env::new(
+fn done_stops_every_later_reminder(store: Store) {
+    let env = Env::on(
+        store,
         r#"
 [[rule]]
 name = "nag"
@@ -156,9 +156,8 @@ overdue_max = 10
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn a_reminder_composed_ahead_leaves_at_its_time_or_not_at_all_once_done() {
-    let env = Env::new("[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
+fn a_reminder_composed_ahead_leaves_at_its_time_or_not_at_all_once_done(store: Store) {
+    let env = Env::on(store, "[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
     let daemon = env.start();
     let kept = env.add("Quote for ACME", "+4s", &[]);
     let done = env.add("Call Mr. Joe back", "+4s", &[]);
@@ -205,22 +204,16 @@ fn a_reminder_composed_ahead_leaves_at_its_time_or_not_at_all_once_done() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn a_row_inserted_by_another_program_is_picked_up_while_the_daemon_runs() {
-    let env = Env::new("[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
+fn a_row_inserted_by_another_program_is_picked_up_while_the_daemon_runs(store: Store) {
+    let env = Env::on(store, "[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
     let daemon = env.start();
-    let db = env.db();
+    let mut db = env.sql();
     let due = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(2);
-    db.execute(
-        "INSERT INTO commitments (title, owner, customer, due_at, kind) VALUES (?1, ?2, ?3, ?4, 'callback')",
-        rusqlite::params![
-            "Tell Mr. Joe about his order",
-            "ana@example.com",
-            "Joe Mensah <joe@example.org>",
-            due.to_string()
-        ],
-    )
-    .unwrap();
+    db.execute(&format!(
+        "INSERT INTO commitments (title, owner, customer, due_at, kind)
+         VALUES ('Tell Mr. Joe about his order', 'ana@example.com',
+                 'Joe Mensah <joe@example.org>', '{due}', 'callback')"
+    ));
     let got = env.smtp.wait_for(1, Duration::from_secs(10));
     assert_eq!(got.len(), 1, "the CRM's row got its reminder");
     let lateness = seconds_between(SystemTime::from(due), got[0].at);
@@ -232,11 +225,11 @@ fn a_row_inserted_by_another_program_is_picked_up_while_the_daemon_runs() {
 
     // A row due now is emailed (how soon after the commit: bench/run.sh windows).
     let written = SystemTime::now();
-    db.execute(
-        "INSERT INTO commitments (title, owner, customer, due_at) VALUES ('Ring back', 'ana@example.com', 'joe@example.org', ?1)",
-        [jiff::Timestamp::now().to_string()],
-    )
-    .unwrap();
+    db.execute(&format!(
+        "INSERT INTO commitments (title, owner, customer, due_at)
+         VALUES ('Ring back', 'ana@example.com', 'joe@example.org', '{}')",
+        jiff::Timestamp::now()
+    ));
     let got = env.smtp.wait_for(2, Duration::from_secs(10));
     assert_eq!(got.len(), 2);
     assert!(
@@ -248,16 +241,13 @@ fn a_row_inserted_by_another_program_is_picked_up_while_the_daemon_runs() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn a_bad_row_from_another_program_is_reported_and_the_others_still_served() {
-    let env = Env::new("[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
+fn a_bad_row_from_another_program_is_reported_and_the_others_still_served(store: Store) {
+    let env = Env::on(store, "[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
     let daemon = env.start();
-    let db = env.db();
-    db.execute(
-        "INSERT INTO commitments (title, owner, customer, due_at) VALUES ('Broken', 'not-an-address', NULL, 'next tuesday')",
-        [],
-    )
-    .unwrap();
+    env.sql().execute(
+        "INSERT INTO commitments (title, owner, customer, due_at)
+         VALUES ('Broken', 'not-an-address', NULL, 'next tuesday')",
+    );
     let id = env.add("Fine one", "+1s", &[]);
     let got = env.smtp.wait_for(1, Duration::from_secs(10));
     assert_eq!(got.len(), 1);
@@ -272,9 +262,11 @@ fn a_bad_row_from_another_program_is_reported_and_the_others_still_served() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn a_reminder_already_past_when_added_is_skipped_with_its_reason_not_sent_late() {
-    let env = Env::new("[[rule]]\nname = \"std\"\nremind = [\"-1d\", \"-2h\", \"0s\"]\n");
+fn a_reminder_already_past_when_added_is_skipped_with_its_reason_not_sent_late(store: Store) {
+    let env = Env::on(
+        store,
+        "[[rule]]\nname = \"std\"\nremind = [\"-1d\", \"-2h\", \"0s\"]\n",
+    );
     let daemon = env.start();
     let id = env.add("Quote for ACME", "+2s", &[]);
     let got = env.smtp.wait_for(1, Duration::from_secs(10));
@@ -334,9 +326,11 @@ fn the_file_transport_writes_parseable_eml_files() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn check_config_points_at_the_broken_place_and_run_refuses_it() {
-    let env = Env::new("[[rule]]\nname = \"x\"\nremind = [\"-1d\", \"at noon\"]\n");
+fn check_config_points_at_the_broken_place_and_run_refuses_it(store: Store) {
+    let env = Env::on(
+        store,
+        "[[rule]]\nname = \"x\"\nremind = [\"-1d\", \"at noon\"]\n",
+    );
     let out = env.cli(&["check-config"]);
     assert_eq!(out.status.code(), Some(78));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -352,10 +346,11 @@ fn check_config_points_at_the_broken_place_and_run_refuses_it() {
     assert!(env.cli(&["check-config"]).status.success());
 }
 
-#[test]
-fn bad_command_line_input_gets_a_clear_error() {
-    let env =
-        Env::new("[[rule]]\nname = \"quotes\"\nmatch = { kind = \"quote\" }\nremind = [\"0s\"]\n");
+fn bad_command_line_input_gets_a_clear_error(store: Store) {
+    let env = Env::on(
+        store,
+        "[[rule]]\nname = \"quotes\"\nmatch = { kind = \"quote\" }\nremind = [\"0s\"]\n",
+    );
     let cases: &[(&[&str], &str)] = &[
         (&["--owner", "ana at example", "--due", "+1h"], "--owner"),
         (&["--owner", "ana@example.com", "--due", "friday"], "--due"),
@@ -397,3 +392,14 @@ fn bad_command_line_input_gets_a_clear_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no commitment with id 999"));
 }
+
+on_both_stores!(
+    a_row_inserted_by_another_program_is_picked_up_while_the_daemon_runs,
+    a_bad_row_from_another_program_is_reported_and_the_others_still_served,
+    a_commitment_due_in_seconds_gets_each_reminder_in_order_once_its_time_comes,
+    done_stops_every_later_reminder,
+    a_reminder_composed_ahead_leaves_at_its_time_or_not_at_all_once_done,
+    a_reminder_already_past_when_added_is_skipped_with_its_reason_not_sent_late,
+    check_config_points_at_the_broken_place_and_run_refuses_it,
+    bad_command_line_input_gets_a_clear_error,
+);

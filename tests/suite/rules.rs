@@ -3,6 +3,7 @@
 //! waiting on the customer, owner_hours.
 
 use crate::common;
+use common::store::{Store, lit};
 
 use std::time::Duration;
 
@@ -18,21 +19,24 @@ fn step_in_state(
     key: &str,
     state: &str,
 ) -> (Option<String>, Option<String>, i64) {
-    let db = env.db();
+    let mut db = env.sql();
+    let sql = format!(
+        "SELECT skip_code, reason, fire_at FROM steps
+         WHERE commitment_id = {id} AND key = {} AND state = {}",
+        lit(key),
+        lit(state)
+    );
     wait_until(&format!("step {key} {state}"), DEADLINE, || {
-        db.query_row(
-            "SELECT skip_code, reason, fire_at FROM steps
-             WHERE commitment_id = ?1 AND key = ?2 AND state = ?3",
-            rusqlite::params![id, key, state],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .ok()
+        db.rows(&sql).into_iter().next().map(|mut r| {
+            let fire_at = r[2].as_deref().unwrap().parse().unwrap();
+            (r[0].take(), r[1].take(), fire_at)
+        })
     })
 }
 
-#[test]
-fn the_follow_ups_after_done_go_in_turn_and_stop_once_the_commitment_is_closed() {
-    let env = Env::new(
+fn the_follow_ups_after_done_go_in_turn_and_stop_once_the_commitment_is_closed(store: Store) {
+    let env = Env::on(
+        store,
         r#"
 [[rule]]
 name = "complaint"
@@ -55,13 +59,10 @@ after_done = [
     step_in_state(&env, id, "after_done#3", "planned");
 
     // Closed won by another program writing the documented columns.
-    env.db()
-        .execute(
-            "UPDATE commitments SET outcome = 'won', closed_at = '2026-12-02T10:00:00Z'
-             WHERE id = ?1",
-            [id],
-        )
-        .unwrap();
+    env.sql().execute(&format!(
+        "UPDATE commitments SET outcome = 'won', closed_at = '2026-12-02T10:00:00Z'
+         WHERE id = {id}"
+    ));
     let (code, reason, _) = step_in_state(&env, id, "after_done#3", "skipped");
     assert_eq!(code.as_deref(), Some("closed"));
     let reason = reason.unwrap();
@@ -72,9 +73,9 @@ after_done = [
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn add_without_a_due_time_takes_the_rules_due_in_and_names_the_rule_without_one() {
-    let env = Env::new(
+fn add_without_a_due_time_takes_the_rules_due_in_and_names_the_rule_without_one(store: Store) {
+    let env = Env::on(
+        store,
         r#"
 [[rule]]
 name = "callback"
@@ -98,11 +99,9 @@ name = "everything else"
         "callback",
     ]);
     let id: i64 = out.trim().parse().unwrap();
-    let due: String = env
-        .db()
-        .query_row("SELECT due_at FROM commitments WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
+    let due = env
+        .sql()
+        .text(&format!("SELECT due_at FROM commitments WHERE id = {id}"))
         .unwrap();
     let due: jiff::Timestamp = due.parse().unwrap();
     let after = jiff::Timestamp::now();
@@ -131,9 +130,9 @@ name = "everything else"
     );
 }
 
-#[test]
-fn the_team_hears_of_a_commitment_the_moment_it_is_recorded_but_not_of_old_imports() {
-    let env = Env::new(
+fn the_team_hears_of_a_commitment_the_moment_it_is_recorded_but_not_of_old_imports(store: Store) {
+    let env = Env::on(
+        store,
         r#"
 [[rule]]
 name = "complaint"
@@ -159,27 +158,21 @@ on_open = { to = ["service-team@example.com", "desk@example.com"] }
     step_in_state(&env, id, "on_open", "sent");
 
     // A row recorded long ago, written now by another program.
-    env.db()
-        .execute(
-            "INSERT INTO commitments (title, owner, customer, due_at, created_at)
-             VALUES ('Old complaint', 'ana@example.com', 'joe@example.org',
-                     '2030-01-01T10:00:00Z', '2026-01-05T09:00:00Z')",
-            [],
-        )
-        .unwrap();
-    let old: i64 = env
-        .db()
-        .query_row("SELECT MAX(id) FROM commitments", [], |r| r.get(0))
-        .unwrap();
+    let old = env.sql().count(
+        "INSERT INTO commitments (title, owner, customer, due_at, created_at)
+         VALUES ('Old complaint', 'ana@example.com', 'joe@example.org',
+                 '2030-01-01T10:00:00Z', '2026-01-05T09:00:00Z')
+         RETURNING id",
+    );
     let (code, _, _) = step_in_state(&env, old, "on_open", "skipped");
     assert_eq!(code.as_deref(), Some("past"));
     assert_eq!(env.smtp.messages().len(), 2);
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn while_waiting_on_the_customer_no_reminder_goes() {
-    let env = Env::new(
+fn while_waiting_on_the_customer_no_reminder_goes(store: Store) {
+    let env = Env::on(
+        store,
         r#"
 [[rule]]
 name = "quote"
@@ -188,24 +181,23 @@ remind = ["-1s", "0s"]
     );
     let daemon = env.start();
     // Waiting from the start, due in three seconds: written by another program.
-    let db = env.db();
-    db.execute(
+    let mut db = env.sql();
+    let now = jiff::Timestamp::now();
+    let due = now + jiff::SignedDuration::from_secs(3);
+    let id = db.count(&format!(
         "INSERT INTO commitments (title, owner, customer, due_at, waiting_since)
          VALUES ('Send the quote for the new boiler', 'ana@example.com', 'joe@example.org',
-                 strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+3 seconds'),
-                 strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
-        [],
-    )
-    .unwrap();
-    let id = db.last_insert_rowid();
+                 '{due:.0}', '{now:.0}')
+         RETURNING id"
+    ));
     env.wait_timeline_done(id, DEADLINE);
     let steps: Vec<(String, Option<String>, Option<String>)> = db
-        .prepare("SELECT state, skip_code, reason FROM steps WHERE commitment_id = ?1")
-        .unwrap()
-        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+        .rows(&format!(
+            "SELECT state, skip_code, reason FROM steps WHERE commitment_id = {id}"
+        ))
+        .into_iter()
+        .map(|mut r| (r[0].take().unwrap(), r[1].take(), r[2].take()))
+        .collect();
     assert_eq!(steps.len(), 2, "{steps:?}");
     for (state, code, reason) in &steps {
         assert_eq!(state, "skipped");
@@ -220,8 +212,7 @@ remind = ["-1s", "0s"]
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn with_owner_hours_a_reminder_outside_business_hours_waits_for_them() {
+fn with_owner_hours_a_reminder_outside_business_hours_waits_for_them(store: Store) {
     let today = jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::UTC)
         .date();
@@ -230,21 +221,17 @@ fn with_owner_hours_a_reminder_outside_business_hours_waits_for_them() {
     let calendar = format!(
         "[calendar]\ntimezone = \"UTC\"\nholidays = [\"{today}\", \"{tomorrow}\"]\nbusiness_hours = {{ mon = \"00:00-24:00\", tue = \"00:00-24:00\", wed = \"00:00-24:00\", thu = \"00:00-24:00\", fri = \"00:00-24:00\", sat = \"00:00-24:00\", sun = \"00:00-24:00\" }}"
     );
-    let env = Env::with_calendar(
+    let env = Env::with_calendar_on(
+        store,
         "[[rule]]\nname = \"quote\"\nremind = [\"0s\"]\nowner_hours = true\n",
         &calendar,
     );
     let daemon = env.start();
     let id = env.add("Send the quote for the new boiler", "+1h", &[]);
     env.wait_planned(DEADLINE);
-    let fire_at: i64 = env
-        .db()
-        .query_row(
-            "SELECT fire_at FROM steps WHERE commitment_id = ?1 AND kind = 'remind'",
-            [id],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let fire_at = env.sql().count(&format!(
+        "SELECT fire_at FROM steps WHERE commitment_id = {id} AND kind = 'remind'"
+    ));
     let opening = opens
         .to_zoned(jiff::tz::TimeZone::UTC)
         .unwrap()
@@ -256,3 +243,11 @@ fn with_owner_hours_a_reminder_outside_business_hours_waits_for_them() {
     );
     assert!(daemon.stop().success());
 }
+
+on_both_stores!(
+    the_follow_ups_after_done_go_in_turn_and_stop_once_the_commitment_is_closed,
+    add_without_a_due_time_takes_the_rules_due_in_and_names_the_rule_without_one,
+    the_team_hears_of_a_commitment_the_moment_it_is_recorded_but_not_of_old_imports,
+    while_waiting_on_the_customer_no_reminder_goes,
+    with_owner_hours_a_reminder_outside_business_hours_waits_for_them,
+);

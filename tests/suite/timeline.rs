@@ -3,6 +3,7 @@
 //! whatever the data. Real binary, real SQLite file, real SMTP server on 127.0.0.1.
 
 use crate::common;
+use common::store::Store;
 
 use std::time::{Duration, SystemTime};
 
@@ -24,9 +25,8 @@ remind = ["0s"]
 customer_update = { at = "-2s", extend_by = "2 business days", max = 1 }
 "#;
 
-#[test]
-fn an_open_commitment_past_its_update_time_tells_the_customer_exactly_once() {
-    let env = Env::new(UPDATE_RULE);
+fn an_open_commitment_past_its_update_time_tells_the_customer_exactly_once(store: Store) {
+    let env = Env::on(store, UPDATE_RULE);
     let daemon = env.start();
     let id = env.add(
         "Tell Mr. Joe about his order",
@@ -147,9 +147,8 @@ fn an_open_commitment_past_its_update_time_tells_the_customer_exactly_once() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn a_delay_by_hand_tells_the_customer_once_with_the_reason() {
-    let env = Env::new("[[rule]]\nname = \"all\"\nremind = [\"-1h\"]\n");
+fn a_delay_by_hand_tells_the_customer_once_with_the_reason(store: Store) {
+    let env = Env::on(store, "[[rule]]\nname = \"all\"\nremind = [\"-1h\"]\n");
     let daemon = env.start();
     let id = env.add("Send quote to ACME", "+3h", &[]);
     let out = env.cli_ok(&[
@@ -227,11 +226,10 @@ remind = ["-2s"]
 customer_update = { at = "-1s", extend_by = "1 business day" }
 "#;
 
-#[test]
-fn an_update_due_outside_business_hours_waits_until_they_open() {
+fn an_update_due_outside_business_hours_waits_until_they_open(store: Store) {
     let start = common::monday_morning();
     let (calendar, opens) = calendar_opening_in(start, Duration::from_secs(7));
-    let env = Env::with_calendar(HELD_RULE, &calendar);
+    let env = Env::with_calendar_on(store, HELD_RULE, &calendar);
     env.use_test_clock(start);
     let daemon = env.start();
     let id = env.add("Call back about the boiler", "+4s", &[]);
@@ -278,11 +276,14 @@ fn assert_held_until_opening(env: &Env, id: i64, got: &[Received], opens: System
     assert!(system_time(&update["fire_at"]) >= opens);
 }
 
-#[test]
-fn catch_up_after_downtime_never_sends_a_customer_update_outside_business_hours() {
+fn catch_up_after_downtime_never_sends_a_customer_update_outside_business_hours(store: Store) {
     let start = common::monday_morning();
     let (calendar, opens) = calendar_opening_in(start, Duration::from_secs(11));
-    let env = Env::with_calendar(&format!("{HELD_RULE}catch_up = \"send\"\n"), &calendar);
+    let env = Env::with_calendar_on(
+        store,
+        &format!("{HELD_RULE}catch_up = \"send\"\n"),
+        &calendar,
+    );
     env.write_config("daemon.toml", "[daemon]\nlate_after = \"1s\"\n");
     env.use_test_clock(start);
     let daemon = env.start();
@@ -291,10 +292,7 @@ fn catch_up_after_downtime_never_sends_a_customer_update_outside_business_hours(
     assert!(daemon.stop().success());
     // The reminder (+2s) and the update (+3s) pass while the daemon is down; it comes
     // back 2 s after the later one, still a week-night for the customer.
-    let asked: i64 = env
-        .db()
-        .query_row("SELECT MAX(planned_at) FROM steps", [], |r| r.get(0))
-        .unwrap();
+    let asked = env.sql().count("SELECT MAX(planned_at) FROM steps");
     env.set_clock(
         jiff::Timestamp::from_millisecond(asked).unwrap() + jiff::SignedDuration::from_secs(2),
     );
@@ -307,14 +305,11 @@ fn catch_up_after_downtime_never_sends_a_customer_update_outside_business_hours(
     );
     daemon.wait_first_pass(Duration::from_secs(10));
     // The daemon has decided about the update: it waits for opening.
-    let (state, fire_at): (String, i64) = env
-        .db()
-        .query_row(
-            "SELECT state, fire_at FROM steps WHERE commitment_id = ?1 AND kind = 'customer_update'",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let row = env.sql().rows(&format!(
+        "SELECT state, fire_at FROM steps WHERE commitment_id = {id} AND kind = 'customer_update'"
+    ));
+    let state = row[0][0].clone().unwrap();
+    let fire_at: i64 = row[0][1].as_deref().unwrap().parse().unwrap();
     assert!(
         from_epoch_ms(fire_at) >= opens && SystemTime::from(env.now()) < opens,
         "the update at {fire_at} ({state}), opening at {opens:?}"
@@ -328,9 +323,9 @@ fn catch_up_after_downtime_never_sends_a_customer_update_outside_business_hours(
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn alerts_escalations_and_check_ins_reach_the_right_people() {
-    let env = Env::new(
+fn alerts_escalations_and_check_ins_reach_the_right_people(store: Store) {
+    let env = Env::on(
+        store,
         r#"
 [[rule]]
 name = "service"
@@ -376,9 +371,11 @@ check_in = { after = "2s", to = "customer" }
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn a_check_in_for_the_owner_follows_done() {
-    let env = Env::new("[[rule]]\nname = \"x\"\ncheck_in = { after = \"1s\" }\n");
+fn a_check_in_for_the_owner_follows_done(store: Store) {
+    let env = Env::on(
+        store,
+        "[[rule]]\nname = \"x\"\ncheck_in = { after = \"1s\" }\n",
+    );
     let daemon = env.start();
     let id = env.add("Fit the new valve", "+1h", &[]);
     env.cli_ok(&["done", &id.to_string()]);
@@ -388,9 +385,9 @@ fn a_check_in_for_the_owner_follows_done() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn hostile_names_and_notes_cannot_forge_headers_or_messages() {
-    let env = Env::new(
+fn hostile_names_and_notes_cannot_forge_headers_or_messages(store: Store) {
+    let env = Env::on(
+        store,
         r#"
 [[rule]]
 name = "all"
@@ -466,9 +463,9 @@ customer_update = { at = "-1s", extend_by = "1d" }
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn a_dry_run_renders_and_records_but_sends_nothing() {
-    let env = Env::new(
+fn a_dry_run_renders_and_records_but_sends_nothing(store: Store) {
+    let env = Env::on(
+        store,
         "[[rule]]\nname = \"all\"\nremind = [\"0s\"]\ncustomer_update = { at = \"0s\", extend_by = \"1d\" }\n",
     );
     let followup = std::fs::read_to_string(env.config_dir().join("followup.toml")).unwrap();
@@ -502,9 +499,9 @@ fn a_dry_run_renders_and_records_but_sends_nothing() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn preview_prints_the_timeline_ahead_with_each_email() {
-    let env = Env::new(
+fn preview_prints_the_timeline_ahead_with_each_email(store: Store) {
+    let env = Env::on(
+        store,
         r#"
 [[rule]]
 name = "quotes"
@@ -541,9 +538,9 @@ alert = { to = "team@example.com" }
     );
 }
 
-#[test]
-fn a_rule_naming_a_missing_template_or_an_unknown_variable_fails_check_config() {
-    let env = Env::new(
+fn a_rule_naming_a_missing_template_or_an_unknown_variable_fails_check_config(store: Store) {
+    let env = Env::on(
+        store,
         "[[rule]]\nname = \"x\"\ncustomer_update = { at = \"-1h\", extend_by = \"1d\", template = \"sorry\" }\n",
     );
     let out = env.cli(&["check-config"]);
@@ -565,3 +562,16 @@ fn a_rule_naming_a_missing_template_or_an_unknown_variable_fails_check_config() 
     );
     assert!(env.cli(&["check-config"]).status.success());
 }
+
+on_both_stores!(
+    an_open_commitment_past_its_update_time_tells_the_customer_exactly_once,
+    a_delay_by_hand_tells_the_customer_once_with_the_reason,
+    an_update_due_outside_business_hours_waits_until_they_open,
+    alerts_escalations_and_check_ins_reach_the_right_people,
+    a_check_in_for_the_owner_follows_done,
+    hostile_names_and_notes_cannot_forge_headers_or_messages,
+    a_dry_run_renders_and_records_but_sends_nothing,
+    preview_prints_the_timeline_ahead_with_each_email,
+    a_rule_naming_a_missing_template_or_an_unknown_variable_fails_check_config,
+    catch_up_after_downtime_never_sends_a_customer_update_outside_business_hours,
+);

@@ -4,6 +4,7 @@
 //! server on 127.0.0.1.
 
 use crate::common;
+use common::store::{Store, lit};
 
 use std::time::Duration;
 
@@ -34,9 +35,8 @@ fn wait_shown(env: &Env, id: i64, what: &str, ready: impl Fn(&serde_json::Value)
     });
 }
 
-#[test]
-fn a_commitment_is_named_by_its_crm_reference_wherever_an_id_is_taken() {
-    let env = Env::new(QUIET_RULE);
+fn a_commitment_is_named_by_its_crm_reference_wherever_an_id_is_taken(store: Store) {
+    let env = Env::on(store, QUIET_RULE);
     let job = env.add("Fit the boiler", "+2d", &["--ref", "JOB-2291"]);
     let shown = env.cli_ok(&["show", "--ref", "JOB-2291"]);
     assert!(
@@ -85,9 +85,8 @@ fn a_commitment_is_named_by_its_crm_reference_wherever_an_id_is_taken() {
     assert_eq!(both.status.code(), Some(2), "an id and a --ref at once");
 }
 
-#[test]
-fn list_customer_finds_a_customer_by_part_of_the_name_in_any_case() {
-    let env = Env::new(QUIET_RULE);
+fn list_customer_finds_a_customer_by_part_of_the_name_in_any_case(store: Store) {
+    let env = Env::on(store, QUIET_RULE);
     let job = env.add("Fit the boiler", "+2d", &[]);
     env.cli_ok(&[
         "add",
@@ -123,9 +122,8 @@ fn list_customer_finds_a_customer_by_part_of_the_name_in_any_case() {
     assert!(none.contains("'nobody'"), "{none}");
 }
 
-#[test]
-fn show_email_prints_the_stored_message_as_the_relay_received_it() {
-    let env = Env::new(REMIND_NOW);
+fn show_email_prints_the_stored_message_as_the_relay_received_it(store: Store) {
+    let env = Env::on(store, REMIND_NOW);
     let daemon = env.start();
     let id = env.add("Call back about the leak", "+1s", &[]);
     let got = env.smtp.wait_for(1, Duration::from_secs(20));
@@ -150,9 +148,8 @@ fn show_email_prints_the_stored_message_as_the_relay_received_it() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn show_email_prints_what_a_dry_run_would_have_sent() {
-    let env = Env::new(REMIND_NOW);
+fn show_email_prints_what_a_dry_run_would_have_sent(store: Store) {
+    let env = Env::on(store, REMIND_NOW);
     env.mail_options("dry_run = true");
     let daemon = env.start();
     let id = env.add("Quote for the dry run", "+1s", &[]);
@@ -169,9 +166,8 @@ fn show_email_prints_what_a_dry_run_would_have_sent() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn show_prints_due_time_changes_like_every_other_table() {
-    let env = Env::new(QUIET_RULE);
+fn show_prints_due_time_changes_like_every_other_table(store: Store) {
+    let env = Env::on(store, QUIET_RULE);
     let id = env.add("Fit the boiler", "2030-06-03 10:00", &[]);
     env.cli_ok(&[
         "delay",
@@ -193,9 +189,8 @@ fn show_prints_due_time_changes_like_every_other_table() {
     );
 }
 
-#[test]
-fn an_edited_title_reaches_the_reminder_and_show_lists_the_edit() {
-    let env = Env::new(REMIND_NOW);
+fn an_edited_title_reaches_the_reminder_and_show_lists_the_edit(store: Store) {
+    let env = Env::on(store, REMIND_NOW);
     let daemon = env.start();
     let id = env.add("Quote for the boilr", "+6s", &[]);
     wait_shown(&env, id, "planned reminder", |s| {
@@ -240,9 +235,8 @@ fn an_edited_title_reaches_the_reminder_and_show_lists_the_edit() {
     assert!(daemon.stop().success());
 }
 
-#[test]
-fn an_edit_that_changes_nothing_or_is_wrong_is_refused_clearly() {
-    let env = Env::new(QUIET_RULE);
+fn an_edit_that_changes_nothing_or_is_wrong_is_refused_clearly(store: Store) {
+    let env = Env::on(store, QUIET_RULE);
     let id = env.add("Fit the boiler", "+2d", &[]);
     let id_text = id.to_string();
     let cases: [(&[&str], &str); 5] = [
@@ -289,9 +283,8 @@ fn an_edit_that_changes_nothing_or_is_wrong_is_refused_clearly() {
     assert_eq!(shown["revisions"].as_array().unwrap().len(), 2);
 }
 
-#[test]
-fn a_dry_run_says_so_at_start_in_status_and_in_check_config() {
-    let env = Env::new(QUIET_RULE);
+fn a_dry_run_says_so_at_start_in_status_and_in_check_config(store: Store) {
+    let env = Env::on(store, QUIET_RULE);
     env.mail_options("dry_run = true");
     let checked = env.cli_ok(&["check-config"]);
     assert!(checked.contains("DRY RUN"), "{checked}");
@@ -315,10 +308,9 @@ fn a_dry_run_says_so_at_start_in_status_and_in_check_config() {
     assert!(!env.cli_ok(&["check-config"]).contains("DRY RUN"));
 }
 
-#[test]
-fn the_report_takes_weeks_and_shows_the_share_kept() {
-    let env = Env::new(QUIET_RULE);
-    let db = env.db();
+fn the_report_takes_weeks_and_shows_the_share_kept(store: Store) {
+    let env = Env::on(store, QUIET_RULE);
+    let mut db = env.sql();
     let days_ago =
         |d: i64| (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * d)).to_string();
     // Due ten days ago: one kept on time, one kept late with no word, one never done.
@@ -327,12 +319,12 @@ fn the_report_takes_weeks_and_shows_the_share_kept() {
         ("Late", "done", Some(days_ago(9))),
         ("Missed", "open", None),
     ] {
-        db.execute(
+        db.execute(&format!(
             "INSERT INTO commitments (title, owner, customer, due_at, status, done_at)
-             VALUES (?1, 'ana@example.com', 'joe@example.org', ?2, ?3, ?4)",
-            rusqlite::params![title, days_ago(10), status, done],
-        )
-        .unwrap();
+             VALUES ('{title}', 'ana@example.com', 'joe@example.org', '{}', '{status}', {})",
+            days_ago(10),
+            done.map_or("NULL".to_string(), |d| lit(&d))
+        ));
     }
     let table = env.cli_ok(&["report", "--since", "2w"]);
     let header = table.lines().find(|l| l.starts_with("OWNER")).unwrap();
@@ -365,10 +357,11 @@ fn the_report_takes_weeks_and_shows_the_share_kept() {
     assert!(bad.contains("--since '2mo'"), "{bad}");
 }
 
-#[test]
-fn the_emailed_report_fits_72_columns_and_explains_every_column() {
-    let env = Env::new(&format!(
-        "{QUIET_RULE}
+fn the_emailed_report_fits_72_columns_and_explains_every_column(store: Store) {
+    let env = Env::on(
+        store,
+        &format!(
+            "{QUIET_RULE}
 [report]
 to = [\"manager@example.com\"]
 since = \"7d\"
@@ -378,15 +371,14 @@ name = \"report\"
 cron = \"*/2 * * * * *\"
 job = \"report\"
 "
-    ));
-    let db = env.db();
-    let yesterday = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24)).to_string();
-    db.execute(
+        ),
+    );
+    let yesterday = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24);
+    env.sql().execute(&format!(
         "INSERT INTO commitments (title, owner, customer, due_at, status, done_at)
-         VALUES ('Kept', 'ana.maria.fernandez@plumbing-and-heating.example.com', 'joe@example.org', ?1, 'done', ?1)",
-        [&yesterday],
-    )
-    .unwrap();
+         VALUES ('Kept', 'ana.maria.fernandez@plumbing-and-heating.example.com',
+                 'joe@example.org', '{yesterday}', 'done', '{yesterday}')"
+    ));
     let daemon = env.start();
     let got = env.smtp.wait_for(1, Duration::from_secs(20));
     let report = got.first().expect("the report arrived");
@@ -408,3 +400,16 @@ job = \"report\"
     assert!(text.contains("100%"), "{text}");
     assert!(daemon.stop().success());
 }
+
+on_both_stores!(
+    a_commitment_is_named_by_its_crm_reference_wherever_an_id_is_taken,
+    list_customer_finds_a_customer_by_part_of_the_name_in_any_case,
+    show_email_prints_the_stored_message_as_the_relay_received_it,
+    show_email_prints_what_a_dry_run_would_have_sent,
+    show_prints_due_time_changes_like_every_other_table,
+    an_edited_title_reaches_the_reminder_and_show_lists_the_edit,
+    an_edit_that_changes_nothing_or_is_wrong_is_refused_clearly,
+    a_dry_run_says_so_at_start_in_status_and_in_check_config,
+    the_report_takes_weeks_and_shows_the_share_kept,
+    the_emailed_report_fits_72_columns_and_explains_every_column,
+);
