@@ -229,7 +229,9 @@ fn a_promise_done_late_after_a_delay_notice_is_kept_after_notice_and_the_notice_
 fn every_email_knows_since_when_the_customer_is_one_how_often_promises_were_kept_and_what_else_is_open(
     store: Store,
 ) {
-    let env = Env::on(store, "[[rule]]\nname = \"now\"\nremind = [\"0s\"]\n");
+    // Each reminder goes two seconds after its commitment is added, well before it is
+    // due: a commitment whose time came would count among the customer's promises due.
+    let env = Env::on(store, "[[rule]]\nname = \"soon\"\nremind = [\"-298s\"]\n");
     env.write_config(
         "templates/owner_reminder.txt",
         "Subject: {{ commitment.title }}\n\n\
@@ -240,7 +242,7 @@ fn every_email_knows_since_when_the_customer_is_one_how_often_promises_were_kept
     env.cli_ok(&["check-config"]);
     joe_by_sql(&env);
     let daemon = env.start();
-    env.add("Call back about the leak", "+1s", &[]);
+    env.add("Call back about the leak", "+300s", &[]);
     let text = received(&env, "Call back about the leak").text();
     // Rows written by another program count: since February, one of three kept, and
     // the leak callback and the pump order open besides this one.
@@ -252,7 +254,7 @@ fn every_email_knows_since_when_the_customer_is_one_how_often_promises_were_kept
     assert!(text.contains("Other open promises: 2."), "{text}");
 
     // A new customer: no share yet, since today.
-    env.add_for("Amy New <amy.new@example.net>", "First visit", "+1s");
+    env.add_for("Amy New <amy.new@example.net>", "First visit", "+300s");
     let got = received(&env, "First visit");
     assert!(got.text().contains("Kept: none settled."), "{}", got.text());
     assert!(
