@@ -5,7 +5,8 @@ Run by `bench/run.sh`, which builds the release binary and installs postfix's sm
 and smtp-source (and wrk) if missing. Each scenario prepares its own store and config in a
 temporary directory and starts its own sink; the figures go to bench/RESULTS.md.
 
-    python3 bench/bench.py [throughput] [precision] [catch-up] [idle] [windows] [web]   (default: all)
+    python3 bench/bench.py [throughput] [precision] [catch-up] [idle] [windows] [web] [postgres]
+    (default: all; postgres measures the PostgreSQL backend beside SQLite's throughput)
 """
 
 import os
@@ -19,6 +20,7 @@ import time
 from datetime import datetime, timezone
 
 from harness import ROOT, ClockSteps, Daemon, Proc, Scratch, Sink, now_ms, percentile
+from postgres import postgres
 from web import web
 from windows import windows
 
@@ -32,6 +34,8 @@ class Results:
     def __init__(self):
         self.rows = []
         self.notes = []
+        # smtp-source's time with sessions reused, once throughput measured it.
+        self.source_reused = None
 
     def add(self, scenario, measure, figure, target=None, met=None):
         self.rows.append((scenario, measure, figure, target or "", met))
@@ -83,6 +87,7 @@ def throughput(results, connections=4, count=10_000):
     # smtp-source's sessions carry one message each by default; with -d they carry
     # many, as the daemon's pooled connections do. Both are reported.
     per_message, reused = source(), source("-d")
+    results.source_reused = reused
     sink.stop()
     results.add("throughput", f"{count} reminders of {len(message)} bytes, {connections} connections",
                 f"{ours:.2f} s ({count / ours:.0f}/s)")
@@ -302,7 +307,7 @@ def write(results, scenarios, elapsed):
 
 
 def main(argv):
-    known = ["throughput", "precision", "catch-up", "idle", "windows", "web"]
+    known = ["throughput", "precision", "catch-up", "idle", "windows", "web", "postgres"]
     chosen = argv or known
     unknown = [s for s in chosen if s not in known]
     if unknown:
@@ -310,7 +315,7 @@ def main(argv):
     results = Results()
     started = time.monotonic()
     per_message = None
-    if "throughput" in chosen or "catch-up" in chosen:
+    if "throughput" in chosen or "catch-up" in chosen or "postgres" in chosen:
         per_message = throughput(results)
     if "precision" in chosen:
         precision(results)
@@ -322,6 +327,8 @@ def main(argv):
         windows(results)
     if "web" in chosen:
         web(results)
+    if "postgres" in chosen:
+        postgres(results, per_message * 10_000, results.source_reused)
     write(results, argv, time.monotonic() - started)
     missed = [r for r in results.rows if r[4] is False]
     return 1 if missed else 0

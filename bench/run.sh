@@ -4,7 +4,10 @@
 # packages if they are missing, runs the scenarios (all, or those named) and writes
 # bench/RESULTS.md.
 #
-#   bench/run.sh [throughput] [precision] [catch-up] [idle] [windows] [web]
+#   bench/run.sh [throughput] [precision] [catch-up] [idle] [windows] [web] [postgres]
+#
+# `postgres` runs the PostgreSQL backend (one daemon, then three on one database) on a
+# throwaway server, beside SQLite's throughput; postgresql is installed if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +29,14 @@ if ! command -v wrk >/dev/null; then
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null
+fi
+if { [ "$#" -eq 0 ] || [[ " $* " == *" postgres "* ]]; } \
+    && ! command -v pg_config >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    echo "installing postgresql" >&2
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
 fi
 command -v python3 >/dev/null || { echo "bench/run.sh needs python3" >&2; exit 1; }
 
