@@ -235,7 +235,8 @@ def planning(results, server, daemons, count=100_000):
 
 def failover(results, server, count=3000, spread_ms=20_000):
     """Three daemons, reminders due over 20 s; one is killed with SIGKILL a third of the
-    way in. Failover is the worst lateness of a reminder due after the kill."""
+    way in. Failover is the worst lateness of any reminder, and the time from the kill
+    to the last repeat of an email the killed daemon had in flight."""
     label = "postgres x3"
     sink = Sink(dump=True)
     scratch = PgScratch("pg-failover", sink.port, server)
@@ -260,6 +261,7 @@ def failover(results, server, count=3000, spread_ms=20_000):
     finally:
         _stop(started)
     first = {}
+    arrivals = {}
     copies = 0
     for at_ns, name in list(sink.received):
         found = re.search(rb"failover #(\d+)", sink.read(name))
@@ -267,11 +269,22 @@ def failover(results, server, count=3000, spread_ms=20_000):
             copies += 1
             i = int(found.group(1))
             first[i] = min(first.get(i, at_ns / 1e6), at_ns / 1e6)
+            arrivals.setdefault(i, []).append(at_ns / 1e6)
+    # A repeat is an email the killed daemon had in flight, sent again once its lease ran
+    # out and another daemon took it over.
+    repeats = [max(times) for times in arrivals.values() if len(times) > 1]
     sink.stop()
-    after = [first[i] - fire_at[i] for i in first if fire_at[i] >= killed]
-    worst = max(after) / 1000 if after else float("nan")
+    # An email the killed daemon had taken but not sent waits for its lease to run out.
+    late = [first[i] - fire_at[i] for i in first]
+    worst = max(late) / 1000 if late else float("nan")
     results.add(label, f"failover: {count} reminders over {spread_ms // 1000} s, one daemon killed, "
-                "worst lateness of those due after the kill", f"{worst:.1f} s", "<= 30 s", worst <= 30)
+                "worst lateness of a first copy", f"{worst:.1f} s", "<= 30 s", worst <= 30)
+    if repeats:
+        taken = (max(repeats) - killed) / 1000
+        results.add(label, "failover: kill to the last repeat of an email in flight",
+                    f"{taken:.1f} s", "<= 30 s", taken <= 30)
+    else:
+        results.note(f"{label} failover: the killed daemon had no email in flight")
     results.add(label, "failover: reminders received / repeated",
                 f"{len(first)} of {count} / {copies - len(first)}", f"{count} / <= 4",
                 len(first) == count and copies - len(first) <= 4)
