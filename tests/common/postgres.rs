@@ -31,6 +31,13 @@ const PG_CTL_TIMEOUT: Duration = Duration::from_secs(60);
 /// The reason given when the tests cannot have a server.
 const NOT_INSTALLED: &str = "PostgreSQL not installed (Debian: apt-get install postgresql)";
 
+/// The user a server of [`Postgres::start_with_tls`] lets in only over TLS, with
+/// [`TLS_PASSWORD`].
+pub const TLS_USER: &str = "followup_tls";
+
+/// [`TLS_USER`]'s password, which the server checks by SCRAM.
+pub const TLS_PASSWORD: &str = "correct horse 'battery' staple";
+
 /// A PostgreSQL server of its own, in a temporary directory; stopped when dropped.
 pub struct Postgres {
     bindir: PathBuf,
@@ -43,12 +50,27 @@ pub struct Postgres {
     watchdog: Option<(Child, ChildStdin)>,
     /// How long the first start took (`initdb` and `pg_ctl start`).
     pub startup: Duration,
+    /// The server also speaks TLS ([`Postgres::start_with_tls`]).
+    tls: bool,
 }
 
 impl Postgres {
     /// Starts a server for this test alone; `None` (with the reason printed) when
     /// PostgreSQL is not installed, unless `FOLLOWUP_REQUIRE_POSTGRES=1`.
     pub fn start() -> Option<Postgres> {
+        Postgres::start_speaking(false)
+    }
+
+    /// Starts a server for this test alone, like [`Postgres::start`], that also speaks
+    /// TLS with a certificate for 127.0.0.1 (not for localhost), signed by a certificate
+    /// authority of its own ([`Postgres::ca_file`]). It lets [`TLS_USER`] in only over
+    /// TLS and with its password; `followup` stays trusted in the clear, to set up and
+    /// look.
+    pub fn start_with_tls() -> Option<Postgres> {
+        Postgres::start_speaking(true)
+    }
+
+    fn start_speaking(tls: bool) -> Option<Postgres> {
         let Some(bindir) = bindir() else {
             if std::env::var("FOLLOWUP_REQUIRE_POSTGRES").as_deref() == Ok("1") {
                 panic!("FOLLOWUP_REQUIRE_POSTGRES=1 but {NOT_INSTALLED}");
@@ -56,7 +78,7 @@ impl Postgres {
             eprintln!("skipped: {NOT_INSTALLED}");
             return None;
         };
-        Some(Postgres::launch(bindir))
+        Some(Postgres::launch(bindir, tls))
     }
 
     /// One server for every test of this binary that only needs databases of its own
@@ -68,7 +90,7 @@ impl Postgres {
         SHARED.get_or_init(Postgres::start).as_ref()
     }
 
-    fn launch(bindir: PathBuf) -> Postgres {
+    fn launch(bindir: PathBuf, tls: bool) -> Postgres {
         let began = Instant::now();
         let user = nix::unistd::Uid::effective()
             .is_root()
@@ -82,17 +104,7 @@ impl Postgres {
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )
         .unwrap();
-        if let Some(user) = &user {
-            let found = nix::unistd::User::from_name(user)
-                .unwrap()
-                .unwrap_or_else(|| panic!("no user {user}"));
-            std::os::unix::fs::chown(
-                dir.path(),
-                Some(found.uid.as_raw()),
-                Some(found.gid.as_raw()),
-            )
-            .unwrap();
-        }
+        give(dir.path(), user.as_deref());
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -105,6 +117,7 @@ impl Postgres {
             dir,
             watchdog: None,
             startup: Duration::ZERO,
+            tls,
         };
         server.watchdog = Some(server.spawn_watchdog());
         let data = server.data_dir();
@@ -125,9 +138,83 @@ impl Postgres {
             String::from_utf8_lossy(&initdb.stdout),
             String::from_utf8_lossy(&initdb.stderr)
         );
+        if tls {
+            server.set_up_tls();
+        }
         server.start_again();
+        if tls {
+            server
+                .admin()
+                .batch_execute(&format!(
+                    "SET password_encryption = 'scram-sha-256';
+                     CREATE ROLE {TLS_USER} LOGIN PASSWORD '{}'",
+                    TLS_PASSWORD.replace('\'', "''")
+                ))
+                .unwrap();
+        }
         server.startup = began.elapsed();
         server
+    }
+
+    /// Writes the certificates and lets [`TLS_USER`] in over TLS only, by password.
+    fn set_up_tls(&self) {
+        let (ca, issuer) = certificate_authority("followup test CA");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "127.0.0.1");
+        let certificate = params.signed_by(&key, &issuer).unwrap();
+        std::fs::write(self.ca_file(), ca).unwrap();
+        for (name, text) in [
+            ("server.crt", certificate.pem()),
+            ("server.key", key.serialize_pem()),
+        ] {
+            let path = self.dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            // The server refuses a key others may read.
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap();
+            give(&path, self.user.as_deref());
+        }
+        let hba = self.data_dir().join("pg_hba.conf");
+        let rules = std::fs::read_to_string(&hba).unwrap();
+        std::fs::write(
+            &hba,
+            format!(
+                "hostssl all {TLS_USER} 127.0.0.1/32 scram-sha-256\n\
+                 host all {TLS_USER} 127.0.0.1/32 reject\n{rules}"
+            ),
+        )
+        .unwrap();
+    }
+
+    /// The certificate (PEM) of the authority that signed a TLS server's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// The URL of `database` as [`TLS_USER`], over TLS checked against
+    /// [`Postgres::ca_file`]: the password is to be given apart.
+    pub fn tls_url(&self, database: &str) -> String {
+        format!(
+            "postgres://{TLS_USER}@127.0.0.1:{}/{database}?sslmode=verify-full&sslrootcert={}",
+            self.port,
+            self.ca_file().display()
+        )
+    }
+
+    /// Creates the empty database `name` owned by `owner`.
+    pub fn create_database_for(&self, name: &str, owner: &str) {
+        self.admin()
+            .batch_execute(&format!("CREATE DATABASE \"{name}\" OWNER \"{owner}\""))
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+    }
+
+    /// A connection to the `postgres` database as the trusted superuser `followup`.
+    pub fn admin(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url("postgres"), postgres::NoTls)
+            .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", self.url("postgres")))
     }
 
     /// The URL of `database` on this server, as user `followup`.
@@ -143,9 +230,7 @@ impl Postgres {
     /// Creates the empty database `name` and returns its URL. On the shared server, tests
     /// tell theirs apart by name: pass one no other test uses (the test's own).
     pub fn create_database(&self, name: &str) -> String {
-        let mut admin = postgres::Client::connect(&self.url("postgres"), postgres::NoTls)
-            .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", self.url("postgres")));
-        admin
+        self.admin()
             .batch_execute(&format!(
                 "CREATE DATABASE \"{}\"",
                 name.replace('"', "\"\"")
@@ -180,6 +265,26 @@ impl Postgres {
             "synchronous_commit=off".to_string(),
             "full_page_writes=off".to_string(),
         ]
+        .into_iter()
+        .chain(
+            self.tls
+                .then(|| {
+                    [
+                        "ssl=on".to_string(),
+                        format!(
+                            "ssl_cert_file={}",
+                            self.dir.path().join("server.crt").display()
+                        ),
+                        format!(
+                            "ssl_key_file={}",
+                            self.dir.path().join("server.key").display()
+                        ),
+                    ]
+                })
+                .into_iter()
+                .flatten(),
+        )
+        .collect::<Vec<_>>()
         .iter()
         .map(|setting| format!("-c {}", shell_quote(setting)))
         .collect::<Vec<_>>()
@@ -335,6 +440,33 @@ fn bindir() -> Option<PathBuf> {
         versions.sort();
         versions.pop().map(|(_, dir)| dir)
     })
+}
+
+/// A new certificate authority named `name`: its certificate (PEM), and what signs
+/// with it.
+pub fn certificate_authority(name: &str) -> (String, rcgen::Issuer<'static, rcgen::KeyPair>) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    let certificate = params.self_signed(&key).unwrap();
+    (certificate.pem(), rcgen::Issuer::new(params, key))
+}
+
+/// Makes `path` the unprivileged `user`'s, when the server runs as one.
+fn give(path: &Path, user: Option<&str>) {
+    if let Some(user) = user {
+        let found = nix::unistd::User::from_name(user)
+            .unwrap()
+            .unwrap_or_else(|| panic!("no user {user}"));
+        std::os::unix::fs::chown(path, Some(found.uid.as_raw()), Some(found.gid.as_raw())).unwrap();
+    }
 }
 
 /// The user a root test process runs PostgreSQL as.

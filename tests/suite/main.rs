@@ -23,6 +23,7 @@ mod never_panics;
 mod outbox;
 mod playbooks;
 mod postgres_harness;
+mod postgres_tls;
 mod reminders;
 mod rules;
 mod spam;

@@ -85,6 +85,16 @@ fn bad_store_settings_name_the_key_and_never_take_a_password_in_the_url() {
             "not a PostgreSQL connection URL",
         ),
         (
+            "[store]\nbackend = \"postgres\"\nurl = \"postgres://db/f?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem\"\n",
+            "s.toml:3:",
+            "cannot read the certificates of sslrootcert /nonexistent/ca.pem",
+        ),
+        (
+            "[store]\nbackend = \"postgres\"\nurl = \"host=db sslrootcert=/etc/ca.pem\"\n",
+            "s.toml:3:",
+            "add sslmode=verify-full",
+        ),
+        (
             "[store]\nurl = \"postgres://db/followup\"\n",
             "s.toml:2:",
             "url is for backend = \"postgres\"",

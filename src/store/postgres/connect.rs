@@ -9,15 +9,15 @@
 //! the daemon's periodic look at the store, which it makes as it renews its claim,
 //! finds the changes all the same, a few seconds later.
 
-use std::str::FromStr as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use ::postgres::Client;
 use ::postgres::fallible_iterator::FallibleIterator as _;
-use ::postgres::{Client, Config, NoTls};
 use tokio::sync::Notify;
 
+use super::tls::Target;
 use super::{PostgresStore, Said, redacted};
 use crate::store::{Result, StoreError};
 
@@ -31,31 +31,26 @@ const LISTEN_TURN: Duration = Duration::from_secs(5);
 /// Why `url` cannot name a store in a config, in words; `Ok` if it can. A password
 /// in it is refused: it belongs in a file, a variable or a credential.
 pub fn check_url(url: &str) -> std::result::Result<(), String> {
-    let config = Config::from_str(url.trim())
-        .map_err(|e| format!("url is not a PostgreSQL connection URL: {e}"))?;
-    if config.get_password().is_some() {
+    let target = Target::of(url).map_err(|e| e.to_string())?;
+    if target.config.get_password().is_some() {
         return Err("url holds a password; keep it out of the config with password_file, password_env or password_credential".into());
     }
-    if config.get_hosts().is_empty() {
+    if target.config.get_hosts().is_empty() {
         return Err("url names no host".into());
     }
     Ok(())
 }
 
-/// The client's settings for `url` with `password`.
-fn client_config(url: &str, password: Option<&str>) -> Result<Config> {
-    let mut config = Config::from_str(url.trim()).map_err(|e| StoreError::Open {
+/// How to reach `url` with `password`.
+fn target(url: &str, password: Option<&str>) -> Result<Target> {
+    let mut target = Target::of(url).map_err(|e| StoreError::Open {
         path: redacted(url).into(),
-        source: Box::new(Said::from(e)),
+        source: Box::new(e),
     })?;
     if let Some(password) = password {
-        config.password(password);
+        target.config.password(password);
     }
-    if config.get_application_name().is_none() {
-        config.application_name("followup");
-    }
-    config.connect_timeout(Duration::from_secs(10));
-    Ok(config)
+    Ok(target)
 }
 
 impl PostgresStore {
@@ -63,13 +58,13 @@ impl PostgresStore {
     /// brings its schema up to date and reads the store's id. Errors name the URL
     /// without its password.
     pub fn connect(url: &str, password: Option<&str>) -> Result<PostgresStore> {
-        let config = client_config(url, password)?;
+        let reach = target(url, password)?;
         let target = || redacted(url).into();
         let open_err = |source: ::postgres::Error| StoreError::Open {
             path: target(),
             source: Box::new(Said::from(source)),
         };
-        let mut client = config.connect(NoTls).map_err(open_err)?;
+        let mut client = reach.connect().map_err(open_err)?;
         super::schema::migrate(&mut client).map_err(|source| StoreError::Migrate {
             path: target(),
             source: Box::new(source),
@@ -78,7 +73,7 @@ impl PostgresStore {
             .query_one("SELECT id FROM store_identity", &[])
             .and_then(|row| row.try_get(0))
             .map_err(open_err)?;
-        Ok(PostgresStore::with(client, config, id))
+        Ok(PostgresStore::with(client, reach, id))
     }
 }
 
@@ -90,14 +85,20 @@ pub(crate) fn serve(
     password: Option<&str>,
     changed: Arc<Notify>,
 ) -> Result<(PostgresStore, Box<dyn std::any::Any + Send>)> {
+    let reach = target(url, password)?;
+    if reach.in_the_clear() {
+        tracing::warn!(
+            store = redacted(url),
+            "the connection to the store crosses the network unencrypted: add sslmode=verify-full to the url (and sslrootcert=FILE for the server's certificate authority)"
+        );
+    }
     let store = PostgresStore::connect(url, password)?;
-    let config = client_config(url, password)?;
     let stop = Arc::new(AtomicBool::new(false));
     let listening = Listening(stop.clone());
     let shown = redacted(url);
     std::thread::Builder::new()
         .name("followup-listen".into())
-        .spawn(move || listen(&config, &shown, &changed, &stop))
+        .spawn(move || listen(&reach, &shown, &changed, &stop))
         .map_err(|e| StoreError::Serve(Box::new(e)))?;
     Ok((store, Box::new(listening)))
 }
@@ -111,11 +112,11 @@ impl Drop for Listening {
     }
 }
 
-fn listen(config: &Config, shown: &str, changed: &Notify, stop: &AtomicBool) {
+fn listen(reach: &Target, shown: &str, changed: &Notify, stop: &AtomicBool) {
     let mut cut_off = false;
     let mut pause = Duration::from_millis(200);
     while !stop.load(Ordering::Relaxed) {
-        let mut client = match connect_listening(config) {
+        let mut client = match connect_listening(reach) {
             Ok(client) => client,
             Err(e) => {
                 if !cut_off {
@@ -149,8 +150,8 @@ fn listen(config: &Config, shown: &str, changed: &Notify, stop: &AtomicBool) {
     }
 }
 
-fn connect_listening(config: &Config) -> std::result::Result<Client, ::postgres::Error> {
-    let mut client = config.connect(NoTls)?;
+fn connect_listening(reach: &Target) -> std::result::Result<Client, ::postgres::Error> {
+    let mut client = reach.connect()?;
     client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
     Ok(client)
 }

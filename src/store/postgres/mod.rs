@@ -26,12 +26,14 @@ mod schema;
 mod secrets;
 mod steps;
 mod summary;
+mod tls;
+mod url;
 mod view;
 
 use std::cell::{Cell, RefCell, RefMut};
 
 use ::postgres::types::ToSql;
-use ::postgres::{Client, NoTls, Row};
+use ::postgres::{Client, Row};
 use jiff::Timestamp;
 
 use super::{Result, StoreError};
@@ -40,6 +42,8 @@ pub use connect::check_url;
 pub(crate) use connect::serve;
 pub use copy::{Copied, CopyError};
 pub use schema::MigrateError;
+pub use tls::TargetError;
+pub use url::redacted;
 
 impl From<postgres::Error> for StoreError {
     fn from(e: ::postgres::Error) -> StoreError {
@@ -74,7 +78,7 @@ type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 pub struct PostgresStore {
     client: RefCell<Client>,
     /// How to connect again.
-    config: ::postgres::Config,
+    target: tls::Target,
     /// A transaction is open on the connection.
     in_transaction: Cell<bool>,
     id: String,
@@ -88,10 +92,10 @@ impl PostgresStore {
         PostgresStore::connect(url, None)
     }
 
-    fn with(client: Client, config: ::postgres::Config, id: String) -> PostgresStore {
+    fn with(client: Client, target: tls::Target, id: String) -> PostgresStore {
         PostgresStore {
             client: RefCell::new(client),
-            config,
+            target,
             in_transaction: Cell::new(false),
             id,
         }
@@ -101,7 +105,7 @@ impl PostgresStore {
     fn client(&self) -> Result<RefMut<'_, Client>> {
         let mut client = self.client.borrow_mut();
         if client.is_closed() && !self.in_transaction.get() {
-            *client = self.config.connect(NoTls)?;
+            *client = self.target.connect()?;
             tracing::info!("connected to the store again");
         }
         Ok(client)
@@ -219,81 +223,16 @@ impl Drop for Open<'_> {
     }
 }
 
-/// `url` without its password, to print: `postgres://ana:secret@db/followup` becomes
-/// `postgres://ana@db/followup`, and a `password=...` pair (in the query of a URL or
-/// in `key=value` form) is left out.
-pub fn redacted(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        let end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(end);
-        let authority = match authority.rsplit_once('@') {
-            Some((user_info, host)) => {
-                let user = user_info
-                    .split_once(':')
-                    .map_or(user_info, |(user, _)| user);
-                format!("{user}@{host}")
-            }
-            None => authority.to_string(),
-        };
-        let tail = match tail.split_once('?') {
-            Some((path, query)) => {
-                let kept: Vec<&str> = query
-                    .split('&')
-                    .filter(|pair| !pair.starts_with("password="))
-                    .collect();
-                if kept.is_empty() {
-                    path.to_string()
-                } else {
-                    format!("{path}?{}", kept.join("&"))
-                }
-            }
-            None => tail.to_string(),
-        };
-        return format!("{scheme}://{authority}{tail}");
-    }
-    without_password_pair(url)
-}
-
-/// A `key=value` connection string without its `password` pair (whose value may be
-/// quoted, with `\'` inside).
-fn without_password_pair(config: &str) -> String {
-    let mut out = String::new();
-    let mut rest = config.trim_start();
-    while !rest.is_empty() {
-        let key_end = rest.find('=').unwrap_or(rest.len());
-        let key = rest[..key_end].trim();
-        let after = rest[key_end..].strip_prefix('=').unwrap_or("").trim_start();
-        let value_len = if let Some(quoted) = after.strip_prefix('\'') {
-            let mut escaped = false;
-            let close = quoted.char_indices().find(|&(_, c)| {
-                let closes = c == '\'' && !escaped;
-                escaped = c == '\\' && !escaped;
-                closes
-            });
-            close.map_or(after.len(), |(i, _)| i + 2)
-        } else {
-            after.find(char::is_whitespace).unwrap_or(after.len())
-        };
-        if key != "password" {
-            if !out.is_empty() {
-                out.push(' ');
-            }
-            out.push_str(key);
-            out.push('=');
-            out.push_str(&after[..value_len]);
-        }
-        rest = after[value_len..].trim_start();
-    }
-    out
-}
-
 /// A PostgreSQL error in words, with the server's message where it sent one: the
 /// error's own display says only "db error", and leaves the message to its source.
 fn said(e: &::postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{e}: {db}"),
         None => match std::error::Error::source(e) {
-            Some(cause) => format!("{e}: {cause}"),
+            Some(cause) => match tls::hint(cause) {
+                Some(hint) => format!("{e}: {cause} ({hint})"),
+                None => format!("{e}: {cause}"),
+            },
             None => e.to_string(),
         },
     }
@@ -322,31 +261,4 @@ fn from_ms(ms: i64) -> Timestamp {
     } else {
         Timestamp::MAX
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redacted;
-
-    #[test]
-    fn a_url_is_printed_without_its_password() {
-        for (url, shown) in [
-            (
-                "postgres://ana:s3cret@db.example:5432/followup",
-                "postgres://ana@db.example:5432/followup",
-            ),
-            (
-                "postgresql://ana:p@ss@db/followup?sslmode=disable&password=s3cret",
-                "postgresql://ana@db/followup?sslmode=disable",
-            ),
-            ("postgres://db/followup", "postgres://db/followup"),
-            (
-                "host=db user=ana password='s3 \\' cret' dbname=followup",
-                "host=db user=ana dbname=followup",
-            ),
-            ("host=db password=s3cret", "host=db"),
-        ] {
-            assert_eq!(redacted(url), shown, "{url}");
-        }
-    }
 }

@@ -1,0 +1,264 @@
+//! Reaching the database: the client's settings from a URL, and TLS through rustls.
+//!
+//! The URL's words decide, as for libpq: `sslmode=require`, `verify-ca` or
+//! `verify-full` encrypt the connection; `sslrootcert=FILE` names the certificates
+//! to trust (PEM), `sslrootcert=system` or none the public certificate authorities.
+//! Unlike libpq, an encrypted connection always checks the server's certificate and
+//! its name (libpq's `verify-full`): an unchecked one would hide nothing from whoever
+//! sits in between. `disable` and `prefer` (the default) connect in the clear.
+
+use std::str::FromStr as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::postgres::config::Host;
+use ::postgres::{Client, Config, NoTls};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::url::tls_words;
+
+/// Where the database is and how to speak to it: what a connection is made again from.
+#[derive(Clone)]
+pub(super) struct Target {
+    pub config: Config,
+    /// The TLS client, when the URL asks for TLS.
+    tls: Option<MakeRustlsConnect>,
+}
+
+/// Why a URL cannot be connected to, before anything is sent.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("url is not a PostgreSQL connection URL: {0}")]
+    Url(#[source] ::postgres::Error),
+    #[error(
+        "sslrootcert is for checking the server's certificate: add sslmode=verify-full to the url"
+    )]
+    RootWithoutTls,
+    #[error("sslcert and sslkey (a client certificate) are not supported: sign in with a password")]
+    ClientCertificate,
+    #[error("cannot read the certificates of sslrootcert {path}: {source}")]
+    Root {
+        path: String,
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("sslrootcert {path} holds no certificate (PEM: -----BEGIN CERTIFICATE-----)")]
+    NoCertificate { path: String },
+    #[error("sslrootcert {path} holds a certificate that cannot be trusted: {source}")]
+    BadRoot {
+        path: String,
+        #[source]
+        source: rustls::Error,
+    },
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[source] rustls::Error),
+}
+
+impl Target {
+    /// The settings of `url` (which may hold a password); connecting gives up after
+    /// 10 s.
+    pub fn of(url: &str) -> Result<Target, TargetError> {
+        let words = tls_words(url);
+        if words.client_certificate {
+            return Err(TargetError::ClientCertificate);
+        }
+        let mut config = Config::from_str(&words.url).map_err(TargetError::Url)?;
+        let wants_tls =
+            words.verify || config.get_ssl_mode() == ::postgres::config::SslMode::Require;
+        if words.root.is_some() && !wants_tls {
+            return Err(TargetError::RootWithoutTls);
+        }
+        let tls = if wants_tls {
+            Some(MakeRustlsConnect::new(client_config(
+                words.root.as_deref(),
+            )?))
+        } else {
+            config.ssl_mode(::postgres::config::SslMode::Disable);
+            None
+        };
+        if config.get_application_name().is_none() {
+            config.application_name("followup");
+        }
+        config.connect_timeout(Duration::from_secs(10));
+        Ok(Target { config, tls })
+    }
+
+    /// A new connection.
+    pub fn connect(&self) -> Result<Client, ::postgres::Error> {
+        match &self.tls {
+            None => self.config.connect(NoTls),
+            Some(tls) => self.config.connect(tls.clone()),
+        }
+    }
+
+    /// Whether the connection crosses a network unencrypted: TCP to another machine
+    /// without TLS.
+    pub fn in_the_clear(&self) -> bool {
+        self.tls.is_none()
+            && self.config.get_hosts().iter().any(|host| match host {
+                Host::Tcp(name) => !is_this_machine(name),
+                Host::Unix(_) => false,
+            })
+    }
+}
+
+/// What to do about a certificate the connection refused, for the error's words.
+pub(super) fn hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    let mut next = Some(cause);
+    while let Some(e) = next {
+        if let Some(rustls::Error::InvalidCertificate(why)) = e.downcast_ref::<rustls::Error>() {
+            return Some(match why {
+                rustls::CertificateError::UnknownIssuer => {
+                    "no authority of sslrootcert, or none of the public ones without it, signed the server's certificate"
+                }
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. } => {
+                    "the url must name the host as the server's certificate does"
+                }
+                _ => "the server's certificate cannot be trusted",
+            });
+        }
+        // An I/O error's source is its inner error's source, not the inner error.
+        next = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    None
+}
+
+fn is_this_machine(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// rustls's settings: the roots of `sslrootcert`, else the public ones.
+fn client_config(root: Option<&str>) -> Result<rustls::ClientConfig, TargetError> {
+    let mut roots = rustls::RootCertStore::empty();
+    match root {
+        None | Some("system") => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        Some(path) => {
+            let certificates = CertificateDer::pem_file_iter(path)
+                .and_then(|found| found.collect::<Result<Vec<_>, _>>())
+                .map_err(|source| TargetError::Root {
+                    path: path.to_string(),
+                    source,
+                })?;
+            if certificates.is_empty() {
+                return Err(TargetError::NoCertificate {
+                    path: path.to_string(),
+                });
+            }
+            for certificate in certificates {
+                roots
+                    .add(certificate)
+                    .map_err(|source| TargetError::BadRoot {
+                        path: path.to_string(),
+                        source,
+                    })?;
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(TargetError::Tls)?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Target, TargetError};
+
+    fn target(url: &str) -> Target {
+        Target::of(url).unwrap_or_else(|e| panic!("{url}: {e}"))
+    }
+
+    #[test]
+    fn tls_is_used_when_the_url_asks_for_it_and_a_network_in_the_clear_is_told_apart() {
+        for (url, tls, in_the_clear) in [
+            ("postgres://ana@db.internal/followup", false, true),
+            (
+                "postgres://ana@db.internal/followup?sslmode=prefer",
+                false,
+                true,
+            ),
+            (
+                "postgres://ana@db.internal/followup?sslmode=disable",
+                false,
+                true,
+            ),
+            (
+                "postgres://ana@db.internal/followup?sslmode=require",
+                true,
+                false,
+            ),
+            (
+                "postgres://ana@db.internal/followup?sslmode=verify-full",
+                true,
+                false,
+            ),
+            (
+                "postgres://ana@db.internal/followup?sslmode=verify-ca&sslrootcert=system",
+                true,
+                false,
+            ),
+            ("postgres://ana@localhost/followup", false, false),
+            ("postgres://ana@127.0.0.1:5433/followup", false, false),
+            ("postgres://ana@[::1]/followup", false, false),
+            (
+                "host=/run/postgresql user=ana dbname=followup",
+                false,
+                false,
+            ),
+        ] {
+            let target = target(url);
+            assert_eq!(target.tls.is_some(), tls, "{url}");
+            assert_eq!(target.in_the_clear(), in_the_clear, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_root_certificate_that_cannot_be_used_is_refused_before_connecting() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let missing = dir.path().join("missing.pem");
+        let url = |root: &std::path::Path, mode: &str| {
+            format!(
+                "postgres://ana@db/followup?sslmode={mode}&sslrootcert={}",
+                root.display()
+            )
+        };
+        let refused = |url: String| Target::of(&url).err().unwrap_or_else(|| panic!("{url}"));
+        assert!(matches!(
+            refused(url(&missing, "verify-full")),
+            TargetError::Root { path, .. } if path.ends_with("missing.pem")
+        ));
+        assert!(matches!(
+            refused(url(&empty, "verify-full")),
+            TargetError::NoCertificate { path } if path.ends_with("empty.pem")
+        ));
+        assert!(matches!(
+            refused(url(&empty, "prefer")),
+            TargetError::RootWithoutTls
+        ));
+        assert!(matches!(
+            refused("postgres://ana@db/followup?sslmode=require&sslcert=/etc/me.pem".into()),
+            TargetError::ClientCertificate
+        ));
+        assert!(matches!(
+            refused("postgres://ana@db/followup?sslmode=sometimes".into()),
+            TargetError::Url(_)
+        ));
+    }
+}
