@@ -31,9 +31,10 @@ mod url;
 mod view;
 
 use std::cell::{Cell, RefCell, RefMut};
+use std::collections::HashMap;
 
 use ::postgres::types::ToSql;
-use ::postgres::{Client, Row};
+use ::postgres::{Client, Row, Statement};
 use jiff::Timestamp;
 
 use super::{Result, StoreError};
@@ -69,6 +70,10 @@ impl From<::postgres::Error> for Said {
     }
 }
 
+/// How many prepared statements a connection keeps; past it they are prepared again.
+/// The store's statements are fixed texts, far fewer than this.
+const MAX_PREPARED: usize = 512;
+
 /// Parameters of a statement.
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
@@ -81,6 +86,8 @@ pub struct PostgresStore {
     target: tls::Target,
     /// A transaction is open on the connection.
     in_transaction: Cell<bool>,
+    /// The statements prepared on the connection, by their SQL.
+    statements: RefCell<HashMap<String, Statement>>,
     id: String,
 }
 
@@ -97,6 +104,7 @@ impl PostgresStore {
             client: RefCell::new(client),
             target,
             in_transaction: Cell::new(false),
+            statements: RefCell::default(),
             id,
         }
     }
@@ -106,6 +114,7 @@ impl PostgresStore {
         let mut client = self.client.borrow_mut();
         if client.is_closed() && !self.in_transaction.get() {
             *client = self.target.connect()?;
+            self.statements.borrow_mut().clear();
             tracing::info!("connected to the store again");
         }
         Ok(client)
@@ -122,21 +131,41 @@ impl PostgresStore {
         schema::latest()
     }
 
+    /// The connection, and `sql` prepared on it: once per connection, since preparing
+    /// costs a round trip to the server and its planning each time.
+    fn prepared(&self, sql: &str) -> Result<(RefMut<'_, Client>, Statement)> {
+        let mut client = self.client()?;
+        if let Some(statement) = self.statements.borrow().get(sql) {
+            return Ok((client, statement.clone()));
+        }
+        let statement = client.prepare(sql)?;
+        let mut statements = self.statements.borrow_mut();
+        if statements.len() >= MAX_PREPARED {
+            statements.clear();
+        }
+        statements.insert(sql.to_string(), statement.clone());
+        Ok((client, statement))
+    }
+
     fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
-        Ok(self.client()?.query(sql, params)?)
+        let (mut client, statement) = self.prepared(sql)?;
+        Ok(client.query(&statement, params)?)
     }
 
     fn query_opt(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
-        Ok(self.client()?.query_opt(sql, params)?)
+        let (mut client, statement) = self.prepared(sql)?;
+        Ok(client.query_opt(&statement, params)?)
     }
 
     fn query_one(&self, sql: &str, params: Params<'_>) -> Result<Row> {
-        Ok(self.client()?.query_one(sql, params)?)
+        let (mut client, statement) = self.prepared(sql)?;
+        Ok(client.query_one(&statement, params)?)
     }
 
     /// Runs a statement and returns how many rows it wrote.
     fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        Ok(self.client()?.execute(sql, params)?)
+        let (mut client, statement) = self.prepared(sql)?;
+        Ok(client.execute(&statement, params)?)
     }
 
     fn batch(&self, sql: &str) -> Result<()> {
