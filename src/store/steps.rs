@@ -66,7 +66,7 @@ pub trait Steps {
     /// time, or `lead` before the earliest one of a kind composed ahead
     /// ([`StepKind::AHEAD`](crate::planner::StepKind::AHEAD)) that lies beyond `now + lead`, whichever comes first.
     ///
-    /// Both are ranges of the `steps_due` index; the second is bounded by the first, so
+    /// Both are ranges of the index of planned steps by time (`steps_due`, on PostgreSQL `steps_due_order`); the second is bounded by the first, so
     /// neither reads more than the steps within `lead` of the earliest.
     fn next_fire_at(&self, now: Timestamp, lead: SignedDuration) -> Result<Option<Timestamp>>;
 

@@ -58,7 +58,10 @@ impl PostgresStore {
     /// brings its schema up to date and reads the store's id. Errors name the URL
     /// without its password.
     pub fn connect(url: &str, password: Option<&str>) -> Result<PostgresStore> {
-        let reach = target(url, password)?;
+        PostgresStore::connect_to(url, target(url, password)?)
+    }
+
+    fn connect_to(url: &str, reach: Target) -> Result<PostgresStore> {
         let target = || redacted(url).into();
         let open_err = |source: ::postgres::Error| StoreError::Open {
             path: target(),
@@ -92,7 +95,8 @@ pub(crate) fn serve(
             "the connection to the store crosses the network unencrypted: add sslmode=verify-full to the url (and sslrootcert=FILE for the server's certificate authority)"
         );
     }
-    let store = PostgresStore::connect(url, password)?;
+    // The daemon's own work can be done again: see `Target::without_waiting_for_flush`.
+    let store = PostgresStore::connect_to(url, reach.clone().without_waiting_for_flush())?;
     let stop = Arc::new(AtomicBool::new(false));
     let listening = Listening(stop.clone());
     let shown = redacted(url);

@@ -217,8 +217,16 @@ ALTER TABLE store_identity ADD COLUMN link_key BYTEA;
 ALTER TABLE deliveries ADD COLUMN taken_over INTEGER NOT NULL DEFAULT 0;
 "#;
 
+/// Version 4: the due steps in firing order (time, then id), as a daemon reads them
+/// batch after batch, so a batch starts where the last ended even when thousands of
+/// steps fall due at one instant.
+const V4: &str = r#"
+CREATE INDEX steps_due_order ON steps(fire_at, id) WHERE state = 'planned';
+DROP INDEX steps_due;
+"#;
+
 /// Every migration in order: version `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// Why the schema could not be brought up to date.
 #[derive(Debug, thiserror::Error)]

@@ -85,6 +85,22 @@ impl Target {
         Ok(Target { config, tls })
     }
 
+    /// The same, for a session whose commits do not wait for the server to flush
+    /// them to disk (`synchronous_commit = off`): the daemon's own connection, which
+    /// plans, fires and records sends. A crash of the database server may then roll
+    /// back its last fraction of a second of them, which can send an email again (with
+    /// its Message-ID) and never loses one: what was rolled back is planned, fired or
+    /// sent again. That is SQLite's `synchronous = NORMAL`, and it spares every
+    /// commit a disk flush. Commands and the web pages wait for the flush as usual.
+    pub fn without_waiting_for_flush(mut self) -> Target {
+        let options = match self.config.get_options() {
+            Some(given) => format!("{given} -c synchronous_commit=off"),
+            None => "-c synchronous_commit=off".to_string(),
+        };
+        self.config.options(&options);
+        self
+    }
+
     /// A new connection.
     pub fn connect(&self) -> Result<Client, ::postgres::Error> {
         match &self.tls {
@@ -225,6 +241,25 @@ mod tests {
             assert_eq!(target.tls.is_some(), tls, "{url}");
             assert_eq!(target.in_the_clear(), in_the_clear, "{url}");
         }
+    }
+
+    #[test]
+    fn the_daemons_own_session_does_not_wait_for_flushes_and_keeps_the_urls_options() {
+        let daemon = |url: &str| target(url).without_waiting_for_flush();
+        assert_eq!(
+            daemon("postgres://ana@db/followup").config.get_options(),
+            Some("-c synchronous_commit=off")
+        );
+        assert_eq!(
+            daemon("postgres://ana@db/followup?options=-c%20statement_timeout%3D5s")
+                .config
+                .get_options(),
+            Some("-c statement_timeout=5s -c synchronous_commit=off")
+        );
+        assert_eq!(
+            target("postgres://ana@db/followup").config.get_options(),
+            None
+        );
     }
 
     #[test]
