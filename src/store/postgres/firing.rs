@@ -96,17 +96,25 @@ impl PostgresStore {
             .after
             .map_or((i64::MIN, i64::MIN), |(at, id)| (to_ms(at), id));
         let limit = i64::try_from(ask.limit).unwrap_or(i64::MAX);
+        self.in_queue_order()?;
         let rows = self.query(
             &format!(
-                "SELECT EXISTS (SELECT 1 FROM steps n WHERE n.commitment_id = s.commitment_id
+                // The batch is chosen and locked on the steps alone, and only then
+                // joined: a plan that joins before it sorts and limits would read every
+                // due step's commitment for each batch. The steps' columns come from
+                // the locked rows, as the last writer left them.
+                "WITH s AS (
+                     SELECT {STEP_COLUMNS} FROM steps s
+                     WHERE s.state = 'planned' AND s.fire_at <= $2 AND (s.fire_at, s.id) > ($3, $4)
+                       AND (s.fire_at <= $1 OR s.kind IN ({kinds}))
+                       AND (s.claimed_by IS NULL OR s.claimed_by = $5)
+                     ORDER BY s.fire_at, s.id LIMIT $6
+                     FOR UPDATE SKIP LOCKED)
+                 SELECT EXISTS (SELECT 1 FROM steps n WHERE n.commitment_id = s.commitment_id
                                 AND n.state = 'planned' AND n.fire_at <= $1 AND n.fire_at > s.fire_at),
                         {STEP_COLUMNS}, {columns}
-                 FROM steps s JOIN commitments c ON c.id = s.commitment_id
-                 WHERE s.state = 'planned' AND s.fire_at <= $2 AND (s.fire_at, s.id) > ($3, $4)
-                   AND (s.fire_at <= $1 OR s.kind IN ({kinds}))
-                   AND (s.claimed_by IS NULL OR s.claimed_by = $5)
-                 ORDER BY s.fire_at, s.id LIMIT $6
-                 FOR UPDATE OF s SKIP LOCKED",
+                 FROM s JOIN commitments c ON c.id = s.commitment_id
+                 ORDER BY s.fire_at, s.id",
                 columns = columns_of("c"),
                 kinds = super::steps::ahead_kinds(),
             ),
