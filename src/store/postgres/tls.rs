@@ -56,6 +56,16 @@ pub enum TargetError {
     Tls(#[source] rustls::Error),
 }
 
+/// Where an option goes among those the URL gives.
+#[derive(Clone, Copy)]
+enum Place {
+    /// Before them: the URL may set it otherwise.
+    First,
+    /// After them: it holds whatever the URL says.
+    Last,
+}
+use Place::{First, Last};
+
 impl Target {
     /// The settings of `url` (which may hold a password); connecting gives up after
     /// 10 s.
@@ -82,7 +92,19 @@ impl Target {
             config.application_name("followup");
         }
         config.connect_timeout(Duration::from_secs(10));
-        Ok(Target { config, tls })
+        Ok(Target { config, tls }.with_option("-c jit=off", First))
+    }
+
+    /// Adds `option` (`-c name=value`) to the session's options, before or after
+    /// those the URL gives; of two settings of one name, the later holds.
+    fn with_option(mut self, option: &str, place: Place) -> Target {
+        let options = match (self.config.get_options(), place) {
+            (None, _) => option.to_string(),
+            (Some(given), First) => format!("{option} {given}"),
+            (Some(given), Last) => format!("{given} {option}"),
+        };
+        self.config.options(&options);
+        self
     }
 
     /// The same, for a session whose commits do not wait for the server to flush
@@ -92,13 +114,8 @@ impl Target {
     /// its Message-ID) and never loses one: what was rolled back is planned, fired or
     /// sent again. That is SQLite's `synchronous = NORMAL`, and it spares every
     /// commit a disk flush. Commands and the web pages wait for the flush as usual.
-    pub fn without_waiting_for_flush(mut self) -> Target {
-        let options = match self.config.get_options() {
-            Some(given) => format!("{given} -c synchronous_commit=off"),
-            None => "-c synchronous_commit=off".to_string(),
-        };
-        self.config.options(&options);
-        self
+    pub fn without_waiting_for_flush(self) -> Target {
+        self.with_option("-c synchronous_commit=off", Last)
     }
 
     /// A new connection.
@@ -244,21 +261,32 @@ mod tests {
     }
 
     #[test]
+    fn every_session_runs_without_jit_unless_the_url_says_otherwise() {
+        assert_eq!(
+            target("postgres://ana@db/followup").config.get_options(),
+            Some("-c jit=off")
+        );
+        // Of two settings of one name the server keeps the later: the URL's.
+        assert_eq!(
+            target("postgres://ana@db/followup?options=-c%20jit%3Don")
+                .config
+                .get_options(),
+            Some("-c jit=off -c jit=on")
+        );
+    }
+
+    #[test]
     fn the_daemons_own_session_does_not_wait_for_flushes_and_keeps_the_urls_options() {
         let daemon = |url: &str| target(url).without_waiting_for_flush();
         assert_eq!(
             daemon("postgres://ana@db/followup").config.get_options(),
-            Some("-c synchronous_commit=off")
+            Some("-c jit=off -c synchronous_commit=off")
         );
         assert_eq!(
             daemon("postgres://ana@db/followup?options=-c%20statement_timeout%3D5s")
                 .config
                 .get_options(),
-            Some("-c statement_timeout=5s -c synchronous_commit=off")
-        );
-        assert_eq!(
-            target("postgres://ana@db/followup").config.get_options(),
-            None
+            Some("-c jit=off -c statement_timeout=5s -c synchronous_commit=off")
         );
     }
 
