@@ -165,7 +165,7 @@ fn lease_ms(lease: SignedDuration) -> i64 {
     (lease.as_millis() as i64).max(1)
 }
 
-fn refused(claim: &Claim) -> StoreError {
+pub(super) fn refused(claim: &Claim) -> StoreError {
     ClaimRefused {
         owner: claim.owner.clone(),
     }

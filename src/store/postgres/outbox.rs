@@ -27,6 +27,33 @@ impl Outbox for PostgresStore {
         takes: &[TakeDue<'_>],
     ) -> Result<Turn> {
         let token = claim.token as i64;
+        // Nearly every turn only records emails sent: one statement, its own
+        // transaction, writes them all. Should it fail, the turn runs as below.
+        let mut written = None;
+        if !records.is_empty() && records.iter().all(|group| only_sent(group)) {
+            match self.record_sent(token, records) {
+                Ok(Some(recorded)) => written = Some(recorded),
+                Ok(None) => return Err(super::claims::refused(claim)),
+                Err(e) => {
+                    tracing::debug!(cause = %e, "recording sent emails at once failed; recording them one by one")
+                }
+            }
+        }
+        if let Some(recorded) = written {
+            if takes.is_empty() {
+                return Ok((recorded.into_iter().map(Ok).collect(), Vec::new()));
+            }
+            let taken = self.transaction(|s| {
+                s.check_claim(claim)?;
+                Ok::<_, crate::store::StoreError>(
+                    takes
+                        .iter()
+                        .map(|due| s.isolated(|s| s.take_due(token, due)))
+                        .collect(),
+                )
+            })?;
+            return Ok((recorded.into_iter().map(Ok).collect(), taken));
+        }
         self.transaction(|s| {
             s.check_claim(claim)?;
             let written = records
@@ -40,6 +67,13 @@ impl Outbox for PostgresStore {
             Ok((written, taken))
         })
     }
+}
+
+/// Every outcome of `group` is an email sent.
+fn only_sent(group: &[DeliveryOutcome]) -> bool {
+    group
+        .iter()
+        .all(|o| matches!(o, DeliveryOutcome::Sent { .. }))
 }
 
 impl PostgresStore {
@@ -122,6 +156,84 @@ impl PostgresStore {
         // RETURNING keeps no order.
         out.sort_by_key(|d| d.id);
         Ok(out)
+    }
+
+    /// Records every email of `groups` as sent, each outcome a
+    /// [`DeliveryOutcome::Sent`], in one statement that is its own transaction: what
+    /// [`PostgresStore::mark_sent`] does one email at a time, under the claim of
+    /// `token`. `None` if that claim no longer holds, and then nothing is written.
+    ///
+    /// Every part of the statement sees the tables as they were before it, so a step
+    /// is settled when none of its emails is pending but those sent here, and none
+    /// that waited falls due here. A step's emails are found by step alone, as in
+    /// [`PostgresStore::settle_step_of`].
+    fn record_sent(
+        &self,
+        token: i64,
+        groups: &[&[DeliveryOutcome]],
+    ) -> Result<Option<Vec<Recorded>>> {
+        let mut ids = Vec::new();
+        let mut ats = Vec::new();
+        for group in groups {
+            for outcome in group.iter() {
+                if let DeliveryOutcome::Sent { id, at } = outcome {
+                    ids.push(*id);
+                    ats.push(to_ms(*at));
+                }
+            }
+        }
+        let row = self.query_one(
+            "WITH claim AS (SELECT token FROM daemons WHERE token = $1 FOR SHARE),
+             sent AS (
+                 UPDATE deliveries d SET state = 'sent', attempts = d.attempts + 1,
+                     sent_at = x.at, last_error = NULL, claimed_by = NULL
+                 FROM UNNEST($2::BIGINT[], $3::BIGINT[]) AS x(id, at), claim
+                 WHERE d.id = x.id AND d.claimed_by = claim.token
+                 RETURNING d.id, d.step_id, d.audience, x.at),
+             released AS (
+                 UPDATE deliveries w SET state = 'pending', next_attempt_at = sent.at
+                 FROM sent
+                 WHERE sent.audience = 'customer' AND w.step_id = sent.step_id
+                   AND w.state = 'waiting'
+                   AND (SELECT count(*) FILTER (WHERE o.state = 'pending'
+                                                AND o.id NOT IN (SELECT id FROM sent))
+                        FROM deliveries o WHERE o.step_id = w.step_id) = 0
+                 RETURNING sent.id, w.step_id),
+             settled AS (
+                 UPDATE steps SET updated_at = sent.at,
+                     state = CASE WHEN EXISTS (SELECT 1 FROM deliveries d
+                                               WHERE d.step_id = steps.id AND d.state = 'failed')
+                                  THEN 'failed' ELSE 'sent' END,
+                     reason = (SELECT d.last_error FROM deliveries d
+                               WHERE d.step_id = steps.id AND d.state = 'failed' LIMIT 1)
+                 FROM sent
+                 WHERE steps.id = sent.step_id AND steps.state = 'queued'
+                   AND (SELECT count(*) FILTER (WHERE o.state = 'pending'
+                                                AND o.id NOT IN (SELECT id FROM sent))
+                        FROM deliveries o WHERE o.step_id = steps.id) = 0
+                   AND steps.id NOT IN (SELECT step_id FROM released)
+                 RETURNING steps.id)
+             SELECT EXISTS (SELECT 1 FROM claim),
+                    ARRAY(SELECT id FROM released),
+                    (SELECT count(*) FROM settled)",
+            &[&token, &ids, &ats],
+        )?;
+        if !row.try_get::<_, bool>(0)? {
+            return Ok(None);
+        }
+        let released: Vec<i64> = row.try_get(1)?;
+        Ok(Some(
+            groups
+                .iter()
+                .map(|group| Recorded {
+                    released: 0,
+                    followers: released
+                        .iter()
+                        .filter(|id| group.iter().any(|o| matches!(o, DeliveryOutcome::Sent { id: sent, .. } if sent == *id)))
+                        .count(),
+                })
+                .collect(),
+        ))
     }
 
     /// Records the outcomes of many attempts, in order, on the emails the daemon of

@@ -234,3 +234,137 @@ fn a_dead_daemons_emails_go_from_another_and_its_late_record_is_refused() {
     ));
     assert_eq!(state_of(&mut f.db, email).0, "pending");
 }
+
+/// The emails of one customer update's step: two to customers, pending, and the
+/// owner's copy, waiting for them. Returns (step, customers' emails, copy).
+fn customer_update(store: &PostgresStore, db: &mut Client) -> (i64, [i64; 2], i64) {
+    let id = store
+        .insert_commitment(&sample("2026-12-03T17:00:00Z"))
+        .unwrap();
+    let step = insert_step(
+        db,
+        id,
+        "update",
+        "customer_update",
+        at("2026-12-03T15:00:00Z"),
+        "queued",
+    );
+    let email = |audience, recipient, state| Email {
+        step,
+        commitment: id,
+        audience,
+        recipient,
+        state,
+        attempts: 0,
+        sent_at: None,
+        last_error: None,
+    };
+    let joe = email("customer", "joe@example.org", "pending").insert(db);
+    let eve = email("customer", "eve@example.org", "pending").insert(db);
+    let copy = email("owner", "ana@example.com", "waiting").insert(db);
+    (step, [joe, eve], copy)
+}
+
+fn step_state(db: &mut Client, step: i64) -> String {
+    db.query_one("SELECT state FROM steps WHERE id = $1", &[&step])
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn emails_sent_together_release_the_copy_that_waited_and_settle_the_step_after_it() {
+    let Some(mut f) = fixture("outbox_sent_together") else {
+        return;
+    };
+    let (step, [joe, eve], copy) = customer_update(&f.store, &mut f.db);
+    let daemon = claim(&f.store, "host-a:1", SignedDuration::from_secs(15));
+    let mut taken = turn(&f.store, &daemon, &[], 10, &HashSet::new()).unwrap();
+    taken.sort_unstable();
+    assert_eq!(taken, [joe, eve]);
+    // One email sent of two: the copy still waits, the step is not settled.
+    let now = Timestamp::now();
+    let (written, _) = f
+        .store
+        .record_and_take(
+            &daemon,
+            &[&[DeliveryOutcome::Sent { id: joe, at: now }]],
+            &[],
+        )
+        .unwrap();
+    assert_eq!(written[0].as_ref().unwrap().followers, 0);
+    assert_eq!(state_of(&mut f.db, copy).0, "waiting");
+    assert_eq!(step_state(&mut f.db, step), "queued");
+    // The other, in a turn of two groups (one of an email no longer held): the copy
+    // falls due for the group that sent it, and the step waits for the copy.
+    let stray = due_emails(&f.store, &mut f.db, 1)[0];
+    let (written, _) = f
+        .store
+        .record_and_take(
+            &daemon,
+            &[
+                &[DeliveryOutcome::Sent { id: stray, at: now }],
+                &[DeliveryOutcome::Sent { id: eve, at: now }],
+            ],
+            &[],
+        )
+        .unwrap();
+    let followers: Vec<usize> = written
+        .iter()
+        .map(|w| w.as_ref().unwrap().followers)
+        .collect();
+    assert_eq!(followers, [0, 1]);
+    assert_eq!(state_of(&mut f.db, stray), ("pending".to_string(), None));
+    assert_eq!(state_of(&mut f.db, copy), ("pending".to_string(), None));
+    assert_eq!(step_state(&mut f.db, step), "queued");
+    let mut skip = HashSet::new();
+    skip.insert(stray);
+    assert_eq!(turn(&f.store, &daemon, &[], 10, &skip).unwrap(), [copy]);
+    let sent = DeliveryOutcome::Sent { id: copy, at: now };
+    turn(&f.store, &daemon, &[sent], 0, &HashSet::new()).unwrap();
+    assert_eq!(step_state(&mut f.db, step), "sent");
+}
+
+#[test]
+fn a_record_the_database_refuses_spoils_none_of_the_others_in_its_turn() {
+    let Some(mut f) = fixture("outbox_refused_record") else {
+        return;
+    };
+    let emails = due_emails(&f.store, &mut f.db, 2);
+    let daemon = claim(&f.store, "host-a:1", SignedDuration::from_secs(15));
+    assert_eq!(
+        turn(&f.store, &daemon, &[], 10, &HashSet::new()).unwrap(),
+        emails
+    );
+    // Another program's trigger refuses to let one of them be marked sent.
+    f.db.batch_execute(&format!(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN RAISE EXCEPTION 'refused by policy'; END $$;
+         CREATE TRIGGER refuse BEFORE UPDATE ON deliveries FOR EACH ROW
+             WHEN (NEW.id = {} AND NEW.state = 'sent') EXECUTE FUNCTION refuse();",
+        emails[0]
+    ))
+    .unwrap();
+    let now = Timestamp::now();
+    let (written, _) = f
+        .store
+        .record_and_take(
+            &daemon,
+            &[
+                &[DeliveryOutcome::Sent {
+                    id: emails[0],
+                    at: now,
+                }],
+                &[DeliveryOutcome::Sent {
+                    id: emails[1],
+                    at: now,
+                }],
+            ],
+            &[],
+        )
+        .unwrap();
+    let refused = written[0].as_ref().unwrap_err().to_string();
+    assert!(refused.contains("refused by policy"), "{refused}");
+    assert!(written[1].is_ok());
+    assert_eq!(state_of(&mut f.db, emails[0]).0, "pending");
+    assert_eq!(state_of(&mut f.db, emails[1]), ("sent".to_string(), None));
+}
