@@ -3,6 +3,8 @@
 
 mod records;
 
+use std::collections::HashMap;
+
 use ::postgres::Row;
 use jiff::Timestamp;
 
@@ -38,22 +40,41 @@ fn record_from_row(r: &Row) -> Result<DeliveryRecord> {
     })
 }
 
+/// The columns an email's origin fills: its step, commitment and job run.
+fn origin_columns(origin: Origin) -> (Option<i64>, Option<i64>, Option<i64>) {
+    match origin {
+        Origin::Step {
+            step_id,
+            commitment_id,
+        } => (Some(step_id), Some(commitment_id), None),
+        Origin::Job { run_id } => (None, None, Some(run_id)),
+    }
+}
+
 impl PostgresStore {
-    /// The threads commitment `id` already has, one per audience it has emailed.
-    pub(super) fn threads_of(&self, commitment_id: i64) -> Result<Threads> {
-        let roots = self
-            .query(
-                "SELECT DISTINCT ON (audience) audience, message_id FROM deliveries
-                 WHERE commitment_id = $1 ORDER BY audience, id",
-                &[&commitment_id],
-            )?
+    /// The threads each of commitments `ids` already has, one per audience it has
+    /// emailed, in one statement.
+    pub(super) fn threads_of_all(&self, ids: &[i64]) -> Result<HashMap<i64, Threads>> {
+        let mut all: HashMap<i64, Threads> = ids
             .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect::<Result<_>>()?;
-        Ok(Threads {
-            store_id: self.id.clone(),
-            roots,
-        })
+            .map(|id| {
+                let threads = Threads {
+                    store_id: self.id.clone(),
+                    roots: Vec::new(),
+                };
+                (*id, threads)
+            })
+            .collect();
+        for row in self.query(
+            "SELECT DISTINCT ON (commitment_id, audience) commitment_id, audience, message_id
+             FROM deliveries WHERE commitment_id = ANY($1) ORDER BY commitment_id, audience, id",
+            &[&ids],
+        )? {
+            if let Some(threads) = all.get_mut(&row.try_get(0)?) {
+                threads.roots.push((row.try_get(1)?, row.try_get(2)?));
+            }
+        }
+        Ok(all)
     }
 
     /// Puts an email in the outbox at `now` in `state`, due for its first attempt at
@@ -67,13 +88,7 @@ impl PostgresStore {
         state: &str,
         last_error: Option<&str>,
     ) -> Result<i64> {
-        let (step_id, commitment_id, run_id) = match d.origin {
-            Origin::Step {
-                step_id,
-                commitment_id,
-            } => (Some(step_id), Some(commitment_id), None),
-            Origin::Job { run_id } => (None, None, Some(run_id)),
-        };
+        let (step_id, commitment_id, run_id) = origin_columns(d.origin);
         let row = self.query_one(
             "INSERT INTO deliveries (step_id, commitment_id, job_run_id, audience, sender, recipient,
                                      subject, message_id, message, next_attempt_at, created_at,
@@ -96,6 +111,65 @@ impl PostgresStore {
             ],
         )?;
         Ok(row.try_get(0)?)
+    }
+
+    /// Puts emails in the outbox at `now` in one statement, their ids in the order
+    /// given: each due for its first attempt at its time, or, without one, waiting
+    /// for the other emails of its step ([`PostgresStore::add_waiting_delivery`]).
+    pub(super) fn add_deliveries(
+        &self,
+        emails: &[(&NewDelivery, Option<Timestamp>)],
+        now: Timestamp,
+    ) -> Result<()> {
+        let mut step_ids = Vec::new();
+        let mut commitment_ids = Vec::new();
+        let mut run_ids = Vec::new();
+        for (d, _) in emails {
+            let (step, commitment, run) = origin_columns(d.origin);
+            step_ids.push(step);
+            commitment_ids.push(commitment);
+            run_ids.push(run);
+        }
+        let text =
+            |f: fn(&NewDelivery) -> &str| emails.iter().map(|(d, _)| f(d)).collect::<Vec<_>>();
+        let messages: Vec<&[u8]> = emails.iter().map(|(d, _)| d.message.as_slice()).collect();
+        let due: Vec<i64> = emails
+            .iter()
+            .map(|(_, at)| to_ms(at.unwrap_or(now)))
+            .collect();
+        let states: Vec<&str> = emails
+            .iter()
+            .map(|(_, at)| if at.is_some() { "pending" } else { "waiting" })
+            .collect();
+        self.execute(
+            "INSERT INTO deliveries (step_id, commitment_id, job_run_id, audience, sender, recipient,
+                                     subject, message_id, message, next_attempt_at, created_at,
+                                     state)
+             SELECT step_id, commitment_id, job_run_id, audience, sender, recipient, subject,
+                    message_id, message, next_attempt_at, $12, state
+             FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[],
+                         $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::BYTEA[], $10::BIGINT[],
+                         $11::TEXT[])
+                  WITH ORDINALITY AS x(step_id, commitment_id, job_run_id, audience, sender,
+                                       recipient, subject, message_id, message,
+                                       next_attempt_at, state, n)
+             ORDER BY n",
+            &[
+                &step_ids,
+                &commitment_ids,
+                &run_ids,
+                &text(|d| &d.audience),
+                &text(|d| &d.sender),
+                &text(|d| &d.recipient),
+                &text(|d| &d.subject),
+                &text(|d| &d.message_id),
+                &messages,
+                &due,
+                &states,
+                &to_ms(now),
+            ],
+        )?;
+        Ok(())
     }
 
     /// Puts an email in the outbox at `now`, due for its first attempt at `due`.

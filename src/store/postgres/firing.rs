@@ -41,13 +41,69 @@ impl From<StoreError> for Queueing {
     }
 }
 
+/// The facts every due step's email needs, read for a whole batch.
+struct Common {
+    revisions: Vec<RevisionRecord>,
+    threads: Threads,
+}
+
+/// Plain sends of a batch not written yet: their emails, and their steps to queue.
+#[derive(Default)]
+struct PlainSends<'a> {
+    emails: Vec<(&'a NewDelivery, Option<Timestamp>)>,
+    steps: Vec<(i64, bool)>,
+}
+
+impl<'a> PlainSends<'a> {
+    /// Takes `decided` if it only sends emails; false if it does more, or other.
+    fn add(&mut self, decided: &'a StepDecision) -> bool {
+        let Decision::Send {
+            deliveries,
+            waiting,
+            revision: None,
+            undo: None,
+            late,
+            at,
+        } = &decided.decision
+        else {
+            return false;
+        };
+        self.emails
+            .extend(deliveries.iter().map(|d| (d, Some(*at))));
+        self.emails.extend(waiting.iter().map(|d| (d, None)));
+        self.steps.push((decided.step_id, *late));
+        true
+    }
+
+    /// Writes them, in a statement for the emails and one for the steps. A failure
+    /// is a step's: the batch runs again, each step on its own.
+    fn write(
+        &mut self,
+        store: &PostgresStore,
+        now: Timestamp,
+    ) -> std::result::Result<(), Queueing> {
+        if self.steps.is_empty() {
+            return Ok(());
+        }
+        let written = (|| {
+            if !self.emails.is_empty() {
+                store.add_deliveries(&self.emails, now)?;
+            }
+            store.queue_steps(&self.steps, now)
+        })();
+        self.emails.clear();
+        self.steps.clear();
+        written.map_err(|_| Queueing::StepFailed)
+    }
+}
+
 impl PostgresStore {
     /// Reads and claims the batch of due steps `ask` describes for the daemon of
     /// `token`, in the caller's transaction; `None` when nothing is due.
     fn read_due(&self, token: i64, ask: &DueAsk<'_>) -> Result<Option<DueBatch>> {
         let mark = self.write_mark()?;
         let mut commitments = HashSet::new();
-        let mut steps = Vec::new();
+        let mut due_steps = Vec::new();
         let mut unreadable = Vec::new();
         for due in self.due_steps(token, ask)? {
             let step = match due {
@@ -60,9 +116,25 @@ impl PostgresStore {
             if ask.busy.contains(&step.row.id) || !commitments.insert(step.row.id) {
                 break;
             }
+            due_steps.push(step);
+        }
+        // What every step's email needs, read for the whole batch at once.
+        let ids: Vec<i64> = due_steps.iter().map(|step| step.row.id).collect();
+        let mut revisions = self.revisions_of_all(&ids)?;
+        let mut threads = self.threads_of_all(&ids)?;
+        let mut steps = Vec::with_capacity(due_steps.len());
+        for step in due_steps {
+            let id = step.row.id;
             let wanted = (ask.wants)(&step);
+            let common = Common {
+                revisions: revisions.remove(&id).unwrap_or_default(),
+                threads: threads.remove(&id).unwrap_or_else(|| Threads {
+                    store_id: self.id.clone(),
+                    roots: Vec::new(),
+                }),
+            };
             let facts = self
-                .step_facts(&step, &wanted)
+                .step_facts(&step, &wanted, common)
                 .map_err(|e| format!("cannot be queued: {}", in_words(&e)));
             steps.push(DueWork { step, facts });
         }
@@ -140,7 +212,8 @@ impl PostgresStore {
             .collect()
     }
 
-    fn step_facts(&self, step: &DueStep, wanted: &Wanted) -> Result<StepFacts> {
+    /// The facts of `step`: `common`, read for its batch, and what `wanted` asks.
+    fn step_facts(&self, step: &DueStep, wanted: &Wanted, common: Common) -> Result<StepFacts> {
         let id = step.row.id;
         let delivery = match wanted.delivery {
             Some(delivery) => match self.delivery(delivery)? {
@@ -156,9 +229,9 @@ impl PostgresStore {
             None => None,
         };
         Ok(StepFacts {
-            revisions: self.revisions_of(id)?,
+            revisions: common.revisions,
             delivery,
-            threads: self.threads_of(id)?,
+            threads: common.threads,
             steps: if wanted.steps {
                 self.steps_of(id)?
             } else {
@@ -183,8 +256,10 @@ impl PostgresStore {
     }
 
     /// Writes the decisions whose steps the daemon of `token` still holds, their
-    /// commitments locked; how many steps put mail in the outbox. With `isolate`, each in a savepoint of its own, so
-    /// one that cannot be written fails alone.
+    /// commitments locked; how many steps put mail in the outbox. With `isolate`, each
+    /// in a savepoint of its own, so one that cannot be written fails alone; without,
+    /// the emails of consecutive plain sends (no move of the due time) and their
+    /// steps are written together, a statement each.
     fn apply_all(
         &self,
         token: i64,
@@ -192,14 +267,25 @@ impl PostgresStore {
         now: Timestamp,
         isolate: bool,
     ) -> std::result::Result<usize, Queueing> {
+        let ids: Vec<i64> = decisions.decided.iter().map(|d| d.step_id).collect();
+        let held = self.still_held(token, &ids)?;
         let mut sent = 0;
+        let mut plain = PlainSends::default();
         for decided in &decisions.decided {
-            if !self.still_holds(token, decided.step_id)? {
+            if !held.contains(&decided.step_id) {
                 tracing::debug!(
                     step = decided.step_id,
                     "the step changed or was taken over while it was decided; it is read again"
                 );
                 continue;
+            }
+            if !isolate {
+                if plain.add(decided) {
+                    sent += 1;
+                    continue;
+                }
+                // In order: the emails written so far come first.
+                plain.write(self, now)?;
             }
             let applied = if isolate {
                 self.isolated(|s| s.apply(decided, now))
@@ -217,18 +303,21 @@ impl PostgresStore {
                 }
             }
         }
+        plain.write(self, now)?;
         Ok(sent)
     }
 
-    /// Whether step `id` is still planned and held by the daemon of `token`; locks it.
-    fn still_holds(&self, token: i64, id: i64) -> Result<bool> {
-        Ok(self
-            .query_opt(
-                "SELECT 1 FROM steps WHERE id = $1 AND state = 'planned' AND claimed_by = $2
-                 FOR UPDATE",
-                &[&id, &token],
-            )?
-            .is_some())
+    /// Which of steps `ids` are still planned and held by the daemon of `token`;
+    /// locks them.
+    fn still_held(&self, token: i64, ids: &[i64]) -> Result<HashSet<i64>> {
+        self.query(
+            "SELECT id FROM steps WHERE id = ANY($1) AND state = 'planned' AND claimed_by = $2
+             FOR UPDATE",
+            &[&ids, &token],
+        )?
+        .iter()
+        .map(|r| Ok(r.try_get(0)?))
+        .collect()
     }
 
     /// Writes one decision; true if it put mail in the outbox.

@@ -1,5 +1,7 @@
 //! [`Revisions`] on PostgreSQL.
 
+use std::collections::HashMap;
+
 use ::postgres::Row;
 use ::postgres::types::ToSql;
 use jiff::Timestamp;
@@ -12,24 +14,25 @@ use crate::store::*;
 const REVISION_COLUMNS: &str = "id, old_due, new_due, reason, source, automatic, notify, created_at, \
      undone, undone_at, changes, action, actor, via, step_key, until_at";
 
-fn revision_from_row(r: &Row) -> Result<RevisionRecord> {
+/// The revision in the columns of `r` from `at` on ([`REVISION_COLUMNS`]).
+fn revision_from_row(r: &Row, at: usize) -> Result<RevisionRecord> {
     Ok(RevisionRecord {
-        id: r.try_get(0)?,
-        old_due: r.try_get(1)?,
-        new_due: r.try_get(2)?,
-        reason: r.try_get(3)?,
-        source: r.try_get(4)?,
-        automatic: r.try_get(5)?,
-        notify: r.try_get(6)?,
-        created_at: from_ms(r.try_get(7)?),
-        undone: r.try_get(8)?,
-        undone_at: r.try_get::<_, Option<i64>>(9)?.map(from_ms),
-        changes: changes_from(r.try_get(10)?),
-        action: r.try_get(11)?,
-        actor: r.try_get(12)?,
-        via: r.try_get(13)?,
-        step_key: r.try_get(14)?,
-        until_at: r.try_get::<_, Option<i64>>(15)?.map(from_ms),
+        id: r.try_get(at)?,
+        old_due: r.try_get(at + 1)?,
+        new_due: r.try_get(at + 2)?,
+        reason: r.try_get(at + 3)?,
+        source: r.try_get(at + 4)?,
+        automatic: r.try_get(at + 5)?,
+        notify: r.try_get(at + 6)?,
+        created_at: from_ms(r.try_get(at + 7)?),
+        undone: r.try_get(at + 8)?,
+        undone_at: r.try_get::<_, Option<i64>>(at + 9)?.map(from_ms),
+        changes: changes_from(r.try_get(at + 10)?),
+        action: r.try_get(at + 11)?,
+        actor: r.try_get(at + 12)?,
+        via: r.try_get(at + 13)?,
+        step_key: r.try_get(at + 14)?,
+        until_at: r.try_get::<_, Option<i64>>(at + 15)?.map(from_ms),
     })
 }
 
@@ -103,7 +106,7 @@ impl PostgresStore {
             &[&step_id],
         )?
         .as_ref()
-        .map(revision_from_row)
+        .map(|r| revision_from_row(r, 0))
         .transpose()
     }
 
@@ -177,17 +180,36 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// The revisions of each of commitments `ids`, in order, in one statement; a
+    /// commitment without any has none in the map.
+    pub(super) fn revisions_of_all(
+        &self,
+        ids: &[i64],
+    ) -> Result<HashMap<i64, Vec<RevisionRecord>>> {
+        let mut all: HashMap<i64, Vec<RevisionRecord>> = HashMap::new();
+        for row in self.query(
+            &format!(
+                "SELECT commitment_id, {REVISION_COLUMNS} FROM revisions
+                 WHERE commitment_id = ANY($1) ORDER BY commitment_id, id"
+            ),
+            &[&ids],
+        )? {
+            let commitment: i64 = row.try_get(0)?;
+            all.entry(commitment)
+                .or_default()
+                .push(revision_from_row(&row, 1)?);
+        }
+        Ok(all)
+    }
+}
+
 impl Revisions for PostgresStore {
     fn revisions_of(&self, id: i64) -> Result<Vec<RevisionRecord>> {
-        self.query(
-            &format!(
-                "SELECT {REVISION_COLUMNS} FROM revisions WHERE commitment_id = $1 ORDER BY id"
-            ),
-            &[&id],
-        )?
-        .iter()
-        .map(revision_from_row)
-        .collect()
+        Ok(self
+            .revisions_of_all(&[id])?
+            .remove(&id)
+            .unwrap_or_default())
     }
 
     fn history(&self, id: i64) -> Result<History> {

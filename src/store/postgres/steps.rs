@@ -159,10 +159,17 @@ impl PostgresStore {
 
     /// Marks a step queued: its deliveries are in the outbox.
     pub fn queue_step(&self, id: i64, late: bool, now: Timestamp) -> Result<()> {
+        self.queue_steps(&[(id, late)], now)
+    }
+
+    /// [`PostgresStore::queue_step`] for each of `steps` (id, late), in one statement.
+    pub(super) fn queue_steps(&self, steps: &[(i64, bool)], now: Timestamp) -> Result<()> {
+        let (ids, late): (Vec<i64>, Vec<bool>) = steps.iter().copied().unzip();
         self.execute(
-            "UPDATE steps SET state = 'queued', late = $2, updated_at = $3, claimed_by = NULL
-             WHERE id = $1",
-            &[&id, &late, &to_ms(now)],
+            "UPDATE steps SET state = 'queued', late = x.late, updated_at = $3, claimed_by = NULL
+             FROM UNNEST($1::BIGINT[], $2::BOOLEAN[]) AS x(id, late)
+             WHERE steps.id = ANY($1) AND steps.id = x.id",
+            &[&ids, &late, &to_ms(now)],
         )?;
         Ok(())
     }

@@ -77,17 +77,25 @@ fn no_wants(_: &followup::store::DueStep) -> Wanted {
     Wanted::default()
 }
 
+/// Asks for the steps due at `now`, 16 at a time, from the first.
+fn every_due(now: Timestamp, busy: &HashSet<i64>) -> DueAsk<'_> {
+    DueAsk {
+        now,
+        ahead: now,
+        after: None,
+        busy,
+        limit: 16,
+        wants: &no_wants,
+    }
+}
+
 /// Fires every due step as the planning task does, a batch at a time; returns how
 /// many steps it queued.
 fn fire_all(store: &PostgresStore, claim: &Claim, now: Timestamp) -> Result<usize, StoreError> {
     let busy = HashSet::new();
     let ask = |after| DueAsk {
-        now,
-        ahead: now,
         after,
-        busy: &busy,
-        limit: 16,
-        wants: &no_wants,
+        ..every_due(now, &busy)
     };
     let mut queued = 0;
     let mut batch = store.take_due_steps(claim, &ask(None))?;
@@ -141,14 +149,7 @@ fn a_decision_on_a_step_that_planning_moved_meanwhile_is_dropped() {
     let steps = due_steps(&f.store, &mut f.db, 2, now);
     let claim = claim(&f.store, "host-a:1", SignedDuration::from_secs(15));
     let busy = HashSet::new();
-    let ask = DueAsk {
-        now,
-        ahead: now,
-        after: None,
-        busy: &busy,
-        limit: 16,
-        wants: &no_wants,
-    };
+    let ask = every_due(now, &busy);
     let batch = f.store.take_due_steps(&claim, &ask).unwrap().unwrap();
     assert_eq!(batch.steps.len(), 2);
     let decisions = send_all(batch, now);
@@ -209,14 +210,7 @@ fn a_dead_daemons_steps_go_to_another_and_its_late_decisions_are_refused() {
     due_steps(&f.store, &mut f.db, 3, now);
     let dead = claim(&f.store, "host-a:1", SignedDuration::from_millis(50));
     let busy = HashSet::new();
-    let ask = DueAsk {
-        now,
-        ahead: now,
-        after: None,
-        busy: &busy,
-        limit: 16,
-        wants: &no_wants,
-    };
+    let ask = every_due(now, &busy);
     let batch = f.store.take_due_steps(&dead, &ask).unwrap().unwrap();
     let decisions = send_all(batch, now);
     assert_eq!(
@@ -359,4 +353,135 @@ fn the_postgres_store_serves_through_the_store_interface() {
         .read_without_waiting(|s| s.commitments(StatusFilter::All).unwrap())
         .unwrap();
     assert_eq!(rows.len(), 1);
+}
+
+/// Fires one batch of due steps `steps` of which the second's owner copy waits for
+/// its email; returns the steps put in the outbox, and the emails' (step, state) in
+/// the order of their ids, leaving out `except`.
+fn fire_with_a_copy(
+    f: &mut super::Fixture,
+    steps: &[i64],
+    now: Timestamp,
+    except: i64,
+) -> (usize, Vec<(i64, String)>) {
+    let daemon = claim(&f.store, "host-a:1", SignedDuration::from_secs(15));
+    let decide = |batch: DueBatch| {
+        let mut decisions = send_all(batch, now);
+        if let Decision::Send {
+            deliveries,
+            waiting,
+            ..
+        } = &mut decisions.decided[1].decision
+        {
+            let mut copy = deliveries[0].clone();
+            copy.message_id = format!("{}-copy", copy.message_id);
+            copy.recipient = "copy@example.com".into();
+            waiting.push(copy);
+        }
+        decisions
+    };
+    let busy = HashSet::new();
+    let ask = every_due(now, &busy);
+    let batch = f.store.take_due_steps(&daemon, &ask).unwrap().unwrap();
+    assert_eq!(batch.steps.len(), steps.len());
+    let after = batch.last();
+    let queued = f
+        .store
+        .queue_decided(&daemon, &decide(batch), &DueAsk { after, ..ask }, &|b| {
+            decide(b)
+        })
+        .unwrap();
+    let emails =
+        f.db.query(
+            "SELECT step_id, state FROM deliveries WHERE id <> $1 ORDER BY id",
+            &[&except],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    (queued.sent, emails)
+}
+
+fn step_state(db: &mut Client, step: i64) -> (String, Option<String>) {
+    let row = db
+        .query_one("SELECT state, reason FROM steps WHERE id = $1", &[&step])
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+fn pending(step: i64) -> (i64, String) {
+    (step, "pending".to_string())
+}
+
+#[test]
+fn a_batch_is_written_together_its_emails_in_firing_order() {
+    let Some(mut f) = fixture("firing_written_together") else {
+        return;
+    };
+    let now = at("2026-12-03T15:00:00Z");
+    let steps = due_steps(&f.store, &mut f.db, 3, now);
+    let (sent, emails) = fire_with_a_copy(&mut f, &steps, now, 0);
+    assert_eq!(sent, 3);
+    for step in &steps {
+        assert_eq!(step_state(&mut f.db, *step).0, "queued");
+    }
+    assert_eq!(
+        emails,
+        [
+            pending(steps[0]),
+            pending(steps[1]),
+            (steps[1], "waiting".to_string()),
+            pending(steps[2]),
+        ]
+    );
+}
+
+#[test]
+fn a_step_of_a_batch_that_cannot_be_written_fails_alone() {
+    let Some(mut f) = fixture("firing_one_fails") else {
+        return;
+    };
+    let now = at("2026-12-03T15:00:00Z");
+    let steps = due_steps(&f.store, &mut f.db, 5, now);
+    // Another program already used the Message-ID the third step's email will have.
+    let first = f
+        .store
+        .insert_commitment(&sample("2026-12-03T17:00:00Z"))
+        .unwrap();
+    let old_step = insert_step(&mut f.db, first, "old", "remind", now, "sent");
+    let old = Email {
+        step: old_step,
+        commitment: first,
+        audience: "owner",
+        recipient: "ana@example.com",
+        state: "sent",
+        attempts: 1,
+        sent_at: Some(0),
+        last_error: None,
+    }
+    .insert(&mut f.db);
+    f.db.execute(
+        "UPDATE deliveries SET message_id = $1 WHERE id = $2",
+        &[&format!("<step-{}@test>", steps[2]), &old],
+    )
+    .unwrap();
+    let (sent, emails) = fire_with_a_copy(&mut f, &steps, now, old);
+    assert_eq!(sent, 4);
+    let (failed, reason) = step_state(&mut f.db, steps[2]);
+    assert_eq!(failed, "failed");
+    assert!(reason.unwrap().contains("cannot be queued"));
+    for step in [steps[0], steps[1], steps[3], steps[4]] {
+        assert_eq!(step_state(&mut f.db, step).0, "queued");
+    }
+    assert_eq!(
+        emails,
+        [
+            pending(steps[0]),
+            pending(steps[1]),
+            (steps[1], "waiting".to_string()),
+            pending(steps[3]),
+            pending(steps[4]),
+        ]
+    );
 }
