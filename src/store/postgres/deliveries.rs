@@ -52,19 +52,19 @@ fn origin_columns(origin: Origin) -> (Option<i64>, Option<i64>, Option<i64>) {
 }
 
 impl PostgresStore {
+    /// The threads of a commitment that has emailed no one yet.
+    pub(super) fn no_threads(&self) -> Threads {
+        Threads {
+            store_id: self.id.clone(),
+            roots: Vec::new(),
+        }
+    }
+
     /// The threads each of commitments `ids` already has, one per audience it has
     /// emailed, in one statement.
     pub(super) fn threads_of_all(&self, ids: &[i64]) -> Result<HashMap<i64, Threads>> {
-        let mut all: HashMap<i64, Threads> = ids
-            .iter()
-            .map(|id| {
-                let threads = Threads {
-                    store_id: self.id.clone(),
-                    roots: Vec::new(),
-                };
-                (*id, threads)
-            })
-            .collect();
+        let mut all: HashMap<i64, Threads> =
+            ids.iter().map(|id| (*id, self.no_threads())).collect();
         for row in self.query(
             "SELECT DISTINCT ON (commitment_id, audience) commitment_id, audience, message_id
              FROM deliveries WHERE commitment_id = ANY($1) ORDER BY commitment_id, audience, id",

@@ -128,10 +128,7 @@ impl PostgresStore {
             let wanted = (ask.wants)(&step);
             let common = Common {
                 revisions: revisions.remove(&id).unwrap_or_default(),
-                threads: threads.remove(&id).unwrap_or_else(|| Threads {
-                    store_id: self.id.clone(),
-                    roots: Vec::new(),
-                }),
+                threads: threads.remove(&id).unwrap_or_else(|| self.no_threads()),
             };
             let facts = self
                 .step_facts(&step, &wanted, common)

@@ -29,37 +29,30 @@ impl Outbox for PostgresStore {
         let token = claim.token as i64;
         // Nearly every turn only records emails sent: one statement, its own
         // transaction, writes them all. Should it fail, the turn runs as below.
-        let mut written = None;
+        let mut fast = None;
         if !records.is_empty() && records.iter().all(|group| only_sent(group)) {
             match self.record_sent(token, records) {
-                Ok(Some(recorded)) => written = Some(recorded),
+                Ok(Some(recorded)) => fast = Some(recorded),
                 Ok(None) => return Err(super::claims::refused(claim)),
                 Err(e) => {
                     tracing::debug!(cause = %e, "recording sent emails at once failed; recording them one by one")
                 }
             }
         }
-        if let Some(recorded) = written {
-            if takes.is_empty() {
-                return Ok((recorded.into_iter().map(Ok).collect(), Vec::new()));
-            }
-            let taken = self.transaction(|s| {
-                s.check_claim(claim)?;
-                Ok::<_, crate::store::StoreError>(
-                    takes
-                        .iter()
-                        .map(|due| s.isolated(|s| s.take_due(token, due)))
-                        .collect(),
-                )
-            })?;
-            return Ok((recorded.into_iter().map(Ok).collect(), taken));
+        if takes.is_empty()
+            && let Some(recorded) = fast.take()
+        {
+            return Ok((recorded.into_iter().map(Ok).collect(), Vec::new()));
         }
         self.transaction(|s| {
             s.check_claim(claim)?;
-            let written = records
-                .iter()
-                .map(|outcomes| s.isolated(|s| s.write_outcomes(token, outcomes)))
-                .collect();
+            let written = match fast {
+                Some(recorded) => recorded.into_iter().map(Ok).collect(),
+                None => records
+                    .iter()
+                    .map(|outcomes| s.isolated(|s| s.write_outcomes(token, outcomes)))
+                    .collect(),
+            };
             let taken = takes
                 .iter()
                 .map(|due| s.isolated(|s| s.take_due(token, due)))
@@ -68,6 +61,15 @@ impl Outbox for PostgresStore {
         })
     }
 }
+
+/// How a step whose emails are all sent or failed is settled: failed, with the
+/// reason, if one of them failed, else sent.
+const SETTLED_AS: &str = "
+    state = CASE WHEN EXISTS (SELECT 1 FROM deliveries d
+                              WHERE d.step_id = steps.id AND d.state = 'failed')
+                 THEN 'failed' ELSE 'sent' END,
+    reason = (SELECT d.last_error FROM deliveries d
+              WHERE d.step_id = steps.id AND d.state = 'failed' LIMIT 1)";
 
 /// Every outcome of `group` is an email sent.
 fn only_sent(group: &[DeliveryOutcome]) -> bool {
@@ -183,7 +185,8 @@ impl PostgresStore {
             }
         }
         let row = self.query_one(
-            "WITH claim AS (SELECT token FROM daemons WHERE token = $1 FOR SHARE),
+            &format!(
+                "WITH claim AS (SELECT token FROM daemons WHERE token = $1 FOR SHARE),
              sent AS (
                  UPDATE deliveries d SET state = 'sent', attempts = d.attempts + 1,
                      sent_at = x.at, last_error = NULL, claimed_by = NULL
@@ -200,22 +203,15 @@ impl PostgresStore {
                         FROM deliveries o WHERE o.step_id = w.step_id) = 0
                  RETURNING sent.id, w.step_id),
              settled AS (
-                 UPDATE steps SET updated_at = sent.at,
-                     state = CASE WHEN EXISTS (SELECT 1 FROM deliveries d
-                                               WHERE d.step_id = steps.id AND d.state = 'failed')
-                                  THEN 'failed' ELSE 'sent' END,
-                     reason = (SELECT d.last_error FROM deliveries d
-                               WHERE d.step_id = steps.id AND d.state = 'failed' LIMIT 1)
+                 UPDATE steps SET updated_at = sent.at, {SETTLED_AS}
                  FROM sent
                  WHERE steps.id = sent.step_id AND steps.state = 'queued'
                    AND (SELECT count(*) FILTER (WHERE o.state = 'pending'
                                                 AND o.id NOT IN (SELECT id FROM sent))
                         FROM deliveries o WHERE o.step_id = steps.id) = 0
-                   AND steps.id NOT IN (SELECT step_id FROM released)
-                 RETURNING steps.id)
-             SELECT EXISTS (SELECT 1 FROM claim),
-                    ARRAY(SELECT id FROM released),
-                    (SELECT count(*) FROM settled)",
+                   AND steps.id NOT IN (SELECT step_id FROM released))
+             SELECT EXISTS (SELECT 1 FROM claim), ARRAY(SELECT id FROM released)"
+            ),
             &[&token, &ids, &ats],
         )?;
         if !row.try_get::<_, bool>(0)? {
@@ -341,14 +337,13 @@ impl PostgresStore {
     /// pending email for each one sent.
     fn settle_step_of(&self, delivery_id: i64, now: Timestamp) -> Result<()> {
         self.execute(
-            "UPDATE steps SET updated_at = $2,
-                 state = CASE WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.step_id = steps.id AND d.state = 'failed')
-                              THEN 'failed' ELSE 'sent' END,
-                 reason = (SELECT d.last_error FROM deliveries d WHERE d.step_id = steps.id AND d.state = 'failed' LIMIT 1)
+            &format!(
+                "UPDATE steps SET updated_at = $2, {SETTLED_AS}
              WHERE id = (SELECT step_id FROM deliveries WHERE id = $1)
                AND state = 'queued'
                AND (SELECT count(*) FILTER (WHERE d.state = 'pending') FROM deliveries d
-                    WHERE d.step_id = steps.id) = 0",
+                    WHERE d.step_id = steps.id) = 0"
+            ),
             &[&delivery_id, &to_ms(now)],
         )?;
         Ok(())
